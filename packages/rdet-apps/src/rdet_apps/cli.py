@@ -1,0 +1,3 @@
+def main(argv=None) -> int:
+    print("rdet: not yet")
+    return 0

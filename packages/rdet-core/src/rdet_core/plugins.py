@@ -1,0 +1,180 @@
+"""Entry-point plugins: third-party names for rdet's registries, found lazily by name.
+
+A distribution adds a class to the registry ``models`` by declaring, in its pyproject::
+
+    [project.entry-points."rdet.models"]
+    MyDet = "my_pkg.det:MyDet"
+
+``Registry.get("MyDet")`` then imports ``my_pkg.det`` the first time the name is asked for
+and is not built in. A plugin that fails to import is reported with its distribution and
+the error, and only look-ups of its own names fail; two distributions claiming one name is
+an error naming both. :func:`list_plugins` lists every name with its distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rdet_core.registry import Registry
+
+__all__ = ["PluginError", "PluginRow", "entry_point_names", "list_plugins", "load_entry_point", "refresh"]
+
+
+class PluginError(ImportError):
+    """A plugin's entry point could not be loaded, or two distributions claim one name."""
+
+
+@dataclass(frozen=True)
+class PluginRow:
+    """One registered or declared name, as ``rdet plugins`` prints it."""
+
+    registry: str
+    name: str
+    distribution: str
+    version: str
+    status: str  # 'built-in', 'ok', 'not loaded', 'error: ...', 'conflict: ...', 'shadowed by built-in'
+
+
+@dataclass(frozen=True)
+class _Declared:
+    name: str
+    value: str
+    distribution: str
+    version: str
+    entry_point: Any  # importlib.metadata.EntryPoint
+
+
+# group -> name -> declarations (one per distribution); filled on first use.
+_declared: dict[str, dict[str, list[_Declared]]] | None = None
+# (group, name) -> the error that loading it raised, so that it is reported, not retried.
+_failed: dict[tuple[str, str], PluginError] = {}
+
+
+def refresh() -> None:
+    """Forget what was discovered, e.g. after installing a distribution in this process."""
+    global _declared
+    _declared = None
+    _failed.clear()
+
+
+def _discover() -> dict[str, dict[str, list[_Declared]]]:
+    global _declared
+    if _declared is None:
+        import importlib.metadata as md  # ~20 ms: paid on the first plugin look-up, not at import
+
+        found: dict[str, dict[str, list[_Declared]]] = {}
+        for dist in md.distributions():
+            dist_name, version = dist.metadata["Name"] or "?", dist.version or "?"
+            for ep in dist.entry_points:
+                if not ep.group.startswith("rdet."):
+                    continue
+                claims = found.setdefault(ep.group, {}).setdefault(ep.name, [])
+                # the same distribution seen twice on sys.path counts once (the first wins, as for imports)
+                if all(c.distribution != dist_name for c in claims):
+                    claims.append(_Declared(ep.name, ep.value, dist_name, version, ep))
+        _declared = found
+    return _declared
+
+
+def entry_point_names(registry: Registry) -> list[str]:
+    """Names that installed distributions declare for ``registry``."""
+    return sorted(_discover().get(registry.entry_point_group, {}))
+
+
+def _describe(claim: _Declared) -> str:
+    return f"{claim.distribution} {claim.version} ({claim.value})"
+
+
+def load_entry_point(registry: Registry, name: str) -> Any:
+    """Load the plugin that declares ``name`` for ``registry``; None if none declares it.
+
+    Raises:
+        PluginError: Two distributions declare the name, or importing the plugin failed.
+    """
+    group = registry.entry_point_group
+    claims = _discover().get(group, {}).get(name)
+    if not claims:
+        return None
+    if (group, name) in _failed:
+        raise _failed[(group, name)]
+    if len(claims) > 1:
+        err = PluginError(
+            f"{name!r} in the {registry.name!r} registry is claimed by more than one distribution: "
+            + " and ".join(_describe(c) for c in claims)
+            + f". Uninstall one of them, or rename its entry point in group {group!r}."
+        )
+        _failed[(group, name)] = err
+        raise err
+    claim = claims[0]
+    try:
+        obj = claim.entry_point.load()
+    except Exception as e:
+        err = PluginError(
+            f"plugin {name!r} for the {registry.name!r} registry, from distribution "
+            f"{_describe(claim)}, failed to load: {type(e).__name__}: {e}"
+        )
+        err.__cause__ = e
+        _failed[(group, name)] = err
+        raise err from e
+    return obj
+
+
+def _distribution_of(obj: Any) -> tuple[str, str]:
+    import importlib.metadata as md
+
+    top = getattr(obj, "__module__", "").split(".")[0]
+    names = md.packages_distributions().get(top, [])
+    if not names:
+        return (top or "?", "?")
+    try:
+        return (names[0], md.version(names[0]))
+    except md.PackageNotFoundError:  # pragma: no cover - an odd install
+        return (names[0], "?")
+
+
+def list_plugins(load: bool = True) -> list[PluginRow]:
+    """Every name of every registry of this process and every entry point of an ``rdet.*`` group.
+
+    Args:
+        load: Import each plugin to report whether it loads (``'ok'`` or ``'error: ...'``);
+            without it, plugins not yet loaded say ``'not loaded'``.
+
+    Returns:
+        Rows sorted by registry and name. Built-in names say ``'built-in'``; a plugin whose
+        name a built-in already has says ``'shadowed by built-in'``.
+    """
+    from rdet_core.registry import all_registries
+
+    registries = all_registries()
+    by_group = {r.entry_point_group: r for r in registries.values()}
+    rows: list[PluginRow] = []
+    for reg in registries.values():
+        for name, obj in reg._module_dict.items():
+            if name not in reg._from_plugins:
+                rows.append(PluginRow(reg.name, name, *_distribution_of(obj), "built-in"))
+    for group, names in _discover().items():
+        reg = by_group.get(group)
+        for name, claims in names.items():
+            for claim in claims:
+                if len(claims) > 1:
+                    others = " and ".join(_describe(c) for c in claims if c is not claim)
+                    status = f"conflict: also claimed by {others}"
+                elif (group, name) in _failed:
+                    status = f"error: {_failed[(group, name)]}"
+                elif reg is not None and name in reg._from_plugins:
+                    status = "ok"
+                elif reg is not None and name in reg._module_dict:
+                    status = "shadowed by built-in"
+                elif load:
+                    try:
+                        claim.entry_point.load()
+                        status = "ok"
+                    except Exception as e:
+                        status = f"error: {type(e).__name__}: {e}"
+                else:
+                    status = "not loaded"
+                registry_name = reg.name if reg is not None else group.removeprefix("rdet.")
+                rows.append(PluginRow(registry_name, name, claim.distribution, claim.version, status))
+    return sorted(rows, key=lambda r: (r.registry, r.name, r.distribution))

@@ -1,0 +1,228 @@
+"""A registry maps type names to classes (or functions) and builds them from config dicts.
+
+MMRotate's spelling works unchanged::
+
+    MODELS = Registry("models")
+
+    @MODELS.register_module()
+    class RotatedRetinaNet: ...
+
+    MODELS.build(dict(type="RotatedRetinaNet", num_classes=15))
+
+Names not registered by rdet's own packages are looked up, lazily and by name, among the
+entry points of the group ``rdet.<registry name>`` that installed distributions declare
+(see :mod:`rdet_core.plugins`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+__all__ = ["Registry", "UnknownTypeError", "all_registries", "build_from_cfg"]
+
+# Every registry created in this process, by name; `rdet_core.plugins.list_plugins` reads it.
+_REGISTRIES: dict[str, Registry] = {}
+
+
+class UnknownTypeError(KeyError):
+    """A config asked for a type name that no registry entry or plugin provides."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+def all_registries() -> dict[str, Registry]:
+    """Every registry created so far in this process, by name."""
+    return dict(_REGISTRIES)
+
+
+class Registry:
+    """A name -> class (or function) table with MMRotate's ``register_module``/``build``.
+
+    Args:
+        name: The registry's name, e.g. ``"models"``. Third-party packages add entries through
+            the entry-point group ``rdet.<name>`` (override with ``entry_point_group``).
+        entry_point_group: The entry-point group read for plugins; ``None`` means ``rdet.<name>``.
+        build_func: Replaces :func:`build_from_cfg` for this registry, called as
+            ``build_func(cfg, registry, **default_args)``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        entry_point_group: str | None = None,
+        build_func: Callable[..., Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.entry_point_group = entry_point_group or f"rdet.{name}"
+        self._module_dict: dict[str, Any] = {}
+        self._from_plugins: set[str] = set()  # names that entry points brought in
+        self._build_func = build_func
+        _REGISTRIES[name] = self
+
+    # -- registration -------------------------------------------------------------------------
+
+    def register_module(
+        self,
+        name: str | list[str] | None = None,
+        force: bool = False,
+        module: Any = None,
+    ) -> Any:
+        """Register a class or function, as a decorator or called directly.
+
+        Args:
+            name: The name(s) to register under; default the object's ``__name__``.
+            force: Replace an existing entry of the same name instead of raising.
+            module: Register this object now instead of returning a decorator.
+
+        Returns:
+            The decorator, or ``module`` itself when it was given.
+
+        Raises:
+            KeyError: A name is already registered (and ``force`` is False).
+            TypeError: ``name`` is neither None, a str nor a list of str.
+        """
+        if not isinstance(force, bool):
+            raise TypeError(f"force must be a bool, got {type(force).__name__}")
+        if not (name is None or isinstance(name, str) or (isinstance(name, list) and all(isinstance(n, str) for n in name))):
+            raise TypeError(f"name must be None, a str or a list of str, got {name!r}")
+        if module is not None:
+            self._add(module, name, force)
+            return module
+
+        def decorator(obj: Any) -> Any:
+            self._add(obj, name, force)
+            return obj
+
+        return decorator
+
+    def _add(self, obj: Any, name: str | list[str] | None, force: bool) -> None:
+        if not (inspect.isclass(obj) or callable(obj)):
+            raise TypeError(f"only classes and functions can be registered in {self.name!r}, got {obj!r}")
+        names = [obj.__name__] if name is None else [name] if isinstance(name, str) else name
+        for key in names:
+            existing = self._module_dict.get(key)
+            if existing is not None and existing is not obj and not force:
+                raise KeyError(
+                    f"{key!r} is already registered in the {self.name!r} registry "
+                    f"(by {_qualname(existing)}); pass force=True to replace it"
+                )
+            self._module_dict[key] = obj
+
+    # -- look-up ------------------------------------------------------------------------------
+
+    def get(self, key: str) -> Any:
+        """The object registered as ``key``, loading a plugin if needed; None if there is none.
+
+        A scoped name (``"mmdet.ResNet"``, ``"mmcls.ConvNeXt"``) falls back to its last part,
+        since rdet's registries are flat. A plugin that fails to load raises
+        :class:`rdet_core.plugins.PluginError`.
+        """
+        from rdet_core import plugins  # plugins imports this module
+        from rdet_core.custom_imports import import_pending_custom_modules
+
+        import_pending_custom_modules()
+        for candidate in _candidates(key):
+            if candidate in self._module_dict:
+                return self._module_dict[candidate]
+        for candidate in _candidates(key):
+            obj = plugins.load_entry_point(self, candidate)
+            if obj is not None:
+                self._module_dict.setdefault(candidate, obj)
+                self._from_plugins.add(candidate)
+                return self._module_dict[candidate]
+        return None
+
+    def build(self, cfg: Mapping[str, Any], **default_args: Any) -> Any:
+        """Build an object from a config dict whose ``type`` names a registered entry.
+
+        The other keys of ``cfg`` become keyword arguments; ``default_args`` fill those absent.
+        """
+        if self._build_func is not None:
+            return self._build_func(cfg, self, **default_args)
+        return build_from_cfg(cfg, self, default_args)
+
+    def unknown_type_error(self, key: str) -> UnknownTypeError:
+        """The error for an unknown name: closest names and where names come from."""
+        from rdet_core import plugins
+
+        known = sorted(set(self._module_dict) | set(plugins.entry_point_names(self)))
+        close = difflib.get_close_matches(key, known, n=5, cutoff=0.5)
+        hint = f" Closest names: {', '.join(close)}." if close else ""
+        return UnknownTypeError(
+            f"{key!r} is not in the {self.name!r} registry.{hint} Names come from rdet's packages "
+            f"(imported ones only) and from plugins: installed distributions that declare the "
+            f"entry-point group {self.entry_point_group!r}. Code of your own can register itself "
+            f"with @{self.name.upper()}.register_module() and be listed in the config's "
+            f"custom_imports. `rdet plugins` lists what is registered."
+        )
+
+    # -- mapping-like views -------------------------------------------------------------------
+
+    @property
+    def module_dict(self) -> dict[str, Any]:
+        """The built-in and already-loaded entries (a copy)."""
+        return dict(self._module_dict)
+
+    def keys(self) -> list[str]:
+        return list(self._module_dict)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._module_dict))
+
+    def __len__(self) -> int:
+        return len(self._module_dict)
+
+    def __repr__(self) -> str:
+        return f"Registry(name={self.name!r}, items={len(self._module_dict)}, group={self.entry_point_group!r})"
+
+
+def build_from_cfg(cfg: Mapping[str, Any], registry: Registry, default_args: Mapping[str, Any] | None = None) -> Any:
+    """Build ``registry``'s entry named by ``cfg['type']`` with the other keys as arguments.
+
+    ``cfg['type']`` may also be a class or function, which is then called directly.
+
+    Raises:
+        TypeError: ``cfg`` is not a mapping, or the constructor rejects an argument (the
+            message names the type).
+        KeyError: ``cfg`` (and ``default_args``) have no ``type``.
+        UnknownTypeError: no entry or plugin has that name.
+    """
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f"a {registry.name} config must be a dict, got {type(cfg).__name__}: {cfg!r}")
+    if default_args is not None and not isinstance(default_args, Mapping):
+        raise TypeError(f"default_args must be a dict or None, got {type(default_args).__name__}")
+    args = dict(cfg)
+    for key, value in (default_args or {}).items():
+        args.setdefault(key, value)
+    if "type" not in args:
+        raise KeyError(f"a {registry.name} config needs a 'type' key, got keys {sorted(args)}")
+    obj_type = args.pop("type")
+    if isinstance(obj_type, str):
+        obj_cls = registry.get(obj_type)
+        if obj_cls is None:
+            raise registry.unknown_type_error(obj_type)
+    elif callable(obj_type):
+        obj_cls = obj_type
+    else:
+        raise TypeError(f"'type' must be a str, a class or a function, got {type(obj_type).__name__}: {obj_type!r}")
+    try:
+        return obj_cls(**args)
+    except TypeError as e:
+        raise TypeError(f"{getattr(obj_cls, '__name__', obj_cls)}: {e}") from e
+
+
+def _candidates(key: str) -> list[str]:
+    """``key`` itself, then its last dotted part (MMCV scopes such as ``mmdet.``)."""
+    return [key, key.rsplit(".", 1)[1]] if "." in key else [key]
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"

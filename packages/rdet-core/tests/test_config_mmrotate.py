@@ -1,0 +1,80 @@
+"""The 91 config files MMRotate 0.3.4 ships load to the dicts MMCV 1.7.2's Config gives.
+
+The expected dicts (``data/mmcv_1.7.2_config_dicts.repr.gz``, python literals so that tuples
+stay tuples) were written by ``data/make_mmcv_fixture.py`` with MMCV's own Config.
+"""
+
+import ast
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from rdet_core import Config, Registry
+from rdet_core.custom_imports import CustomImportError
+
+FIXTURE = Path(__file__).parent / "data" / "mmcv_1.7.2_config_dicts.repr.gz"
+EXPECTED: dict = ast.literal_eval(gzip.open(FIXTURE, "rt", encoding="utf-8").read())
+
+
+@pytest.fixture(scope="module")
+def configs_dir(shared_dir):
+    path = shared_dir / "configs" / "mmrotate-0.3.4"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent: MMRotate's config files are not beside the repository")
+    return path
+
+
+def test_every_shipped_config_is_covered(configs_dir):
+    files = sorted(str(p.relative_to(configs_dir)) for p in configs_dir.rglob("*.py"))
+    assert len(files) == 91
+    assert files == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("rel", sorted(EXPECTED))
+def test_loads_like_mmcv_and_round_trips(configs_dir, rel, tmp_path):
+    cfg = Config.fromfile(configs_dir / rel)
+    assert cfg.to_dict() == EXPECTED[rel]
+    dumped = tmp_path / "dumped.py"
+    cfg.dump(dumped)
+    assert Config.fromfile(dumped).to_dict() == EXPECTED[rel]
+
+
+def _lists(value):
+    """JSON and YAML have no tuples."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_json_and_yaml_dumps_reload(configs_dir, tmp_path, suffix):
+    rel = "oriented_rcnn/oriented_rcnn_r50_fpn_1x_dota_le90.py"
+    cfg = Config.fromfile(configs_dir / rel)
+    cfg.dump(tmp_path / f"c{suffix}")
+    assert json.loads(json.dumps(Config.fromfile(tmp_path / f"c{suffix}").to_dict())) == _lists(EXPECTED[rel])
+
+
+def test_attribute_access_on_a_real_config(configs_dir):
+    cfg = Config.fromfile(configs_dir / "rotated_retinanet/rotated_retinanet_obb_r50_fpn_1x_dota_le90.py")
+    assert cfg.model.backbone.depth == 50
+    assert cfg.angle_version == "le90"
+    assert cfg.data.train.pipeline[2]["type"] == "RResize"
+    assert cfg.data.test.pipeline[1].transforms[0].type == "RResize"
+    cfg.merge_from_dict({"model.backbone.depth": 18, "data.test.pipeline.1.img_scale": (320, 320)})
+    assert cfg.model.backbone.depth == 18 and cfg.data.test.pipeline[1].img_scale == (320, 320)
+
+
+def test_convnext_custom_imports_are_deferred_until_a_build(configs_dir):
+    rel = "convnext/rotated_retinanet_obb_kld_stable_convnext_adamw_fpn_1x_dota_le90.py"
+    cfg = Config.fromfile(configs_dir / rel)  # mmcls is not installed: loading must still work
+    assert cfg.custom_imports == {"imports": ["mmcls.models"], "allow_failed_imports": False}
+    assert "mmcls" in cfg.pretty_text
+    with pytest.raises(CustomImportError) as info:
+        Registry("test_convnext_models").build(cfg.model)
+    assert "'mmcls.models'" in str(info.value) and rel in str(info.value)
+    # reported once: later builds of other things are not poisoned by it
+    assert Registry("test_after_convnext").get("Anything") is None

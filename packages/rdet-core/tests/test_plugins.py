@@ -1,0 +1,124 @@
+"""Entry-point plugins, with fake installed distributions written into a temporary folder."""
+
+import sys
+import textwrap
+
+import pytest
+
+from rdet_core import PluginError, Registry, UnknownTypeError, list_plugins, plugins
+
+
+def _install(site, dist, version, entry_points, modules):
+    """A minimal installed distribution: a .dist-info folder plus its modules, on ``site``."""
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = []
+    for group, items in entry_points.items():
+        lines.append(f"[{group}]")
+        lines += [f"{name} = {target}" for name, target in items.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(textwrap.dedent(source))
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.refresh()
+    before = set(sys.modules)
+    yield tmp_path
+    for name in set(sys.modules) - before:
+        if name.startswith("fake_"):
+            del sys.modules[name]
+    plugins.refresh()
+
+
+def test_plugin_found_by_name_without_importing_it(site):
+    reg = Registry("plugtest_models")
+    _install(
+        site,
+        "fake-good",
+        "1.2.3",
+        {"rdet.plugtest_models": {"GoodNet": "fake_good_mod:GoodNet"}},
+        {"fake_good_mod": "class GoodNet:\n    def __init__(self, depth=1):\n        self.depth = depth\n"},
+    )
+    assert "fake_good_mod" not in sys.modules
+    net = reg.build(dict(type="GoodNet", depth=18))
+    assert type(net).__name__ == "GoodNet" and net.depth == 18
+    assert "fake_good_mod" in sys.modules  # imported on demand
+    rows = [r for r in list_plugins() if r.registry == "plugtest_models"]
+    assert [(r.name, r.distribution, r.version, r.status) for r in rows] == [("GoodNet", "fake-good", "1.2.3", "ok")]
+
+
+def test_broken_plugin_is_reported_and_does_not_break_others(site):
+    reg = Registry("plugtest_broken")
+    _install(
+        site,
+        "fake-broken",
+        "0.0.1",
+        {"rdet.plugtest_broken": {"BrokenNet": "fake_broken_mod:BrokenNet"}},
+        {"fake_broken_mod": "import a_module_that_does_not_exist\n"},
+    )
+    _install(
+        site,
+        "fake-fine",
+        "2.0",
+        {"rdet.plugtest_broken": {"FineNet": "fake_fine_mod:FineNet"}},
+        {"fake_fine_mod": "class FineNet:\n    pass\n"},
+    )
+    reg.register_module(name="BuiltIn", module=type("BuiltIn", (), {}))
+    with pytest.raises(PluginError) as info:
+        reg.build(dict(type="BrokenNet"))
+    message = str(info.value)
+    assert "fake-broken 0.0.1" in message and "a_module_that_does_not_exist" in message
+    # other names still work, built in or from another plugin
+    assert type(reg.build(dict(type="FineNet"))).__name__ == "FineNet"
+    assert type(reg.build(dict(type="BuiltIn"))).__name__ == "BuiltIn"
+    # the failure is remembered, not retried
+    with pytest.raises(PluginError, match="fake-broken"):
+        reg.get("BrokenNet")
+    statuses = {r.name: r.status for r in list_plugins() if r.registry == "plugtest_broken"}
+    assert statuses["FineNet"] == "ok" and statuses["BuiltIn"] == "built-in"
+    assert statuses["BrokenNet"].startswith("error:") and "a_module_that_does_not_exist" in statuses["BrokenNet"]
+
+
+def test_two_distributions_claiming_one_name_is_an_error_naming_both(site):
+    reg = Registry("plugtest_conflict")
+    for dist in ("fake-one", "fake-two"):
+        mod = dist.replace("-", "_") + "_mod"
+        _install(site, dist, "1.0", {"rdet.plugtest_conflict": {"Same": f"{mod}:Same"}}, {mod: "class Same:\n    pass\n"})
+    with pytest.raises(PluginError) as info:
+        reg.get("Same")
+    assert "fake-one" in str(info.value) and "fake-two" in str(info.value)
+    rows = [r for r in list_plugins() if r.registry == "plugtest_conflict"]
+    assert len(rows) == 2 and all(r.status.startswith("conflict: also claimed by fake-") for r in rows)
+
+
+def test_built_in_names_win_over_plugins(site):
+    reg = Registry("plugtest_shadow")
+
+    @reg.register_module()
+    class Shadowed:
+        pass
+
+    _install(site, "fake-shadow", "1.0", {"rdet.plugtest_shadow": {"Shadowed": "fake_shadow_mod:Other"}}, {"fake_shadow_mod": "class Other:\n    pass\n"})
+    assert reg.get("Shadowed") is Shadowed
+    assert "fake_shadow_mod" not in sys.modules
+    row = next(r for r in list_plugins() if r.registry == "plugtest_shadow" and r.distribution == "fake-shadow")
+    assert row.status == "shadowed by built-in"
+
+
+def test_unknown_name_suggests_plugin_names_too(site):
+    reg = Registry("plugtest_suggest")
+    _install(site, "fake-sugg", "1.0", {"rdet.plugtest_suggest": {"OrientedThing": "fake_sugg_mod:X"}}, {"fake_sugg_mod": "class X:\n    pass\n"})
+    with pytest.raises(UnknownTypeError, match="Closest names: OrientedThing"):
+        reg.build(dict(type="OrientedThin"))
+
+
+def test_groups_without_a_registry_in_this_process_are_listed(site):
+    _install(site, "fake-lonely", "3.1", {"rdet.plugtest_nowhere": {"Lonely": "fake_lonely_mod:L"}}, {"fake_lonely_mod": "class L:\n    pass\n"})
+    rows = [r for r in list_plugins(load=False) if r.registry == "plugtest_nowhere"]
+    assert [(r.name, r.distribution, r.status) for r in rows] == [("Lonely", "fake-lonely", "not loaded")]
+    rows = [r for r in list_plugins(load=True) if r.registry == "plugtest_nowhere"]
+    assert rows[0].status == "ok"
