@@ -25,5 +25,7 @@ def find_shared() -> Path | None:
 def shared_dir() -> Path:
     path = find_shared()
     if path is None:
-        pytest.skip("../shared (real data, golden outputs, MMRotate configs) is not beside the repository; set RDET_SHARED to use it")
+        pytest.skip(
+            "../shared (real data, golden outputs, MMRotate configs) is not beside the repository; set RDET_SHARED to use it"
+        )
     return path

@@ -19,36 +19,62 @@ def write(folder, name, text):
 
 
 def test_a_base_that_overrides_a_base(tmp_path):
-    write(tmp_path, "_base_/grand.py", "model = dict(type='A', depth=50, neck=dict(out=256, num_outs=5))\nlr = 0.1\n")
+    write(
+        tmp_path,
+        "_base_/grand.py",
+        "model = dict(type='A', depth=50, neck=dict(out=256, num_outs=5))\nlr = 0.1\n",
+    )
     write(tmp_path, "_base_/parent.py", "_base_ = './grand.py'\nmodel = dict(depth=18, neck=dict(out=128))\n")
-    child = write(tmp_path, "child.py", "_base_ = ['./_base_/parent.py']\nmodel = dict(neck=dict(num_outs=3))\nlr = 0.01\n")
+    child = write(
+        tmp_path,
+        "child.py",
+        "_base_ = ['./_base_/parent.py']\nmodel = dict(neck=dict(num_outs=3))\nlr = 0.01\n",
+    )
     cfg = Config.fromfile(child)
-    assert cfg.to_dict() == {"model": {"type": "A", "depth": 18, "neck": {"out": 128, "num_outs": 3}}, "lr": 0.01}
+    assert cfg.to_dict() == {
+        "model": {"type": "A", "depth": 18, "neck": {"out": 128, "num_outs": 3}},
+        "lr": 0.01,
+    }
     assert cfg.text.count("\n") > 3 and str(child) in cfg.text
 
 
 def test_delete_inside_nested_dicts(tmp_path):
-    write(tmp_path, "base.py", "model = dict(type='A', head=dict(type='H', loss=dict(type='Focal', gamma=2.0), n=1))\n")
+    write(
+        tmp_path,
+        "base.py",
+        "model = dict(type='A', head=dict(type='H', loss=dict(type='Focal', gamma=2.0), n=1))\n",
+    )
     child = write(
         tmp_path,
         "child.py",
         "_base_ = 'base.py'\nmodel = dict(head=dict(loss=dict(_delete_=True, type='L1', weight=1.0)))\n",
     )
-    assert Config.fromfile(child).model.to_dict() == {"type": "A", "head": {"type": "H", "loss": {"type": "L1", "weight": 1.0}, "n": 1}}
+    assert Config.fromfile(child).model.to_dict() == {
+        "type": "A",
+        "head": {"type": "H", "loss": {"type": "L1", "weight": 1.0}, "n": 1},
+    }
 
 
 def test_delete_without_anything_to_delete_is_dropped(tmp_path):
     """MMCV 1.7.2 keeps ``_delete_`` when the base lacks the key (it then reaches a
     constructor as an unexpected argument); rdet drops it."""
     write(tmp_path, "base.py", "model = dict(type='A')\n")
-    child = write(tmp_path, "child.py", "_base_ = 'base.py'\nmodel = dict(neck=dict(_delete_=True, type='FPN', inner=dict(_delete_=True, a=1)))\n")
+    child = write(
+        tmp_path,
+        "child.py",
+        "_base_ = 'base.py'\nmodel = dict(neck=dict(_delete_=True, type='FPN', inner=dict(_delete_=True, a=1)))\n",
+    )
     assert Config.fromfile(child).model.to_dict() == {"type": "A", "neck": {"type": "FPN", "inner": {"a": 1}}}
 
 
 def test_child_dict_over_base_scalar_needs_delete(tmp_path):
     write(tmp_path, "base.py", "optimizer_config = None\n")
-    child = write(tmp_path, "child.py", "_base_ = 'base.py'\noptimizer_config = dict(grad_clip=dict(max_norm=35))\n")
-    with pytest.raises(TypeError, match=r"optimizer_config=.*dict in the child but a NoneType in the base.*_delete_"):
+    child = write(
+        tmp_path, "child.py", "_base_ = 'base.py'\noptimizer_config = dict(grad_clip=dict(max_norm=35))\n"
+    )
+    with pytest.raises(
+        TypeError, match=r"optimizer_config=.*dict in the child but a NoneType in the base.*_delete_"
+    ):
         Config.fromfile(child)
 
 
@@ -86,7 +112,11 @@ def test_intermediate_variables_stay_and_modules_and_functions_go(tmp_path):
         "c.py",
         "import math\nfrom math import pi\ndef helper():\n    return 1\nangle = pi / 2\nscale = helper()\n",
     )
-    assert Config.fromfile(path).to_dict() == {"pi": pytest.approx(3.14159265), "angle": pytest.approx(1.5707963), "scale": 1}
+    assert Config.fromfile(path).to_dict() == {
+        "pi": pytest.approx(3.14159265),
+        "angle": pytest.approx(1.5707963),
+        "scale": 1,
+    }
 
 
 def test_errors_name_the_file_and_line(tmp_path):
@@ -116,7 +146,11 @@ def test_json_and_yaml_configs_with_python_bases(tmp_path):
 
 
 def test_merge_from_dict_list_indices_tuples_and_types():
-    cfg = Config(dict(data=dict(train=dict(pipeline=[dict(type="Load"), dict(type="RResize", img_scale=(1024, 1024))]))))
+    cfg = Config(
+        dict(
+            data=dict(train=dict(pipeline=[dict(type="Load"), dict(type="RResize", img_scale=(1024, 1024))]))
+        )
+    )
     cfg.merge_from_dict(
         {
             "data.train.pipeline.1.img_scale": [(512, 512), (640, 640)],
@@ -134,7 +168,7 @@ def test_merge_from_dict_list_indices_tuples_and_types():
 
 def test_pretty_text_writes_what_python_cannot_take_as_keywords(tmp_path):
     tricky = {
-        "mapping": {"class": 1, "with space": 2, 3: "int key", "ok": "it's \"quoted\"\\n"},
+        "mapping": {"class": 1, "with space": 2, 3: "int key", "ok": 'it\'s "quoted"\\n'},
         "tuples": ((1,), (), (1, 2)),
         "floats": [1e-10, 0.1, float("inf")],
         "nested": [dict(a=[dict(b=(1, 2))])],
@@ -188,7 +222,11 @@ def test_custom_imports_run_at_build_time(tmp_path, monkeypatch):
                 self.n = n
         """,
     )
-    cfg_path = write(tmp_path, "c.py", "custom_imports = dict(imports=['my_custom_head'], allow_failed_imports=False)\nmodel = dict(type='MyHead', n=4)\n")
+    cfg_path = write(
+        tmp_path,
+        "c.py",
+        "custom_imports = dict(imports=['my_custom_head'], allow_failed_imports=False)\nmodel = dict(type='MyHead', n=4)\n",
+    )
     cfg = Config.fromfile(cfg_path)
     assert "my_custom_head" not in sys.modules  # loading does not import
     assert reg.build(cfg.model).n == 4
@@ -196,7 +234,9 @@ def test_custom_imports_run_at_build_time(tmp_path, monkeypatch):
 
 
 def test_custom_imports_failures(tmp_path):
-    allowed = write(tmp_path, "a.py", "custom_imports = dict(imports=['no_such_module_xyz'], allow_failed_imports=True)\n")
+    allowed = write(
+        tmp_path, "a.py", "custom_imports = dict(imports=['no_such_module_xyz'], allow_failed_imports=True)\n"
+    )
     with pytest.warns(UserWarning, match="no_such_module_xyz"):
         Config.fromfile(allowed, import_custom_modules=True)
     strict = write(tmp_path, "b.py", "custom_imports = dict(imports='no_such_module_xyz')\n")

@@ -15,7 +15,8 @@ from rdet_core import Config, Registry
 from rdet_core.custom_imports import CustomImportError
 
 FIXTURE = Path(__file__).parent / "data" / "mmcv_1.7.2_config_dicts.repr.gz"
-EXPECTED: dict = ast.literal_eval(gzip.open(FIXTURE, "rt", encoding="utf-8").read())
+with gzip.open(FIXTURE, "rt", encoding="utf-8") as _f:
+    EXPECTED: dict = ast.literal_eval(_f.read())
 
 
 @pytest.fixture(scope="module")

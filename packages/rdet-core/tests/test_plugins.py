@@ -48,7 +48,9 @@ def test_plugin_found_by_name_without_importing_it(site):
     assert type(net).__name__ == "GoodNet" and net.depth == 18
     assert "fake_good_mod" in sys.modules  # imported on demand
     rows = [r for r in list_plugins() if r.registry == "plugtest_models"]
-    assert [(r.name, r.distribution, r.version, r.status) for r in rows] == [("GoodNet", "fake-good", "1.2.3", "ok")]
+    assert [(r.name, r.distribution, r.version, r.status) for r in rows] == [
+        ("GoodNet", "fake-good", "1.2.3", "ok")
+    ]
 
 
 def test_broken_plugin_is_reported_and_does_not_break_others(site):
@@ -80,14 +82,22 @@ def test_broken_plugin_is_reported_and_does_not_break_others(site):
         reg.get("BrokenNet")
     statuses = {r.name: r.status for r in list_plugins() if r.registry == "plugtest_broken"}
     assert statuses["FineNet"] == "ok" and statuses["BuiltIn"] == "built-in"
-    assert statuses["BrokenNet"].startswith("error:") and "a_module_that_does_not_exist" in statuses["BrokenNet"]
+    assert (
+        statuses["BrokenNet"].startswith("error:") and "a_module_that_does_not_exist" in statuses["BrokenNet"]
+    )
 
 
 def test_two_distributions_claiming_one_name_is_an_error_naming_both(site):
     reg = Registry("plugtest_conflict")
     for dist in ("fake-one", "fake-two"):
         mod = dist.replace("-", "_") + "_mod"
-        _install(site, dist, "1.0", {"rdet.plugtest_conflict": {"Same": f"{mod}:Same"}}, {mod: "class Same:\n    pass\n"})
+        _install(
+            site,
+            dist,
+            "1.0",
+            {"rdet.plugtest_conflict": {"Same": f"{mod}:Same"}},
+            {mod: "class Same:\n    pass\n"},
+        )
     with pytest.raises(PluginError) as info:
         reg.get("Same")
     assert "fake-one" in str(info.value) and "fake-two" in str(info.value)
@@ -102,22 +112,42 @@ def test_built_in_names_win_over_plugins(site):
     class Shadowed:
         pass
 
-    _install(site, "fake-shadow", "1.0", {"rdet.plugtest_shadow": {"Shadowed": "fake_shadow_mod:Other"}}, {"fake_shadow_mod": "class Other:\n    pass\n"})
+    _install(
+        site,
+        "fake-shadow",
+        "1.0",
+        {"rdet.plugtest_shadow": {"Shadowed": "fake_shadow_mod:Other"}},
+        {"fake_shadow_mod": "class Other:\n    pass\n"},
+    )
     assert reg.get("Shadowed") is Shadowed
     assert "fake_shadow_mod" not in sys.modules
-    row = next(r for r in list_plugins() if r.registry == "plugtest_shadow" and r.distribution == "fake-shadow")
+    row = next(
+        r for r in list_plugins() if r.registry == "plugtest_shadow" and r.distribution == "fake-shadow"
+    )
     assert row.status == "shadowed by built-in"
 
 
 def test_unknown_name_suggests_plugin_names_too(site):
     reg = Registry("plugtest_suggest")
-    _install(site, "fake-sugg", "1.0", {"rdet.plugtest_suggest": {"OrientedThing": "fake_sugg_mod:X"}}, {"fake_sugg_mod": "class X:\n    pass\n"})
+    _install(
+        site,
+        "fake-sugg",
+        "1.0",
+        {"rdet.plugtest_suggest": {"OrientedThing": "fake_sugg_mod:X"}},
+        {"fake_sugg_mod": "class X:\n    pass\n"},
+    )
     with pytest.raises(UnknownTypeError, match="Closest names: OrientedThing"):
         reg.build(dict(type="OrientedThin"))
 
 
 def test_groups_without_a_registry_in_this_process_are_listed(site):
-    _install(site, "fake-lonely", "3.1", {"rdet.plugtest_nowhere": {"Lonely": "fake_lonely_mod:L"}}, {"fake_lonely_mod": "class L:\n    pass\n"})
+    _install(
+        site,
+        "fake-lonely",
+        "3.1",
+        {"rdet.plugtest_nowhere": {"Lonely": "fake_lonely_mod:L"}},
+        {"fake_lonely_mod": "class L:\n    pass\n"},
+    )
     rows = [r for r in list_plugins(load=False) if r.registry == "plugtest_nowhere"]
     assert [(r.name, r.distribution, r.status) for r in rows] == [("Lonely", "fake-lonely", "not loaded")]
     rows = [r for r in list_plugins(load=True) if r.registry == "plugtest_nowhere"]

@@ -106,6 +106,8 @@ def test_build_does_not_change_the_config(things):
 
 def test_custom_build_func():
     seen = []
-    reg = Registry("test_custom_build", build_func=lambda cfg, registry, **kw: seen.append((cfg, registry, kw)) or 7)
+    reg = Registry(
+        "test_custom_build", build_func=lambda cfg, registry, **kw: seen.append((cfg, registry, kw)) or 7
+    )
     assert reg.build(dict(type="X"), extra=1) == 7
     assert seen == [(dict(type="X"), reg, {"extra": 1})]

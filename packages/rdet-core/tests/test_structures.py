@@ -59,7 +59,12 @@ def test_image_meta_defaults_and_mmrotate_view():
     np.testing.assert_array_equal(meta.scale_factor, np.full(4, 0.5, np.float32))
     mm = meta.as_mmrotate()
     assert mm["ori_shape"] == (1024, 1024, 3) and mm["patch"] == (0, 0) and mm["flip"] is False
-    assert ImageMeta(None, (4, 6, 3), (8, 12, 3), scale_factor=(2.0, 2.0)).scale_factor.tolist() == [2, 2, 2, 2]
+    assert ImageMeta(None, (4, 6, 3), (8, 12, 3), scale_factor=(2.0, 2.0)).scale_factor.tolist() == [
+        2,
+        2,
+        2,
+        2,
+    ]
 
 
 def test_ground_truth_ignore_defaults_to_empty_and_subsets_work():

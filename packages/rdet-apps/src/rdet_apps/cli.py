@@ -1,3 +1,46 @@
-def main(argv=None) -> int:
-    print("rdet: not yet")
-    return 0
+"""The ``rdet`` command: one entry point, one module per subcommand under ``rdet_apps.commands``.
+
+Errors are one line (``rdet <command>: error: ...``) unless ``--debug`` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rdet_apps.commands import demo, env, plugins, print_config
+
+COMMANDS = {
+    "demo": demo,
+    "env": env,
+    "plugins": plugins,
+    "print-config": print_config,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rdet", description="rdet: rotated object detection.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("rdet: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"rdet {args.command}: error: {type(e).__name__}: {e}", file=sys.stderr)
+        print("(run with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -73,7 +73,9 @@ def import_custom_modules(
                     msg + ". Install the package that provides it, or remove it from custom_imports "
                     "(set allow_failed_imports=True to go on without it)."
                 ) from e
-            warnings.warn(msg + "; going on without it (allow_failed_imports=True)", UserWarning, stacklevel=2)
+            warnings.warn(
+                msg + "; going on without it (allow_failed_imports=True)", UserWarning, stacklevel=2
+            )
             modules.append(None)
     return modules
 
@@ -84,7 +86,9 @@ def defer_custom_imports(custom_imports: Any, source: str | None = None) -> None
         return
     if not isinstance(custom_imports, dict) or "imports" not in custom_imports:
         where = f" in {source}" if source else ""
-        raise TypeError(f"custom_imports{where} must be dict(imports=[...], allow_failed_imports=False), got {custom_imports!r}")
+        raise TypeError(
+            f"custom_imports{where} must be dict(imports=[...], allow_failed_imports=False), got {custom_imports!r}"
+        )
     entry = _Pending(
         _normalise(custom_imports["imports"], source),
         bool(custom_imports.get("allow_failed_imports", False)),

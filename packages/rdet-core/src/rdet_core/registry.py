@@ -88,7 +88,11 @@ class Registry:
         """
         if not isinstance(force, bool):
             raise TypeError(f"force must be a bool, got {type(force).__name__}")
-        if not (name is None or isinstance(name, str) or (isinstance(name, list) and all(isinstance(n, str) for n in name))):
+        if not (
+            name is None
+            or isinstance(name, str)
+            or (isinstance(name, list) and all(isinstance(n, str) for n in name))
+        ):
             raise TypeError(f"name must be None, a str or a list of str, got {name!r}")
         if module is not None:
             self._add(module, name, force)
@@ -181,10 +185,14 @@ class Registry:
         return len(self._module_dict)
 
     def __repr__(self) -> str:
-        return f"Registry(name={self.name!r}, items={len(self._module_dict)}, group={self.entry_point_group!r})"
+        return (
+            f"Registry(name={self.name!r}, items={len(self._module_dict)}, group={self.entry_point_group!r})"
+        )
 
 
-def build_from_cfg(cfg: Mapping[str, Any], registry: Registry, default_args: Mapping[str, Any] | None = None) -> Any:
+def build_from_cfg(
+    cfg: Mapping[str, Any], registry: Registry, default_args: Mapping[str, Any] | None = None
+) -> Any:
     """Build ``registry``'s entry named by ``cfg['type']`` with the other keys as arguments.
 
     ``cfg['type']`` may also be a class or function, which is then called directly.
@@ -212,7 +220,9 @@ def build_from_cfg(cfg: Mapping[str, Any], registry: Registry, default_args: Map
     elif callable(obj_type):
         obj_cls = obj_type
     else:
-        raise TypeError(f"'type' must be a str, a class or a function, got {type(obj_type).__name__}: {obj_type!r}")
+        raise TypeError(
+            f"'type' must be a str, a class or a function, got {type(obj_type).__name__}: {obj_type!r}"
+        )
     try:
         return obj_cls(**args)
     except TypeError as e:

@@ -35,7 +35,12 @@ class Config:
     still loads, prints and dumps.
     """
 
-    def __init__(self, cfg_dict: Mapping[str, Any] | None = None, cfg_text: str | None = None, filename: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        cfg_dict: Mapping[str, Any] | None = None,
+        cfg_text: str | None = None,
+        filename: str | os.PathLike | None = None,
+    ) -> None:
         if cfg_dict is None:
             cfg_dict = {}
         elif not isinstance(cfg_dict, Mapping):
@@ -47,13 +52,19 @@ class Config:
         object.__setattr__(self, "_cfg_dict", ConfigDict(cfg_dict))
         object.__setattr__(self, "_filename", filename)
         if cfg_text is None:
-            cfg_text = Path(filename).read_text(encoding="utf-8") if filename and Path(filename).is_file() else ""
+            cfg_text = (
+                Path(filename).read_text(encoding="utf-8") if filename and Path(filename).is_file() else ""
+            )
         object.__setattr__(self, "_text", cfg_text)
 
     # -- construction -------------------------------------------------------------------------
 
     @staticmethod
-    def fromfile(filename: str | os.PathLike, use_predefined_variables: bool = True, import_custom_modules: bool = False) -> Config:
+    def fromfile(
+        filename: str | os.PathLike,
+        use_predefined_variables: bool = True,
+        import_custom_modules: bool = False,
+    ) -> Config:
         """Load a ``.py``, ``.json`` or ``.yaml`` config file with its ``_base_`` files.
 
         Args:
@@ -77,7 +88,9 @@ class Config:
         import tempfile
 
         if file_format not in SUPPORTED_SUFFIXES:
-            raise ConfigFileError(f"file_format must be one of {', '.join(SUPPORTED_SUFFIXES)}, got {file_format!r}")
+            raise ConfigFileError(
+                f"file_format must be one of {', '.join(SUPPORTED_SUFFIXES)}, got {file_format!r}"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"config{file_format}"
             path.write_text(cfg_str, encoding="utf-8")
@@ -94,8 +107,12 @@ class Config:
         custom = self._cfg_dict.get("custom_imports")
         if custom:
             if not isinstance(custom, Mapping) or "imports" not in custom:
-                raise TypeError(f"custom_imports in {self._filename} must be dict(imports=[...]), got {custom!r}")
-            import_custom_modules(custom["imports"], bool(custom.get("allow_failed_imports", False)), self._filename)
+                raise TypeError(
+                    f"custom_imports in {self._filename} must be dict(imports=[...]), got {custom!r}"
+                )
+            import_custom_modules(
+                custom["imports"], bool(custom.get("allow_failed_imports", False)), self._filename
+            )
 
     # -- merging ------------------------------------------------------------------------------
 
@@ -136,25 +153,27 @@ class Config:
         """A plain nested dict."""
         return to_plain(self._cfg_dict)
 
+    def dumps(self, file_format: str = ".py") -> str:
+        """The config as text: ``'.py'`` (python, as :attr:`pretty_text`), ``'.json'`` or ``'.yaml'``."""
+        fmt = "." + file_format.lstrip(".")
+        if fmt == ".py":
+            return self.pretty_text
+        if fmt == ".json":
+            return json.dumps(self.to_dict(), indent=2) + "\n"
+        if fmt in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_dump(json.loads(json.dumps(self.to_dict())), sort_keys=False)
+        raise ConfigFileError(f"cannot write a config as {file_format!r}: use .py, .json, .yaml or .yml")
+
     def dump(self, file: str | os.PathLike | None = None) -> str | None:
-        """Write the config to ``file`` (by suffix: .py, .json, .yaml/.yml), or return it as text.
+        """Write the config to ``file`` in the format of its suffix, or return the text.
 
         Without ``file``, the text is in the format of the loaded file (python if none).
         """
-        suffix = Path(os.fspath(file)).suffix if file is not None else Path(self._filename or "x.py").suffix
-        if suffix == ".py":
-            text = self.pretty_text
-        elif suffix == ".json":
-            text = json.dumps(self.to_dict(), indent=2)
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            text = yaml.safe_dump(json.loads(json.dumps(self.to_dict())), sort_keys=False)
-        else:
-            raise ConfigFileError(f"cannot dump a config as {suffix!r}: use .py, .json, .yaml or .yml")
         if file is None:
-            return text
-        Path(file).write_text(text, encoding="utf-8")
+            return self.dumps(Path(self._filename or "x.py").suffix)
+        Path(file).write_text(self.dumps(Path(os.fspath(file)).suffix), encoding="utf-8")
         return None
 
     # -- dict and attribute access ------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any
 
 from rdet_core.config.merge import merge_into
 
-__all__ = ["BASE_KEY", "ConfigFileError", "SUPPORTED_SUFFIXES", "load_file"]
+__all__ = ["BASE_KEY", "SUPPORTED_SUFFIXES", "ConfigFileError", "load_file"]
 
 BASE_KEY = "_base_"
 DEPRECATION_KEY = "_deprecation_"
@@ -64,7 +64,9 @@ def _resolve_base_vars(value: Any, names: dict[str, str], base: dict, path: Path
             try:
                 found = found[part]
             except (KeyError, TypeError):
-                raise ConfigFileError(f"{path}: {{{{ _base_.{names[value]} }}}} is not defined by its bases") from None
+                raise ConfigFileError(
+                    f"{path}: {{{{ _base_.{names[value]} }}}} is not defined by its bases"
+                ) from None
         return copy.deepcopy(found)
     if isinstance(value, dict):
         return {k: _resolve_base_vars(v, names, base, path) for k, v in value.items()}
@@ -106,7 +108,9 @@ def _read_data_file(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-def load_file(filename: str | os.PathLike, use_predefined_variables: bool = True) -> tuple[dict[str, Any], str]:
+def load_file(
+    filename: str | os.PathLike, use_predefined_variables: bool = True
+) -> tuple[dict[str, Any], str]:
     """Read a config file and its bases into a dict; also return the concatenated texts.
 
     Args:
@@ -156,7 +160,9 @@ def load_file(filename: str | os.PathLike, use_predefined_variables: bool = True
         try:
             base_cfg, base_text = load_file(base_path, use_predefined_variables)
         except FileNotFoundError:
-            raise FileNotFoundError(f"config file not found: {base_path.resolve()} (a _base_ of {path})") from None
+            raise FileNotFoundError(
+                f"config file not found: {base_path.resolve()} (a _base_ of {path})"
+            ) from None
         duplicates = sorted(merged_base.keys() & base_cfg.keys())
         if duplicates:
             raise ConfigFileError(

@@ -43,10 +43,14 @@ def merge_into(child: dict, base: Any, allow_list_keys: bool = False, where: str
         if allow_list_keys and isinstance(merged, list) and isinstance(key, str) and key.isdigit():
             index = int(key)
             if index >= len(merged):
-                raise KeyError(f"index {index} of {where or 'the config'} is out of range: the list has {len(merged)} items")
+                raise KeyError(
+                    f"index {index} of {where or 'the config'} is out of range: the list has {len(merged)} items"
+                )
             merged[index] = merge_into(value, merged[index], allow_list_keys, path)
         elif isinstance(merged, list):
-            raise TypeError(f"{path}: the base has a list at {where or 'the top'}; index it with a number, e.g. {where}.0")
+            raise TypeError(
+                f"{path}: the base has a list at {where or 'the top'}; index it with a number, e.g. {where}.0"
+            )
         elif isinstance(value, dict):
             value = dict(value)
             replace = bool(value.pop(DELETE_KEY, False))

@@ -55,8 +55,7 @@ def _format(value: Any, indent: int, width: int, used: int) -> str:
         return flat
     pad = _INDENT * (indent + 1)
     lines = [
-        pad + p + _format(c, indent + 1, width, len(pad) + len(p)) + ","
-        for p, c in zip(prefixes, children)
+        pad + p + _format(c, indent + 1, width, len(pad) + len(p)) + "," for p, c in zip(prefixes, children)
     ]
     return opening + "\n" + "\n".join(lines) + "\n" + _INDENT * indent + closing
 
@@ -71,6 +70,8 @@ def format_python_config(cfg: dict, width: int = 100) -> str:
     lines = []
     for key, value in cfg.items():
         if not _is_kwarg(key):
-            raise ValueError(f"top-level config key {key!r} is not a python identifier and cannot be written to a .py file")
+            raise ValueError(
+                f"top-level config key {key!r} is not a python identifier and cannot be written to a .py file"
+            )
         lines.append(f"{key} = {_format(value, 0, width, len(key) + 3)}")
     return "\n".join(lines) + "\n"

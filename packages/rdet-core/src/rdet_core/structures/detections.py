@@ -68,7 +68,9 @@ def detections_to_result(dets: Detections, num_classes: int) -> list[np.ndarray]
     """
     d = dets.numpy()
     if len(d) and (d.labels.min() < 0 or d.labels.max() >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}), got min {d.labels.min()} and max {d.labels.max()}")
+        raise ValueError(
+            f"labels must lie in [0, {num_classes}), got min {d.labels.min()} and max {d.labels.max()}"
+        )
     rows = np.concatenate([d.boxes, d.scores[:, None]], axis=1)
     return [rows[d.labels == c] for c in range(num_classes)]
 
@@ -83,7 +85,9 @@ def detections_from_result(result: list[Any]) -> Detections:
     for c, arr in enumerate(result):
         a = to_numpy(arr).astype(np.float32, copy=False)
         if a.ndim != 2 or a.shape[1] != 6:
-            raise ValueError(f"result[{c}] must have shape (k, 6) = (cx, cy, w, h, theta, score), got {a.shape}")
+            raise ValueError(
+                f"result[{c}] must have shape (k, 6) = (cx, cy, w, h, theta, score), got {a.shape}"
+            )
         boxes.append(a[:, :5])
         scores.append(a[:, 5])
         labels.append(np.full(len(a), c, np.int64))

@@ -44,9 +44,13 @@ class ImageMeta:
         if self.scale_factor.shape == (1,) or self.scale_factor.shape == (2,):
             self.scale_factor = np.resize(self.scale_factor, 4)
         if self.scale_factor.shape != (4,):
-            raise ValueError(f"ImageMeta.scale_factor must have 1, 2 or 4 values, got {self.scale_factor.shape}")
+            raise ValueError(
+                f"ImageMeta.scale_factor must have 1, 2 or 4 values, got {self.scale_factor.shape}"
+            )
         if self.flip and self.flip_direction not in ("horizontal", "vertical", "diagonal"):
-            raise ValueError(f"ImageMeta.flip_direction must be horizontal, vertical or diagonal, got {self.flip_direction!r}")
+            raise ValueError(
+                f"ImageMeta.flip_direction must be horizontal, vertical or diagonal, got {self.flip_direction!r}"
+            )
 
     def as_mmrotate(self) -> dict[str, Any]:
         """The ``img_metas`` dict MMRotate's code expects."""
@@ -94,7 +98,9 @@ class GroundTruth:
         """Move torch tensors to ``device``; numpy arrays stay as they are."""
         if not is_torch(self.boxes):
             return self
-        return GroundTruth(*(t.to(device) for t in (self.boxes, self.labels, self.boxes_ignore, self.labels_ignore)))
+        return GroundTruth(
+            *(t.to(device) for t in (self.boxes, self.labels, self.boxes_ignore, self.labels_ignore))
+        )
 
 
 @dataclass
@@ -108,7 +114,9 @@ class DetSample:
     def __post_init__(self) -> None:
         shape = tuple(getattr(self.image, "shape", ()))
         if len(shape) != 3:
-            raise ValueError(f"DetSample.image must be (C, H, W), got shape {shape} (file {self.meta.filename})")
+            raise ValueError(
+                f"DetSample.image must be (C, H, W), got shape {shape} (file {self.meta.filename})"
+            )
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""One module per ``rdet`` subcommand; each has ``HELP``, ``add_arguments(parser)`` and ``run(args)``."""
