@@ -28,7 +28,8 @@ STAMP = VENV / ".rdet-setup-stamp"
 # multi-GB CUDA build. The packages themselves ask for a range (torch>=2.1).
 TORCH_PIN = "torch==2.13.0"
 BUILD_TOOLS = ["hatchling>=1.18", "pip>=23"]
-DEV_TOOLS = ["pytest>=8", "pytest-benchmark>=4", "ruff>=0.6"]
+# matplotlib: the tests of the `plot` extras; shapely, opencv: cross-checks in rbox-geometry tests
+DEV_TOOLS = ["pytest>=8", "pytest-benchmark>=4", "ruff>=0.6", "matplotlib>=3.5", "shapely>=2.0", "opencv-python-headless>=4.6"]
 
 
 def _project_dirs() -> list[Path]:

@@ -1,0 +1,161 @@
+"""Conversions and angle versions on synthetic data (no reference files needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import rbox_geometry as rg
+
+from .conftest import random_boxes
+
+VERSIONS = ("oc", "le135", "le90")
+
+
+def same_rect(a: np.ndarray, b: np.ndarray, tol: float = 1e-9) -> bool:
+    """Two box arrays describe the same rectangles (IoU of each pair is 1)."""
+    return bool((rg.rbbox_overlaps(a, b, is_aligned=True) > 1 - tol).all())
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_regularize_range_and_same_rectangle(version):
+    b = random_boxes(np.random.default_rng(0), 500)
+    r = rg.regularize(b, version)
+    assert rg.in_range(r, version).all()
+    assert same_rect(b, r)
+
+
+@pytest.mark.parametrize("src", (*VERSIONS, "oc_old"))
+@pytest.mark.parametrize("dst", (*VERSIONS, "oc_old"))
+def test_version_round_trip(src, dst):
+    b = rg.regularize(random_boxes(np.random.default_rng(1), 300), src)
+    there = rg.convert_version(b, src, dst)
+    assert rg.in_range(there, dst).all()
+    back = rg.convert_version(there, dst, src)
+    np.testing.assert_allclose(back, b, atol=1e-9)
+
+
+def test_old_oc_definition():
+    # D_oc'(w, h, t) = D_oc(h, w, t_old + pi/2), and (w, h, t_old + pi) when t_old = -pi/2
+    old = np.array([[5, 5, 10, 4, -0.3], [5, 5, 10, 4, -math.pi / 2]])
+    new = rg.from_old_oc(old)
+    np.testing.assert_allclose(new[0], [5, 5, 4, 10, -0.3 + math.pi / 2])
+    np.testing.assert_allclose(new[1], [5, 5, 10, 4, math.pi / 2])
+    np.testing.assert_allclose(rg.to_old_oc(new), old)
+
+
+def test_norm_angle():
+    a = np.linspace(-10, 10, 1001)
+    assert rg.norm_angle(a, "oc") is a
+    for v, (lo, hi) in (("le135", (-math.pi / 4, 3 * math.pi / 4)), ("le90", (-math.pi / 2, math.pi / 2))):
+        n = rg.norm_angle(a, v)
+        assert ((n >= lo) & (n < hi)).all()
+        np.testing.assert_allclose(np.cos(2 * n), np.cos(2 * a), atol=1e-9)
+    assert rg.norm_angle(4.0, "le90") == pytest.approx(4.0 - math.pi)
+    with pytest.raises(ValueError):
+        rg.norm_angle(a, "le45")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_poly_round_trip(version):
+    b = rg.regularize(random_boxes(np.random.default_rng(2), 400), version)
+    p = rg.obb2poly(b, version)
+    assert same_rect(rg.poly2obb(p, version), b)
+    assert same_rect(rg.min_area_rect(p, version), b)
+    np_ = rg.poly2obb_np(p, version)
+    small = b[:, 2:4].min(1) < 2
+    assert (np.isnan(np_[:, 0]) == small).all()
+    assert same_rect(np_[~small], b[~small], tol=1e-4)  # float32, as OpenCV
+    if version != "oc":  # le: unique form except squares
+        np.testing.assert_allclose(rg.poly2obb(p, version), b, atol=1e-6)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_poly2obb_np_nan_for_small_sides(version):
+    b = np.array([[10, 10, 8, 1.5, 0.2], [10, 10, 8, 3, 0.2], [20, 20, 1.0, 1.0, 0.1]])
+    out = rg.poly2obb_np(rg.obb2poly(rg.regularize(b, version)), version)
+    assert np.isnan(out[0]).all() and np.isfinite(out[1]).all() and np.isnan(out[2]).all()
+    single = rg.poly2obb_np(rg.obb2poly(b[1]), version)
+    assert single.shape == (5,)
+
+
+def test_poly2obb_np_matches_opencv_min_area_rect():
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(3)
+    b = random_boxes(rng, 2000, 0, 500, 50)
+    polys = (rg.obb2poly(b) + rng.normal(0, 0.5, (2000, 8))).astype(np.float32)
+    for version in ("oc", "le90"):
+        ours = rg.poly2obb_np(polys, version)
+        for i, p in enumerate(polys):
+            (x, y), (w, h), a = cv2.minAreaRect(p.reshape(4, 2))
+            ref = rg.regularize(np.array([x, y, w, h, math.radians(a)]), version)
+            if w < 2 or h < 2:
+                assert np.isnan(ours[i]).all()
+            else:
+                np.testing.assert_allclose(ours[i], ref, rtol=1e-5, atol=1e-4)
+
+
+def test_min_area_rect_is_minimal():
+    rng = np.random.default_rng(4)
+    pts = rng.uniform(0, 10, (300, 9, 2))
+    r = rg.min_area_rect(pts, "le90")
+    # every point inside, and area no larger than any hull-edge-aligned rectangle (brute force)
+    inside = np.array(
+        [
+            rg.points_in_rboxes(pts[i], r[i : i + 1] + np.array([0, 0, 1e-6, 1e-6, 0])).all()
+            for i in range(300)
+        ]
+    )
+    assert inside.all()
+    for i in range(20):
+        best = min(
+            np.ptp(pts[i] @ [math.cos(t), math.sin(t)]) * np.ptp(pts[i] @ [-math.sin(t), math.cos(t)])
+            for t in np.linspace(0, math.pi / 2, 2000)
+        )
+        assert r[i, 2] * r[i, 3] <= best + 1e-9
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_hbb_conversions(version):
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 50, (100, 2))
+    hbb = np.concatenate([xy, xy + rng.uniform(1, 30, (100, 2))], 1)
+    ob = rg.hbb2obb(hbb, version)
+    assert rg.in_range(ob, version).all()
+    np.testing.assert_allclose(rg.obb2xyxy(ob, version), hbb, atol=1e-9)
+    b = rg.regularize(random_boxes(rng, 100), version)
+    hb = rg.obb2hbb(b, version)
+    assert rg.in_range(hb, version).all()
+    np.testing.assert_allclose(rg.obb2xyxy(hb, version), rg.obb2xyxy(b, version), atol=1e-9)
+    p = rg.obb2poly(b).reshape(-1, 4, 2)
+    xyxy = np.concatenate([p.min(1), p.max(1)], 1)
+    np.testing.assert_allclose(rg.obb2xyxy(b, version), xyxy, atol=1e-9)
+
+
+def test_obb2poly_np_score_and_begin_point():
+    b = np.array([[50, 50, 20, 10, 0.3, 0.9], [10, 10, 4, 8, -1.2, 0.1]])
+    out = rg.obb2poly_np(b, "le90")
+    assert out.shape == (2, 9)
+    np.testing.assert_allclose(out[:, 8], b[:, 5])
+    # same corner set, cyclic order kept, first vertex the one nearest the top-left corner
+    p = rg.obb2poly(b[:, :5]).reshape(-1, 4, 2)
+    q = out[:, :8].reshape(-1, 4, 2)
+    for i in range(2):
+        k = next(j for j in range(4) if np.allclose(p[i, j], q[i, 0]))
+        np.testing.assert_allclose(np.roll(p[i], -k, 0), q[i])
+    assert rg.obb2poly_np(b[:, :5]).shape == (2, 8)
+
+
+def test_unknown_version_raises():
+    with pytest.raises(ValueError):
+        rg.obb2poly(np.zeros((1, 5)), "v1")
+
+
+def test_leading_dimensions():
+    b = random_boxes(np.random.default_rng(6), 24).reshape(2, 3, 4, 5)
+    assert rg.obb2poly(b).shape == (2, 3, 4, 8)
+    assert rg.poly2obb(rg.obb2poly(b), "le90").shape == (2, 3, 4, 5)
+    assert rg.poly2obb_np(rg.obb2poly(b), "le90").shape == (2, 3, 4, 5)
+    assert rg.regularize(b, "oc").shape == b.shape

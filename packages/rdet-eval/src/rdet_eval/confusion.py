@@ -1,0 +1,110 @@
+"""Confusion matrix with the semantics of MMRotate's ``tools/analysis_tools/confusion_matrix.py``.
+
+Rows are ground-truth classes, columns detected classes, the last row and column background.
+Each detection at or above ``score_thr`` adds 1 to ``[gt class, det class]`` for every object
+it overlaps at IoU >= ``tp_iou_thr`` (a detection can count more than once, as in MMRotate),
+or to ``[background, det class]`` when it overlaps none; an object that no detection of its
+own class overlaps adds 1 to ``[gt class, background]``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from rbox_geometry import rbbox_overlaps
+from rdet_eval.nms import nms_rotated_np
+
+__all__ = ["confusion_matrix", "plot_confusion_matrix"]
+
+
+def confusion_matrix(
+    det_results: Sequence[Sequence[np.ndarray]],
+    annotations: Sequence[dict],
+    score_thr: float = 0.0,
+    tp_iou_thr: float = 0.5,
+    nms_iou_thr: float | None = None,
+) -> np.ndarray:
+    """The (num_classes + 1, num_classes + 1) confusion matrix of rotated detections.
+
+    Args:
+        det_results: Per image, per class, (k, 6) ``(cx, cy, w, h, theta, score)``.
+        annotations: Per image, ``bboxes`` (n, 5) and ``labels`` (n,).
+        score_thr: Detections below it are left out.
+        tp_iou_thr: IoU at which a detection and an object overlap.
+        nms_iou_thr: Rotated NMS per class before counting, if given.
+    """
+    if len(det_results) != len(annotations):
+        raise ValueError(f"det_results has {len(det_results)} images but annotations has {len(annotations)}")
+    num_classes = len(det_results[0]) if det_results else 0
+    matrix = np.zeros((num_classes + 1, num_classes + 1))
+    for i, (per_class, ann) in enumerate(zip(det_results, annotations)):
+        gt_boxes = np.asarray(ann["bboxes"], np.float64).reshape(-1, 5)
+        gt_labels = np.asarray(ann["labels"], np.int64).reshape(-1)
+        if len(per_class) != num_classes:
+            raise ValueError(
+                f"det_results[{i}] has {len(per_class)} classes, det_results[0] has {num_classes}"
+            )
+        found = np.zeros(gt_labels.shape[0], bool)
+        for det_label, dets in enumerate(per_class):
+            d = np.asarray(dets, np.float64).reshape(-1, 6)
+            if not np.isfinite(d).all():
+                raise ValueError(f"det_results[{i}][{det_label}] has a non-finite value")
+            if nms_iou_thr:
+                d = d[nms_rotated_np(d[:, :5], d[:, 5], nms_iou_thr)]
+            d = d[d[:, 5] >= score_thr]
+            if d.shape[0] == 0:
+                continue
+            hits = rbbox_overlaps(d[:, :5], gt_boxes) >= tp_iou_thr  # (k, n)
+            np.add.at(matrix, (gt_labels[np.nonzero(hits)[1]], det_label), 1)
+            matrix[-1, det_label] += int((~hits.any(1)).sum())
+            found |= hits.any(0) & (gt_labels == det_label)
+        np.add.at(matrix, (gt_labels[~found], -1), 1)
+    return matrix
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray,
+    labels: Sequence[str],
+    save_path: str | os.PathLike | None = None,
+    normalize: bool = True,
+    title: str = "Normalized Confusion Matrix",
+    color_theme: str = "plasma",
+) -> object:
+    """Draw the matrix (rows normalised to percentages by default) with matplotlib.
+
+    ``labels`` names the classes (background is added). Needs the ``plot`` extra
+    (``pip install rdet-eval[plot]``). Returns the matplotlib figure.
+    """
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise ImportError("plot_confusion_matrix needs matplotlib: pip install 'rdet-eval[plot]'") from e
+    names = [*labels, "background"]
+    if len(names) != matrix.shape[0]:
+        raise ValueError(
+            f"{len(labels)} labels for a {matrix.shape[0]}x{matrix.shape[1]} matrix (background is added)"
+        )
+    shown = matrix.astype(np.float64)
+    if normalize:
+        totals = shown.sum(axis=1, keepdims=True)
+        shown = np.divide(shown, totals, out=np.zeros_like(shown), where=totals > 0) * 100
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(0.5 * n + 3, 0.5 * n * 0.8 + 3), dpi=150)
+    im = ax.imshow(shown, cmap=plt.get_cmap(color_theme))
+    fig.colorbar(mappable=im, ax=ax)
+    ax.set_title(title)
+    ax.set_xticks(np.arange(n), names, rotation=45, ha="right")
+    ax.set_yticks(np.arange(n), names)
+    ax.set_xlabel("Prediction")
+    ax.set_ylabel("Ground Truth")
+    for r in range(n):
+        for c in range(n):
+            text = f"{round(shown[r, c]):d}" if normalize else f"{int(shown[r, c])}"
+            ax.text(c, r, text, ha="center", va="center", color="w", size=7)
+    fig.tight_layout()
+    if save_path is not None:
+        fig.savefig(save_path)
+    return fig

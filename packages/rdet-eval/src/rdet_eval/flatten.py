@@ -1,0 +1,104 @@
+"""Per-image, per-class inputs flattened once into arrays with image and class columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["flatten_annotations", "flatten_results"]
+
+
+def flatten_results(
+    det_results: Sequence[Sequence[np.ndarray]], width: int, what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``det_results[image][class]`` (k, width) arrays -> rows, image index, class index.
+
+    Rows keep image-major, then class, then input order, so selecting one class gives its
+    detections in image order, as a per-class result file lists them.
+
+    Raises:
+        ValueError: An array has the wrong shape, a non-finite value, or an image has a
+            different number of classes; the message names ``what[image][class]``.
+    """
+    if not det_results:
+        return np.zeros((0, width)), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    num_classes = len(det_results[0])
+    arrays, counts = [], []
+    for i, per_image in enumerate(det_results):
+        if len(per_image) != num_classes:
+            raise ValueError(f"{what}[{i}] has {len(per_image)} classes, {what}[0] has {num_classes}")
+        for c, dets in enumerate(per_image):
+            d = np.asarray(dets, np.float64)
+            if d.size == 0:
+                d = d.reshape(0, width)
+            if d.ndim != 2 or d.shape[1] != width:
+                raise ValueError(f"{what}[{i}][{c}] must have shape (k, {width}), got {d.shape}")
+            arrays.append(d)
+            counts.append(d.shape[0])
+    rows = np.vstack(arrays)
+    bad = ~np.isfinite(rows).all(1)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        cell = int(np.searchsorted(np.cumsum(counts), k, side="right"))
+        raise ValueError(
+            f"{what}[{cell // num_classes}][{cell % num_classes}] has a non-finite row: {rows[k].tolist()}"
+        )
+    cells = np.arange(len(counts))
+    image = np.repeat(cells // num_classes, counts)
+    label = np.repeat(cells % num_classes, counts)
+    return rows, image, label
+
+
+def flatten_annotations(
+    annotations: Sequence[dict],
+    geom_key: str,
+    width: int,
+    ignore: tuple[str, str] | None = None,
+    flag_key: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-image annotation dicts -> geometry rows, image index, label, ignored flag.
+
+    Args:
+        geom_key: The geometry array's key (``'bboxes'``, ``'polygons'``).
+        width: Its number of columns.
+        ignore: Keys of separately listed ignored objects (``('bboxes_ignore',
+            'labels_ignore')``), appended after each image's objects.
+        flag_key: A per-object boolean key marking ignored objects (``'difficult'``).
+    """
+    geoms, images, labels, ignored = [], [], [], []
+    for i, ann in enumerate(annotations):
+        for key in (geom_key, "labels"):
+            if key not in ann:
+                raise KeyError(f"annotations[{i}] has no {key!r}")
+        g = np.asarray(ann[geom_key], np.float64).reshape(-1, width)
+        lab = np.asarray(ann["labels"]).reshape(-1)
+        if lab.shape[0] != g.shape[0]:
+            raise ValueError(f"annotations[{i}]: {g.shape[0]} {geom_key} but {lab.shape[0]} labels")
+        flags = (
+            np.asarray(ann[flag_key], bool).reshape(-1)
+            if flag_key and flag_key in ann
+            else np.zeros(g.shape[0], bool)
+        )
+        geoms.append(g)
+        labels.append(lab)
+        ignored.append(flags)
+        count = g.shape[0]
+        if ignore is not None and ann.get(ignore[1]) is not None:
+            gi = np.asarray(ann[ignore[0]], np.float64).reshape(-1, width)
+            li = np.asarray(ann[ignore[1]]).reshape(-1)
+            if li.shape[0] != gi.shape[0]:
+                raise ValueError(f"annotations[{i}]: {gi.shape[0]} {ignore[0]} but {li.shape[0]} {ignore[1]}")
+            geoms.append(gi)
+            labels.append(li)
+            ignored.append(np.ones(gi.shape[0], bool))
+            count += gi.shape[0]
+        images.append(np.full(count, i))
+    if not geoms:
+        return np.zeros((0, width)), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
+    return (
+        np.vstack(geoms),
+        np.concatenate(images),
+        np.concatenate(labels).astype(np.int64),
+        np.concatenate(ignored),
+    )

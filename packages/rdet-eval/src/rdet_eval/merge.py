@@ -1,0 +1,160 @@
+"""Merging detections on patches of a huge image back onto the whole image.
+
+A patch is named ``<image>__<scale>__<x>___<y>``: DOTA_devkit (and PaddleDetection) write the
+resize rate there (``P0000__1.0__0___0``, ``P1478__1__853___962``), MMRotate's splitter
+writes the patch size (``P2805__1024__0___0``). A value below 32 is read as a rate, anything
+else as a patch size (rate 1). ``x``/``y`` are the patch's offset in the resized image, so a
+detection goes back by ``(coords + offset) / rate``; then class-wise NMS removes the
+duplicates from overlapping patches (MMRotate: rotated NMS at IoU 0.1; DOTA_devkit: polygon
+NMS at 0.1 or 0.3).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rdet_eval.dota_files import DotaFileError, write_task1
+from rdet_eval.nms import nms_polygons, nms_rotated_np
+
+__all__ = ["PatchName", "merge_patch_results", "merge_task1_patch_file", "parse_patch_name"]
+
+_PATCH = re.compile(r"^(?P<image>.+?)__(?P<scale>\d+(?:\.\d*)?)__(?P<x>\d+)___(?P<y>\d+)$")
+_RATE_BELOW = 32.0
+
+
+@dataclass(frozen=True)
+class PatchName:
+    """A parsed patch name: the original image, the resize rate, the patch's offset (pixels)."""
+
+    image: str
+    rate: float
+    x: int
+    y: int
+
+
+def parse_patch_name(name: str) -> PatchName:
+    """``'P0770__1__586___334'`` -> ``PatchName('P0770', 1.0, 586, 334)``.
+
+    Raises:
+        ValueError: ``name`` is not of the form ``<image>__<rate or size>__<x>___<y>``.
+    """
+    m = _PATCH.match(name)
+    if m is None:
+        raise ValueError(f"{name!r} is not a patch name of the form <image>__<rate or size>__<x>___<y>")
+    scale = float(m["scale"])
+    if scale <= 0:
+        raise ValueError(f"patch {name!r} has a non-positive rate {scale}")
+    rate = scale if scale < _RATE_BELOW else 1.0
+    return PatchName(m["image"], rate, int(m["x"]), int(m["y"]))
+
+
+def _to_image(dets: np.ndarray, patch: PatchName) -> np.ndarray:
+    """Patch detections (k, 6) rotated boxes + score or (k, 9) polygons + score -> image frame."""
+    out = np.asarray(dets, np.float64).copy()
+    if out.shape[1] == 6:
+        out[:, 0] += patch.x
+        out[:, 1] += patch.y
+        out[:, :4] /= patch.rate
+    elif out.shape[1] == 9:
+        out[:, 0:8:2] += patch.x
+        out[:, 1:8:2] += patch.y
+        out[:, :8] /= patch.rate
+    else:
+        raise ValueError(
+            f"detections of patch {patch} must be (k, 6) boxes or (k, 9) polygons with a score, got {out.shape}"
+        )
+    return out
+
+
+def merge_patch_results(
+    patch_results: Mapping[str, Sequence[np.ndarray]] | Iterable[tuple[str, Sequence[np.ndarray]]],
+    nms_thr: float = 0.1,
+) -> dict[str, list[np.ndarray]]:
+    """Merge per-patch, per-class detections into per-image, per-class detections.
+
+    Args:
+        patch_results: ``{patch name: [class 0 dets, class 1 dets, ...]}`` (or pairs), each
+            (k, 6) ``(cx, cy, w, h, theta, score)`` (merged with rotated NMS, as MMRotate's
+            ``merge_det``) or (k, 9) ``(x1, y1, ..., x4, y4, score)`` (merged with polygon
+            NMS, as DOTA_devkit).
+        nms_thr: Class-wise NMS IoU threshold (MMRotate: 0.1).
+
+    Returns:
+        ``{image: [class 0 dets, ...]}`` in the frame of the whole image, kept detections in
+        descending score order, images in the order first seen.
+    """
+    items = patch_results.items() if isinstance(patch_results, Mapping) else patch_results
+    collected: dict[str, list[list[np.ndarray]]] = {}
+    num_classes = None
+    for name, per_class in items:
+        patch = parse_patch_name(name)
+        if num_classes is None:
+            num_classes = len(per_class)
+        elif len(per_class) != num_classes:
+            raise ValueError(
+                f"patch {name!r} has {len(per_class)} classes, earlier patches have {num_classes}"
+            )
+        lists = collected.setdefault(patch.image, [[] for _ in range(num_classes)])
+        for c, dets in enumerate(per_class):
+            if len(dets):
+                lists[c].append(_to_image(dets, patch))
+    merged = {}
+    for image, lists in collected.items():
+        out = []
+        for dets in lists:
+            if not dets:
+                out.append(np.zeros((0, 6), np.float64))
+                continue
+            d = np.vstack(dets)
+            keep = (
+                nms_rotated_np(d[:, :5], d[:, 5], nms_thr)
+                if d.shape[1] == 6
+                else nms_polygons(d[:, :8], d[:, 8], nms_thr)
+            )
+            out.append(d[keep])
+        merged[image] = out
+    return merged
+
+
+def merge_task1_patch_file(
+    src: str | os.PathLike, dst: str | os.PathLike, nms_thr: float = 0.1
+) -> dict[str, int]:
+    """DOTA_devkit's ``ResultMerge`` on one file: ``patch score x1 ... y4`` lines -> the same
+    lines on whole images, after polygon NMS per image. Returns kept counts per image.
+
+    Raises:
+        DotaFileError: A malformed line (``file:line:``) or a name that is not a patch name.
+    """
+    src = Path(src)
+    by_image: dict[str, list[np.ndarray]] = {}
+    with open(src, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            if len(tokens) != 10:
+                raise DotaFileError(
+                    f"{src}:{lineno}: expected 'patch score x1 y1 ... x4 y4' (10 fields), got {len(tokens)}"
+                )
+            try:
+                patch = parse_patch_name(tokens[0])
+                values = np.array([float(t) for t in tokens[1:]])
+            except ValueError as e:
+                raise DotaFileError(f"{src}:{lineno}: {e}") from None
+            det = _to_image(np.concatenate([values[1:], values[:1]])[None], patch)
+            by_image.setdefault(patch.image, []).append(det[0])
+    rows = []
+    counts = {}
+    for image, dets in by_image.items():
+        d = np.vstack(dets)
+        keep = nms_polygons(d[:, :8], d[:, 8], nms_thr)
+        counts[image] = int(keep.size)
+        rows += [(image, d[k, 8], d[k, :8]) for k in keep]
+    write_task1(dst, rows)
+    return counts

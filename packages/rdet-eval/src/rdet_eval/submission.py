@@ -1,0 +1,88 @@
+"""DOTA server submissions: ``Task1_<class>.txt`` (oriented) and ``Task2_<class>.txt``
+(horizontal) files from detections, and the zip the server takes."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rbox_geometry import obb2poly
+from rdet_eval.dota_files import write_task1
+
+__all__ = ["write_submission", "zip_submission"]
+
+
+def _as_polygons(dets: np.ndarray, where: str) -> np.ndarray:
+    """(k, 6) boxes + score or (k, 9) polygons + score -> (k, 9) polygons + score."""
+    d = np.asarray(dets, np.float64)
+    if d.size == 0:
+        return np.zeros((0, 9))
+    if d.ndim == 2 and d.shape[1] == 6:
+        return np.hstack([obb2poly(d[:, :5]), d[:, 5:6]])
+    if d.ndim == 2 and d.shape[1] == 9:
+        return d
+    raise ValueError(f"{where} must be (k, 6) boxes or (k, 9) polygons with a score, got shape {d.shape}")
+
+
+def write_submission(
+    out_dir: str | os.PathLike,
+    image_names: Sequence[str],
+    results: Sequence[Sequence[np.ndarray]],
+    class_names: Sequence[str],
+    task: str = "Task1",
+    decimals: int = 2,
+) -> list[Path]:
+    """Write one result file per class, as the DOTA server expects.
+
+    Args:
+        out_dir: Folder to write into (created).
+        image_names: The image of each entry of ``results`` (no extension).
+        results: Per image, per class, (k, 6) ``(cx, cy, w, h, theta, score)`` or (k, 9)
+            polygons with a score, in the whole image's pixels.
+        class_names: One name per class (``small-vehicle``, ...).
+        task: ``'Task1'`` (oriented: 8 coordinates) or ``'Task2'`` (horizontal: the polygon's
+            bounding box ``xmin ymin xmax ymax``).
+        decimals: Decimals of the coordinates (MMRotate writes 2).
+
+    Returns:
+        The files written, one per class (empty files for classes without detections).
+    """
+    if task not in ("Task1", "Task2"):
+        raise ValueError(f"task must be 'Task1' or 'Task2', got {task!r}")
+    if len(image_names) != len(results):
+        raise ValueError(f"{len(image_names)} image names for {len(results)} results")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for c, name in enumerate(class_names):
+        rows = []
+        for image, per_class in zip(image_names, results):
+            if len(per_class) != len(class_names):
+                raise ValueError(
+                    f"results of {image!r} have {len(per_class)} classes, expected {len(class_names)}"
+                )
+            polys = _as_polygons(per_class[c], f"results of {image!r}, class {name!r}")
+            for p in polys:
+                coords = (
+                    p[:8]
+                    if task == "Task1"
+                    else (p[0:8:2].min(), p[1:8:2].min(), p[0:8:2].max(), p[1:8:2].max())
+                )
+                rows.append((image, p[8], coords))
+        path = out / f"{task}_{name}.txt"
+        write_task1(path, rows, decimals=decimals)
+        files.append(path)
+    return files
+
+
+def zip_submission(files: Sequence[str | os.PathLike], zip_path: str | os.PathLike) -> Path:
+    """Zip result files flat (no folders inside), as the server wants them."""
+    zip_path = Path(zip_path)
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for f in files:
+            z.write(f, arcname=Path(f).name)
+    return zip_path
