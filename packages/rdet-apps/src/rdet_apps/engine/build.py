@@ -1,0 +1,114 @@
+"""A Runner from MMRotate's runtime config keys.
+
+``optimizer``, ``optimizer_config.grad_clip``, ``lr_config``, ``momentum_config``,
+``runner`` (``EpochBasedRunner`` / ``IterBasedRunner``; ``total_epochs`` of old configs),
+``checkpoint_config``, ``log_config``, ``evaluation``, ``custom_hooks``, ``fp16``,
+``workflow``, ``find_unused_parameters``, ``resume_from``, ``load_from``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from rdet_apps.engine.checkpoint import load_state, unwrap
+from rdet_apps.engine.hooks import CheckpointHook, EvalHook, LrUpdaterHook, NumClassCheckHook
+from rdet_apps.engine.optim import build_optimizer
+from rdet_apps.engine.runner import Runner
+from rdet_apps.engine.schedules import build_schedule
+from rdet_apps.registry import HOOKS
+
+__all__ = ["build_runner", "load_weights"]
+
+
+def load_weights(model: nn.Module, path: str | Path, logger: logging.Logger | None = None) -> dict[str, Any]:
+    """Load a checkpoint's weights into ``model`` (``load_from``); report, not fail on,
+    missing and unexpected keys. Returns the checkpoint."""
+    ckpt = load_state(path)
+    state = ckpt.get("state_dict", ckpt)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    missing, unexpected = unwrap(model).load_state_dict(state, strict=False)
+    log = logger or logging.getLogger("rdet")
+    if missing:
+        log.warning(f"{path}: {len(missing)} weights of the model are not in the checkpoint, e.g. {missing[:3]}")
+    if unexpected:
+        log.warning(f"{path}: {len(unexpected)} weights of the checkpoint are not in the model, e.g. {unexpected[:3]}")
+    return ckpt
+
+
+def _get(cfg: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    value = cfg.get(key, default) if hasattr(cfg, "get") else default
+    return default if value is None else value
+
+
+def build_runner(
+    cfg: Mapping[str, Any],
+    model: nn.Module,
+    work_dir: str | Path,
+    evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+    distributed: bool = False,
+    amp: str | None = None,
+    meta: dict[str, Any] | None = None,
+    logger: logging.Logger | None = None,
+) -> Runner:
+    """Build the optimizer, the runner and its hooks from a config, and resume or load weights.
+
+    Args:
+        cfg: The whole config (a ``Config`` or dict).
+        model: The detector, already on its device.
+        work_dir: Checkpoints and logs.
+        evaluate: ``evaluate(model) -> metrics`` for the ``evaluation`` key; None: no validation.
+        distributed: DistributedDataParallel (the process group is initialised).
+        amp: Force AMP (``'fp16'``/``'bf16'``); default from the config's ``fp16`` key.
+        meta: Saved into checkpoints (class names, config text, seed, ``num_classes``).
+    """
+    runner_cfg = dict(_get(cfg, "runner", {"type": "EpochBasedRunner", "max_epochs": _get(cfg, "total_epochs", 12)}))
+    kind = runner_cfg.pop("type", "EpochBasedRunner")
+    if kind not in ("EpochBasedRunner", "IterBasedRunner"):
+        raise ValueError(f"runner type must be EpochBasedRunner or IterBasedRunner, got {kind!r}")
+    if amp is None and _get(cfg, "fp16") is not None:
+        amp = "fp16" if next(model.parameters()).is_cuda else "bf16"
+    grad_clip = _get(_get(cfg, "optimizer_config", {}), "grad_clip")
+    runner = Runner(
+        model,
+        build_optimizer(model, dict(cfg["optimizer"])),
+        work_dir,
+        max_epochs=runner_cfg.get("max_epochs") if kind == "EpochBasedRunner" else None,
+        max_iters=runner_cfg.get("max_iters") if kind == "IterBasedRunner" else None,
+        grad_clip=dict(grad_clip) if grad_clip else None,
+        amp=amp,
+        distributed=distributed,
+        find_unused_parameters=bool(_get(cfg, "find_unused_parameters", False)),
+        meta=meta,
+        logger=logger,
+    )
+    by_epoch = kind == "EpochBasedRunner"
+    runner.register_hook(LrUpdaterHook(build_schedule(_get(cfg, "lr_config")), build_schedule(_get(cfg, "momentum_config"))), "VERY_HIGH")
+    ckpt_cfg = dict(_get(cfg, "checkpoint_config", {"interval": 1}))
+    ckpt_cfg.setdefault("by_epoch", by_epoch)
+    ckpt_cfg.pop("type", None)
+    runner.register_hook(CheckpointHook(**ckpt_cfg), "NORMAL")
+    log_cfg = dict(_get(cfg, "log_config", {"interval": 50, "hooks": [{"type": "TextLoggerHook"}]}))
+    for hook_cfg in log_cfg.get("hooks", []):
+        hook_cfg = dict(hook_cfg)
+        hook_cfg.setdefault("interval", log_cfg.get("interval", 50))
+        hook_cfg.setdefault("by_epoch", by_epoch)
+        runner.register_hook(HOOKS.build(hook_cfg), "VERY_LOW")
+    if evaluate is not None and _get(cfg, "evaluation") is not None:
+        eval_cfg = dict(cfg["evaluation"])
+        eval_cfg.setdefault("by_epoch", by_epoch)
+        runner.register_hook(EvalHook(evaluate, **eval_cfg), "LOW")
+    runner.register_hook(NumClassCheckHook(), "NORMAL")
+    for hook_cfg in _get(cfg, "custom_hooks", []):
+        hook_cfg = dict(hook_cfg)
+        priority = hook_cfg.pop("priority", "NORMAL")
+        runner.register_hook(HOOKS.build(hook_cfg), priority)
+    if _get(cfg, "resume_from"):
+        runner.resume(cfg["resume_from"])
+    elif _get(cfg, "load_from"):
+        load_weights(model, cfg["load_from"], runner.logger)
+    return runner

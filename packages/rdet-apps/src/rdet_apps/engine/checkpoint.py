@@ -1,0 +1,83 @@
+"""Checkpoints in MMRotate's format: ``{'meta': ..., 'state_dict': ..., 'optimizer': ...}``.
+
+Written atomically (a temporary file in the same folder, then a rename), so that a run
+killed while saving never leaves a truncated checkpoint behind. rdet adds what resuming
+needs to ``meta`` (epoch, iteration, the RNG states, the AMP scaler); MMRotate ignores it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["get_rng_state", "load_state", "save_checkpoint", "set_rng_state", "unwrap"]
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside DataParallel / DistributedDataParallel / rdet's loss wrapper."""
+    while hasattr(model, "module") and isinstance(model.module, nn.Module):
+        model = model.module
+    return model
+
+
+def get_rng_state() -> dict[str, Any]:
+    """Python, numpy and torch (CPU and CUDA) generator states."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model``'s weights (CPU tensors, no ``module.`` prefix), the optimizer's state and
+    ``meta`` to ``path`` atomically. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state_dict = OrderedDict((k, v.detach().cpu()) for k, v in unwrap(model).state_dict().items())
+    checkpoint: dict[str, Any] = {"meta": {**(meta or {}), "time": time.asctime()}, "state_dict": state_dict}
+    if optimizer is not None:
+        checkpoint["optimizer"] = optimizer.state_dict()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint file (ours or MMRotate's) without touching any model.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist; URLs are refused with a hint, since rdet
+            never downloads weights.
+    """
+    text = os.fspath(path)
+    if "://" in text:
+        raise FileNotFoundError(f"{text}: rdet does not download weights; download the file yourself and pass its local path")
+    if not Path(text).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {text}")
+    return torch.load(text, map_location=map_location, weights_only=False)

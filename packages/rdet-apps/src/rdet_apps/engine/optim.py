@@ -1,0 +1,87 @@
+"""Optimizers from MMRotate's ``optimizer`` config: any ``torch.optim`` class by name, with
+MMCV's ``paramwise_cfg`` (per-parameter learning-rate and weight-decay multipliers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["build_optimizer", "param_groups"]
+
+_NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
+
+
+def param_groups(model: nn.Module, base_lr: float, base_wd: float, paramwise_cfg: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One parameter group per parameter, with MMCV's ``DefaultOptimizerConstructor`` rules.
+
+    ``paramwise_cfg`` keys: ``custom_keys`` ({substring: {lr_mult, decay_mult}}; the longest
+    matching key wins), ``bias_lr_mult``, ``bias_decay_mult``, ``norm_decay_mult``,
+    ``dwconv_decay_mult``, ``bypass_duplicate``. Frozen parameters (requires_grad False) are
+    left out.
+    """
+    cfg = dict(paramwise_cfg or {})
+    custom = cfg.pop("custom_keys", {}) or {}
+    bias_lr = cfg.pop("bias_lr_mult", 1.0)
+    bias_decay = cfg.pop("bias_decay_mult", 1.0)
+    norm_decay = cfg.pop("norm_decay_mult", 1.0)
+    dwconv_decay = cfg.pop("dwconv_decay_mult", 1.0)
+    bypass_duplicate = cfg.pop("bypass_duplicate", False)
+    if cfg:
+        raise KeyError(f"unknown paramwise_cfg keys: {sorted(cfg)}")
+    keys = sorted(sorted(custom), key=len, reverse=True)  # longest first, then alphabetical
+    groups: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for module_name, module in model.named_modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                continue
+            if id(param) in seen:
+                if bypass_duplicate:
+                    continue
+                raise ValueError(f"parameter {module_name}.{name} is shared; set paramwise_cfg.bypass_duplicate=True")
+            seen.add(id(param))
+            full = f"{module_name}.{name}" if module_name else name
+            lr, wd = base_lr, base_wd
+            key = next((k for k in keys if k in full), None)
+            if key is not None:
+                lr *= custom[key].get("lr_mult", 1.0)
+                wd *= custom[key].get("decay_mult", 1.0)
+            else:
+                is_norm = isinstance(module, _NORM_TYPES)
+                is_dwconv = isinstance(module, nn.Conv2d) and module.in_channels == module.groups
+                if name == "bias" and not is_norm:
+                    lr *= bias_lr
+                if is_norm:
+                    wd *= norm_decay
+                elif is_dwconv:
+                    wd *= dwconv_decay
+                elif name == "bias":
+                    wd *= bias_decay
+            groups.append({"params": [param], "lr": lr, "weight_decay": wd, "name": full})
+    return groups
+
+
+def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    """``dict(type='SGD', lr=0.0025, momentum=0.9, weight_decay=1e-4, paramwise_cfg=...)`` ->
+    the ``torch.optim`` optimizer (MMRotate's ``optimizer`` config key).
+
+    Raises:
+        KeyError: ``type`` names no ``torch.optim`` optimizer (the message lists them).
+    """
+    cfg = dict(cfg)
+    kind = cfg.pop("type")
+    paramwise = cfg.pop("paramwise_cfg", None)
+    cls = getattr(torch.optim, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        names = sorted(n for n in dir(torch.optim) if isinstance(getattr(torch.optim, n), type) and issubclass(getattr(torch.optim, n), torch.optim.Optimizer) and n != "Optimizer")
+        raise KeyError(f"optimizer type {kind!r} is not a torch.optim optimizer; choose one of {', '.join(names)}")
+    if "lr" not in cfg:
+        raise KeyError(f"optimizer {kind} needs an 'lr'")
+    if paramwise is None:
+        return cls([p for p in model.parameters() if p.requires_grad], **cfg)
+    groups = param_groups(model, cfg["lr"], cfg.get("weight_decay", 0.0), paramwise)
+    for g in groups:
+        g.pop("name")
+    return cls(groups, **cfg)
