@@ -7,7 +7,8 @@ MMRotate, on purpose:
 
 * MMRotate's ``rbbox_overlaps`` clamps w and h to >= 1e-3 before calling mmcv, so a box of
   zero width or height gets a small positive IoU; here a degenerate box (w * h <= 1e-14,
-  mmcv's own threshold) has IoU and IoF 0 with everything, and nothing is ever NaN.
+  mmcv's own threshold) has IoU and IoF 0 with everything, as has a box with a NaN or
+  infinite value; nothing is ever NaN.
 * Differentiable in torch (MMRotate detaches).
 
 Pairs whose circumscribed circles do not meet are skipped (their IoU is 0), and the rest is
@@ -98,8 +99,9 @@ def rbbox_overlaps(
     if N == 0 or M == 0:
         return xp.astype(xp.zeros(shape, like=b1), out_like)
 
-    ok1 = b1[:, 2] * b1[:, 3] > _TINY_AREA
-    ok2 = b2[:, 2] * b2[:, 3] > _TINY_AREA
+    # a degenerate or non-finite (NaN/inf) box overlaps nothing
+    ok1 = (b1[:, 2] * b1[:, 3] > _TINY_AREA) & (xp.abs(b1) < float("inf")).all(-1)
+    ok2 = (b2[:, 2] * b2[:, 3] > _TINY_AREA) & (xp.abs(b2) < float("inf")).all(-1)
     r1 = xp.sqrt(b1[:, 2] ** 2 + b1[:, 3] ** 2) / 2
     r2 = xp.sqrt(b2[:, 2] ** 2 + b2[:, 3] ** 2) / 2
     if is_aligned:

@@ -1,0 +1,101 @@
+"""Compile the kernels with torch.utils.cpp_extension, cached by torch version and source hash.
+
+One library per kind: ``cpu`` (every op's schema and CPU kernel) and ``cuda`` (the CUDA
+kernels and their glue; needs the ``cpu`` one loaded first). A library is built once per
+(torch, python, sources, flags) and reused from ``$RBOX_OPS_CACHE`` (default
+``~/.cache/rbox_ops``): a cached library loads without a compiler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from ._ops import OPS
+
+CSRC = Path(__file__).resolve().parent / "csrc"
+CXX_FLAGS = ("-O3",)
+CUDA_FLAGS = ("-O3", "--expt-relaxed-constexpr")
+_SOURCE_SUFFIXES = (".h", ".cuh", ".cpp", ".cu")
+
+
+def sources(kind: str) -> list[Path]:
+    """The translation units of the ``cpu`` or ``cuda`` library, one or two per op."""
+    names = ("{op}_cpu.cpp",) if kind == "cpu" else ("{op}_cuda.cu", "{op}_cuda.cpp")
+    return [CSRC / op / n.format(op=op) for op in OPS for n in names]
+
+
+def cu_sources() -> list[Path]:
+    """Every ``.cu`` file (what the nvcc compile test checks)."""
+    return [CSRC / op / f"{op}_cuda.cu" for op in OPS]
+
+
+def cache_root() -> Path:
+    """``$RBOX_OPS_CACHE``, else ``$XDG_CACHE_HOME/rbox_ops``, else ``~/.cache/rbox_ops``."""
+    if os.environ.get("RBOX_OPS_CACHE"):
+        return Path(os.environ["RBOX_OPS_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rbox_ops"
+
+
+def build_key(kind: str) -> str:
+    """Hash of everything a library depends on: sources, torch, python, platform, flags."""
+    h = hashlib.sha256()
+    parts = (kind, torch.__version__, str(torch.version.cuda), sys.version, sys.platform, platform.machine())
+    for part in (*parts, repr(CXX_FLAGS), repr(CUDA_FLAGS), repr(OPS)):
+        h.update(part.encode() + b"\0")
+    for f in sorted(p for p in CSRC.rglob("*") if p.suffix in _SOURCE_SUFFIXES):
+        h.update(str(f.relative_to(CSRC)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def library_path(kind: str) -> Path:
+    """Where the library of this kind lives in the cache (it may not exist yet)."""
+    name = f"rbox_ops_{kind}_{build_key(kind)}"
+    return cache_root() / name / f"{name}.so"
+
+
+def cannot_build(kind: str) -> str | None:
+    """Why this machine cannot compile the ``kind`` library, or None if it may."""
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        return f"no C++ compiler ({os.environ.get('CXX', 'c++')}) on PATH"
+    from torch.utils import cpp_extension
+
+    if not cpp_extension.is_ninja_available():
+        return "ninja is not installed (pip install ninja)"
+    if kind == "cuda":
+        if torch.version.cuda is None:
+            return f"torch {torch.__version__} is a CPU-only build"
+        if cpp_extension.CUDA_HOME is None:
+            return "no CUDA toolkit found (set CUDA_HOME or put nvcc on PATH)"
+    return None
+
+
+def load_library(kind: str, verbose: bool = False) -> Path:
+    """Load the ``kind`` library from the cache, compiling it first if needed. Raises on failure."""
+    so = library_path(kind)
+    if not so.exists():
+        reason = cannot_build(kind)
+        if reason is not None:
+            raise RuntimeError(reason)
+        from torch.utils import cpp_extension
+
+        so.parent.mkdir(parents=True, exist_ok=True)
+        cpp_extension.load(
+            name=so.stem,
+            sources=[str(s) for s in sources(kind)],
+            extra_cflags=list(CXX_FLAGS),
+            extra_cuda_cflags=list(CUDA_FLAGS),
+            extra_include_paths=[str(CSRC)],
+            build_directory=str(so.parent),
+            is_python_module=False,
+            verbose=verbose,
+        )
+    torch.ops.load_library(str(so))
+    return so

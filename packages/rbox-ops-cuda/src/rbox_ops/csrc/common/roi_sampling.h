@@ -1,0 +1,146 @@
+// RoI sampling geometry shared by roi_align and roi_align_rotated, on host and device.
+//
+// A RoI is divided into pooled_h x pooled_w bins; each bin averages grid_h x grid_w
+// bilinear samples of the feature map. The sample (ph, pw, iy, ix) lies at
+//   yy = start_h + ph * bin_h + (iy + .5) * bin_h / grid_h   (xx likewise)
+//   y  = yy * cos - xx * sin + ctr_h,   x = yy * sin + xx * cos + ctr_w
+// (mmcv's RoIAlignRotated); an axis-aligned RoI has cos = 1, sin = 0, ctr = 0.
+#pragma once
+
+#include <math.h>
+
+#include "macros.h"
+
+namespace rbox_ops {
+
+template <typename T>
+struct RoiGeom {
+  int batch;  // -1: skip this RoI (bad batch index or non-finite coordinates)
+  T start_h, start_w, bin_h, bin_w, cos_t, sin_t, ctr_h, ctr_w;
+  int grid_h, grid_w;
+};
+
+template <typename T>
+RBOX_HD int adaptive_grid(int sampling_ratio, T extent, int pooled) {
+  if (sampling_ratio > 0) return sampling_ratio;
+  const T g = ceil(extent / static_cast<T>(pooled));
+  return g > 0 ? static_cast<int>(g) : 0;  // an empty RoI has no samples (output 0), as in mmcv
+}
+
+// roi = (batch_index, cx, cy, w, h, theta); mmcv's RoIAlignRotated conventions.
+template <typename T>
+RBOX_HD RoiGeom<T> rotated_roi_geom(const T* roi, int batch_size, T spatial_scale, int pooled_h, int pooled_w,
+                                   int sampling_ratio, bool aligned, bool clockwise) {
+  RoiGeom<T> g;
+  g.batch = -1;
+  for (int k = 0; k < 6; k++) {
+    if (!is_finite(roi[k])) return g;
+  }
+  if (roi[0] < 0 || roi[0] >= batch_size) return g;
+  g.batch = static_cast<int>(roi[0]);
+  const T offset = aligned ? static_cast<T>(0.5) : static_cast<T>(0);
+  g.ctr_w = roi[1] * spatial_scale - offset;
+  g.ctr_h = roi[2] * spatial_scale - offset;
+  T roi_w = roi[3] * spatial_scale;
+  T roi_h = roi[4] * spatial_scale;
+  T theta = clockwise ? -roi[5] : roi[5];
+  g.cos_t = static_cast<T>(cos(theta));
+  g.sin_t = static_cast<T>(sin(theta));
+  if (!aligned) {  // backward compatibility: malformed RoIs become at least 1 x 1
+    roi_w = roi_w > 1 ? roi_w : static_cast<T>(1);
+    roi_h = roi_h > 1 ? roi_h : static_cast<T>(1);
+  }
+  g.bin_h = roi_h / static_cast<T>(pooled_h);
+  g.bin_w = roi_w / static_cast<T>(pooled_w);
+  g.grid_h = adaptive_grid(sampling_ratio, roi_h, pooled_h);
+  g.grid_w = adaptive_grid(sampling_ratio, roi_w, pooled_w);
+  g.start_h = -roi_h / static_cast<T>(2.0);
+  g.start_w = -roi_w / static_cast<T>(2.0);
+  return g;
+}
+
+// roi = (batch_index, x1, y1, x2, y2); mmcv's RoIAlign conventions.
+template <typename T>
+RBOX_HD RoiGeom<T> aligned_roi_geom(const T* roi, int batch_size, T spatial_scale, int pooled_h, int pooled_w,
+                                   int sampling_ratio, bool aligned) {
+  RoiGeom<T> g;
+  g.batch = -1;
+  for (int k = 0; k < 5; k++) {
+    if (!is_finite(roi[k])) return g;
+  }
+  if (roi[0] < 0 || roi[0] >= batch_size) return g;
+  g.batch = static_cast<int>(roi[0]);
+  const T offset = aligned ? static_cast<T>(0.5) : static_cast<T>(0);
+  g.start_w = roi[1] * spatial_scale - offset;
+  g.start_h = roi[2] * spatial_scale - offset;
+  T roi_w = roi[3] * spatial_scale - offset - g.start_w;
+  T roi_h = roi[4] * spatial_scale - offset - g.start_h;
+  if (!aligned) {
+    roi_w = roi_w > 1 ? roi_w : static_cast<T>(1);
+    roi_h = roi_h > 1 ? roi_h : static_cast<T>(1);
+  }
+  g.bin_h = roi_h / static_cast<T>(pooled_h);
+  g.bin_w = roi_w / static_cast<T>(pooled_w);
+  g.grid_h = adaptive_grid(sampling_ratio, roi_h, pooled_h);
+  g.grid_w = adaptive_grid(sampling_ratio, roi_w, pooled_w);
+  g.cos_t = 1;
+  g.sin_t = 0;
+  g.ctr_h = 0;
+  g.ctr_w = 0;
+  return g;
+}
+
+// Four feature-map offsets (y * width + x) and bilinear weights of one sample point.
+template <typename T>
+struct Bilinear {
+  int pos[4];
+  T w[4];
+};
+
+// The sample (ph, pw, iy, ix) of a RoI and its bilinear weights. Points more than one
+// pixel outside the map get zero weights (mmcv's bilinear_interpolate).
+template <typename T>
+RBOX_HD Bilinear<T> roi_sample(const RoiGeom<T>& g, int ph, int pw, int iy, int ix, int height, int width) {
+  const T yy = g.start_h + ph * g.bin_h + (static_cast<T>(iy) + static_cast<T>(.5)) * g.bin_h / static_cast<T>(g.grid_h);
+  const T xx = g.start_w + pw * g.bin_w + (static_cast<T>(ix) + static_cast<T>(.5)) * g.bin_w / static_cast<T>(g.grid_w);
+  T y = yy * g.cos_t - xx * g.sin_t + g.ctr_h;
+  T x = yy * g.sin_t + xx * g.cos_t + g.ctr_w;
+  Bilinear<T> b;
+  if (!(y >= -1 && y <= height && x >= -1 && x <= width)) {
+    for (int k = 0; k < 4; k++) {
+      b.pos[k] = 0;
+      b.w[k] = 0;
+    }
+    return b;
+  }
+  if (y < 0) y = 0;
+  if (x < 0) x = 0;
+  int y_low = static_cast<int>(y);
+  int x_low = static_cast<int>(x);
+  int y_high, x_high;
+  if (y_low >= height - 1) {
+    y_high = y_low = height - 1;
+    y = static_cast<T>(y_low);
+  } else {
+    y_high = y_low + 1;
+  }
+  if (x_low >= width - 1) {
+    x_high = x_low = width - 1;
+    x = static_cast<T>(x_low);
+  } else {
+    x_high = x_low + 1;
+  }
+  const T ly = y - y_low, lx = x - x_low;
+  const T hy = 1 - ly, hx = 1 - lx;
+  b.pos[0] = y_low * width + x_low;
+  b.pos[1] = y_low * width + x_high;
+  b.pos[2] = y_high * width + x_low;
+  b.pos[3] = y_high * width + x_high;
+  b.w[0] = hy * hx;
+  b.w[1] = hy * lx;
+  b.w[2] = ly * hx;
+  b.w[3] = ly * lx;
+  return b;
+}
+
+}  // namespace rbox_ops

@@ -1,0 +1,190 @@
+// Rotated-box geometry used by both the CPU and the CUDA kernels (host/device inline).
+//
+// A box is (cx, cy, w, h, theta): pixels, theta in radians, clockwise on screen (y down).
+// The arithmetic follows mmcv's box_iou_rotated_utils.hpp (itself from detectron2) so that
+// results agree with mmcv to float rounding; the same code runs on host and device.
+#pragma once
+
+#include <math.h>
+
+#include "macros.h"
+
+namespace rbox_ops {
+
+template <typename T>
+struct Point {
+  T x, y;
+};
+
+template <typename T>
+RBOX_HD Point<T> make_point(T x, T y) {
+  Point<T> p;
+  p.x = x;
+  p.y = y;
+  return p;
+}
+template <typename T>
+RBOX_HD Point<T> operator+(const Point<T>& a, const Point<T>& b) {
+  return make_point(a.x + b.x, a.y + b.y);
+}
+template <typename T>
+RBOX_HD Point<T> operator-(const Point<T>& a, const Point<T>& b) {
+  return make_point(a.x - b.x, a.y - b.y);
+}
+template <typename T>
+RBOX_HD Point<T> operator*(const Point<T>& a, T s) {
+  return make_point(a.x * s, a.y * s);
+}
+template <typename T>
+RBOX_HD T dot_2d(const Point<T>& a, const Point<T>& b) {
+  return a.x * b.x + a.y * b.y;
+}
+template <typename T>
+RBOX_HD T cross_2d(const Point<T>& a, const Point<T>& b) {
+  return a.x * b.y - b.x * a.y;
+}
+
+// The four corners of a box, in mmcv's order.
+template <typename T>
+RBOX_HD void rotated_vertices(T cx, T cy, T w, T h, T theta, Point<T> (&pts)[4]) {
+  const T c2 = static_cast<T>(cos(theta)) * static_cast<T>(0.5);
+  const T s2 = static_cast<T>(sin(theta)) * static_cast<T>(0.5);
+  pts[0].x = cx - s2 * h - c2 * w;
+  pts[0].y = cy + c2 * h - s2 * w;
+  pts[1].x = cx + s2 * h - c2 * w;
+  pts[1].y = cy - c2 * h - s2 * w;
+  pts[2].x = 2 * cx - pts[0].x;
+  pts[2].y = 2 * cy - pts[0].y;
+  pts[3].x = 2 * cx - pts[1].x;
+  pts[3].y = 2 * cy - pts[1].y;
+}
+
+// Vertices of the intersection of two rectangles (unordered, with duplicates): edge
+// crossings plus the corners of each rectangle that lie inside the other. Returns the count.
+template <typename T>
+RBOX_HD int intersection_points(const Point<T> (&p1)[4], const Point<T> (&p2)[4], Point<T> (&out)[24]) {
+  Point<T> v1[4], v2[4];
+  for (int i = 0; i < 4; i++) {
+    v1[i] = p1[(i + 1) % 4] - p1[i];
+    v2[i] = p2[(i + 1) % 4] - p2[i];
+  }
+  int num = 0;
+  for (int i = 0; i < 4; i++) {
+    for (int j = 0; j < 4; j++) {
+      const T det = cross_2d(v2[j], v1[i]);
+      if (fabs(det) <= static_cast<T>(1e-14)) continue;  // parallel edges
+      const Point<T> v12 = p2[j] - p1[i];
+      const T t1 = cross_2d(v2[j], v12) / det;
+      const T t2 = cross_2d(v1[i], v12) / det;
+      if (t1 >= 0 && t1 <= 1 && t2 >= 0 && t2 <= 1) out[num++] = p1[i] + v1[i] * t1;
+    }
+  }
+  // corners of box 1 inside box 2, then corners of box 2 inside box 1
+  for (int pass = 0; pass < 2; pass++) {
+    const Point<T>(&a)[4] = pass == 0 ? p1 : p2;
+    const Point<T>(&b)[4] = pass == 0 ? p2 : p1;
+    const Point<T>(&vb)[4] = pass == 0 ? v2 : v1;
+    const T ab_ab = dot_2d(vb[0], vb[0]);
+    const T ad_ad = dot_2d(vb[3], vb[3]);
+    for (int i = 0; i < 4; i++) {
+      const Point<T> ap = a[i] - b[0];
+      const T ap_ab = dot_2d(ap, vb[0]);
+      const T ap_ad = -dot_2d(ap, vb[3]);
+      if (ap_ab >= 0 && ap_ad >= 0 && ap_ab <= ab_ab && ap_ad <= ad_ad) out[num++] = a[i];
+    }
+  }
+  return num;
+}
+
+// Area of the convex hull of p[0..n) (Graham scan, points shifted to the lowest point).
+// One insertion sort for host and device, so both run the same arithmetic.
+template <typename T>
+RBOX_HD T convex_hull_area(const Point<T> (&p)[24], int n) {
+  int t = 0;
+  for (int i = 1; i < n; i++) {
+    if (p[i].y < p[t].y || (p[i].y == p[t].y && p[i].x < p[t].x)) t = i;
+  }
+  Point<T> q[24];
+  T dist[24];
+  for (int i = 0; i < n; i++) q[i] = p[i] - p[t];
+  const Point<T> tmp = q[0];
+  q[0] = q[t];
+  q[t] = tmp;
+  for (int i = 0; i < n; i++) dist[i] = dot_2d(q[i], q[i]);
+  // sort q[1..n) by polar angle, then by distance (insertion sort, n <= 24)
+  for (int i = 2; i < n; i++) {
+    const Point<T> key = q[i];
+    const T key_d = dist[i];
+    int j = i - 1;
+    while (j >= 1) {
+      const T c = cross_2d(key, q[j]);
+      const bool key_first = fabs(c) < static_cast<T>(1e-6) ? key_d < dist[j] : c > 0;
+      if (!key_first) break;
+      q[j + 1] = q[j];
+      dist[j + 1] = dist[j];
+      j--;
+    }
+    q[j + 1] = key;
+    dist[j + 1] = key_d;
+  }
+  int k = 1;
+  while (k < n && dist[k] <= static_cast<T>(1e-8)) k++;
+  if (k == n) return 0;  // a single point
+  q[1] = q[k];
+  int m = 2;
+  for (int i = k + 1; i < n; i++) {
+    while (m > 1 && cross_2d(q[i] - q[m - 2], q[m - 1] - q[m - 2]) >= 0) m--;
+    q[m++] = q[i];
+  }
+  if (m <= 2) return 0;
+  T area = 0;
+  for (int i = 1; i < m - 1; i++) area += fabs(cross_2d(q[i] - q[0], q[i + 1] - q[0]));
+  return area / 2;
+}
+
+// IoU (mode 0) or IoF = intersection / area(box1) (mode 1) of two boxes (5 values each).
+// A box with a non-finite value, or an area under 1e-14, has overlap 0 with everything.
+template <typename T>
+RBOX_HD T rotated_box_overlap(const T* b1, const T* b2, int mode) {
+  for (int k = 0; k < 5; k++) {
+    if (!is_finite(b1[k]) || !is_finite(b2[k])) return 0;
+  }
+  const T area1 = b1[2] * b1[3];
+  const T area2 = b2[2] * b2[3];
+  if (area1 < static_cast<T>(1e-14) || area2 < static_cast<T>(1e-14)) return 0;
+  // shift the centres to their midpoint for precision (as mmcv does)
+  const T sx = (b1[0] + b2[0]) / 2;
+  const T sy = (b1[1] + b2[1]) / 2;
+  const T dx = b1[0] - b2[0];
+  const T dy = b1[1] - b2[1];
+  // circumscribed circles apart: no intersection (exact early exit, no change in results)
+  const T r = (sqrt(b1[2] * b1[2] + b1[3] * b1[3]) + sqrt(b2[2] * b2[2] + b2[3] * b2[3])) / 2;
+  if (dx * dx + dy * dy > r * r * static_cast<T>(1.0001)) return 0;
+  Point<T> p1[4], p2[4], pts[24];
+  rotated_vertices(b1[0] - sx, b1[1] - sy, b1[2], b1[3], b1[4], p1);
+  rotated_vertices(b2[0] - sx, b2[1] - sy, b2[2], b2[3], b2[4], p2);
+  const int num = intersection_points(p1, p2, pts);
+  const T inter = num <= 2 ? static_cast<T>(0) : convex_hull_area(pts, num);
+  const T base = mode == 0 ? area1 + area2 - inter : area1;
+  return inter / base;
+}
+
+// Axis-aligned IoU of (x1, y1, x2, y2) boxes with mmcv's `offset` (0 or 1).
+template <typename T>
+RBOX_HD T aligned_box_iou(const T* a, const T* b, int offset) {
+  const T xx1 = a[0] > b[0] ? a[0] : b[0];
+  const T yy1 = a[1] > b[1] ? a[1] : b[1];
+  const T xx2 = a[2] < b[2] ? a[2] : b[2];
+  const T yy2 = a[3] < b[3] ? a[3] : b[3];
+  T w = xx2 - xx1 + offset;
+  T h = yy2 - yy1 + offset;
+  w = w > 0 ? w : 0;
+  h = h > 0 ? h : 0;
+  const T inter = w * h;
+  const T area_a = (a[2] - a[0] + offset) * (a[3] - a[1] + offset);
+  const T area_b = (b[2] - b[0] + offset) * (b[3] - b[1] + offset);
+  const T iou = inter / (area_a + area_b - inter);
+  return is_finite(iou) ? iou : static_cast<T>(0);
+}
+
+}  // namespace rbox_ops
