@@ -1,0 +1,89 @@
+"""Drawing rotated detections on images (MMRotate's ``show_result`` / ``imshow_det_rbboxes``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from rbox_geometry import obb2poly
+
+__all__ = ["DOTA_PALETTE", "palette_for", "show_result"]
+
+# MMRotate's DOTADataset.PALETTE (RGB), class by class
+DOTA_PALETTE = [
+    (165, 42, 42), (189, 183, 107), (0, 255, 0), (255, 0, 0), (138, 43, 226), (255, 128, 0), (255, 0, 255),
+    (0, 255, 255), (255, 193, 193), (0, 51, 153), (255, 250, 205), (0, 139, 139), (255, 255, 0), (147, 116, 116),
+    (0, 0, 255),
+]  # fmt: skip
+
+
+def palette_for(num_classes: int) -> list[tuple[int, int, int]]:
+    """MMRotate's DOTA palette, extended with fixed pseudo-random colours beyond 15 classes."""
+    rng = np.random.default_rng(42)
+    extra = [
+        tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(max(0, num_classes - len(DOTA_PALETTE)))
+    ]
+    return (DOTA_PALETTE + extra)[:num_classes]
+
+
+def _read(img: str | os.PathLike | np.ndarray) -> np.ndarray:
+    if isinstance(img, np.ndarray):
+        return img.copy()
+    image = cv2.imread(os.fspath(img), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"cannot read image {img}")
+    return image
+
+
+def show_result(
+    img: str | os.PathLike | np.ndarray,
+    result: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    score_thr: float = 0.3,
+    out_file: str | os.PathLike | None = None,
+    thickness: int = 2,
+    font_scale: float = 0.5,
+) -> np.ndarray:
+    """Draw MMRotate-format detections (a (k, 6) array per class) on a BGR image.
+
+    Boxes are outlined in their class's colour with ``name|score`` at the first corner;
+    detections under ``score_thr`` are left out. Returns the drawn image (and writes it to
+    ``out_file`` if given; the folder is created).
+
+    Raises:
+        ValueError: ``result`` has another number of classes than ``class_names``.
+    """
+    if len(result) != len(class_names):
+        raise ValueError(f"result has {len(result)} classes but {len(class_names)} class names were given")
+    canvas = _read(img)
+    colours = palette_for(len(class_names))
+    for c, dets in enumerate(result):
+        d = np.asarray(dets, np.float64).reshape(-1, 6)
+        d = d[d[:, 5] >= score_thr]
+        if not len(d):
+            continue
+        polys = obb2poly(d[:, :5]).reshape(-1, 4, 2)
+        r, g, b = colours[c]
+        for poly, score in zip(polys, d[:, 5]):
+            pts = np.round(poly).astype(np.int32)
+            cv2.polylines(canvas, [pts], True, (b, g, r), thickness, cv2.LINE_AA)
+            x, y = int(pts[:, 0].min()), int(pts[:, 1].min())
+            cv2.putText(
+                canvas,
+                f"{class_names[c]}|{score:.2f}",
+                (x, max(y - 2, 10)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                font_scale,
+                (b, g, r),
+                1,
+                cv2.LINE_AA,
+            )
+    if out_file is not None:
+        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(os.fspath(out_file), canvas):
+            raise OSError(f"cannot write {out_file}")
+    return canvas
