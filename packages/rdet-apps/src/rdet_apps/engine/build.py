@@ -15,29 +15,21 @@ from typing import Any
 
 from torch import nn
 
-from rdet_apps.engine.checkpoint import load_state, unwrap
+from rdet_apps.engine.checkpoint import unwrap
 from rdet_apps.engine.hooks import CheckpointHook, EvalHook, LrUpdaterHook, NumClassCheckHook
 from rdet_apps.engine.optim import build_optimizer
 from rdet_apps.engine.runner import Runner
 from rdet_apps.engine.schedules import build_schedule
 from rdet_apps.registry import HOOKS
+from rdet_models.checkpoint import load_checkpoint
 
 __all__ = ["build_runner", "load_weights"]
 
 
-def load_weights(model: nn.Module, path: str | Path, logger: logging.Logger | None = None) -> dict[str, Any]:
-    """Load a checkpoint's weights into ``model`` (``load_from``); report, not fail on,
-    missing and unexpected keys. Returns the checkpoint."""
-    ckpt = load_state(path)
-    state = ckpt.get("state_dict", ckpt)
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    missing, unexpected = unwrap(model).load_state_dict(state, strict=False)
-    log = logger or logging.getLogger("rdet")
-    if missing:
-        log.warning(f"{path}: {len(missing)} weights of the model are not in the checkpoint, e.g. {missing[:3]}")
-    if unexpected:
-        log.warning(f"{path}: {len(unexpected)} weights of the checkpoint are not in the model, e.g. {unexpected[:3]}")
-    return ckpt
+def load_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
+    """``load_from``: the checkpoint's weights into ``model``; missing and unexpected keys are
+    reported with a warning, not an error. Returns the checkpoint."""
+    return load_checkpoint(unwrap(model), path, strict=False)
 
 
 def _get(cfg: Mapping[str, Any], key: str, default: Any = None) -> Any:
@@ -66,7 +58,9 @@ def build_runner(
         amp: Force AMP (``'fp16'``/``'bf16'``); default from the config's ``fp16`` key.
         meta: Saved into checkpoints (class names, config text, seed, ``num_classes``).
     """
-    runner_cfg = dict(_get(cfg, "runner", {"type": "EpochBasedRunner", "max_epochs": _get(cfg, "total_epochs", 12)}))
+    runner_cfg = dict(
+        _get(cfg, "runner", {"type": "EpochBasedRunner", "max_epochs": _get(cfg, "total_epochs", 12)})
+    )
     kind = runner_cfg.pop("type", "EpochBasedRunner")
     if kind not in ("EpochBasedRunner", "IterBasedRunner"):
         raise ValueError(f"runner type must be EpochBasedRunner or IterBasedRunner, got {kind!r}")
@@ -87,7 +81,10 @@ def build_runner(
         logger=logger,
     )
     by_epoch = kind == "EpochBasedRunner"
-    runner.register_hook(LrUpdaterHook(build_schedule(_get(cfg, "lr_config")), build_schedule(_get(cfg, "momentum_config"))), "VERY_HIGH")
+    runner.register_hook(
+        LrUpdaterHook(build_schedule(_get(cfg, "lr_config")), build_schedule(_get(cfg, "momentum_config"))),
+        "VERY_HIGH",
+    )
     ckpt_cfg = dict(_get(cfg, "checkpoint_config", {"interval": 1}))
     ckpt_cfg.setdefault("by_epoch", by_epoch)
     ckpt_cfg.pop("type", None)
@@ -110,5 +107,5 @@ def build_runner(
     if _get(cfg, "resume_from"):
         runner.resume(cfg["resume_from"])
     elif _get(cfg, "load_from"):
-        load_weights(model, cfg["load_from"], runner.logger)
+        load_weights(model, cfg["load_from"])
     return runner

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from rdet_models.checkpoint import resolve_checkpoint
+
 __all__ = ["get_rng_state", "load_state", "save_checkpoint", "set_rng_state", "unwrap"]
 
 
@@ -72,12 +74,6 @@ def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     """Read a checkpoint file (ours or MMRotate's) without touching any model.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist; URLs are refused with a hint, since rdet
-            never downloads weights.
+        rdet_models.CheckpointNotFoundError: No such file (rdet never downloads weights).
     """
-    text = os.fspath(path)
-    if "://" in text:
-        raise FileNotFoundError(f"{text}: rdet does not download weights; download the file yourself and pass its local path")
-    if not Path(text).is_file():
-        raise FileNotFoundError(f"checkpoint not found: {text}")
-    return torch.load(text, map_location=map_location, weights_only=False)
+    return torch.load(resolve_checkpoint(path), map_location=map_location, weights_only=False)

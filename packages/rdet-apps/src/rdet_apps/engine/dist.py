@@ -46,7 +46,9 @@ def init_dist(launcher: str, backend: str | None = None, port: int | None = None
         os.environ.setdefault("MASTER_PORT", str(port or 29500))
         os.environ["RANK"] = os.environ["SLURM_PROCID"]
         os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
-        os.environ.setdefault("LOCAL_RANK", str(int(os.environ["SLURM_PROCID"]) % max(torch.cuda.device_count(), 1)))
+        os.environ.setdefault(
+            "LOCAL_RANK", str(int(os.environ["SLURM_PROCID"]) % max(torch.cuda.device_count(), 1))
+        )
     else:
         raise ValueError(f"launcher must be 'pytorch' or 'slurm', got {launcher!r}")
     if torch.cuda.is_available():

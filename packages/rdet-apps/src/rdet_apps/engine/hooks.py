@@ -58,7 +58,9 @@ def get_priority(priority: int | str) -> int:
     """
     if isinstance(priority, str):
         if priority.upper() not in PRIORITIES:
-            raise ValueError(f"unknown hook priority {priority!r}; use one of {', '.join(PRIORITIES)} or 0..100")
+            raise ValueError(
+                f"unknown hook priority {priority!r}; use one of {', '.join(PRIORITIES)} or 0..100"
+            )
         return PRIORITIES[priority.upper()]
     if not 0 <= int(priority) <= 100:
         raise ValueError(f"hook priority must lie in 0..100, got {priority}")
@@ -159,7 +161,9 @@ class CheckpointHook(Hook):
     def after_train_epoch(self, runner: Runner) -> None:
         if not self.by_epoch or self.interval <= 0:
             return
-        if (runner.epoch + 1) % self.interval == 0 or (self.save_last and runner.epoch + 1 == runner.max_epochs):
+        if (runner.epoch + 1) % self.interval == 0 or (
+            self.save_last and runner.epoch + 1 == runner.max_epochs
+        ):
             self._save(runner, f"epoch_{runner.epoch + 1}.pth")
 
     def after_train_iter(self, runner: Runner) -> None:
@@ -176,7 +180,9 @@ class TextLoggerHook(Hook):
     ``iter``, ``lr``, ``time``, ``data_time``, ``memory``, the losses), so that MMCV's
     ``analyze_logs`` habits keep working. Validation results are logged with ``mode: val``."""
 
-    def __init__(self, interval: int = 50, by_epoch: bool = True, ignore_last: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, interval: int = 50, by_epoch: bool = True, ignore_last: bool = True, **kwargs: Any
+    ) -> None:
         self.interval, self.by_epoch, self.ignore_last = interval, by_epoch, ignore_last
         self.json_path: Path | None = None
         self._start = time.time()
@@ -187,10 +193,23 @@ class TextLoggerHook(Hook):
             return
         self.json_path = Path(runner.work_dir) / f"{runner.timestamp}.log.json"
         with open(self.json_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"env_info": runner.meta.get("env_info", ""), "seed": runner.meta.get("seed"), "exp_name": runner.meta.get("exp_name", "")}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "env_info": runner.meta.get("env_info", ""),
+                        "seed": runner.meta.get("seed"),
+                        "exp_name": runner.meta.get("exp_name", ""),
+                    }
+                )
+                + "\n"
+            )
 
     def _emit(self, runner: Runner, mode: str, values: dict[str, float]) -> None:
-        record = {"mode": mode, "epoch": runner.epoch + 1, "iter": runner.inner_iter + 1 if mode == "train" else runner.inner_iter}
+        record = {
+            "mode": mode,
+            "epoch": runner.epoch + 1,
+            "iter": runner.inner_iter + 1 if mode == "train" else runner.inner_iter,
+        }
         record["lr"] = runner.optimizer.param_groups[0]["lr"]
         if torch.cuda.is_available():
             record["memory"] = int(torch.cuda.max_memory_allocated() / 2**20)
@@ -202,7 +221,11 @@ class TextLoggerHook(Hook):
             done = runner.iter + 1 - runner.start_iter
             left = (runner.max_iters or runner.max_epochs * runner.iters_per_epoch) - runner.iter - 1
             eta = (time.time() - self._start) / max(done, 1) * left
-            where = f"Epoch [{runner.epoch + 1}][{runner.inner_iter + 1}/{runner.iters_per_epoch}]" if self.by_epoch else f"Iter [{runner.iter + 1}/{runner.max_iters}]"
+            where = (
+                f"Epoch [{runner.epoch + 1}][{runner.inner_iter + 1}/{runner.iters_per_epoch}]"
+                if self.by_epoch
+                else f"Iter [{runner.iter + 1}/{runner.max_iters}]"
+            )
             head = f"{where}\tlr: {record['lr']:.3e}, eta: {time.strftime('%H:%M:%S', time.gmtime(eta))}, "
         else:
             head = f"Epoch({mode}) [{runner.epoch + 1}][{runner.inner_iter}]\t"
@@ -295,11 +318,17 @@ class EvalHook(Hook):
                 if self.best_path is not None and self.best_path.exists():
                     self.best_path.unlink()
                 tag = f"epoch_{runner.epoch + 1}" if self.by_epoch else f"iter_{runner.iter + 1}"
-                self.best_path = runner.save_checkpoint(Path(runner.work_dir) / f"best_{key}_{tag}.pth", save_optimizer=False)
+                self.best_path = runner.save_checkpoint(
+                    Path(runner.work_dir) / f"best_{key}_{tag}.pth", save_optimizer=False
+                )
                 runner.meta["best_score"], runner.meta["best_ckpt"] = score, str(self.best_path)
 
     def after_train_epoch(self, runner: Runner) -> None:
-        if self.by_epoch and (runner.epoch + 1) % self.interval == 0 and (self.start is None or runner.epoch + 1 >= self.start):
+        if (
+            self.by_epoch
+            and (runner.epoch + 1) % self.interval == 0
+            and (self.start is None or runner.epoch + 1 >= self.start)
+        ):
             self._run(runner)
 
     def after_train_iter(self, runner: Runner) -> None:
@@ -324,7 +353,9 @@ class NumClassCheckHook(Hook):
         for name, module in unwrap(runner.model).named_modules():
             n = getattr(module, "num_classes", None)
             if isinstance(n, int) and n != expected:
-                raise ValueError(f"{name or 'model'}.num_classes is {n} but the dataset has {expected} classes; set num_classes={expected} in the model config")
+                raise ValueError(
+                    f"{name or 'model'}.num_classes is {n} but the dataset has {expected} classes; set num_classes={expected} in the model config"
+                )
 
     def before_train_epoch(self, runner: Runner) -> None:
         self._check(runner)

@@ -10,10 +10,17 @@ from torch import nn
 
 __all__ = ["build_optimizer", "param_groups"]
 
-_NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
+_NORM_TYPES = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.modules.instancenorm._InstanceNorm,
+)
 
 
-def param_groups(model: nn.Module, base_lr: float, base_wd: float, paramwise_cfg: dict[str, Any] | None) -> list[dict[str, Any]]:
+def param_groups(
+    model: nn.Module, base_lr: float, base_wd: float, paramwise_cfg: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     """One parameter group per parameter, with MMCV's ``DefaultOptimizerConstructor`` rules.
 
     ``paramwise_cfg`` keys: ``custom_keys`` ({substring: {lr_mult, decay_mult}}; the longest
@@ -40,7 +47,9 @@ def param_groups(model: nn.Module, base_lr: float, base_wd: float, paramwise_cfg
             if id(param) in seen:
                 if bypass_duplicate:
                     continue
-                raise ValueError(f"parameter {module_name}.{name} is shared; set paramwise_cfg.bypass_duplicate=True")
+                raise ValueError(
+                    f"parameter {module_name}.{name} is shared; set paramwise_cfg.bypass_duplicate=True"
+                )
             seen.add(id(param))
             full = f"{module_name}.{name}" if module_name else name
             lr, wd = base_lr, base_wd
@@ -75,8 +84,16 @@ def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimi
     paramwise = cfg.pop("paramwise_cfg", None)
     cls = getattr(torch.optim, kind, None)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        names = sorted(n for n in dir(torch.optim) if isinstance(getattr(torch.optim, n), type) and issubclass(getattr(torch.optim, n), torch.optim.Optimizer) and n != "Optimizer")
-        raise KeyError(f"optimizer type {kind!r} is not a torch.optim optimizer; choose one of {', '.join(names)}")
+        names = sorted(
+            n
+            for n in dir(torch.optim)
+            if isinstance(getattr(torch.optim, n), type)
+            and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
+            and n != "Optimizer"
+        )
+        raise KeyError(
+            f"optimizer type {kind!r} is not a torch.optim optimizer; choose one of {', '.join(names)}"
+        )
     if "lr" not in cfg:
         raise KeyError(f"optimizer {kind} needs an 'lr'")
     if paramwise is None:

@@ -19,6 +19,8 @@ from torch import nn
 from rdet_apps.engine.checkpoint import get_rng_state, load_state, save_checkpoint, set_rng_state, unwrap
 from rdet_apps.engine.dist import get_dist_info
 from rdet_apps.engine.hooks import Hook, LogBuffer, get_priority
+from rdet_models import check_finite_losses
+from rdet_models import parse_losses as _parse_losses
 
 __all__ = ["LossWrapper", "Runner", "parse_losses"]
 
@@ -34,35 +36,18 @@ class LossWrapper(nn.Module):
         return self.module.loss(batch)
 
 
-def parse_losses(losses: dict[str, Any], iteration: int | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """Sum the loss terms (keys containing ``'loss'``); return the total and loggable floats.
+def parse_losses(
+    losses: dict[str, Any], iteration: int | None = None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """rdet-models' loss parsing (MMDetection's: every term whose name contains ``'loss'`` is
+    summed) after its finiteness check.
 
     Raises:
-        TypeError: A value is neither a tensor nor a list of tensors.
-        FloatingPointError: A term is NaN or infinite; the message names the iteration and the
-            term, so that the cause (a learning rate, a degenerate box) can be found.
+        rdet_models.NonFiniteLossError: A term is NaN or infinite; the message names the
+            iteration (1-based) and the term.
     """
-    log_vars: dict[str, torch.Tensor] = {}
-    for name, value in losses.items():
-        if isinstance(value, torch.Tensor):
-            log_vars[name] = value.mean()
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, torch.Tensor) for v in value):
-            log_vars[name] = sum(v.mean() for v in value) if value else torch.zeros(())
-        else:
-            raise TypeError(f"loss term {name!r} must be a tensor or a list of tensors, got {type(value).__name__}")
-    for name, value in log_vars.items():
-        if "loss" in name and not torch.isfinite(value.detach()).all():
-            where = f"iteration {iteration + 1}" if iteration is not None else "this iteration"
-            raise FloatingPointError(
-                f"{where}: loss term {name!r} is {value.item()}; training stopped. Lower the learning rate, "
-                f"check for degenerate ground-truth boxes, or enable gradient clipping (optimizer_config.grad_clip)"
-            )
-    total = sum(v for k, v in log_vars.items() if "loss" in k)
-    if not isinstance(total, torch.Tensor):
-        raise ValueError("the model returned no loss term (no key containing 'loss')")
-    floats = {k: float(v.detach()) for k, v in log_vars.items()}
-    floats["loss"] = float(total.detach())
-    return total, floats
+    check_finite_losses(losses, iteration=None if iteration is None else iteration + 1)
+    return _parse_losses(losses)
 
 
 class Runner:
@@ -107,7 +92,9 @@ class Runner:
         wrapped = LossWrapper(model)
         if distributed:
             device_ids = [torch.cuda.current_device()] if next(model.parameters()).is_cuda else None
-            wrapped = nn.parallel.DistributedDataParallel(wrapped, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
+            wrapped = nn.parallel.DistributedDataParallel(
+                wrapped, device_ids=device_ids, find_unused_parameters=find_unused_parameters
+            )
         self.model = wrapped
         self.optimizer = optimizer
         self.max_epochs, self.max_iters = max_epochs, max_iters
@@ -167,7 +154,9 @@ class Runner:
         ckpt = load_state(path)
         unwrap(self.raw_model).load_state_dict(ckpt["state_dict"])
         if "optimizer" not in ckpt:
-            raise KeyError(f"{path} has no optimizer state: it cannot be resumed from (use load_from to start from its weights)")
+            raise KeyError(
+                f"{path} has no optimizer state: it cannot be resumed from (use load_from to start from its weights)"
+            )
         self.optimizer.load_state_dict(ckpt["optimizer"])
         meta = ckpt.get("meta", {})
         self.epoch = int(meta.get("epoch", 0))
@@ -253,7 +242,9 @@ class Runner:
         self.log_buffer.update({k: v / max(n, 1) for k, v in totals.items()})
         self.call_hook("after_val_epoch")
 
-    def run(self, loaders: dict[str, Iterable[Any]], workflow: Sequence[tuple[str, int]] = (("train", 1),)) -> None:
+    def run(
+        self, loaders: dict[str, Iterable[Any]], workflow: Sequence[tuple[str, int]] = (("train", 1),)
+    ) -> None:
         """Run the workflow (MMCV's ``[('train', 1), ('val', 1)]``) until the end of training.
 
         Raises:
@@ -270,7 +261,9 @@ class Runner:
                     for _ in range(times):
                         if phase == "train" and self.epoch >= self.max_epochs:
                             break
-                        self._train_epoch(loaders[phase]) if phase == "train" else self._val_epoch(loaders[phase])
+                        self._train_epoch(loaders[phase]) if phase == "train" else self._val_epoch(
+                            loaders[phase]
+                        )
         else:
             self._run_iters(loaders, workflow)
         self.call_hook("after_run")

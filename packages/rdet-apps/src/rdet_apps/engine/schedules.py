@@ -34,7 +34,9 @@ class Schedule:
     warmup_iters: int = 0
     warmup_ratio: float = 0.1
 
-    def regular(self, base: float, epoch: int, iteration: int, max_epochs: int | None, max_iters: int | None) -> float:
+    def regular(
+        self, base: float, epoch: int, iteration: int, max_epochs: int | None, max_iters: int | None
+    ) -> float:
         """The policy's value for ``base`` at 0-based ``epoch`` / global ``iteration``."""
         progress = epoch if self.by_epoch else iteration
         max_progress = max_epochs if self.by_epoch else max_iters
@@ -43,7 +45,11 @@ class Schedule:
             return base
         if self.policy == "step":
             step = o["step"]
-            exp = progress // step if isinstance(step, int) else next((i for i, s in enumerate(step) if progress < s), len(step))
+            exp = (
+                progress // step
+                if isinstance(step, int)
+                else next((i for i, s in enumerate(step) if progress < s), len(step))
+            )
             value = base * o.get("gamma", 0.1) ** exp
             return max(value, o["min_lr"]) if o.get("min_lr") is not None else value
         if self.policy == "exp":
@@ -69,7 +75,9 @@ class Schedule:
             return _cos(base * up_ratio, base * down_ratio, (pos - up) / max(length - up, 1))
         raise AssertionError(self.policy)  # pragma: no cover
 
-    def value(self, base: float, epoch: int, iteration: int, max_epochs: int | None, max_iters: int | None) -> float:
+    def value(
+        self, base: float, epoch: int, iteration: int, max_epochs: int | None, max_iters: int | None
+    ) -> float:
         """The value with warm-up applied (warm-up counts global iterations)."""
         regular = self.regular(base, epoch, iteration, max_epochs, max_iters)
         if self.warmup is None or iteration >= self.warmup_iters:
@@ -94,7 +102,9 @@ def build_schedule(cfg: dict[str, Any] | None) -> Schedule | None:
     policy = str(o.pop("policy", "fixed"))
     key = policy.lower().replace("_", "")
     if key not in _POLICIES:
-        raise ValueError(f"unknown lr policy {policy!r}; rdet knows step, CosineAnnealing, poly, exp, inv, fixed, cyclic")
+        raise ValueError(
+            f"unknown lr policy {policy!r}; rdet knows step, CosineAnnealing, poly, exp, inv, fixed, cyclic"
+        )
     if key == "step" and "step" not in o:
         raise ValueError("the step policy needs step=<int or list of epochs>")
     by_epoch = o.pop("by_epoch", key != "cyclic")

@@ -1,0 +1,18 @@
+"""Anchor (prior) generators and helpers."""
+
+from rdet_models.anchors.anchor_generator import AnchorGenerator, RotatedAnchorGenerator
+from rdet_models.anchors.utils import (
+    anchor_inside_flags,
+    images_to_levels,
+    rotated_anchor_inside_flags,
+    unmap,
+)
+
+__all__ = [
+    "AnchorGenerator",
+    "RotatedAnchorGenerator",
+    "anchor_inside_flags",
+    "images_to_levels",
+    "rotated_anchor_inside_flags",
+    "unmap",
+]

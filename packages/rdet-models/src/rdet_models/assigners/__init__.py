@@ -1,0 +1,19 @@
+"""Assigners and IoU calculators."""
+
+from rdet_models.assigners.assign_result import AssignResult
+from rdet_models.assigners.iou_calculators import (
+    BboxOverlaps2D,
+    RBboxOverlaps2D,
+    bbox_overlaps,
+    rbbox_overlaps,
+)
+from rdet_models.assigners.max_iou_assigner import MaxIoUAssigner
+
+__all__ = [
+    "AssignResult",
+    "BboxOverlaps2D",
+    "MaxIoUAssigner",
+    "RBboxOverlaps2D",
+    "bbox_overlaps",
+    "rbbox_overlaps",
+]

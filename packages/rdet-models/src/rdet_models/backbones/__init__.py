@@ -1,0 +1,5 @@
+"""Backbones."""
+
+from rdet_models.backbones.resnet import ResNet
+
+__all__ = ["ResNet"]

@@ -1,0 +1,32 @@
+"""Losses with MMDetection's weight / avg_factor / reduction semantics."""
+
+from rdet_models.losses.cross_entropy_loss import CrossEntropyLoss, binary_cross_entropy, cross_entropy
+from rdet_models.losses.focal_loss import FocalLoss, py_sigmoid_focal_loss, sigmoid_focal_loss
+from rdet_models.losses.gaussian_dist_loss import GDLoss, xy_wh_r_2_xy_sigma
+from rdet_models.losses.gaussian_dist_loss_v1 import GDLoss_v1
+from rdet_models.losses.kf_iou_loss import KFLoss, kfiou_loss
+from rdet_models.losses.smooth_focal_loss import SmoothFocalLoss
+from rdet_models.losses.smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
+from rdet_models.losses.utils import reduce_loss, weight_reduce_loss, weighted_loss
+
+__all__ = [
+    "CrossEntropyLoss",
+    "FocalLoss",
+    "GDLoss",
+    "GDLoss_v1",
+    "KFLoss",
+    "L1Loss",
+    "SmoothFocalLoss",
+    "SmoothL1Loss",
+    "binary_cross_entropy",
+    "cross_entropy",
+    "kfiou_loss",
+    "l1_loss",
+    "py_sigmoid_focal_loss",
+    "reduce_loss",
+    "sigmoid_focal_loss",
+    "smooth_l1_loss",
+    "weight_reduce_loss",
+    "weighted_loss",
+    "xy_wh_r_2_xy_sigma",
+]

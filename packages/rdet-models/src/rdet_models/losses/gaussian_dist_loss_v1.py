@@ -1,0 +1,135 @@
+"""``GDLoss_v1``: the first Gaussian-distance losses of MMRotate (kld, bcd, gwd); positive rows only."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from rdet_models.losses.gaussian_dist_loss import xy_wh_r_2_xy_sigma
+from rdet_models.losses.utils import check_reduction
+from rdet_models.registry import LOSSES
+
+__all__ = ["GDLoss_v1"]
+
+
+def gwd_loss_v1(pred, target, fun="sqrt", tau=2.0):  # type: ignore[no-untyped-def]
+    mu_p, sigma_p = pred
+    mu_t, sigma_t = target
+    xy_distance = (mu_p - mu_t).square().sum(dim=-1)
+    whr = sigma_p.diagonal(dim1=-2, dim2=-1).sum(dim=-1) + sigma_t.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
+    _t_tr = (sigma_p.bmm(sigma_t)).diagonal(dim1=-2, dim2=-1).sum(dim=-1)
+    _t_det_sqrt = (sigma_p.det() * sigma_t.det()).clamp(0).sqrt()
+    whr = whr + (-2) * (_t_tr + 2 * _t_det_sqrt).clamp(0).sqrt()
+    dis = (xy_distance + whr).clamp(min=1e-6)
+    if fun == "sqrt":
+        return 1 - 1 / (tau + torch.sqrt(dis))
+    if fun == "log1p":
+        return 1 - 1 / (tau + torch.log1p(dis))
+    scale = 2 * (_t_det_sqrt.sqrt().sqrt()).clamp(1e-7)
+    return torch.log1p(torch.sqrt(dis) / scale)
+
+
+def bcd_loss_v1(pred, target, fun="log1p", tau=1.0):  # type: ignore[no-untyped-def]
+    mu_p, sigma_p = pred
+    mu_t, sigma_t = target
+    mu_p, mu_t = mu_p.reshape(-1, 2), mu_t.reshape(-1, 2)
+    sigma_p, sigma_t = sigma_p.reshape(-1, 2, 2), sigma_t.reshape(-1, 2, 2)
+    delta = (mu_p - mu_t).unsqueeze(-1)
+    sigma = 0.5 * (sigma_p + sigma_t)
+    sigma_inv = torch.inverse(sigma)
+    term1 = torch.log(torch.det(sigma) / (torch.sqrt(torch.det(sigma_t.matmul(sigma_p))))).reshape(-1, 1)
+    term2 = delta.transpose(-1, -2).matmul(sigma_inv).matmul(delta).squeeze(-1)
+    dis = (0.5 * term1 + 0.125 * term2).clamp(min=1e-6)
+    if fun == "sqrt":
+        return 1 - 1 / (tau + torch.sqrt(dis))
+    if fun == "log1p":
+        return 1 - 1 / (tau + torch.log1p(dis))
+    return 1 - 1 / (tau + dis)
+
+
+def kld_loss_v1(pred, target, fun="log1p", tau=1.0):  # type: ignore[no-untyped-def]
+    mu_p, sigma_p = pred
+    mu_t, sigma_t = target
+    mu_p, mu_t = mu_p.reshape(-1, 2), mu_t.reshape(-1, 2)
+    sigma_p, sigma_t = sigma_p.reshape(-1, 2, 2), sigma_t.reshape(-1, 2, 2)
+    delta = (mu_p - mu_t).unsqueeze(-1)
+    sigma_t_inv = torch.inverse(sigma_t)
+    term1 = delta.transpose(-1, -2).matmul(sigma_t_inv).matmul(delta).squeeze(-1)
+    term2 = torch.diagonal(sigma_t_inv.matmul(sigma_p), dim1=-2, dim2=-1).sum(
+        dim=-1, keepdim=True
+    ) + torch.log(torch.det(sigma_t) / torch.det(sigma_p)).reshape(-1, 1)
+    dis = (term1 + term2 - 2).clamp(min=1e-6)
+    if fun == "sqrt":
+        return 1 - 1 / (tau + torch.sqrt(dis))
+    return 1 - 1 / (tau + torch.log1p(dis))
+
+
+@LOSSES.register_module()
+class GDLoss_v1(nn.Module):
+    """Gaussian-distance loss, version 1: 'kld', 'bcd' or 'gwd' with ``fun`` 'log1p' / 'sqrt' / ''.
+
+    Only rows with weight > 0 are used, and the result is the plain tensor of their losses
+    times ``loss_weight`` (MMRotate 0.3.x neither reduces nor uses ``avg_factor`` here; the
+    detector sums every loss term). Kept for config compatibility.
+    """
+
+    BAG_GD_LOSS = {"kld": kld_loss_v1, "bcd": bcd_loss_v1, "gwd": gwd_loss_v1}  # noqa: RUF012
+
+    def __init__(
+        self,
+        loss_type: str,
+        fun: str = "sqrt",
+        tau: float = 1.0,
+        reduction: str = "mean",
+        loss_weight: float = 1.0,
+        **kwargs: object,
+    ) -> None:
+        super().__init__()
+        if reduction not in ("none", "sum", "mean"):
+            raise ValueError(f"reduction must be none, sum or mean, got {reduction!r}")
+        if fun not in ("log1p", "sqrt", ""):
+            raise ValueError(f"fun must be log1p, sqrt or '', got {fun!r}")
+        if loss_type not in self.BAG_GD_LOSS:
+            raise ValueError(f"loss_type must be one of {sorted(self.BAG_GD_LOSS)}, got {loss_type!r}")
+        self.loss = self.BAG_GD_LOSS[loss_type]
+        self.fun, self.tau, self.reduction, self.loss_weight, self.kwargs = (
+            fun,
+            tau,
+            reduction,
+            loss_weight,
+            kwargs,
+        )
+
+    def forward(
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor | None = None,
+        avg_factor: float | None = None,
+        reduction_override: str | None = None,
+        **kwargs: object,
+    ) -> torch.Tensor:
+        reduction = check_reduction(reduction_override, self.reduction)
+        if weight is not None and not torch.any(weight > 0) and reduction != "none":
+            return (pred * weight).sum()
+        if weight is None:
+            weight = pred.new_ones(pred.shape[:-1])
+        elif weight.dim() > 1:
+            if weight.shape != pred.shape:
+                raise ValueError(f"weight {tuple(weight.shape)} must match pred {tuple(pred.shape)}")
+            weight = weight.mean(-1)
+        kw = copy.deepcopy(self.kwargs)
+        kw.update(kwargs)
+        mask = (weight > 0).detach()
+        return (
+            self.loss(
+                xy_wh_r_2_xy_sigma(pred[mask]),
+                xy_wh_r_2_xy_sigma(target[mask]),
+                fun=self.fun,
+                tau=self.tau,
+                **kw,
+            )
+            * self.loss_weight
+        )

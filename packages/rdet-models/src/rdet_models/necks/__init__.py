@@ -1,0 +1,5 @@
+"""Necks."""
+
+from rdet_models.necks.fpn import FPN
+
+__all__ = ["FPN"]
