@@ -33,6 +33,8 @@ class DotaLabels:
         difficult: (K,) int64 difficulty flags (0, 1, or 2 from the splitter).
         header: ``key: value`` lines before the first object (``gsd`` as written).
         lines: (K,) int64 1-based line number of each object, for error messages downstream.
+        skipped: With ``errors='skip'``, the message (``file:line: ...``) of each malformed
+            line that was skipped.
     """
 
     path: Path
@@ -41,20 +43,29 @@ class DotaLabels:
     difficult: np.ndarray
     header: dict[str, str] = field(default_factory=dict)
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.names)
 
 
-def read_dota_labels(path: str | os.PathLike) -> DotaLabels:
+def read_dota_labels(path: str | os.PathLike, errors: str = "raise") -> DotaLabels:
     """Read a DOTA label file.
+
+    Args:
+        path: The ``.txt`` file.
+        errors: ``'raise'`` (default): a malformed line raises :class:`DotaLabelError`.
+            ``'skip'``: the line is left out and its message recorded in ``skipped``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
         DotaLabelError: A line is neither a header line (before the objects) nor
             ``8 numbers, class name[, difficult]``; the message names the file and line.
     """
+    if errors not in ("raise", "skip"):
+        raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     path = Path(path)
+    skipped: list[str] = []
     polygons: list[list[float]] = []
     names: list[str] = []
     difficult: list[int] = []
@@ -65,29 +76,17 @@ def read_dota_labels(path: str | os.PathLike) -> DotaLabels:
             tokens = raw.split()
             if not tokens:
                 continue
-            if len(tokens) < 9 and ":" in raw and not polygons:
+            if len(tokens) < 9 and ":" in raw and not polygons and not skipped:
                 key, _, value = raw.strip().partition(":")
                 header[key.strip()] = value.strip()
                 continue
-            if len(tokens) not in (9, 10):
-                raise DotaLabelError(
-                    f"{path}:{lineno}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class [difficult]' (9 or 10 fields), "
-                    f"got {len(tokens)}: {raw.strip()!r}"
-                )
             try:
-                coords = [float(t) for t in tokens[:8]]
-            except ValueError:
-                raise DotaLabelError(
-                    f"{path}:{lineno}: the first 8 fields must be numbers: {raw.strip()!r}"
-                ) from None
-            if not np.all(np.isfinite(coords)):
-                raise DotaLabelError(f"{path}:{lineno}: coordinates must be finite: {raw.strip()!r}")
-            try:
-                flag = int(tokens[9]) if len(tokens) == 10 else 0
-            except ValueError:
-                raise DotaLabelError(
-                    f"{path}:{lineno}: difficult must be an integer, got {tokens[9]!r}"
-                ) from None
+                coords, flag = _parse_object(tokens, raw, path, lineno)
+            except DotaLabelError as err:
+                if errors == "raise":
+                    raise
+                skipped.append(str(err))
+                continue
             polygons.append(coords)
             names.append(tokens[8])
             difficult.append(flag)
@@ -99,4 +98,27 @@ def read_dota_labels(path: str | os.PathLike) -> DotaLabels:
         difficult=np.asarray(difficult, np.int64),
         header=header,
         lines=np.asarray(lines, np.int64),
+        skipped=skipped,
     )
+
+
+def _parse_object(tokens: list[str], raw: str, path: Path, lineno: int) -> tuple[list[float], int]:
+    """``(8 coordinates, difficult)`` of one object line, or DotaLabelError naming file:line."""
+    if len(tokens) not in (9, 10):
+        raise DotaLabelError(
+            f"{path}:{lineno}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 class [difficult]' (9 or 10 fields), "
+            f"got {len(tokens)}: {raw.strip()!r}"
+        )
+    try:
+        coords = [float(t) for t in tokens[:8]]
+    except ValueError:
+        raise DotaLabelError(
+            f"{path}:{lineno}: the first 8 fields must be numbers: {raw.strip()!r}"
+        ) from None
+    if not np.all(np.isfinite(coords)):
+        raise DotaLabelError(f"{path}:{lineno}: coordinates must be finite: {raw.strip()!r}")
+    try:
+        flag = int(tokens[9]) if len(tokens) == 10 else 0
+    except ValueError:
+        raise DotaLabelError(f"{path}:{lineno}: difficult must be an integer, got {tokens[9]!r}") from None
+    return coords, flag

@@ -1,0 +1,346 @@
+"""The dataset base class: MMDetection 2.x's ``CustomDataset`` API, plus a load summary.
+
+A dataset holds ``data_infos``: one dict per image, ``{'filename': str (relative to
+``img_prefix``), 'width'?, 'height'?, 'ann': {...}}``, where ``ann`` is what
+:meth:`RotatedDataset.get_ann_info` returns:
+
+- ``bboxes`` (n, 5) float32 ``(cx, cy, w, h, theta)``: pixels, radians, clockwise, in the
+  dataset's angle ``version``; ``labels`` (n,) int64, 0-based indices into ``CLASSES``;
+- ``polygons`` (n, 8) float32, the annotated corners; ``difficult`` (n,) int64;
+- ``bboxes_ignore`` (m, 5), ``labels_ignore`` (m,), ``polygons_ignore`` (m, 8).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import os.path as osp
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from rdet_data.transforms.compose import Compose
+
+__all__ = ["DatasetSummary", "RotatedDataset", "empty_ann", "poly2obb"]
+
+logger = logging.getLogger("rdet_data")
+
+DROP_REASONS = {
+    "degenerate": "a side < 2 px after poly2obb (MMRotate drops them)",
+    "difficulty": "difficult > the `difficulty` threshold",
+    "other_class": "class not in `classes`",
+    "malformed_line": "skipped with on_error='warn'",
+}
+
+
+def poly2obb(polygons: np.ndarray, version: str) -> np.ndarray:
+    """(n, 8) corners -> (n, 5) float32 boxes by MMRotate's ``poly2obb_np``; NaN rows where it gave None."""
+    import rbox_geometry as rg
+
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero-length edges of degenerate quads
+        return np.asarray(rg.poly2obb_np(np.asarray(polygons, np.float32), version), np.float32)
+
+
+def empty_ann(with_heads: bool = False) -> dict[str, np.ndarray]:
+    """An ``ann`` dict without objects (all arrays of length 0)."""
+    ann = {
+        "bboxes": np.zeros((0, 5), np.float32),
+        "labels": np.zeros((0,), np.int64),
+        "polygons": np.zeros((0, 8), np.float32),
+        "difficult": np.zeros((0,), np.int64),
+        "bboxes_ignore": np.zeros((0, 5), np.float32),
+        "labels_ignore": np.zeros((0,), np.int64),
+        "polygons_ignore": np.zeros((0, 8), np.float32),
+    }
+    if with_heads:
+        ann["headers"] = np.zeros((0, 2), np.int64)
+        ann["headers_ignore"] = np.zeros((0, 2), np.int64)
+    return ann
+
+
+class DatasetSummary(dict):
+    """What a dataset loaded: a dict whose ``str()`` is a table.
+
+    Keys: ``dataset``, ``images``, ``images_without_objects``, ``images_filtered`` (dropped by
+    ``filter_empty_gt``), ``objects``, ``per_class`` ({class: n}), ``difficult`` (kept objects
+    with a difficult flag > 0), ``ignored`` (objects in ``*_ignore``), ``dropped`` ({reason: n}).
+    """
+
+    def __str__(self) -> str:
+        rows = [("images", self["images"]), ("  without objects", self["images_without_objects"])]
+        rows.append(("  filtered (no objects)", self["images_filtered"]))
+        rows += [
+            ("objects", self["objects"]),
+            ("  difficult", self["difficult"]),
+            ("  ignored", self["ignored"]),
+        ]
+        rows += [(f"  {name}", n) for name, n in self["per_class"].items()]
+        rows += [(f"dropped: {reason}", n) for reason, n in self["dropped"].items()]
+        width = max(len(r[0]) for r in rows)
+        lines = [f"{self['dataset']}", "-" * (width + 10)]
+        lines += [f"{name:<{width}}  {n:>8}" for name, n in rows]
+        return "\n".join(lines)
+
+
+class RotatedDataset(Dataset):
+    """Base of every rotated-box dataset (MMDetection 2.x ``CustomDataset``'s arguments).
+
+    Args:
+        ann_file: What ``load_annotations`` reads (a folder or a list file, per dataset).
+        pipeline: Transform configs (or callables) run by ``__getitem__``.
+        classes: Override ``CLASSES``: a sequence of names, or a file with one name a line.
+        data_root: Joined in front of relative ``ann_file``, ``img_prefix``, ``seg_prefix``.
+        img_prefix: Folder of the images; ``data_infos[i]['filename']`` is relative to it.
+        test_mode: ``__getitem__`` runs the pipeline without annotations; no filtering.
+        filter_empty_gt: Leave out images without objects (training only).
+        on_error: ``'raise'`` (default): a malformed annotation is an error naming file and
+            line. ``'warn'``: it is skipped with a warning and counted in ``summary()``.
+        scorer: For :meth:`evaluate`: a function with ``rdet_eval.eval_rbbox_map``'s
+            signature (rdet-data does not import rdet-eval).
+    """
+
+    CLASSES: tuple[str, ...] | None = None
+    PALETTE = None
+    scorer: Callable[..., Any] | None = None
+
+    def __init__(
+        self,
+        ann_file: str,
+        pipeline: Sequence[Any] | None = None,
+        classes: Sequence[str] | str | None = None,
+        data_root: str | None = None,
+        img_prefix: str = "",
+        seg_prefix: str | None = None,
+        proposal_file: str | None = None,
+        test_mode: bool = False,
+        filter_empty_gt: bool = True,
+        file_client_args: dict | None = None,
+        on_error: str = "raise",
+        scorer: Callable[..., Any] | None = None,
+    ) -> None:
+        if on_error not in ("raise", "warn"):
+            raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
+        self.ann_file = ann_file
+        self.data_root = data_root
+        self.img_prefix = img_prefix
+        self.seg_prefix = seg_prefix
+        self.proposal_file = proposal_file
+        self.test_mode = test_mode
+        self.filter_empty_gt = filter_empty_gt
+        self.file_client_args = file_client_args
+        self.on_error = on_error
+        if scorer is not None:
+            self.scorer = scorer
+        self.custom_classes = classes is not None
+        self.CLASSES = self.CLASSES if classes is None else self.get_classes(classes)
+        if data_root is not None:
+            if not osp.isabs(self.ann_file):
+                self.ann_file = osp.join(data_root, self.ann_file)
+            if not (self.img_prefix is None or osp.isabs(self.img_prefix)):
+                self.img_prefix = osp.join(data_root, self.img_prefix)
+            if not (self.seg_prefix is None or osp.isabs(self.seg_prefix)):
+                self.seg_prefix = osp.join(data_root, self.seg_prefix)
+        self.dropped: Counter[str] = Counter()
+        self.images_filtered = 0
+        self.data_infos = self.load_annotations(self.ann_file)
+        self.proposals = None
+        if not test_mode:
+            valid = self._filter_imgs()
+            self.images_filtered = len(self.data_infos) - len(valid)
+            self.data_infos = [self.data_infos[i] for i in valid]
+        self._set_group_flag()
+        self.pipeline = Compose(pipeline or [])
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def load_annotations(self, ann_file: str) -> list[dict[str, Any]]:
+        """Read ``ann_file`` into ``data_infos`` (one dict per image)."""
+        raise NotImplementedError
+
+    @classmethod
+    def get_classes(cls, classes: Sequence[str] | str | None = None) -> tuple[str, ...] | None:
+        """``CLASSES``, or the override: names, or a file of names (one a line)."""
+        if classes is None:
+            return cls.CLASSES
+        if isinstance(classes, str):
+            with open(classes, encoding="utf-8") as f:
+                return tuple(line.strip() for line in f if line.strip())
+        if isinstance(classes, (tuple, list)):
+            return tuple(classes)
+        raise ValueError(f"unsupported type {type(classes)} of classes")
+
+    def _bad_annotation(self, message: str) -> None:
+        """Raise, or (on_error='warn') warn and count a skipped item."""
+        if self.on_error == "raise":
+            raise ValueError(message)
+        warnings.warn(message, stacklevel=3)
+
+    def _count_skipped_lines(self, messages: Sequence[str]) -> None:
+        for message in messages:
+            warnings.warn(message, stacklevel=3)
+        self.dropped["malformed_line"] += len(messages)
+
+    def _image_names(self) -> dict[str, str]:
+        """``{stem: file name}`` of the images in ``img_prefix`` (one directory listing)."""
+        names: dict[str, str] = {}
+        if self.img_prefix and osp.isdir(self.img_prefix):
+            for name in sorted(os.listdir(self.img_prefix)):
+                stem, ext = osp.splitext(name)
+                # prefer .png (MMRotate's assumption) when a stem has several files
+                if ext.lower() in IMAGE_EXTENSIONS and (stem not in names or ext.lower() == ".png"):
+                    names[stem] = name
+        return names
+
+    def _filter_imgs(self, min_size: int = 32) -> list[int]:
+        """Indices of the images kept for training (those with objects, if ``filter_empty_gt``)."""
+        return [
+            i
+            for i, info in enumerate(self.data_infos)
+            if not self.filter_empty_gt or info["ann"]["labels"].size > 0
+        ]
+
+    def _set_group_flag(self) -> None:
+        """``flag[i] = 1`` where width / height > 1 (aspect-ratio groups); 0 when sizes are unknown."""
+        self.flag = np.zeros(len(self), dtype=np.uint8)
+        for i, info in enumerate(self.data_infos):
+            w, h = info.get("width"), info.get("height")
+            if w and h and w / h > 1:
+                self.flag[i] = 1
+
+    # -- MMRotate's dataset API ---------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.data_infos)
+
+    def get_ann_info(self, idx: int) -> dict[str, np.ndarray]:
+        """The ``ann`` dict of image ``idx`` (see the module docstring for keys and shapes)."""
+        return self.data_infos[idx]["ann"]
+
+    def get_cat_ids(self, idx: int) -> list[int]:
+        """The class indices of image ``idx``'s objects."""
+        return self.data_infos[idx]["ann"]["labels"].astype(np.int64).tolist()
+
+    def pre_pipeline(self, results: dict[str, Any]) -> None:
+        """Add the prefixes and empty field lists the transforms expect."""
+        results["img_prefix"] = self.img_prefix
+        results["seg_prefix"] = self.seg_prefix
+        results["proposal_file"] = self.proposal_file
+        results["bbox_fields"] = []
+        results["mask_fields"] = []
+        results["seg_fields"] = []
+
+    def prepare_train_img(self, idx: int) -> Any:
+        """The pipeline's output for image ``idx`` with its annotations (None if a transform gave up)."""
+        results = {"img_info": self.data_infos[idx], "ann_info": self.get_ann_info(idx)}
+        self.pre_pipeline(results)
+        return self.pipeline(results)
+
+    def prepare_test_img(self, idx: int) -> Any:
+        """The pipeline's output for image ``idx`` without annotations."""
+        results = {"img_info": self.data_infos[idx]}
+        self.pre_pipeline(results)
+        return self.pipeline(results)
+
+    def _rand_another(self, idx: int) -> int:
+        pool = np.where(self.flag == self.flag[idx])[0]
+        return int(np.random.choice(pool))
+
+    def __getitem__(self, idx: int) -> Any:
+        if self.test_mode:
+            return self.prepare_test_img(idx)
+        for _ in range(1000):
+            data = self.prepare_train_img(idx)
+            if data is not None:
+                return data
+            idx = self._rand_another(idx)  # a transform dropped every object: another image
+        raise RuntimeError(f"{type(self).__name__}: the pipeline returned None for 1000 images in a row")
+
+    def evaluate(
+        self,
+        results: list,
+        metric: str | Sequence[str] = "mAP",
+        logger: Any = None,
+        proposal_nums: Sequence[int] = (100, 300, 1000),
+        iou_thr: float | Sequence[float] = 0.5,
+        scale_ranges: Sequence[tuple[float, float]] | None = None,
+        use_07_metric: bool = True,
+        nproc: int = 4,
+        scorer: Callable[..., Any] | None = None,
+    ) -> dict[str, float]:
+        """MMRotate's ``evaluate``: mAP of ``results`` (per image, per class (k, 6) arrays).
+
+        The metric itself lives in rdet-eval: pass ``scorer=rdet_eval.eval_rbbox_map`` (or set
+        it once on the class / at construction). With several ``iou_thr`` the result has
+        ``APxx`` per threshold and their mean as ``mAP`` (MMRotate's HRSC behaviour).
+        """
+        if not isinstance(metric, str):
+            if len(metric) != 1:
+                raise KeyError(f"one metric at a time, got {metric}")
+            metric = metric[0]
+        if metric != "mAP":
+            raise KeyError(f"metric {metric} is not supported")
+        scorer = scorer or self.scorer
+        if scorer is None:
+            raise RuntimeError(
+                "rdet_data does not compute metrics: pass scorer=rdet_eval.eval_rbbox_map "
+                f"(or set {type(self).__name__}.scorer)"
+            )
+        if len(results) != len(self):
+            raise ValueError(f"{len(results)} results for {len(self)} images")
+        annotations = [self.get_ann_info(i) for i in range(len(self))]
+        thrs = [iou_thr] if isinstance(iou_thr, (int, float)) else list(iou_thr)
+        out: dict[str, float] = {}
+        maps = []
+        for thr in thrs:
+            mean_ap, _ = scorer(
+                results,
+                annotations,
+                scale_ranges=scale_ranges,
+                iou_thr=float(thr),
+                use_07_metric=use_07_metric,
+                dataset=self.CLASSES,
+                logger=logger,
+                nproc=nproc,
+            )
+            maps.append(mean_ap)
+            if len(thrs) > 1:
+                out[f"AP{round(thr * 100):02d}"] = round(float(mean_ap), 3)
+        return {"mAP": float(np.mean(maps)), **out}
+
+    # -- the load summary ---------------------------------------------------------------------
+
+    def summary(self) -> DatasetSummary:
+        """Images, objects per class, difficult, ignored and dropped objects (``print()`` it)."""
+        per_class: Counter[str] = Counter()
+        n_objects = difficult = ignored = empty = 0
+        names = self.CLASSES or ()
+        for info in self.data_infos:
+            ann = info["ann"]
+            labels = ann["labels"]
+            n_objects += len(labels)
+            empty += len(labels) == 0
+            difficult += int((ann.get("difficult", np.zeros(0)) > 0).sum())
+            ignored += len(ann.get("labels_ignore", ()))
+            for lab, n in zip(*np.unique(labels, return_counts=True)):
+                per_class[names[lab] if lab < len(names) else str(lab)] += int(n)
+        return DatasetSummary(
+            dataset=f"{type(self).__name__} ({self.ann_file})",
+            images=len(self),
+            images_without_objects=empty,
+            images_filtered=self.images_filtered,
+            objects=n_objects,
+            per_class={c: per_class.get(c, 0) for c in names},
+            difficult=difficult,
+            ignored=ignored,
+            dropped={reason: self.dropped.get(reason, 0) for reason in DROP_REASONS},
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(images={len(self)}, classes={len(self.CLASSES or ())}, test_mode={self.test_mode})"
+
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")

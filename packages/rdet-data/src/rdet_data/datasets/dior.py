@@ -1,0 +1,88 @@
+"""DIOR-R: VOC-like XML with 4-corner ``<robndbox>``, an ImageSets list of ids (MMRotate 0.3 lacks it)."""
+
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any
+
+import numpy as np
+
+import rbox_geometry as rg
+from rdet_data.datasets.base import RotatedDataset, empty_ann, poly2obb
+from rdet_data.datasets.hrsc import read_id_list, resolve_subdir
+from rdet_data.formats.xml_labels import read_dior_xml
+from rdet_data.registry import DATASETS
+
+__all__ = ["DIORDataset"]
+
+
+@DATASETS.register_module()
+class DIORDataset(RotatedDataset):
+    """DIOR-R (20 classes, MMRotate 1.x's order and its case-insensitive names).
+
+    Args:
+        ann_file: An ImageSets file of ids (``ImageSets/Main/trainval.txt``).
+        ann_subdir: Folder of ``<id>.xml`` (``Annotations/Oriented Bounding Boxes/``), as
+            given, under ``img_prefix`` or beside ``ann_file``.
+        img_prefix: Folder of the images (``JPEGImages-trainval``); ``<id>.jpg`` or any image
+            with that stem.
+        version: Angle version of the boxes (corners through ``poly2obb_np``).
+        Objects flagged ``difficult`` go to ``bboxes_ignore`` (VOC's and MMRotate 1.x's rule).
+    """
+
+    CLASSES = (
+        "airplane", "airport", "baseballfield", "basketballcourt", "bridge", "chimney",
+        "expressway-service-area", "expressway-toll-station", "dam", "golffield",
+        "groundtrackfield", "harbor", "overpass", "ship", "stadium", "storagetank",
+        "tenniscourt", "trainstation", "vehicle", "windmill",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        ann_file: str,
+        pipeline: Any = None,
+        ann_subdir: str = "Annotations/Oriented Bounding Boxes",
+        version: str = "oc",
+        **kwargs: Any,
+    ):
+        rg.angles.check_version(version)
+        self.ann_subdir = ann_subdir
+        self.version = version
+        super().__init__(ann_file, pipeline, **kwargs)
+
+    def load_annotations(self, ann_file: str) -> list[dict[str, Any]]:
+        """One ``data_info`` per id: filename, width, height, ann."""
+        ann_dir = resolve_subdir(self.ann_subdir, self.img_prefix, ann_file)
+        images = self._image_names()
+        cls_map = {c.lower(): i for i, c in enumerate(self.CLASSES)}
+        infos = []
+        for img_id in read_id_list(ann_file):
+            xml = read_dior_xml(osp.join(ann_dir, f"{img_id}.xml"))
+            ann = empty_ann()
+            if len(xml):
+                labels = np.array([cls_map.get(n.lower(), -1) for n in xml.names], np.int64)
+                unknown = labels < 0
+                if unknown.any() and not self.custom_classes:
+                    self._bad_annotation(
+                        f"{xml.path}: unknown DIOR class {xml.names[int(np.flatnonzero(unknown)[0])]!r}"
+                    )
+                boxes = poly2obb(xml.polygons, self.version)
+                bad = ~unknown & np.isnan(boxes).any(axis=1)
+                self.dropped["other_class"] += int(unknown.sum())
+                self.dropped["degenerate"] += int(bad.sum())
+                keep = ~unknown & ~bad
+                hard = xml.difficult > 0
+                for suffix, sel in (("", keep & ~hard), ("_ignore", keep & hard)):
+                    ann["bboxes" + suffix] = boxes[sel]
+                    ann["labels" + suffix] = labels[sel]
+                    ann["polygons" + suffix] = xml.polygons[sel]
+                ann["difficult"] = xml.difficult[keep & ~hard]
+            infos.append(
+                {
+                    "filename": images.get(img_id, f"{img_id}.jpg"),
+                    "width": xml.width,
+                    "height": xml.height,
+                    "ann": ann,
+                }
+            )
+        return infos

@@ -1,0 +1,124 @@
+"""DOTA v1.0 / v1.5 / v2.0 and SAR ship datasets: folders of DOTA ``labelTxt`` files."""
+
+from __future__ import annotations
+
+import glob
+import os.path as osp
+from typing import Any
+
+import numpy as np
+
+import rbox_geometry as rg
+from rdet_data.datasets.base import IMAGE_EXTENSIONS, RotatedDataset, empty_ann, poly2obb
+from rdet_data.formats.dota import read_dota_labels
+from rdet_data.registry import DATASETS
+
+__all__ = ["DOTADataset", "DOTAv2Dataset", "DOTAv15Dataset", "SARDataset"]
+
+DOTA_V1_CLASSES = (
+    "plane", "baseball-diamond", "bridge", "ground-track-field", "small-vehicle",
+    "large-vehicle", "ship", "tennis-court", "basketball-court", "storage-tank",
+    "soccer-ball-field", "roundabout", "harbor", "swimming-pool", "helicopter",
+)  # fmt: skip
+
+
+@DATASETS.register_module()
+class DOTADataset(RotatedDataset):
+    """DOTA (MMRotate's ``DOTADataset``).
+
+    Args:
+        ann_file: A folder of ``<image id>.txt`` DOTA label files; at test time the image
+            folder itself (no ``.txt`` inside): every image becomes a sample without objects.
+        pipeline: Transform configs.
+        version: Angle version of ``bboxes``: ``'oc'``, ``'le135'`` or ``'le90'``.
+        difficulty: Objects whose difficult flag is **greater** than this are dropped (not
+            ignored), as MMRotate does; 100 keeps all, 1 drops the splitter's truncated (2).
+        **kwargs: :class:`RotatedDataset`'s (``img_prefix``, ``classes``, ``filter_empty_gt``,
+            ``test_mode``, ``on_error``, ``scorer``, ...).
+
+    Each label file gives one image ``<id>.<ext>`` in ``img_prefix`` (``.png`` as MMRotate
+    assumes, or whichever image with that stem is there). Polygons become boxes with
+    MMRotate's ``poly2obb_np``; those with a side under 2 px (e.g. the zero-area quads of split
+    patches) are dropped and counted. An empty file is an image without objects.
+    """
+
+    CLASSES = DOTA_V1_CLASSES
+
+    def __init__(
+        self, ann_file: str, pipeline: Any = None, version: str = "oc", difficulty: int = 100, **kwargs: Any
+    ):
+        rg.angles.check_version(version)
+        self.version = version
+        self.difficulty = difficulty
+        super().__init__(ann_file, pipeline, **kwargs)
+
+    def load_annotations(self, ann_folder: str) -> list[dict[str, Any]]:
+        """One ``data_info`` per label file in ``ann_folder`` (sorted), or per image when it has none."""
+        if not osp.isdir(ann_folder):
+            raise FileNotFoundError(f"{type(self).__name__}: ann_file {ann_folder!r} is not a folder")
+        images = self._image_names()
+        ann_files = sorted(glob.glob(osp.join(glob.escape(ann_folder), "*.txt")))
+        infos: list[dict[str, Any]] = []
+        if not ann_files:  # test phase: the folder holds images
+            for path in sorted(glob.glob(osp.join(glob.escape(ann_folder), "*"))):
+                stem, ext = osp.splitext(osp.basename(path))
+                if ext.lower() in IMAGE_EXTENSIONS:
+                    infos.append({"filename": images.get(stem, osp.basename(path)), "ann": empty_ann()})
+        else:
+            cls_map = {c: i for i, c in enumerate(self.CLASSES)}
+            for path in ann_files:
+                stem = osp.splitext(osp.basename(path))[0]
+                info = {"filename": images.get(stem, stem + ".png"), "ann": self._load_file(path, cls_map)}
+                infos.append(info)
+        self.img_ids = [osp.splitext(info["filename"])[0] for info in infos]
+        return infos
+
+    def _load_file(self, path: str, cls_map: dict[str, int]) -> dict[str, np.ndarray]:
+        labels = read_dota_labels(path, errors="skip" if self.on_error == "warn" else "raise")
+        self._count_skipped_lines(labels.skipped)
+        ann = empty_ann()
+        if not len(labels):
+            return ann
+        boxes = poly2obb(labels.polygons, self.version)
+        keep = ~np.isnan(boxes).any(axis=1)
+        self.dropped["degenerate"] += int((~keep).sum())
+        cls = np.array([cls_map.get(n, -1) for n in labels.names], np.int64)
+        unknown = keep & (cls < 0)
+        if unknown.any():
+            if not self.custom_classes:
+                i = int(np.flatnonzero(unknown)[0])
+                self._bad_annotation(
+                    f"{path}:{labels.lines[i]}: unknown class {labels.names[i]!r} for "
+                    f"{type(self).__name__} (classes: {', '.join(self.CLASSES)})"
+                )
+            self.dropped["other_class"] += int(unknown.sum())
+            keep &= ~unknown
+        hard = keep & (labels.difficult > self.difficulty)
+        self.dropped["difficulty"] += int(hard.sum())
+        keep &= ~hard
+        ann["bboxes"] = boxes[keep]
+        ann["labels"] = cls[keep]
+        ann["polygons"] = labels.polygons[keep]
+        ann["difficult"] = labels.difficult[keep]
+        return ann
+
+
+@DATASETS.register_module()
+class DOTAv15Dataset(DOTADataset):
+    """DOTA v1.5: v1.0's classes and ``container-crane``."""
+
+    CLASSES = DOTA_V1_CLASSES + ("container-crane",)
+
+
+@DATASETS.register_module()
+class DOTAv2Dataset(DOTADataset):
+    """DOTA v2.0: v1.5's classes, ``airport`` and ``helipad``."""
+
+    CLASSES = DOTA_V1_CLASSES + ("container-crane", "airport", "helipad")
+
+
+@DATASETS.register_module()
+class SARDataset(DOTADataset):
+    """SAR ship detection (SSDD, HRSID converted to DOTA label files, as MMRotate's configs use them)."""
+
+    CLASSES = ("ship",)

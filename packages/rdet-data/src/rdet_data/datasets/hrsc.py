@@ -1,0 +1,137 @@
+"""HRSC2016: one XML per image, an ImageSets list file of image ids."""
+
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any
+
+import numpy as np
+
+import rbox_geometry as rg
+from rdet_data.datasets.base import RotatedDataset, empty_ann, poly2obb
+from rdet_data.formats.xml_labels import read_hrsc_xml
+from rdet_data.registry import DATASETS
+
+__all__ = ["HRSCDataset", "read_id_list", "resolve_subdir"]
+
+
+def read_id_list(path: str) -> list[str]:
+    """Image ids, one a line (blank lines skipped)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"image list {path!r} does not exist")
+    with open(path, encoding="utf-8-sig") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def resolve_subdir(subdir: str, img_prefix: str, ann_file: str) -> str:
+    """Where a sub-folder is: as given, under ``img_prefix`` (MMRotate joins them), or beside ``ann_file`` or its parents.
+
+    MMRotate's HRSC configs give ``ann_subdir`` with the data root in front, which
+    MMRotate then joins to ``img_prefix``; both spellings work here.
+    """
+    parents = [osp.dirname(ann_file)]
+    for _ in range(2):  # ImageSets/Main/trainval.txt lies two levels below the data root
+        parents.append(osp.dirname(parents[-1]))
+    candidates = [subdir, osp.join(img_prefix or "", subdir)] + [osp.join(p, subdir) for p in parents]
+    for candidate in candidates:
+        if osp.isdir(candidate):
+            return candidate
+    raise FileNotFoundError(
+        f"annotation folder {subdir!r} not found (also tried under img_prefix {img_prefix!r} "
+        f"and beside {ann_file!r} and its parents)"
+    )
+
+
+@DATASETS.register_module()
+class HRSCDataset(RotatedDataset):
+    """HRSC2016 (MMRotate's ``HRSCDataset``).
+
+    Args:
+        ann_file: An ImageSets file of image ids (``trainval.txt``).
+        img_subdir: Kept for MMRotate's configs (which set it equal to ``img_prefix``); images
+            are ``img_prefix/<id>.bmp``, or whichever image with that stem is there.
+        ann_subdir: Folder of ``<id>.xml``.
+        classwise: False: one class ``'ship'``. True: the 31 HRSC classes, by ``Class_ID``
+            ``1000000xx``; objects with another id are dropped and counted.
+        version: Angle version. The XML's ``mbox_*`` is read as an 'le90' box; for other
+            versions it goes through its polygon (MMRotate's rule).
+    """
+
+    CLASSES = None
+    HRSC_CLASS = ("ship",)
+    HRSC_CLASSES = (
+        "ship", "aircraft carrier", "warcraft", "merchant ship", "Nimitz", "Enterprise",
+        "Arleigh Burke", "WhidbeyIsland", "Perry", "Sanantonio", "Ticonderoga", "Kitty Hawk",
+        "Kuznetsov", "Abukuma", "Austen", "Tarawa", "Blue Ridge", "Container", "OXo|--)",
+        "Car carrier([]==[])", "Hovercraft", "yacht", "CntShip(_|.--.--|_]=", "Cruise",
+        "submarine", "lute", "Medical", "Car carrier(======|", "Ford-class", "Midway-class",
+        "Invincible-class",
+    )  # fmt: skip
+    HRSC_CLASSES_ID = (
+        "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15",
+        "16", "17", "18", "19", "20", "22", "24", "25", "26", "27", "28", "29", "30", "31", "32", "33",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        ann_file: str,
+        pipeline: Any = None,
+        img_subdir: str = "JPEGImages",
+        ann_subdir: str = "Annotations",
+        classwise: bool = False,
+        version: str = "oc",
+        **kwargs: Any,
+    ):
+        rg.angles.check_version(version)
+        self.img_subdir = img_subdir
+        self.ann_subdir = ann_subdir
+        self.classwise = classwise
+        self.version = version
+        self.CLASSES = self.HRSC_CLASSES if classwise else self.HRSC_CLASS
+        self.catid2label = {"1" + "0" * 6 + cid: i for i, cid in enumerate(self.HRSC_CLASSES_ID)}
+        super().__init__(ann_file, pipeline, **kwargs)
+
+    def load_annotations(self, ann_file: str) -> list[dict[str, Any]]:
+        """One ``data_info`` per id in ``ann_file``: filename, width, height, ann (with ``headers``)."""
+        ann_dir = resolve_subdir(self.ann_subdir, self.img_prefix, ann_file)
+        images = self._image_names()
+        infos = []
+        for img_id in read_id_list(ann_file):
+            xml = read_hrsc_xml(osp.join(ann_dir, f"{img_id}.xml"))
+            ann = empty_ann(with_heads=True)
+            if len(xml):
+                if self.classwise:
+                    labels = np.array([self.catid2label.get(c, -1) for c in xml.class_ids], np.int64)
+                else:
+                    labels = np.zeros(len(xml), np.int64)
+                polygons = np.asarray(rg.obb2poly(xml.boxes.astype(np.float64), "le90"), np.float32)
+                boxes = xml.boxes.copy() if self.version == "le90" else poly2obb(polygons, self.version)
+                keep = labels >= 0
+                self.dropped["other_class"] += int((~keep).sum())
+                bad = keep & np.isnan(boxes).any(axis=1)
+                self.dropped["degenerate"] += int(bad.sum())
+                keep &= ~bad
+                ann.update(
+                    bboxes=boxes[keep],
+                    labels=labels[keep],
+                    polygons=polygons[keep],
+                    difficult=xml.difficult[keep],
+                    headers=xml.heads[keep],
+                )
+            infos.append(
+                {
+                    "filename": images.get(img_id, f"{img_id}.bmp"),
+                    "width": xml.width,
+                    "height": xml.height,
+                    "ann": ann,
+                }
+            )
+        return infos
+
+    def evaluate(self, results: list, metric: str = "mAP", logger: Any = None, proposal_nums=(100, 300, 1000),
+                 iou_thr: Any = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95), scale_ranges=None,
+                 use_07_metric: bool = True, nproc: int = 4, scorer: Any = None) -> dict[str, float]:  # fmt: skip
+        """MMRotate's HRSC evaluation: mAP at each of ``iou_thr`` (AP50 ... AP95) and their mean."""
+        return super().evaluate(
+            results, metric, logger, proposal_nums, iou_thr, scale_ranges, use_07_metric, nproc, scorer
+        )

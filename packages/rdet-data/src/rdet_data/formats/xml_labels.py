@@ -1,0 +1,154 @@
+"""HRSC2016 and DIOR-R XML annotation files (see ../shared/data/real/FORMATS.md, sections 3 and 4)."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["AnnotationError", "DiorLabels", "HrscLabels", "read_dior_xml", "read_hrsc_xml"]
+
+
+class AnnotationError(ValueError):
+    """A malformed annotation file; the message starts with the file name."""
+
+
+def _parse(path: Path) -> ET.Element:
+    try:
+        return ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise AnnotationError(f"{path}: not well-formed XML: {err}") from None
+
+
+def _number(node: ET.Element, tag: str, path: Path, what: str, kind: type = float) -> float:
+    child = node.find(tag)
+    if child is None or child.text is None or not child.text.strip():
+        raise AnnotationError(f"{path}: {what} has no <{tag}>")
+    try:
+        return kind(float(child.text)) if kind is int else kind(child.text)
+    except ValueError:
+        raise AnnotationError(f"{path}: {what} <{tag}> is not a number: {child.text.strip()!r}") from None
+
+
+@dataclass
+class HrscLabels:
+    """One HRSC2016 image's objects.
+
+    Attributes:
+        width, height: Image size in pixels (``Img_SizeWidth``, ``Img_SizeHeight``).
+        boxes: (K, 5) float32 ``mbox_cx, mbox_cy, mbox_w, mbox_h, mbox_ang`` (pixels, radians,
+            MMRotate's 'le90' reading: corners = c ± R(ang)(±w/2, ±h/2), y down).
+        class_ids: K ``Class_ID`` strings, e.g. ``'100000013'``.
+        difficult: (K,) int64; truncated: (K,) int64.
+        heads: (K, 2) int64 ``header_x, header_y`` (the bow), -1 where absent.
+    """
+
+    path: Path
+    width: int
+    height: int
+    boxes: np.ndarray
+    class_ids: list[str]
+    difficult: np.ndarray
+    truncated: np.ndarray
+    heads: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+
+    def __len__(self) -> int:
+        return len(self.class_ids)
+
+
+def read_hrsc_xml(path: str | os.PathLike) -> HrscLabels:
+    """Read ``FullDataSet/Annotations/<Img_ID>.xml``; missing required fields name the file."""
+    path = Path(path)
+    root = _parse(path)
+    width = _number(root, "Img_SizeWidth", path, "the image", int)
+    height = _number(root, "Img_SizeHeight", path, "the image", int)
+    boxes, ids, diff, trunc, heads = [], [], [], [], []
+    for k, obj in enumerate(root.findall("HRSC_Objects/HRSC_Object"), start=1):
+        what = f"object {k}"
+        boxes.append(
+            [_number(obj, t, path, what) for t in ("mbox_cx", "mbox_cy", "mbox_w", "mbox_h", "mbox_ang")]
+        )
+        cid = obj.find("Class_ID")
+        ids.append("" if cid is None or cid.text is None else cid.text.strip())
+        diff.append(int(_number(obj, "difficult", path, what)) if obj.find("difficult") is not None else 0)
+        trunc.append(int(_number(obj, "truncated", path, what)) if obj.find("truncated") is not None else 0)
+        has_head = obj.find("header_x") is not None and obj.find("header_y") is not None
+        heads.append(
+            [int(_number(obj, "header_x", path, what)), int(_number(obj, "header_y", path, what))]
+            if has_head
+            else [-1, -1]
+        )
+    return HrscLabels(
+        path=path,
+        width=width,
+        height=height,
+        boxes=np.asarray(boxes, np.float32).reshape(-1, 5),
+        class_ids=ids,
+        difficult=np.asarray(diff, np.int64),
+        truncated=np.asarray(trunc, np.int64),
+        heads=np.asarray(heads, np.int64).reshape(-1, 2),
+    )
+
+
+_DIOR_CORNERS = ("left_top", "right_top", "right_bottom", "left_bottom")
+
+
+@dataclass
+class DiorLabels:
+    """One DIOR-R image's objects.
+
+    Attributes:
+        width, height: ``<size>`` in pixels (0 when absent).
+        polygons: (K, 8) float32 corners left-top, right-top, right-bottom, left-bottom (pixels).
+        names: K class names (``golffield``).
+        difficult: (K,) int64.
+    """
+
+    path: Path
+    width: int
+    height: int
+    polygons: np.ndarray
+    names: list[str]
+    difficult: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def read_dior_xml(path: str | os.PathLike) -> DiorLabels:
+    """Read ``Annotations/Oriented Bounding Boxes/<id>.xml`` (VOC-like, ``<robndbox>`` of 4 corners)."""
+    path = Path(path)
+    root = _parse(path)
+    size = root.find("size")
+    width = _number(size, "width", path, "<size>", int) if size is not None else 0
+    height = _number(size, "height", path, "<size>", int) if size is not None else 0
+    polys, names, diff = [], [], []
+    for k, obj in enumerate(root.findall("object"), start=1):
+        name = obj.find("name")
+        if name is None or not (name.text or "").strip():
+            raise AnnotationError(f"{path}: object {k} has no <name>")
+        box = obj.find("robndbox")
+        if box is None:
+            raise AnnotationError(f"{path}: object {k} ({name.text.strip()}) has no <robndbox>")
+        coords = []
+        for corner in _DIOR_CORNERS:
+            coords += [
+                _number(box, f"x_{corner}", path, f"object {k}"),
+                _number(box, f"y_{corner}", path, f"object {k}"),
+            ]
+        polys.append(coords)
+        names.append(name.text.strip())
+        diff.append(
+            int(_number(obj, "difficult", path, f"object {k}")) if obj.find("difficult") is not None else 0
+        )
+    return DiorLabels(
+        path=path,
+        width=width,
+        height=height,
+        polygons=np.asarray(polys, np.float32).reshape(-1, 8),
+        names=names,
+        difficult=np.asarray(diff, np.int64),
+    )

@@ -1,0 +1,124 @@
+"""Ultralytics YOLO-OBB label files: ``class-index x1 y1 x2 y2 x3 y3 x4 y4`` normalised to [0, 1].
+
+Values slightly outside [0, 1] (objects crossing the patch border, as in DOTA8) are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rdet_data.formats.dota import DotaLabelError
+
+__all__ = ["YoloObbLabels", "read_yolo_names", "read_yolo_obb"]
+
+
+@dataclass
+class YoloObbLabels:
+    """The objects of one YOLO-OBB label file.
+
+    Attributes:
+        polygons: (K, 8) float32 normalised corners (x / W, y / H).
+        class_ids: (K,) int64 class indices.
+        lines: (K,) int64 1-based line numbers.
+        skipped: Messages of malformed lines skipped with ``errors='skip'``.
+    """
+
+    path: Path
+    polygons: np.ndarray
+    class_ids: np.ndarray
+    lines: np.ndarray
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.class_ids)
+
+
+def read_yolo_obb(path: str | os.PathLike, errors: str = "raise") -> YoloObbLabels:
+    """Read one label file; a malformed line raises ``DotaLabelError('file:line: ...')``
+    (or, with ``errors='skip'``, is skipped and recorded)."""
+    path = Path(path)
+    polys, ids, lines, skipped = [], [], [], []
+    with open(path, encoding="utf-8-sig", newline=None) as f:
+        for lineno, raw in enumerate(f, start=1):
+            tokens = raw.split()
+            if not tokens:
+                continue
+            try:
+                if len(tokens) != 9:
+                    raise DotaLabelError(
+                        f"{path}:{lineno}: expected 'class x1 y1 x2 y2 x3 y3 x4 y4' (9 fields), got {len(tokens)}"
+                    )
+                try:
+                    cls = int(tokens[0])
+                    coords = [float(t) for t in tokens[1:]]
+                except ValueError:
+                    raise DotaLabelError(
+                        f"{path}:{lineno}: not an integer class and 8 numbers: {raw.strip()!r}"
+                    ) from None
+                if cls < 0 or not np.all(np.isfinite(coords)):
+                    raise DotaLabelError(
+                        f"{path}:{lineno}: negative class or non-finite coordinate: {raw.strip()!r}"
+                    )
+            except DotaLabelError as err:
+                if errors != "skip":
+                    raise
+                skipped.append(str(err))
+                continue
+            polys.append(coords)
+            ids.append(cls)
+            lines.append(lineno)
+    return YoloObbLabels(
+        path=path,
+        polygons=np.asarray(polys, np.float32).reshape(-1, 8),
+        class_ids=np.asarray(ids, np.int64),
+        lines=np.asarray(lines, np.int64),
+        skipped=skipped,
+    )
+
+
+def read_yolo_names(path: str | os.PathLike) -> list[str]:
+    """Class names, in index order, from an Ultralytics data YAML (``names:`` as a mapping or a list).
+
+    Uses PyYAML when installed; otherwise reads the ``names:`` block itself.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        import yaml  # optional
+    except ImportError:  # pragma: no cover - exercised where PyYAML is absent
+        names = _names_block(text)
+    else:
+        names = (yaml.safe_load(text) or {}).get("names")
+    if isinstance(names, dict):
+        return [str(names[k]) for k in sorted(names, key=int)]
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    raise ValueError(f"{path}: no 'names:' mapping or list")
+
+
+def _names_block(text: str) -> list[str] | dict[int, str] | None:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^names:\s*(.*)$", line)
+        if not m:
+            continue
+        inline = m.group(1).strip()
+        if inline.startswith("["):
+            return [n.strip().strip("'\"") for n in inline.strip("[]").split(",") if n.strip()]
+        out: dict[int, str] = {}
+        seq: list[str] = []
+        for item in lines[i + 1 :]:
+            if item and not item[0].isspace():
+                break
+            kv = re.match(r"^\s+(\d+)\s*:\s*(.+?)\s*$", item)
+            li = re.match(r"^\s+-\s*(.+?)\s*$", item)
+            if kv:
+                out[int(kv.group(1))] = kv.group(2).strip("'\"")
+            elif li:
+                seq.append(li.group(1).strip("'\""))
+        return out or seq
+    return None

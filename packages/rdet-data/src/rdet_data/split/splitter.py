@@ -1,0 +1,308 @@
+"""Split huge DOTA images into patches with their labels (MMRotate's ``img_split.py``), in parallel, resumable.
+
+Output (MMRotate's layout): ``save_dir/images/<id>__<size>__<x>___<y><ext>`` and, for labelled
+sets, ``save_dir/annfiles/<same name>.txt`` (DOTA lines without header; truncated objects
+``difficult = 2``). ``save_dir/split_progress.jsonl`` lists the finished images with their
+counts: a split run again with the same settings skips them (an interrupted split continues);
+with other settings it refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from multiprocessing import get_context
+from typing import Any
+
+import cv2
+import numpy as np
+
+from rdet_data.formats.dota import read_dota_labels
+from rdet_data.formats.imagesize import image_size
+from rdet_data.split.windows import sliding_windows, window_objects
+from rdet_data.transforms.loading import imread
+
+__all__ = ["PRESETS", "SplitSettings", "split_dota"]
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+PROGRESS = "split_progress.jsonl"
+SETTINGS = "split_settings.json"
+
+# MMRotate's tools/data/dota/split/split_configs/*.json (without the paths)
+PRESETS: dict[str, dict[str, Any]] = {
+    "ss_trainval": {"sizes": [1024], "gaps": [200], "rates": [1.0]},
+    "ss_train": {"sizes": [1024], "gaps": [200], "rates": [1.0]},
+    "ss_val": {"sizes": [1024], "gaps": [200], "rates": [1.0]},
+    "ss_test": {"sizes": [1024], "gaps": [200], "rates": [1.0]},
+    "ms_trainval": {"sizes": [1024], "gaps": [500], "rates": [0.5, 1.0, 1.5]},
+    "ms_train": {"sizes": [1024], "gaps": [500], "rates": [0.5, 1.0, 1.5]},
+    "ms_val": {"sizes": [1024], "gaps": [500], "rates": [0.5, 1.0, 1.5]},
+    "ms_test": {"sizes": [1024], "gaps": [500], "rates": [0.5, 1.0, 1.5]},
+}
+for _p in PRESETS.values():
+    _p.update(img_rate_thr=0.6, iof_thr=0.7, no_padding=False, padding_value=[104, 116, 124], save_ext=".png")
+
+
+@dataclass
+class SplitSettings:
+    """Everything that decides the patches (compared when resuming)."""
+
+    sizes: list[int] = field(default_factory=lambda: [1024])
+    gaps: list[int] = field(default_factory=lambda: [200])
+    rates: list[float] = field(default_factory=lambda: [1.0])
+    img_rate_thr: float = 0.6
+    iof_thr: float = 0.7
+    no_padding: bool = False
+    padding_value: list[int] = field(default_factory=lambda: [104, 116, 124])
+    save_ext: str = ".png"
+    clip: bool = True
+
+    def windows(self) -> tuple[list[int], list[int]]:
+        """Window sizes and gaps for every rate: ``int(size / rate)``, ``int(gap / rate)`` (MMRotate)."""
+        sizes, gaps = [], []
+        for rate in self.rates:
+            sizes += [int(s / rate) for s in self.sizes]
+            gaps += [int(g / rate) for g in self.gaps]
+        return sizes, gaps
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.1f}" if float(v).is_integer() else f"{v:.2f}"
+
+
+def _write_atomic(path: str, write) -> None:
+    base, ext = osp.splitext(path)
+    tmp = f"{base}.part{os.getpid()}{ext}"  # keeps the extension: cv2 picks the codec by it
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _split_one(job: tuple[str, str | None, str, dict[str, Any]]) -> dict[str, Any]:
+    """Split one image; returns its counts (runs in a worker)."""
+    img_path, ann_path, save_dir, cfg = job
+    s = SplitSettings(**cfg)
+    img_id = osp.splitext(osp.basename(img_path))[0]
+    width, height = image_size(img_path)
+    sizes, gaps = s.windows()
+    windows = sliding_windows(width, height, sizes, gaps, s.img_rate_thr)
+    labels = read_dota_labels(ann_path) if ann_path is not None and osp.isfile(ann_path) else None
+    polys = labels.polygons if labels is not None else np.zeros((0, 8), np.float32)
+    per_window = window_objects(polys, windows, s.iof_thr, s.clip) if labels is not None else None
+    img = imread(img_path, "unchanged")
+    if img.ndim == 2:
+        img = img[..., None]
+    pad = np.asarray(s.padding_value if len(s.padding_value) > 1 else s.padding_value[:1], img.dtype)
+    kept = np.zeros(len(polys), bool)
+    n_objects = n_trunc = 0
+    for j, (x0, y0, x1, y1) in enumerate(windows.tolist()):
+        name = f"{img_id}__{x1 - x0}__{x0}___{y0}"
+        patch = img[y0:y1, x0:x1]
+        if not s.no_padding and (patch.shape[0] < y1 - y0 or patch.shape[1] < x1 - x0):
+            full = np.empty((y1 - y0, x1 - x0, img.shape[2]), img.dtype)
+            full[...] = pad[: img.shape[2]] if pad.size >= img.shape[2] else pad[0]
+            full[: patch.shape[0], : patch.shape[1]] = patch
+            patch = full
+        out = patch[..., 0] if patch.shape[2] == 1 else patch
+        _write_atomic(osp.join(save_dir, "images", name + s.save_ext), partial(_imwrite, img=out))
+        if per_window is None:
+            continue
+        w = per_window[j]
+        kept[w.index] = True
+        n_objects += len(w.index)
+        n_trunc += int(w.truncated.sum())
+        lines = []
+        for poly, i, t in zip(w.polygons, w.index, w.truncated):
+            flag = 2 if t else int(labels.difficult[i])
+            lines.append(" ".join(_fmt(v) for v in poly) + f" {labels.names[i]} {flag}\n")
+        _write_atomic(
+            osp.join(save_dir, "annfiles", name + ".txt"), partial(_write_text, text="".join(lines))
+        )
+    return {
+        "id": img_id,
+        "width": width,
+        "height": height,
+        "patches": len(windows),
+        "objects": len(polys),
+        "kept": int(kept.sum()),
+        "dropped": int((~kept).sum()),
+        "patch_objects": n_objects,
+        "truncated": n_trunc,
+        "labelled": labels is not None,
+    }
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _imwrite(path: str, img: np.ndarray) -> None:
+    ok, buf = cv2.imencode(osp.splitext(path)[1], img)
+    if not ok:
+        raise OSError(f"cannot encode {path}")
+    buf.tofile(path)
+
+
+def _jobs(img_dirs: Sequence[str], ann_dirs: Sequence[str | None]) -> list[tuple[str, str | None]]:
+    jobs = []
+    for img_dir, ann_dir in zip(img_dirs, ann_dirs):
+        if not osp.isdir(img_dir):
+            raise FileNotFoundError(f"image folder {img_dir!r} does not exist")
+        if ann_dir is not None and not osp.isdir(ann_dir):
+            raise FileNotFoundError(f"annotation folder {ann_dir!r} does not exist")
+        for name in sorted(os.listdir(img_dir)):
+            stem, ext = osp.splitext(name)
+            if ext.lower() in IMAGE_EXTS:
+                ann = None if ann_dir is None else osp.join(ann_dir, stem + ".txt")
+                jobs.append((osp.join(img_dir, name), ann))
+    return jobs
+
+
+def _progress(done: int, total: int, patches: int, start: float, stream=sys.stderr) -> None:
+    width = 30
+    fill = int(width * done / max(total, 1))
+    rate = done / max(time.time() - start, 1e-9)
+    stream.write(
+        f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} images, {patches} patches, {rate:.1f} img/s"
+    )
+    if done == total:
+        stream.write("\n")
+    stream.flush()
+
+
+def split_dota(
+    img_dirs: str | Sequence[str],
+    save_dir: str,
+    ann_dirs: str | Sequence[str | None] | None = None,
+    sizes: Sequence[int] = (1024,),
+    gaps: Sequence[int] = (200,),
+    rates: Sequence[float] = (1.0,),
+    img_rate_thr: float = 0.6,
+    iof_thr: float = 0.7,
+    no_padding: bool = False,
+    padding_value: int | Sequence[int] = (104, 116, 124),
+    save_ext: str = ".png",
+    clip: bool = True,
+    nproc: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Split the images of ``img_dirs`` (labels in ``ann_dirs``, or None: unlabelled) into ``save_dir``.
+
+    Defaults are MMRotate's ``ss_trainval`` (``PRESETS['ms_trainval']`` for multi-scale).
+
+    Args:
+        sizes, gaps: Window size(s) and overlap(s) in pixels of the rate-1 image.
+        rates: Multi-scale rates: each rate adds windows of ``size / rate`` (MMRotate's
+            rule: the image is not resized; ``RResize`` brings the patches to one scale).
+        img_rate_thr: Windows mostly outside the image are dropped (see ``sliding_windows``).
+        iof_thr: An object is written in a window when >= this fraction of its area is inside;
+            if it is cut (< 1) it is marked ``difficult = 2`` (and clipped, see ``clip``).
+        no_padding: Keep border patches smaller than the window (else pad with ``padding_value``, BGR).
+        save_ext: Image format of the patches.
+        clip: Clip truncated objects to the window (DOTA_devkit); False: MMRotate's whole polygons.
+        nproc: Worker processes.
+        progress: Print a progress bar on stderr.
+
+    Returns:
+        ``{'images', 'patches', 'objects', 'kept', 'dropped', 'patch_objects', 'truncated',
+        'per_image': [...]}``: objects in the originals, those written to at least one patch,
+        those in none (too small a share in every window, or zero area), object lines written,
+        of which truncated (``difficult = 2``). Counts include images finished by earlier runs.
+
+    Raises:
+        FileExistsError: ``save_dir`` holds a split with other settings, or other files.
+    """
+    img_dirs = [img_dirs] if isinstance(img_dirs, str) else list(img_dirs)
+    if ann_dirs is None:
+        ann_dirs = [None] * len(img_dirs)
+    elif isinstance(ann_dirs, str):
+        ann_dirs = [ann_dirs]
+    if len(ann_dirs) != len(img_dirs):
+        raise ValueError("ann_dirs must match img_dirs one to one")
+    if len(sizes) != len(gaps):
+        raise ValueError("sizes and gaps must have the same length")
+    if len(sizes) != 1 and len(rates) != 1:
+        raise ValueError("several sizes need a single rate (and several rates a single size)")
+    if not 0 <= iof_thr <= 1:
+        raise ValueError(f"iof_thr must be in [0, 1], got {iof_thr}")
+    if save_ext not in (".png", ".jpg", ".bmp", ".tif"):
+        raise ValueError(f"save_ext must be .png, .jpg, .bmp or .tif, got {save_ext!r}")
+    pv = [int(padding_value)] if isinstance(padding_value, (int, float)) else [int(v) for v in padding_value]
+    settings = SplitSettings(list(sizes), list(gaps), [float(r) for r in rates], img_rate_thr, iof_thr,
+                             no_padding, pv, save_ext, clip)  # fmt: skip
+    labelled = any(a is not None for a in ann_dirs)
+    done = _prepare(save_dir, settings, labelled)
+    jobs = [j for j in _jobs(img_dirs, ann_dirs) if osp.splitext(osp.basename(j[0]))[0] not in done]
+    total = len(jobs) + len(done)
+    cfg = asdict(settings)
+    records = list(done.values())
+    start = time.time()
+    patches = sum(r["patches"] for r in records)
+    with open(osp.join(save_dir, PROGRESS), "a", encoding="utf-8") as log:
+        results: Iterable[dict[str, Any]]
+        args = [(img, ann, save_dir, cfg) for img, ann in jobs]
+        if nproc > 1 and len(args) > 1:
+            pool = get_context("spawn" if sys.platform == "win32" else "fork").Pool(nproc)
+            results = pool.imap_unordered(_split_one, args)
+        else:
+            pool, results = None, map(_split_one, args)
+        try:
+            for rec in results:
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                records.append(rec)
+                patches += rec["patches"]
+                if progress:
+                    _progress(len(records), total, patches, start)
+        finally:
+            if pool is not None:
+                pool.terminate()
+    return _report(records)
+
+
+def _prepare(save_dir: str, settings: SplitSettings, labelled: bool) -> dict[str, dict[str, Any]]:
+    """Create ``save_dir`` or check it for a resume; the records of the images already done."""
+    path = osp.join(save_dir, SETTINGS)
+    wanted = {**asdict(settings), "labelled": labelled}
+    if osp.isdir(save_dir) and os.listdir(save_dir):
+        if not osp.isfile(path):
+            raise FileExistsError(
+                f"{save_dir} exists and is not a split made by rdet_data: choose another save_dir"
+            )
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+        if found != wanted:
+            diff = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
+            raise FileExistsError(
+                f"{save_dir} holds a split with other settings {diff}: choose another save_dir"
+            )
+    else:
+        os.makedirs(osp.join(save_dir, "images"), exist_ok=True)
+        if labelled:
+            os.makedirs(osp.join(save_dir, "annfiles"), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(wanted, f, indent=1)
+    done: dict[str, dict[str, Any]] = {}
+    progress = osp.join(save_dir, PROGRESS)
+    if osp.isfile(progress):
+        with open(progress, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by an interruption
+                    continue
+                done[rec["id"]] = rec
+    return done
+
+
+def _report(records: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("patches", "objects", "kept", "dropped", "patch_objects", "truncated")
+    out: dict[str, Any] = {"images": len(records), **{k: sum(r[k] for r in records) for k in keys}}
+    out["per_image"] = sorted(records, key=lambda r: r["id"])
+    return out

@@ -1,0 +1,148 @@
+"""Formatting: arrays to tensors (``DefaultFormatBundle``), pick keys and metas (``Collect``).
+
+``Collect`` gives MMRotate's dict ``{'img': (3, H, W) float tensor, 'img_metas': ImageMeta,
+'gt_bboxes': (n, 5) tensor, 'gt_labels': (n,) tensor, ...}`` with the metas typed as
+``rdet_core.structures.ImageMeta`` (``.as_mmrotate()`` gives MMRotate's dict);
+``rdet_data.collate`` turns a list of them into a ``DetBatch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from rdet_core.structures import ImageMeta
+from rdet_data.registry import TRANSFORMS
+
+__all__ = ["Collect", "DefaultFormatBundle", "ImageToTensor", "to_tensor"]
+
+
+def to_tensor(data: Any) -> torch.Tensor:
+    """numpy array, sequence, int or float -> tensor (numpy arrays without a copy)."""
+    if isinstance(data, torch.Tensor):
+        return data
+    if isinstance(data, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(data))
+    if isinstance(data, Sequence) and not isinstance(data, str):
+        return torch.tensor(data)
+    if isinstance(data, int):
+        return torch.LongTensor([data])
+    if isinstance(data, float):
+        return torch.FloatTensor([data])
+    raise TypeError(f"type {type(data)} cannot be converted to tensor")
+
+
+def _image_to_chw(img: np.ndarray, to_float: bool) -> torch.Tensor:
+    if img.ndim < 3:
+        img = img[..., None]
+    if to_float and img.dtype == np.uint8:
+        img = img.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+
+@TRANSFORMS.register_module()
+class DefaultFormatBundle:
+    """``img`` -> (C, H, W) tensor (float32 from uint8 with ``img_to_float``); boxes, labels -> tensors.
+
+    Also fills ``pad_shape``, ``scale_factor`` and ``img_norm_cfg`` when no transform did.
+    """
+
+    KEYS = ("proposals", "gt_bboxes", "gt_bboxes_ignore", "gt_labels", "gt_labels_ignore", "gt_polygons")
+
+    def __init__(self, img_to_float: bool = True, pad_val: dict | None = None):
+        self.img_to_float = img_to_float
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        if "img" in results:
+            img = results["img"]
+            results.setdefault("pad_shape", img.shape)
+            results.setdefault("scale_factor", 1.0)
+            channels = 1 if img.ndim < 3 else img.shape[2]
+            results.setdefault(
+                "img_norm_cfg",
+                {
+                    "mean": np.zeros(channels, np.float32),
+                    "std": np.ones(channels, np.float32),
+                    "to_rgb": False,
+                },
+            )
+            results["img"] = _image_to_chw(img, self.img_to_float)
+        for key in self.KEYS:
+            if key in results:
+                results[key] = to_tensor(results[key])
+        return results
+
+    def __repr__(self) -> str:
+        return f"DefaultFormatBundle(img_to_float={self.img_to_float})"
+
+
+@TRANSFORMS.register_module()
+class ImageToTensor:
+    """``results[key]`` (H, W, C) -> (C, H, W) tensor for each of ``keys``."""
+
+    def __init__(self, keys: Sequence[str] = ("img",)):
+        self.keys = keys
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        for key in self.keys:
+            results[key] = _image_to_chw(results[key], to_float=False)
+        return results
+
+
+META_FIELDS = ("filename", "ori_shape", "img_shape", "pad_shape", "scale_factor", "flip", "flip_direction")
+
+
+@TRANSFORMS.register_module()
+class Collect:
+    """Keep ``keys`` and gather ``meta_keys`` into ``img_metas`` (an ``ImageMeta``).
+
+    Meta keys that ``ImageMeta`` has no field for (``ori_filename``, ``img_norm_cfg``, ...)
+    go to ``ImageMeta.extra``; missing ones are left out.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[str],
+        meta_keys: Sequence[str] = (
+            "filename",
+            "ori_filename",
+            "ori_shape",
+            "img_shape",
+            "pad_shape",
+            "scale_factor",
+            "flip",
+            "flip_direction",
+            "img_norm_cfg",
+        ),
+    ):
+        self.keys = tuple(keys)
+        self.meta_keys = tuple(meta_keys)
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key in self.meta_keys:
+            if key not in results:
+                continue
+            (fields if key in META_FIELDS else extra)[key] = results[key]
+        fields.setdefault("filename", None)
+        fields.setdefault("img_shape", results["img"].shape[-2:] if "img" in results else ())
+        fields.setdefault("ori_shape", fields["img_shape"])
+        if isinstance(fields.get("scale_factor"), float):
+            fields["scale_factor"] = np.full(4, fields["scale_factor"], np.float32)
+        if not fields.get("flip"):
+            fields["flip"] = False
+            fields["flip_direction"] = None
+        for key in ("ori_shape", "img_shape", "pad_shape"):
+            if fields.get(key) is not None:
+                fields[key] = tuple(int(v) for v in fields[key])
+        data = {"img_metas": ImageMeta(**fields, extra=extra)}
+        for key in self.keys:
+            data[key] = results[key]
+        return data
+
+    def __repr__(self) -> str:
+        return f"Collect(keys={self.keys}, meta_keys={self.meta_keys})"

@@ -1,0 +1,175 @@
+"""Loading: images from files, arrays or huge-image windows; annotations into ``results``."""
+
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any
+
+import cv2
+import numpy as np
+
+from rdet_data.registry import TRANSFORMS
+
+__all__ = ["LoadAnnotations", "LoadImageFromFile", "LoadImageFromWebcam", "LoadPatchFromImage", "imread"]
+
+_FLAGS = {
+    "color": cv2.IMREAD_COLOR,
+    "grayscale": cv2.IMREAD_GRAYSCALE,
+    "unchanged": cv2.IMREAD_UNCHANGED,
+    "color_ignore_orientation": cv2.IMREAD_IGNORE_ORIENTATION | cv2.IMREAD_COLOR,
+    "grayscale_ignore_orientation": cv2.IMREAD_IGNORE_ORIENTATION | cv2.IMREAD_GRAYSCALE,
+}
+
+
+def imread(path: str, color_type: str = "color", channel_order: str = "bgr") -> np.ndarray:
+    """Read an image as (H, W, 3) uint8 BGR (or RGB / grayscale / unchanged).
+
+    Raises:
+        FileNotFoundError: The file is missing or not a readable image; the message names it.
+    """
+    if color_type not in _FLAGS:
+        raise ValueError(f"color_type must be one of {sorted(_FLAGS)}, got {color_type!r}")
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"image file not found: {path}")
+    buf = np.fromfile(path, dtype=np.uint8)  # also works for non-ASCII paths
+    img = cv2.imdecode(buf, _FLAGS[color_type]) if buf.size else None
+    if img is None:
+        raise FileNotFoundError(f"cannot decode image file: {path} ({buf.size} bytes)")
+    if img.ndim == 3 and img.shape[2] == 3 and channel_order == "rgb":
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
+
+
+def _set_image(
+    results: dict[str, Any], img: np.ndarray, filename: str | None, ori_filename: str | None
+) -> None:
+    results["filename"] = filename
+    results["ori_filename"] = ori_filename
+    results["img"] = img
+    results["img_shape"] = img.shape
+    results["ori_shape"] = img.shape
+    results["img_fields"] = ["img"]
+
+
+@TRANSFORMS.register_module()
+class LoadImageFromFile:
+    """Read ``img_prefix / img_info['filename']`` (MMDetection's transform).
+
+    Adds ``filename``, ``ori_filename``, ``img`` (H, W, 3) uint8 BGR (float32 with
+    ``to_float32``), ``img_shape``, ``ori_shape`` = (H, W, 3), ``img_fields``.
+    A missing or unreadable image raises ``FileNotFoundError`` naming it.
+    """
+
+    def __init__(
+        self,
+        to_float32: bool = False,
+        color_type: str = "color",
+        channel_order: str = "bgr",
+        file_client_args: dict | None = None,
+    ):
+        backend = (file_client_args or {}).get("backend", "disk")
+        if backend != "disk":
+            raise ValueError(f"only the 'disk' file client is supported, got {backend!r}")
+        self.to_float32 = to_float32
+        self.color_type = color_type
+        self.channel_order = channel_order
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        prefix = results.get("img_prefix")
+        name = results["img_info"]["filename"]
+        filename = osp.join(prefix, name) if prefix else name
+        img = imread(filename, self.color_type, self.channel_order)
+        if self.to_float32:
+            img = img.astype(np.float32)
+        _set_image(results, img, filename, name)
+        return results
+
+    def __repr__(self) -> str:
+        return f"LoadImageFromFile(to_float32={self.to_float32}, color_type={self.color_type!r})"
+
+
+@TRANSFORMS.register_module()
+class LoadImageFromWebcam(LoadImageFromFile):
+    """Take ``results['img']`` (an array already in memory) as the image; ``filename`` is None."""
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        img = results["img"]
+        if self.to_float32:
+            img = img.astype(np.float32)
+        _set_image(results, img, None, None)
+        return results
+
+
+@TRANSFORMS.register_module()
+class LoadPatchFromImage:
+    """Cut the window ``results['win'] = (x_start, y_start, x_stop, y_stop)`` out of ``results['img']``.
+
+    MMRotate's huge-image inference: a window running past the image is zero-padded to its size.
+    """
+
+    def __init__(self, to_float32: bool = False):
+        self.to_float32 = to_float32
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        img = results["img"]
+        x0, y0, x1, y1 = (int(v) for v in results["win"])
+        patch = img[y0:y1, x0:x1]
+        h, w = y1 - y0, x1 - x0
+        if patch.shape[0] < h or patch.shape[1] < w:
+            padded = np.zeros((h, w) + img.shape[2:], img.dtype)
+            padded[: patch.shape[0], : patch.shape[1]] = patch
+            patch = padded
+        if self.to_float32:
+            patch = patch.astype(np.float32)
+        _set_image(results, patch, None, None)
+        return results
+
+
+@TRANSFORMS.register_module()
+class LoadAnnotations:
+    """Copy ``results['ann_info']`` into ``gt_bboxes`` (n, 5), ``gt_labels`` (n,) and friends.
+
+    Args:
+        with_bbox: ``gt_bboxes`` and ``gt_bboxes_ignore`` (float32, added to ``bbox_fields``).
+        with_label: ``gt_labels`` (int64).
+        with_poly: Also ``gt_polygons`` (n, 8) (rdet's addition; not transformed by the
+            geometric transforms, which work on boxes).
+        with_mask, with_seg: Not supported for rotated boxes (raise if True).
+    """
+
+    def __init__(
+        self,
+        with_bbox: bool = True,
+        with_label: bool = True,
+        with_mask: bool = False,
+        with_seg: bool = False,
+        poly2mask: bool = True,
+        denorm_bbox: bool = False,
+        with_poly: bool = False,
+        file_client_args: dict | None = None,
+    ):
+        if with_mask or with_seg:
+            raise ValueError("LoadAnnotations: masks and segmentation are not supported by rdet-data")
+        self.with_bbox = with_bbox
+        self.with_label = with_label
+        self.with_poly = with_poly
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        ann = results["ann_info"]
+        if self.with_bbox:
+            results["gt_bboxes"] = np.array(ann["bboxes"], np.float32).reshape(-1, 5)
+            results.setdefault("bbox_fields", []).append("gt_bboxes")
+            ignore = ann.get("bboxes_ignore")
+            if ignore is not None:
+                results["gt_bboxes_ignore"] = np.array(ignore, np.float32).reshape(-1, 5)
+                results["bbox_fields"].append("gt_bboxes_ignore")
+        if self.with_label:
+            results["gt_labels"] = np.array(ann["labels"], np.int64).reshape(-1)
+            if ann.get("labels_ignore") is not None:
+                results["gt_labels_ignore"] = np.array(ann["labels_ignore"], np.int64).reshape(-1)
+        if self.with_poly:
+            results["gt_polygons"] = np.array(ann["polygons"], np.float32).reshape(-1, 8)
+        return results
+
+    def __repr__(self) -> str:
+        return f"LoadAnnotations(with_bbox={self.with_bbox}, with_label={self.with_label})"

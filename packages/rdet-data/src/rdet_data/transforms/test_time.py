@@ -1,0 +1,79 @@
+"""Test-time augmentation: ``MultiScaleFlipAug`` runs its transforms once per scale and flip."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rdet_data.registry import TRANSFORMS
+from rdet_data.transforms.compose import Compose
+
+__all__ = ["MultiScaleFlipAug"]
+
+
+def _scales(img_scale: Any) -> list[tuple[int, int]]:
+    """A list of (long, short) pairs; a bare pair (tuple, or a list of two numbers from JSON) is one scale."""
+    if (
+        isinstance(img_scale, (list, tuple))
+        and len(img_scale) == 2
+        and all(isinstance(v, (int, float)) for v in img_scale)
+    ):
+        return [tuple(img_scale)]
+    return [tuple(s) for s in img_scale]
+
+
+@TRANSFORMS.register_module()
+class MultiScaleFlipAug:
+    """MMDetection's ``MultiScaleFlipAug``: a dict of lists, one entry per (scale, flip).
+
+    Args:
+        transforms: The transforms run for each augmentation (``RResize`` without
+            ``img_scale`` reads ``results['scale']``).
+        img_scale: One ``(long, short)`` pair or a list of them.
+        scale_factor: Instead of ``img_scale``: one factor or a list of factors.
+        flip: Also run each scale flipped.
+        flip_direction: Direction(s) of the flipped runs.
+
+    Output: ``{'img': [...], 'img_metas': [...], ...}``, lists in the order scales x (no flip,
+    flips); ``rdet_data.collate`` makes one ``DetBatch`` per augmentation from it.
+    """
+
+    def __init__(
+        self,
+        transforms: Sequence[Any],
+        img_scale: Any = None,
+        scale_factor: float | Sequence[float] | None = None,
+        flip: bool = False,
+        flip_direction: str | Sequence[str] = "horizontal",
+    ):
+        if (img_scale is None) == (scale_factor is None):
+            raise ValueError("give exactly one of img_scale and scale_factor")
+        self.transforms = Compose(transforms)
+        if img_scale is not None:
+            self.img_scale = _scales(img_scale)
+            self.scale_key = "scale"
+        else:
+            self.img_scale = scale_factor if isinstance(scale_factor, list) else [scale_factor]
+            self.scale_key = "scale_factor"
+        self.flip = flip
+        self.flip_direction = [flip_direction] if isinstance(flip_direction, str) else list(flip_direction)
+
+    def __call__(self, results: dict[str, Any]) -> dict[str, list[Any]]:
+        flips = [(False, None)] + ([(True, d) for d in self.flip_direction] if self.flip else [])
+        augs = []
+        for scale in self.img_scale:
+            for flip, direction in flips:
+                r = dict(results)
+                r[self.scale_key] = tuple(scale) if isinstance(scale, (list, tuple)) else scale
+                r["flip"] = flip
+                r["flip_direction"] = direction
+                out = self.transforms(r)
+                if out is None:
+                    raise RuntimeError("a test-time transform returned None")
+                augs.append(out)
+        return {key: [a[key] for a in augs] for key in augs[0]}
+
+    def __repr__(self) -> str:
+        return (
+            f"MultiScaleFlipAug(transforms={self.transforms!r}, img_scale={self.img_scale}, flip={self.flip})"
+        )

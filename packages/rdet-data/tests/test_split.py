@@ -1,0 +1,166 @@
+"""The DOTA splitter: windows, patches whose objects map back onto the originals, counts, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import shapely
+
+from rdet_data.formats import read_dota_labels
+from rdet_data.split import PRESETS, main, sliding_windows, split_dota, window_objects
+
+
+def test_sliding_windows_like_mmrotate():
+    win = sliding_windows(1111, 1182, [1024], [200])
+    assert sorted(map(tuple, win.tolist())) == [
+        (0, 0, 1024, 1024),
+        (0, 158, 1024, 1182),
+        (87, 0, 1111, 1024),
+        (87, 158, 1111, 1182),
+    ]
+    small = sliding_windows(712, 557, [1024], [200])
+    assert small.tolist() == [[0, 0, 1024, 1024]]  # the image covers < 60 % of it: kept as the best one
+    ms = sliding_windows(
+        3000,
+        3000,
+        [int(1024 / r) for r in PRESETS["ms_trainval"]["rates"]],
+        [int(500 / r) for r in (0.5, 1.0, 1.5)],
+    )
+    assert {int(w[2] - w[0]) for w in ms} == {2048, 1024, 682}
+    with pytest.raises(ValueError, match="gap must be smaller"):
+        sliding_windows(100, 100, [100], [100])
+
+
+def test_window_objects_clip_and_keep_whole():
+    polys = np.array(
+        [[10, 10, 30, 10, 30, 20, 10, 20], [90, 40, 130, 40, 130, 60, 90, 60], [0, 0, 0, 0, 0, 0, 0, 0]],
+        np.float32,
+    )
+    win = np.array([[0, 0, 100, 100]])
+    (w,) = window_objects(polys, win, iof_thr=0.2)
+    assert w.index.tolist() == [0, 1] and w.truncated.tolist() == [False, True]
+    np.testing.assert_allclose(w.polygons[1], [90, 40, 100, 40, 100, 60, 90, 60])
+    (whole,) = window_objects(polys, win, iof_thr=0.2, clip=False)
+    np.testing.assert_allclose(whole.polygons[1], polys[1])
+    assert window_objects(polys, win, iof_thr=0.3)[0].index.tolist() == [0]  # 25 % inside
+
+
+def _pieces(save_dir: Path) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for f in sorted((save_dir / "annfiles").glob("*.txt")):
+        m = re.match(r"(.+)__(\d+)__(\d+)___(\d+)$", f.stem)
+        assert m, f.stem
+        off = np.array([int(m.group(3)), int(m.group(4))] * 4, np.float32)
+        lab = read_dota_labels(f)
+        out.setdefault(m.group(1), []).extend(zip(lab.polygons + off, lab.names, lab.difficult))
+    return out
+
+
+def _coverage(original: np.ndarray, name: str, pieces: list) -> float:
+    """1 for an exact copy; else the share of the object covered by its mapped-back pieces."""
+    if any(n == name and np.abs(p - original).max() < 0.06 for p, n, _ in pieces):
+        return 1.0
+    g = shapely.make_valid(shapely.Polygon(original.reshape(4, 2)))
+    if g.area == 0:
+        return 0.0
+    mine = [shapely.Polygon(p.reshape(4, 2)).buffer(0) for p, n, _ in pieces if n == name]
+    return shapely.union_all(mine).intersection(g).area / g.area if mine else 0.0
+
+
+def test_real_dota_split_maps_back_onto_every_kept_object(shared_dir, tmp_path):
+    real = shared_dir / "data/real"
+    dirs = [("CAPTAIN-WHU_DOTA_devkit/example/images", "CAPTAIN-WHU_DOTA_devkit/example/labelTxt"),
+            ("hukaixuan19970627_DOTA_devkit_YOLO/DOTA_demo/images", "hukaixuan19970627_DOTA_devkit_YOLO/DOTA_demo/labelTxt")]  # fmt: skip
+    save = tmp_path / "split"
+    rep = split_dota(
+        [str(real / i) for i, _ in dirs], str(save), [str(real / a) for _, a in dirs], nproc=2, progress=False
+    )
+    assert rep["images"] == 6 and rep["patches"] == len(list((save / "images").glob("*.png"))) == 11
+    assert rep["objects"] == 600 + 587 and rep["kept"] + rep["dropped"] == rep["objects"]
+    assert rep["dropped"] == 2  # the two zero-area quads of the split patch
+    lines = [ln for f in (save / "annfiles").glob("*.txt") for ln in f.read_text().splitlines()]
+    assert len(lines) == rep["patch_objects"] and rep["truncated"] > 0
+    assert sum(ln.endswith(" 2") for ln in lines) >= rep["truncated"]
+    pieces = _pieces(save)
+    for rec in rep["per_image"]:
+        ann_dir = next(real / a for i, a in dirs if (real / a / f"{rec['id']}.txt").exists())
+        orig = read_dota_labels(ann_dir / f"{rec['id']}.txt")
+        covered = [_coverage(p, n, pieces.get(rec["id"], [])) for p, n in zip(orig.polygons, orig.names)]
+        kept = [c for c in covered if c > 0]
+        assert len(kept) == rec["kept"]
+        assert min(kept) > 0.95, f"{rec['id']}: an object is covered only {min(kept):.2f}"
+    # the patches load as a DOTA dataset (ss_trainval layout)
+    from rdet_data import DOTADataset
+
+    ds = DOTADataset(str(save / "annfiles"), [], img_prefix=str(save / "images"), filter_empty_gt=False)
+    assert (
+        len(ds) == 11
+        and ds.summary()["objects"] + ds.summary()["dropped"]["degenerate"] == rep["patch_objects"]
+    )
+
+
+def test_real_unlabelled_split(shared_dir, tmp_path):
+    img_dir = shared_dir / "data/real/dingjiansw101_AerialDetection/demo"
+    rep = split_dota(str(img_dir), str(tmp_path / "test"), progress=False)
+    assert rep["images"] == 1 and rep["objects"] == 0
+    assert rep["patches"] == len(sliding_windows(1539, 2319, [1024], [200])) == 6
+    names = sorted(p.name for p in (tmp_path / "test/images").iterdir())
+    assert names[0] == "P0009__1024__0___0.png" and not (tmp_path / "test/annfiles").exists()
+    patch = cv2.imread(str(tmp_path / "test/images" / names[-1]))
+    assert patch.shape == (1024, 1024, 3)
+
+
+def test_split_resumes_and_refuses_other_settings(syn, tmp_path):
+    ann, img = syn.write_dota(tmp_path / "d", n_images=3)
+    save = tmp_path / "out"
+    kw = dict(sizes=[256], gaps=[56], progress=False)
+    full = split_dota(str(img), str(save), str(ann), **kw)
+    files = {p.name: p.read_bytes() for p in save.rglob("*") if p.is_file() and "split_" not in p.name}
+    # an interruption: the progress log cut after the first image, half a line, patches missing
+    log = save / "split_progress.jsonl"
+    first = log.read_text().splitlines()[0]
+    log.write_text(first + '\n{"id": "P00')
+    for p in (save / "images").glob("P0002*"):
+        p.unlink()
+    again = split_dota(str(img), str(save), str(ann), nproc=2, **kw)
+    assert {k: v for k, v in again.items() if k != "per_image"} == {
+        k: v for k, v in full.items() if k != "per_image"
+    }
+    assert {
+        p.name: p.read_bytes() for p in save.rglob("*") if p.is_file() and "split_" not in p.name
+    } == files
+    with pytest.raises(FileExistsError, match="other settings"):
+        split_dota(str(img), str(save), str(ann), sizes=[128], gaps=[28], progress=False)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy/x.txt").write_text("")
+    with pytest.raises(FileExistsError, match="not a split"):
+        split_dota(str(img), str(tmp_path / "busy"), str(ann), progress=False)
+
+
+def test_padding_and_whole_polygons(syn, tmp_path):
+    ann, img = syn.write_dota(tmp_path / "d", n_images=1)
+    rep = split_dota(str(img), str(tmp_path / "o"), str(ann), sizes=[512], gaps=[100], padding_value=[1, 2, 3],
+                     clip=False, progress=False)  # fmt: skip
+    patch = cv2.imread(str(tmp_path / "o/images/P0000__512__0___0.png"))
+    assert patch.shape == (512, 512, 3) and patch[400, 500].tolist() == [1, 2, 3]
+    lines = (tmp_path / "o/annfiles/P0000__512__0___0.txt").read_text().splitlines()
+    assert len(lines) == rep["patch_objects"] == 5
+    assert lines[-1].endswith(" harbor 2")
+    assert max(float(v) for v in lines[-1].split()[0:8:2]) > 400  # whole (MMRotate's rule): crosses x = 400
+
+
+def test_cli_main(syn, tmp_path, capsys):
+    ann, img = syn.write_dota(tmp_path / "d", n_images=2)
+    code = main(["--img-dirs", str(img), "--ann-dirs", str(ann), "--save-dir", str(tmp_path / "o"), "--sizes", "256",
+                 "--gaps", "56", "--quiet", "--nproc", "2"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["images"] == 3 and out["patches"] == len(list((tmp_path / "o/images").iterdir()))
+    settings = json.loads((tmp_path / "o/split_settings.json").read_text())
+    assert settings["padding_value"] == [104, 116, 124] and settings["iof_thr"] == 0.7  # ss_trainval
+    assert main(["--save-dir", "x"]) == 2
