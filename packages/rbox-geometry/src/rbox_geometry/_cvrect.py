@@ -81,6 +81,13 @@ def _cyclic_shift(idx: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 def cv_min_area_rect(polys: np.ndarray) -> np.ndarray:
+    """``cv2.minAreaRect`` of ``(N, 8)`` quadrilaterals; degenerate ones (zero-length sides,
+    the zero-area quads of split DOTA patches) compute without numpy warnings."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _min_area_rect(polys)
+
+
+def _min_area_rect(polys: np.ndarray) -> np.ndarray:
     """``cv2.minAreaRect`` of ``(N, 8)`` quadrilaterals -> ``(N, 5)`` float64 boxes.
 
     Output ``(cx, cy, w, h, theta)`` with theta = atan2 of the first side vector (radians);
