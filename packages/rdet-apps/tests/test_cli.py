@@ -56,20 +56,17 @@ def test_plugins_and_env(capsys):
     assert "rdet-core" in out and "torch" in out and "rbox_ops backend" in out
 
 
-def test_demo_on_a_written_dota_folder(tmp_path, capsys):
-    (tmp_path / "labelTxt").mkdir()
-    (tmp_path / "labelTxt" / "P0001.txt").write_bytes(
-        b"imagesource:GoogleEarth\r\ngsd:0.1\r\n0 0 10 0 10 5 0 5 plane 0\r\n1 1 3 1 3 3 1 3 ship 1\r\n"
+def test_demo_main_job_runs_end_to_end(tmp_path, capsys):
+    """The README's command 1, shortened: generate, train, evaluate, draw, report."""
+    assert (
+        main(
+            ["demo", "--work-dir", str(tmp_path), "--epochs", "1", "--train-images", "8", "--val-images", "2"]
+        )
+        == 0
     )
-    assert main(["demo", "--data", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "P0001: 2 objects, 1 difficult, gsd 0.1, image absent" in out
-    assert "1 label files, 2 objects in 2 classes" in out
-
-
-def test_demo_on_the_default_real_data(shared_dir, capsys):
-    assert main(["demo", "--data", str(shared_dir / "data/real/CAPTAIN-WHU_DOTA_devkit/example")]) == 0
-    assert "7 label files, 984 objects in 12 classes" in capsys.readouterr().out
+    assert "data: 8 training images" in out and "mAP@0.5 on 2 validation images:" in out
+    assert (tmp_path / "latest.pth").is_file() and len(list((tmp_path / "vis").glob("S01*.png"))) == 2
 
 
 def test_module_entry_point():

@@ -9,13 +9,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rdet_apps.commands import demo, env, plugins, print_config
+from rdet_apps.commands import browse_dataset, demo, env, infer, plugins, print_config, split, test, train
 
 COMMANDS = {
-    "demo": demo,
+    "train": train,
+    "test": test,
+    "infer": infer,
+    "split": split,
+    "browse-dataset": browse_dataset,
+    "print-config": print_config,
     "env": env,
     "plugins": plugins,
-    "print-config": print_config,
+    "demo": demo,
 }
 
 
@@ -32,7 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "split":  # the splitter parses its own options: hand it the rest as given
+        args.split_args = argv[argv.index("split") + 1 :]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:

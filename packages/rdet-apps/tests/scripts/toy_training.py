@@ -65,7 +65,13 @@ def main():
     cfg = {
         "optimizer": {"type": "SGD", "lr": 0.05, "momentum": 0.9},
         "optimizer_config": {"grad_clip": {"max_norm": 10, "norm_type": 2}},
-        "lr_config": {"policy": "step", "warmup": "linear", "warmup_iters": 5, "warmup_ratio": 0.1, "step": [3]},
+        "lr_config": {
+            "policy": "step",
+            "warmup": "linear",
+            "warmup_iters": 5,
+            "warmup_ratio": 0.1,
+            "step": [3],
+        },
         "runner": {"type": "EpochBasedRunner", "max_epochs": 4},
         "checkpoint_config": {"interval": 1},
         "log_config": {"interval": 4, "hooks": [{"type": "TextLoggerHook"}]},

@@ -1,5 +1,20 @@
-"""Python API: ``init_detector`` and ``inference_detector`` (MMDetection 2.x's signatures)."""
+"""Python API: MMRotate's ``init_detector``, ``inference_detector``,
+``inference_detector_by_patches``, ``train_detector``, ``single_gpu_test`` / ``multi_gpu_test``,
+and ``show_result``."""
 
 from rdet_apps.apis.inference import inference_detector, init_detector
+from rdet_apps.apis.patches import inference_detector_by_patches
+from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test
+from rdet_apps.apis.train import train_detector
+from rdet_apps.visualization import show_result
 
-__all__ = ["inference_detector", "init_detector"]
+__all__ = [
+    "evaluate_results",
+    "inference_detector",
+    "inference_detector_by_patches",
+    "init_detector",
+    "multi_gpu_test",
+    "show_result",
+    "single_gpu_test",
+    "train_detector",
+]

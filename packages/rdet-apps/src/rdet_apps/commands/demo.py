@@ -1,63 +1,103 @@
-"""``rdet demo``: the main job on the bundled default data.
+"""``rdet demo``: the main job. Train, evaluate and draw on the embedded default data.
 
-Until the detectors land, it does the data half: reads the DOTA example (real DOTA-v1.0 label
-files, CRLF with headers) and prints, per image, its objects by class, the difficult ones,
-and the first few objects as polygons.
+It generates the synthetic oriented-object set (DOTA format, deterministic), trains the
+bundled Rotated RetinaNet config (``rdet_apps/configs/rotated_retinanet_r18_demo_le90.py``,
+an MMRotate config file) for a few CPU minutes, evaluates mAP@0.5 on the held-out split,
+draws detections, and, when ../shared is there, runs huge-image inference by patches on a
+real DOTA image. Then it prints where everything is.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections import Counter
+import os
+import time
 from pathlib import Path
 
-HELP = "run the main job on the bundled default data (today: read and summarise DOTA labels)"
+HELP = "the main job: train + evaluate + draw on the embedded synthetic DOTA-format set"
 
-_DEFAULT = (
-    Path(__file__).resolve().parents[5]
-    / ".."
-    / "shared"
-    / "data"
-    / "real"
-    / "CAPTAIN-WHU_DOTA_devkit"
-    / "example"
-)
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "rotated_retinanet_r18_demo_le90.py"
+_SHARED = Path(os.environ.get("RDET_SHARED", Path(__file__).resolve().parents[5] / ".." / "shared"))
+REAL_IMAGE = _SHARED / "data" / "real" / "CAPTAIN-WHU_DOTA_devkit" / "example" / "images" / "P0706.png"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data",
-        type=Path,
-        default=_DEFAULT,
-        help="a DOTA folder with labelTxt/ (default: the DOTA example in ../shared)",
+        "--work-dir", default="work_dirs/demo", help="where data, checkpoints, logs and pictures go"
     )
-    parser.add_argument("--show", type=int, default=3, help="objects to print per image")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the config's)")
+    parser.add_argument("--train-images", type=int, default=64, help="synthetic training images")
+    parser.add_argument("--val-images", type=int, default=16, help="synthetic validation images")
 
 
 def run(args: argparse.Namespace) -> int:
-    from rdet_data.formats import read_dota_labels
+    import numpy as np
+    import torch
 
-    label_dir = args.data / "labelTxt"
-    if not label_dir.is_dir():
-        raise FileNotFoundError(
-            f"no labelTxt folder under {args.data.resolve()}: pass --data DIR with DIR/labelTxt/*.txt"
-        )
-    files = sorted(label_dir.glob("*.txt"))
-    totals: Counter[str] = Counter()
-    for path in files:
-        labels = read_dota_labels(path)
-        image = next((p for p in (args.data / "images").glob(path.stem + ".*")), None)
-        counts = Counter(labels.names)
-        totals.update(counts)
-        gsd = labels.header.get("gsd", "?")
-        print(
-            f"{path.stem}: {len(labels)} objects, {int((labels.difficult > 0).sum())} difficult, gsd {gsd}, image {'present' if image else 'absent'}"
-        )
-        print("    " + ", ".join(f"{name} {n}" for name, n in counts.most_common()))
-        for poly, name, diff in list(zip(labels.polygons, labels.names, labels.difficult))[: args.show]:
-            print(f"    {name:<18} difficult={diff}  polygon {' '.join(f'{v:g}' for v in poly)}")
+    import rdet_models
+    from rdet_apps.apis import inference_detector, init_detector
+    from rdet_apps.apis.patches import inference_detector_by_patches
+    from rdet_apps.apis.test import evaluate_results, single_gpu_test
+    from rdet_apps.apis.train import train_detector
+    from rdet_apps.demo_data import make_demo_dota
+    from rdet_apps.engine import set_random_seed
+    from rdet_apps.logs import get_logger
+    from rdet_apps.visualization import show_result
+    from rdet_core import Config
+    from rdet_data import build_dataloader, build_dataset, dataloader_args
+
+    start = time.time()
+    work = Path(args.work_dir).resolve()
+    data = work / "data"
+    train_set = make_demo_dota(data / "train", num_images=args.train_images, size=256, seed=0)
+    val_set = make_demo_dota(data / "val", num_images=args.val_images, size=256, seed=1)
     print(
-        f"{len(files)} label files, {sum(totals.values())} objects in {len(totals)} classes: "
-        + ", ".join(f"{k} {v}" for k, v in totals.most_common())
+        f"data: {train_set.num_images} training images ({train_set.num_objects} objects), {val_set.num_images} validation images in {data}"
     )
+
+    cfg = Config.fromfile(CONFIG)
+    options = {"work_dir": str(work)}
+    for split, folder in (("train", train_set), ("val", val_set), ("test", val_set)):
+        options[f"data.{split}.ann_file"] = str(folder.labels) + "/"
+        options[f"data.{split}.img_prefix"] = str(folder.images) + "/"
+    if args.epochs is not None:
+        options["runner.max_epochs"] = args.epochs
+    cfg.merge_from_dict(options)
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    logger = get_logger(work / "train.log")
+    set_random_seed(cfg.seed)
+    model = rdet_models.build_detector(cfg.model)
+    model.init_weights()
+    runner = train_detector(model, build_dataset(cfg.data.train), cfg, validate=True, logger=logger)
+    latest = work / "latest.pth"
+
+    detector = init_detector(cfg, latest, device="cpu")
+    dataset = build_dataset({**dict(cfg.data.test), "test_mode": True})
+    loader = build_dataloader(dataset, **dataloader_args(cfg.data, "test"))
+    results = single_gpu_test(detector, loader, progress=False)
+    metrics = evaluate_results(dataset, results, {"iou_thr": 0.5, "logger": "silent"})
+    vis = work / "vis"
+    names = list(dataset.CLASSES)
+    pictures = []
+    for path in sorted(val_set.images.glob("*.png"))[:3]:
+        pictures.append(vis / path.name)
+        show_result(path, inference_detector(detector, str(path)), names, 0.3, pictures[-1])
+    if REAL_IMAGE.is_file():
+        result = inference_detector_by_patches(detector, str(REAL_IMAGE), sizes=[256], steps=[200])
+        pictures.append(vis / REAL_IMAGE.name)
+        show_result(REAL_IMAGE, result, names, 0.5, pictures[-1])
+        confident = sum(int((r[:, 5] >= 0.5).sum()) for r in result)
+        print(
+            f"huge-image inference by 256-pixel patches on the real DOTA image {REAL_IMAGE.name}: "
+            f"{confident} detections above 0.5 (a model trained on synthetic shapes sees little there)"
+        )
+
+    losses = runner.losses_history
+    print(
+        f"trained {runner.epoch} epochs ({runner.iter} iterations) in {time.time() - start:.0f} s; loss {np.mean(losses[:5]):.3f} -> {np.mean(losses[-5:]):.3f}"
+    )
+    print(f"mAP@0.5 on {len(dataset)} validation images: {metrics['mAP']:.3f}")
+    print(f"checkpoint: {latest}")
+    print(f"logs:       {work / 'train.log'} and {work}/*.log.json")
+    print("pictures:   " + ", ".join(str(p) for p in pictures))
     return 0

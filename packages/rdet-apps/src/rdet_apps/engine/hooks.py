@@ -303,6 +303,7 @@ class EvalHook(Hook):
 
         metrics = self.evaluate(unwrap(runner.model))
         self.history.append(dict(metrics))
+        runner.log_buffer.clear()  # the val record holds the metrics only, not leftover train values
         runner.log_buffer.update({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         runner.call_hook("after_val_epoch")
         if self.save_best and metrics:

@@ -1,0 +1,114 @@
+"""``rdet test``: MMRotate's tools/test.py (evaluate, save results, write a DOTA submission)."""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from pathlib import Path
+
+from rdet_core import Config, DictAction
+
+HELP = "test a checkpoint: --eval mAP, --out results.pkl, --format-only submission files, --show-dir pictures"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="config file")
+    parser.add_argument("checkpoint", help="checkpoint file")
+    parser.add_argument(
+        "--out", help="write the results (a list per image of per-class (k, 6) arrays) to this .pkl"
+    )
+    parser.add_argument("--eval", nargs="+", default=[], help="metrics, e.g. mAP")
+    parser.add_argument(
+        "--format-only",
+        action="store_true",
+        help="write DOTA submission files (--eval-options submission_dir=DIR)",
+    )
+    parser.add_argument("--show-dir", help="draw the detections of every image into this folder")
+    parser.add_argument("--show-score-thr", type=float, default=0.3, help="score threshold of the pictures")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument(
+        "--launcher", choices=("none", "pytorch", "slurm"), default="none", help="distributed launcher"
+    )
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        default={},
+        metavar="KEY=VALUE",
+        help="override settings",
+    )
+    parser.add_argument(
+        "--eval-options",
+        nargs="+",
+        action=DictAction,
+        default={},
+        metavar="KEY=VALUE",
+        help="options of the evaluation or of --format-only",
+    )
+
+
+def format_submission(dataset, results, submission_dir: str, nms_thr: float = 0.1) -> list[Path]:
+    """DOTA Task1 files (and their zip) for ``results``; patch results are merged onto the
+    whole images first (class-wise rotated NMS at ``nms_thr``, as MMRotate)."""
+    from rdet_eval import merge_patch_results, parse_patch_name, write_submission, zip_submission
+
+    names = list(dataset.img_ids)
+    try:
+        [parse_patch_name(n) for n in names]
+        merged = merge_patch_results(list(zip(names, results)), nms_thr=nms_thr)
+        names, results = list(merged), list(merged.values())
+    except ValueError:
+        pass  # whole images: nothing to merge
+    files = write_submission(submission_dir, names, results, list(dataset.CLASSES))
+    zip_submission(files, Path(submission_dir) / "Task1.zip")
+    return files
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from rdet_apps.apis import init_detector
+    from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test
+    from rdet_apps.engine import init_dist
+    from rdet_data import build_dataloader, build_dataset, dataloader_args
+
+    if not (args.out or args.eval or args.format_only or args.show_dir):
+        raise ValueError("nothing to do: give --out, --eval, --format-only or --show-dir")
+    if args.format_only and args.eval:
+        raise ValueError("--eval and --format-only cannot be both given")
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    distributed = args.launcher != "none"
+    rank = init_dist(args.launcher)[0] if distributed else 0
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    test_cfg = dict(cfg.data.test)
+    test_cfg.pop("samples_per_gpu", None)
+    dataset = build_dataset({**test_cfg, "test_mode": True})
+    loader = build_dataloader(dataset, **dataloader_args(cfg.data, "test", dist=distributed))
+    model = init_detector(cfg, args.checkpoint, device=device)
+    model.CLASSES = model.CLASSES or dataset.CLASSES
+    results = (
+        multi_gpu_test(model, loader)
+        if distributed
+        else single_gpu_test(model, loader, args.show_dir, args.show_score_thr)
+    )
+    if rank != 0:
+        return 0
+    if args.out:
+        with open(args.out, "wb") as f:
+            pickle.dump(results, f)
+        print(f"results written to {args.out}")
+    if args.format_only:
+        out = args.eval_options.get("submission_dir", "submission")
+        files = format_submission(dataset, results, out, args.eval_options.get("nms_thr", 0.1))
+        print(f"{len(files)} submission files and Task1.zip in {out}")
+    if args.eval:
+        for metric in args.eval:
+            metrics = evaluate_results(dataset, results, {**args.eval_options, "metric": metric})
+            print(
+                ", ".join(
+                    f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in metrics.items()
+                )
+            )
+    return 0
