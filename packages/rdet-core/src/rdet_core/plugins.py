@@ -121,17 +121,51 @@ def load_entry_point(registry: Registry, name: str) -> Any:
     return obj
 
 
-def _distribution_of(obj: Any) -> tuple[str, str]:
-    import importlib.metadata as md
+_editable_cache: list[tuple[str, str, str]] | None = None
 
-    top = getattr(obj, "__module__", "").split(".")[0]
+
+def _editable_roots() -> list[tuple[str, str, str]]:
+    """(source folder, distribution, version) of editable installs: the folders their .pth
+    files put on sys.path (packages_distributions() does not see those modules)."""
+    global _editable_cache
+    if _editable_cache is None:
+        import importlib.metadata as md
+
+        roots = []
+        for dist in md.distributions():
+            for f in dist.files or []:
+                if f.suffix == ".pth":
+                    try:
+                        lines = f.read_text().splitlines()
+                    except (OSError, UnicodeDecodeError):
+                        continue
+                    roots += [
+                        (line.strip(), dist.metadata["Name"], dist.version)
+                        for line in lines
+                        if line.strip().startswith("/")
+                    ]
+        _editable_cache = roots
+    return _editable_cache
+
+
+def _distribution_of(obj: Any) -> tuple[str, str]:
+    """(distribution, version) that provides ``obj``'s module; ``('?', '?')`` if unknown."""
+    import importlib.metadata as md
+    import sys
+
+    module = getattr(obj, "__module__", "") or ""
+    top = module.split(".")[0]
     names = md.packages_distributions().get(top, [])
-    if not names:
-        return (top or "?", "?")
-    try:
-        return (names[0], md.version(names[0]))
-    except md.PackageNotFoundError:  # pragma: no cover - an odd install
-        return (names[0], "?")
+    if names:
+        try:
+            return (names[0], md.version(names[0]))
+        except md.PackageNotFoundError:  # pragma: no cover - an odd install
+            return (names[0], "?")
+    path = getattr(sys.modules.get(module), "__file__", None) or ""
+    for root, dist, version in _editable_roots():
+        if path.startswith(root.rstrip("/") + "/"):
+            return (dist, version)
+    return (top or "?", "?")
 
 
 def list_plugins(load: bool = True) -> list[PluginRow]:

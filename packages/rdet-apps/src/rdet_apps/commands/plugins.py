@@ -13,8 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def import_registries() -> None:
-    """Create every rdet registry, so that built-in names and plugin groups are all known."""
-    import rdet_models.registry  # noqa: F401
+    """Import rdet's packages, so that every registry and built-in name is known."""
+    import rdet_apps.engine  # noqa: F401  (registers the hooks)
+    import rdet_data  # noqa: F401  (datasets, transforms)
+    import rdet_models  # noqa: F401  (models, coders, assigners, ...)
 
 
 def run(args: argparse.Namespace) -> int:
