@@ -136,7 +136,7 @@ optimizer_config = dict(grad_clip=dict(max_norm=35, norm_type=2))
 lr_config = dict(policy="step", warmup="linear", warmup_iters=20, warmup_ratio=0.1, step=[20])
 runner = dict(type="EpochBasedRunner", max_epochs=25)
 checkpoint_config = dict(interval=5, max_keep_ckpts=2)
-log_config = dict(interval=10, hooks=[dict(type="TextLoggerHook")])
+log_config = dict(interval=4, hooks=[dict(type="TextLoggerHook")])
 log_level = "INFO"
 load_from = None
 resume_from = None
