@@ -115,3 +115,9 @@ def test_printed_and_logged_table(eval_map_case, capsys, caplog):
     with caplog.at_level(logging.INFO):
         eval_rbbox_map(dets, anns, dataset=names, logger=logging.getLogger("rdet.test"))
     assert "| mAP" in caplog.text
+
+
+def test_a_class_with_detections_but_no_objects_anywhere():
+    d, a = _image([box(5, 5, 2, 2)], [0], [[box(5, 5, 2, 2) + [0.5]], [box(50, 50, 9, 9) + [0.4]]])
+    mean_ap, results = eval_rbbox_map([d], [a], logger="silent")
+    assert results[1]["num_gts"] == 0 and results[1]["num_dets"] == 1 and mean_ap == pytest.approx(1.0)

@@ -1,5 +1,7 @@
-"""Every MMRotate config of rotated_retinanet/, csl/, gwd/, kld/, kfiou/ builds, trains a step
-and runs a test forward with a small backbone; the others skip naming the missing piece."""
+"""Every MMRotate config of rotated_retinanet/, csl/, gwd/, kld/, kfiou/ (single stage) and
+rotated_faster_rcnn/, oriented_rcnn/, roi_trans/, gliding_vertex/ (two stage) builds, trains a
+step and runs a test forward with a small backbone; the others skip naming the missing piece.
+Configs with ``fp16`` run their training step under CPU autocast (bfloat16)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,17 @@ from rdet_models.registry import MODELS
 
 SHARED = Path(os.environ.get("RDET_SHARED", Path(__file__).resolve().parents[4] / "shared"))
 CONFIGS = SHARED / "configs" / "mmrotate-0.3.4"
-FOLDERS = ("rotated_retinanet", "csl", "gwd", "kld", "kfiou")
+FOLDERS = (
+    "rotated_retinanet",
+    "csl",
+    "gwd",
+    "kld",
+    "kfiou",
+    "rotated_faster_rcnn",
+    "oriented_rcnn",
+    "roi_trans",
+    "gliding_vertex",
+)
 FILES = (
     sorted(p.relative_to(CONFIGS).as_posix() for f in FOLDERS for p in (CONFIGS / f).glob("*.py"))
     if CONFIGS.is_dir()
@@ -27,11 +39,8 @@ FILES = (
 # so that a component of this issue that stops being registered cannot hide behind a skip.
 LATER_ISSUES = {
     "R3Det",
-    "RoITransformer",
     "S2ANet",
     "SwinTransformer",
-    "RotatedRPNHead",
-    "RoITransRoIHead",
     "KFIoUODMRefineHead",
     "KFIoURRetinaRefineHead",
     "RotatedRetinaRefineHead",
@@ -77,6 +86,55 @@ def small_batch(num_classes: int) -> tuple[torch.Tensor, list[dict], list[torch.
     return img, metas, gt_bboxes, gt_labels
 
 
+def two_stage_overrides(model_cfg: dict) -> dict:
+    """The small-backbone overrides of the Oriented R-CNN golden case, for any two-stage config
+    (RoI Transformer's per-stage lists included), with fewer proposals."""
+    over = {
+        k: v
+        for k, v in SMALL_TWO_STAGE.items()
+        if not k.startswith("model.roi_head.bbox")  # set per stage below
+    }
+    roi = model_cfg["roi_head"]
+    for part, keys in (
+        ("bbox_roi_extractor", {"out_channels": 32}),
+        ("bbox_head", {"in_channels": 32, "fc_out_channels": 64}),
+    ):
+        stages = range(len(roi[part])) if isinstance(roi[part], list) else [None]
+        for i in stages:
+            for k, v in keys.items():
+                over[f"model.roi_head.{part}{'' if i is None else f'.{i}'}.{k}"] = v
+    return over
+
+
+SMALL_TWO_STAGE = {
+    "model.backbone.depth": 18,
+    "model.backbone.base_channels": 16,
+    "model.backbone.init_cfg": None,
+    "model.neck.in_channels": [16, 32, 64, 128],
+    "model.neck.out_channels": 32,
+    "model.rpn_head.in_channels": 32,
+    "model.rpn_head.feat_channels": 32,
+    "model.train_cfg.rpn_proposal.nms_pre": 300,
+    "model.train_cfg.rpn_proposal.max_per_img": 200,
+    "model.test_cfg.rpn.nms_pre": 300,
+    "model.test_cfg.rpn.max_per_img": 200,
+}
+
+
+def expected_losses(model_cfg: dict) -> set[str]:
+    if "roi_head" not in model_cfg:
+        return {"loss_cls", "loss_bbox"} | (
+            {"loss_angle"} if model_cfg["bbox_head"]["type"] == "CSLRRetinaHead" else set()
+        )
+    roi = model_cfg["roi_head"]
+    terms = {"loss_cls", "acc", "loss_bbox"} | (
+        {"loss_fix", "loss_ratio"} if roi["type"] == "GVRatioRoIHead" else set()
+    )
+    if roi["type"] == "RoITransRoIHead":
+        terms = {f"s{i}.{t}" for i in range(roi["num_stages"]) for t in terms}
+    return {"loss_rpn_cls", "loss_rpn_bbox"} | terms
+
+
 @pytest.mark.skipif(not FILES, reason="MMRotate's config files (../shared/configs) are absent")
 @pytest.mark.parametrize("config", FILES)
 def test_config_builds_trains_and_tests(config: str, small_overrides: dict) -> None:
@@ -84,16 +142,15 @@ def test_config_builds_trains_and_tests(config: str, small_overrides: dict) -> N
     reason = missing_piece(cfg.model)
     if reason is not None:
         pytest.skip(f"needs {reason}")
-    cfg.merge_from_dict(small_overrides)
+    two_stage = "roi_head" in cfg.model
+    cfg.merge_from_dict(two_stage_overrides(cfg.model) if two_stage else small_overrides)
     model = rdet_models.build_detector(cfg.model)
     model.init_weights()
     model.train()
     img, metas, gt_bboxes, gt_labels = small_batch(model.num_classes)
-    losses = model.forward_train(img, metas, gt_bboxes, gt_labels)
-    expected = {"loss_cls", "loss_bbox"} | (
-        {"loss_angle"} if cfg.model.bbox_head.type == "CSLRRetinaHead" else set()
-    )
-    assert set(losses) == expected
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled="fp16" in cfg):
+        losses = model.forward_train(img, metas, gt_bboxes, gt_labels)
+    assert set(losses) == expected_losses(cfg.model)
     rdet_models.check_finite_losses(losses, iteration=0)
     total, log_vars = rdet_models.parse_losses(losses)
     total.backward()
@@ -111,7 +168,7 @@ def test_sweep_counts() -> None:
     if not FILES:
         pytest.skip("MMRotate's config files are absent")
     runnable = [f for f in FILES if missing_piece(Config.fromfile(CONFIGS / f).model) is None]
-    assert len(FILES) == 40 and len(runnable) == 27
+    assert len(FILES) == 54 and len(runnable) == 41
 
 
 @pytest.mark.skipif(not FILES, reason="MMRotate's config files are absent")
@@ -126,7 +183,10 @@ def test_unmodified_config_builds_and_init_explains_pretrained(tmp_path, monkeyp
 
 
 @pytest.mark.skipif(not FILES, reason="MMRotate's config files (../shared/configs) are absent")
-def test_sweep_covers_the_retinanet_family() -> None:
-    """40 configs in these folders; 27 are RotatedRetinaNet and must run, not skip."""
+def test_sweep_covers_the_retinanet_and_two_stage_families() -> None:
+    """54 configs in these folders; 27 RotatedRetinaNet and 14 two-stage ones (the 12 of the
+    two-stage folders and kfiou/'s 2 RoI Transformers, all but the Swin backbones) must run."""
     runnable = [f for f in FILES if missing_piece(Config.fromfile(CONFIGS / f).model) is None]
-    assert len(FILES) == 40 and len(runnable) == 27
+    assert len(FILES) == 54 and len(runnable) == 41
+    two_stage = [f for f in runnable if "roi_head" in Config.fromfile(CONFIGS / f).model]
+    assert len(two_stage) == 14 and all("swin" not in f for f in two_stage)

@@ -108,3 +108,74 @@ def test_rotated_retinanet_learns_synthetic_set(small_overrides: dict) -> None:
     mean_ap, _ = rdet_eval.eval_rbbox_map(results, annotations, iou_thr=0.5, logger="silent")
     print(f"training: loss {first:.3f} -> {last:.3f} in 200 iterations, mAP@0.5 {mean_ap:.3f}")
     assert mean_ap > 0.4, mean_ap
+
+
+ORIENTED_RCNN = (
+    SHARED / "configs" / "mmrotate-0.3.4" / "oriented_rcnn" / "oriented_rcnn_r50_fpn_1x_dota_le90.py"
+)
+#: the Oriented R-CNN golden case's small backbone, trained from scratch, fewer proposals
+ORIENTED_SMALL = {
+    "model.backbone.depth": 18,
+    "model.backbone.base_channels": 16,
+    "model.backbone.init_cfg": None,
+    "model.backbone.frozen_stages": -1,
+    "model.backbone.norm_eval": False,
+    "model.neck.in_channels": [16, 32, 64, 128],
+    "model.neck.out_channels": 32,
+    "model.rpn_head.in_channels": 32,
+    "model.rpn_head.feat_channels": 32,
+    "model.roi_head.bbox_roi_extractor.out_channels": 32,
+    "model.roi_head.bbox_head.in_channels": 32,
+    "model.roi_head.bbox_head.fc_out_channels": 64,
+    "model.roi_head.bbox_head.num_classes": 2,
+    "model.train_cfg.rpn_proposal.nms_pre": 300,
+    "model.train_cfg.rpn_proposal.max_per_img": 200,
+    "model.train_cfg.rcnn.sampler.num": 128,
+    "model.test_cfg.rpn.nms_pre": 300,
+    "model.test_cfg.rpn.max_per_img": 200,
+    "model.test_cfg.rcnn.score_thr": 0.05,
+    "model.test_cfg.rcnn.max_per_img": 50,
+}
+ORIENTED_ITERS = 120
+
+
+@pytest.mark.skipif(
+    not ORIENTED_RCNN.is_file(), reason="MMRotate's config files (../shared/configs) are absent"
+)
+def test_oriented_rcnn_learns_synthetic_set() -> None:
+    """The two-stage path trains: MMRotate's Oriented R-CNN config (small backbone, from scratch)
+    on the same synthetic set, AdamW, ORIENTED_ITERS iterations of 4 images; the loss (RPN +
+    RoI head; its background-classification part plateaus early) falls by over 40% and mAP@0.5
+    on 24 held-out images exceeds 0.3 (0.81 when written, loss 0.99 -> 0.46)."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    train, test = make_images(64, rng), make_images(24, rng)
+    cfg = Config.fromfile(ORIENTED_RCNN)
+    cfg.merge_from_dict(ORIENTED_SMALL)
+    model = rdet_models.build_detector(cfg.model)
+    model.init_weights()
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3, weight_decay=1e-4)
+    history = []
+    for it in range(ORIENTED_ITERS):
+        idx = rng.choice(len(train), 4, replace=False)
+        losses = model.loss(to_batch([train[i] for i in idx]))
+        rdet_models.check_finite_losses(losses, iteration=it)
+        loss, log_vars = rdet_models.parse_losses(losses)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 35)
+        opt.step()
+        history.append(log_vars["loss"])
+    first, last = np.mean(history[:10]), np.mean(history[-10:])
+    model.eval()
+    results = []
+    for i in range(0, len(test), 8):
+        results += [detections_to_result(d, 2) for d in model.predict(to_batch(test[i : i + 8]))]
+    annotations = [dict(bboxes=it[1], labels=it[2]) for it in test]
+    mean_ap, _ = rdet_eval.eval_rbbox_map(results, annotations, iou_thr=0.5, logger="silent")
+    print(
+        f"oriented r-cnn: loss {first:.3f} -> {last:.3f} in {ORIENTED_ITERS} iterations, mAP@0.5 {mean_ap:.3f}"
+    )
+    assert last < 0.6 * first, (first, last)
+    assert mean_ap > 0.3, mean_ap

@@ -93,7 +93,10 @@ def claim_matches(
     if det_counts_if_unmatched is not None:
         unmatched &= det_counts_if_unmatched
     fp[unmatched] = 1
-    claim = matched & ~gt_ignored[np.where(which >= 0, which, 0)] & (which >= 0)
+    has_gt = which >= 0
+    claim = matched & has_gt
+    if gt_ignored.shape[0]:
+        claim &= ~gt_ignored[np.where(has_gt, which, 0)]
     idx = np.flatnonzero(claim)
     if idx.size:
         by_gt_then_rank = idx[np.lexsort((rank[idx], which[idx]))]

@@ -4,7 +4,18 @@
 the package registers everything.
 """
 
-from rdet_models import anchors, assigners, backbones, coders, detectors, heads, losses, necks, samplers
+from rdet_models import (
+    anchors,
+    assigners,
+    backbones,
+    coders,
+    detectors,
+    heads,
+    losses,
+    necks,
+    roi_heads,
+    samplers,
+)
 from rdet_models.builder import (
     build,
     build_assigner,
@@ -66,5 +77,6 @@ __all__ = [
     "necks",
     "parse_losses",
     "rbbox2result",
+    "roi_heads",
     "samplers",
 ]

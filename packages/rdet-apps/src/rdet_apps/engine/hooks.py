@@ -340,7 +340,8 @@ class EvalHook(Hook):
 @HOOKS.register_module()
 class NumClassCheckHook(Hook):
     """Before training and validation: the heads' ``num_classes`` must equal the dataset's
-    number of classes (MMDetection's check), or training would silently mislabel."""
+    number of classes (MMDetection's check; RPN heads are exempt), or training would
+    silently mislabel."""
 
     def __init__(self, num_classes: int | None = None, **kwargs: Any) -> None:
         self.num_classes = num_classes
@@ -352,6 +353,10 @@ class NumClassCheckHook(Hook):
         if expected is None:
             return
         for name, module in unwrap(runner.model).named_modules():
+            if (
+                "RPN" in type(module).__name__
+            ):  # region proposals are class-agnostic (MMDetection exempts them)
+                continue
             n = getattr(module, "num_classes", None)
             if isinstance(n, int) and n != expected:
                 raise ValueError(
