@@ -140,3 +140,35 @@ def roi_pool(features: torch.Tensor, g: RoiGeom, pooled: tuple[int, int], mode: 
     for bin_rows, v in max_rows:
         out = out.index_put((bin_rows,), v)
     return out.view(r, pooled[0], pooled[1], c).permute(0, 3, 1, 2).contiguous()
+
+
+def register_pooling_kernels(name: str) -> None:
+    """Fake kernels and autograd of a compiled RoI pooling op ``rbox_ops::<name>``.
+
+    The op takes ``(input, rois, pooled_height, pooled_width, *params)`` and returns
+    ``(R, C, pooled_height, pooled_width)``; its backward op ``<name>_backward`` takes
+    ``(grad, rois, batch, channels, height, width, pooled_height, pooled_width, *params)``
+    and returns the gradient of ``input`` (the only differentiable argument).
+    """
+
+    @torch.library.register_fake(f"rbox_ops::{name}")
+    def _(input, rois, pooled_height, pooled_width, *params):
+        return input.new_empty((rois.shape[0], input.shape[1], pooled_height, pooled_width))
+
+    @torch.library.register_fake(f"rbox_ops::{name}_backward")
+    def _(grad_output, rois, batch_size, channels, height, width, *args):
+        return grad_output.new_empty((batch_size, channels, height, width))
+
+    backward_op = getattr(torch.ops.rbox_ops, f"{name}_backward")
+
+    def setup_context(ctx, inputs, output):
+        input, rois, *params = inputs
+        ctx.save_for_backward(rois)
+        ctx.shape = tuple(input.shape)
+        ctx.params = params
+
+    def backward(ctx, grad):
+        (rois,) = ctx.saved_tensors
+        return (backward_op(grad, rois, *ctx.shape, *ctx.params), None, *([None] * len(ctx.params)))
+
+    torch.library.register_autograd(f"rbox_ops::{name}", backward, setup_context=setup_context)

@@ -7,7 +7,7 @@ from torch import nn
 
 from . import _backend
 from ._checks import check_floating, check_same_device, check_tensor, compute_dtype, pair
-from ._roi_pool_torch import roi_pool, rotated_geom
+from ._roi_pool_torch import register_pooling_kernels, roi_pool, rotated_geom
 
 
 def roi_align_rotated(
@@ -109,24 +109,4 @@ class RoIAlignRotated(nn.Module):
 
 def register_kernels() -> None:
     """Fake kernels and autograd of the compiled ops."""
-
-    @torch.library.register_fake("rbox_ops::roi_align_rotated")
-    def _(input, rois, pooled_height, pooled_width, spatial_scale, sampling_ratio, aligned, clockwise):
-        return input.new_empty((rois.shape[0], input.shape[1], pooled_height, pooled_width))
-
-    @torch.library.register_fake("rbox_ops::roi_align_rotated_backward")
-    def _(grad_output, rois, batch_size, channels, height, width, *args):
-        return grad_output.new_empty((batch_size, channels, height, width))
-
-    def setup_context(ctx, inputs, output):
-        input, rois, *params = inputs
-        ctx.save_for_backward(rois)
-        ctx.shape = tuple(input.shape)
-        ctx.params = params
-
-    def backward(ctx, grad):
-        (rois,) = ctx.saved_tensors
-        grad_input = torch.ops.rbox_ops.roi_align_rotated_backward(grad, rois, *ctx.shape, *ctx.params)
-        return (grad_input, *([None] * 7))
-
-    torch.library.register_autograd("rbox_ops::roi_align_rotated", backward, setup_context=setup_context)
+    register_pooling_kernels("roi_align_rotated")
