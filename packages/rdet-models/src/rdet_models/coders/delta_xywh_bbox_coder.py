@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from rdet_models.coders.base import BaseBBoxCoder
+from rdet_models.coders.base import BaseBBoxCoder, normalize_deltas, xyxy_centre_size
 from rdet_models.registry import BBOX_CODERS
 
 __all__ = ["DeltaXYWHBBoxCoder"]
@@ -38,13 +38,10 @@ class DeltaXYWHBBoxCoder(BaseBBoxCoder):
             raise ValueError(
                 f"encode needs two (N, 4) boxes, got {tuple(bboxes.shape)} and {tuple(gt_bboxes.shape)}"
             )
-        p, g = bboxes.float(), gt_bboxes.float()
-        px, py = (p[..., 0] + p[..., 2]) * 0.5, (p[..., 1] + p[..., 3]) * 0.5
-        pw, ph = p[..., 2] - p[..., 0], p[..., 3] - p[..., 1]
-        gx, gy = (g[..., 0] + g[..., 2]) * 0.5, (g[..., 1] + g[..., 3]) * 0.5
-        gw, gh = g[..., 2] - g[..., 0], g[..., 3] - g[..., 1]
+        px, py, pw, ph = xyxy_centre_size(bboxes.float())
+        gx, gy, gw, gh = xyxy_centre_size(gt_bboxes.float())
         deltas = torch.stack([(gx - px) / pw, (gy - py) / ph, torch.log(gw / pw), torch.log(gh / ph)], dim=-1)
-        return (deltas - deltas.new_tensor(self.means)) / deltas.new_tensor(self.stds)
+        return normalize_deltas(deltas, self.means, self.stds)
 
     def decode(
         self,

@@ -8,7 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from rdet_models.coders.base import ANGLE_VERSIONS, BaseBBoxCoder, norm_angle
+from rdet_models.coders.base import (
+    ANGLE_VERSIONS,
+    BaseBBoxCoder,
+    clamp_deltas,
+    denormalize_deltas,
+    norm_angle,
+    normalize_deltas,
+    xyxy_centre_size,
+)
 from rdet_models.registry import BBOX_CODERS
 
 __all__ = ["DeltaXYWHAHBBoxCoder"]
@@ -46,12 +54,8 @@ class DeltaXYWHAHBBoxCoder(BaseBBoxCoder):
             raise ValueError(
                 f"encode needs (N, 4) and (N, 5) boxes, got {tuple(bboxes.shape)} and {tuple(gt_bboxes.shape)}"
             )
-        proposals, gt = bboxes.float(), gt_bboxes.float()
-        px = (proposals[..., 0] + proposals[..., 2]) * 0.5
-        py = (proposals[..., 1] + proposals[..., 3]) * 0.5
-        pw = proposals[..., 2] - proposals[..., 0]
-        ph = proposals[..., 3] - proposals[..., 1]
-        gx, gy, gw, gh, ga = gt.unbind(dim=-1)
+        px, py, pw, ph = xyxy_centre_size(bboxes.float())
+        gx, gy, gw, gh, ga = gt_bboxes.float().unbind(dim=-1)
         if self.edge_swap:
             dtheta1 = norm_angle(ga, self.angle_range)
             dtheta2 = norm_angle(ga + np.pi / 2, self.angle_range)
@@ -66,8 +70,7 @@ class DeltaXYWHAHBBoxCoder(BaseBBoxCoder):
         dx = (gx - px) / pw
         dy = (gy - py) / ph
         da = ga / (self.norm_factor * np.pi) if self.norm_factor else ga
-        deltas = torch.stack([dx, dy, dw, dh, da], dim=-1)
-        return (deltas - deltas.new_tensor(self.means)) / deltas.new_tensor(self.stds)
+        return normalize_deltas(torch.stack([dx, dy, dw, dh, da], dim=-1), self.means, self.stds)
 
     def decode(
         self,
@@ -82,26 +85,14 @@ class DeltaXYWHAHBBoxCoder(BaseBBoxCoder):
                 f"decode needs (N, 4) priors and (N, 5k) deltas, got {tuple(bboxes.shape)}, {tuple(pred_bboxes.shape)}"
             )
         deltas = pred_bboxes
-        k = deltas.size(-1) // 5
-        d = deltas * deltas.new_tensor(self.stds).repeat(k) + deltas.new_tensor(self.means).repeat(k)
+        d = denormalize_deltas(deltas, self.means, self.stds, 5)
         dx, dy, dw, dh, da = (d[..., i::5] for i in range(5))
         if self.norm_factor:
             da = da * (self.norm_factor * np.pi)
-        x1, y1, x2, y2 = bboxes.unbind(dim=-1)
-        px = ((x1 + x2) * 0.5).unsqueeze(-1).expand_as(dx)
-        py = ((y1 + y2) * 0.5).unsqueeze(-1).expand_as(dy)
-        pw = (x2 - x1).unsqueeze(-1).expand_as(dw)
-        ph = (y2 - y1).unsqueeze(-1).expand_as(dh)
-        dx_width, dy_height = pw * dx, ph * dy
-        max_ratio = np.abs(np.log(wh_ratio_clip))
-        if self.add_ctr_clamp:
-            dx_width = torch.clamp(dx_width, max=self.ctr_clamp, min=-self.ctr_clamp)
-            dy_height = torch.clamp(dy_height, max=self.ctr_clamp, min=-self.ctr_clamp)
-            dw = torch.clamp(dw, max=max_ratio)
-            dh = torch.clamp(dh, max=max_ratio)
-        else:
-            dw = dw.clamp(min=-max_ratio, max=max_ratio)
-            dh = dh.clamp(min=-max_ratio, max=max_ratio)
+        px, py, pw, ph = (t.unsqueeze(-1).expand_as(dx) for t in xyxy_centre_size(bboxes))
+        dx_width, dy_height, dw, dh = clamp_deltas(
+            pw * dx, ph * dy, dw, dh, wh_ratio_clip, self.add_ctr_clamp, self.ctr_clamp
+        )
         gw, gh = pw * dw.exp(), ph * dh.exp()
         gx, gy = px + dx_width, py + dy_height
         ga = norm_angle(da, self.angle_range)

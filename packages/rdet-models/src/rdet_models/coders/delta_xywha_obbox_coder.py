@@ -8,7 +8,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from rdet_models.coders.base import ANGLE_VERSIONS, BaseBBoxCoder, norm_angle
+from rdet_models.coders.base import (
+    ANGLE_VERSIONS,
+    BaseBBoxCoder,
+    clamp_deltas,
+    denormalize_deltas,
+    norm_angle,
+    normalize_deltas,
+)
 from rdet_models.registry import BBOX_CODERS
 
 __all__ = ["DeltaXYWHAOBBoxCoder", "obb_bbox2delta", "obb_delta2bbox"]
@@ -128,8 +135,7 @@ def obb_bbox2delta(
         dh = torch.log(gh / ph)
     if norm_factor:
         da = da / (norm_factor * np.pi)
-    deltas = torch.stack([dx, dy, dw, dh, da], dim=-1)
-    return (deltas - deltas.new_tensor(means)) / deltas.new_tensor(stds)
+    return normalize_deltas(torch.stack([dx, dy, dw, dh, da], dim=-1), means, stds)
 
 
 def obb_delta2bbox(
@@ -149,25 +155,14 @@ def obb_delta2bbox(
     """Apply ``deltas`` (N, 5k) to ``rois`` (N, 5); inverse of :func:`obb_bbox2delta`. Differentiable."""
     shape = deltas.shape
     deltas = deltas.reshape(shape[0], -1)
-    k = deltas.size(1) // 5
-    means_t = deltas.new_tensor(means).view(1, -1).repeat(1, k)
-    stds_t = deltas.new_tensor(stds).view(1, -1).repeat(1, k)
-    d = deltas * stds_t + means_t
+    d = denormalize_deltas(deltas, means, stds, 5)
     dx, dy, dw, dh, da = (d[:, i::5] for i in range(5))
     if norm_factor:
         da = da * (norm_factor * np.pi)
     px, py, pw, ph, pa = (rois[:, i].unsqueeze(1).expand_as(dx) for i in range(5))
-    dx_width = pw * dx
-    dy_height = ph * dy
-    max_ratio = np.abs(np.log(wh_ratio_clip))
-    if add_ctr_clamp:
-        dx_width = torch.clamp(dx_width, max=ctr_clamp, min=-ctr_clamp)
-        dy_height = torch.clamp(dy_height, max=ctr_clamp, min=-ctr_clamp)
-        dw = torch.clamp(dw, max=max_ratio)
-        dh = torch.clamp(dh, max=max_ratio)
-    else:
-        dw = dw.clamp(min=-max_ratio, max=max_ratio)
-        dh = dh.clamp(min=-max_ratio, max=max_ratio)
+    dx_width, dy_height, dw, dh = clamp_deltas(
+        pw * dx, ph * dy, dw, dh, wh_ratio_clip, add_ctr_clamp, ctr_clamp
+    )
     gw = pw * dw.exp()
     gh = ph * dh.exp()
     if proj_xy:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from rbox_geometry import obb2poly, obb2xyxy, poly2obb
-from rdet_models.coders.base import ANGLE_VERSIONS, BaseBBoxCoder
+from rdet_models.coders.base import (
+    ANGLE_VERSIONS,
+    BaseBBoxCoder,
+    clamp_deltas,
+    denormalize_deltas,
+    normalize_deltas,
+    xyxy_centre_size,
+)
 from rdet_models.registry import BBOX_CODERS
 
 __all__ = ["MidpointOffsetCoder"]
@@ -43,16 +49,10 @@ class MidpointOffsetCoder(BaseBBoxCoder):
             raise ValueError(
                 f"encode needs (N, 4) and (N, 5) boxes, got {tuple(bboxes.shape)} and {tuple(gt_bboxes.shape)}"
             )
-        proposals, gt = bboxes.float(), gt_bboxes.float()
-        px = (proposals[..., 0] + proposals[..., 2]) * 0.5
-        py = (proposals[..., 1] + proposals[..., 3]) * 0.5
-        pw = proposals[..., 2] - proposals[..., 0]
-        ph = proposals[..., 3] - proposals[..., 1]
+        gt = gt_bboxes.float()
+        px, py, pw, ph = xyxy_centre_size(bboxes.float())
         hbb, poly = obb2xyxy(gt, self.version), obb2poly(gt, self.version)
-        gx = (hbb[..., 0] + hbb[..., 2]) * 0.5
-        gy = (hbb[..., 1] + hbb[..., 3]) * 0.5
-        gw = hbb[..., 2] - hbb[..., 0]
-        gh = hbb[..., 3] - hbb[..., 1]
+        gx, gy, gw, gh = xyxy_centre_size(hbb)
         x_coor, y_coor = poly[:, 0::2], poly[:, 1::2]
         y_min = y_coor.min(dim=1, keepdim=True)[0]
         x_max = x_coor.max(dim=1, keepdim=True)[0]
@@ -71,7 +71,7 @@ class MidpointOffsetCoder(BaseBBoxCoder):
             ],
             dim=-1,
         )
-        return (deltas - deltas.new_tensor(self.means)) / deltas.new_tensor(self.stds)
+        return normalize_deltas(deltas, self.means, self.stds)
 
     def decode(
         self,
@@ -87,19 +87,12 @@ class MidpointOffsetCoder(BaseBBoxCoder):
                 f"{tuple(pred_bboxes.shape)}"
             )
         n, k = pred_bboxes.size(0), pred_bboxes.size(-1) // 6
-        d = pred_bboxes * pred_bboxes.new_tensor(self.stds).repeat(k) + pred_bboxes.new_tensor(
-            self.means
-        ).repeat(k)
+        d = denormalize_deltas(pred_bboxes, self.means, self.stds, 6)
         dx, dy, dw, dh, da, db = (d[:, i::6] for i in range(6))
-        max_ratio = float(np.abs(np.log(wh_ratio_clip)))
-        dw = dw.clamp(min=-max_ratio, max=max_ratio)
-        dh = dh.clamp(min=-max_ratio, max=max_ratio)
-        px = ((bboxes[:, 0] + bboxes[:, 2]) * 0.5).unsqueeze(1).expand_as(dx)
-        py = ((bboxes[:, 1] + bboxes[:, 3]) * 0.5).unsqueeze(1).expand_as(dy)
-        pw = (bboxes[:, 2] - bboxes[:, 0]).unsqueeze(1).expand_as(dw)
-        ph = (bboxes[:, 3] - bboxes[:, 1]).unsqueeze(1).expand_as(dh)
+        px, py, pw, ph = (t.unsqueeze(1).expand_as(dx) for t in xyxy_centre_size(bboxes))
+        dx_width, dy_height, dw, dh = clamp_deltas(pw * dx, ph * dy, dw, dh, wh_ratio_clip)
         gw, gh = pw * dw.exp(), ph * dh.exp()
-        gx, gy = px + pw * dx, py + ph * dy
+        gx, gy = px + dx_width, py + dy_height
         x1, y1, x2, y2 = gx - gw * 0.5, gy - gh * 0.5, gx + gw * 0.5, gy + gh * 0.5
         da = da.clamp(min=-0.5, max=0.5)
         db = db.clamp(min=-0.5, max=0.5)

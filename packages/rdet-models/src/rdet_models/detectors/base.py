@@ -9,7 +9,9 @@ import numpy as np
 import torch
 
 from rdet_core.structures import DetBatch, Detections, GroundTruth
+from rdet_models.builder import build_backbone, build_neck
 from rdet_models.init import BaseModule
+from rdet_models.postprocess import rbbox2result
 from rdet_models.utils import parse_losses
 
 __all__ = ["RotatedBaseDetector", "sanitize_gt"]
@@ -49,18 +51,49 @@ class RotatedBaseDetector(BaseModule):
         self.fp16_enabled = False
         self.CLASSES: Sequence[str] | None = None
 
-    # -- to be provided by subclasses -----------------------------------------------------------
+    def _init_backbone_neck(self, backbone: dict, neck: dict | None, pretrained: str | None) -> None:
+        backbone = dict(backbone)
+        if pretrained:
+            backbone["pretrained"] = pretrained
+        self.backbone = build_backbone(backbone)
+        if neck is not None:
+            self.neck = build_neck(neck)
+
+    @property
+    def with_neck(self) -> bool:
+        return hasattr(self, "neck") and self.neck is not None
 
     def extract_feat(self, img: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        raise NotImplementedError
+        """(N, 3, H, W) -> multi-level features (backbone, then the neck if any)."""
+        x = self.backbone(img)
+        return self.neck(x) if self.with_neck else x
+
+    def _sanitized_gts(
+        self, gt_bboxes: Sequence[torch.Tensor], gt_labels: Sequence[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each image's ground truth without the invalid boxes (``sanitize_gt`` with ``min_gt_size``)."""
+        clean_boxes, clean_labels = [], []
+        for boxes, labels in zip(gt_bboxes, gt_labels):
+            b, lbl, _ = sanitize_gt(boxes, labels, self.min_gt_size)
+            clean_boxes.append(b)
+            clean_labels.append(lbl)
+        return clean_boxes, clean_labels
+
+    # -- to be provided by subclasses -----------------------------------------------------------
 
     def forward_train(self, img: torch.Tensor, img_metas: list[dict], **kwargs: Any) -> dict[str, Any]:
         for meta in img_metas:
             meta["batch_input_shape"] = tuple(img.size()[-2:])
         return {}
 
-    def simple_test(self, img: torch.Tensor, img_metas: list[dict], **kwargs: Any) -> list[Any]:
-        raise NotImplementedError
+    def simple_test(
+        self, img: torch.Tensor, img_metas: list[dict], rescale: bool = False, **kwargs: Any
+    ) -> list[list[np.ndarray]]:
+        """Per image, MMRotate's result: a list per class of (k, 6) float32 arrays."""
+        return [
+            rbbox2result(d, lbl, self.num_classes)
+            for d, lbl in self.simple_test_dets(img, img_metas, rescale=rescale, **kwargs)
+        ]
 
     def simple_test_dets(
         self, img: torch.Tensor, img_metas: list[dict], rescale: bool = True

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
-from rdet_models.builder import build_backbone, build_head, build_neck
-from rdet_models.detectors.base import RotatedBaseDetector, sanitize_gt
-from rdet_models.postprocess import rbbox2result
+from rdet_models.builder import build_head
+from rdet_models.detectors.base import RotatedBaseDetector
 from rdet_models.registry import MODELS
 
 __all__ = ["RotatedRetinaNet", "RotatedSingleStageDetector"]
@@ -30,12 +28,7 @@ class RotatedSingleStageDetector(RotatedBaseDetector):
         init_cfg: dict | list[dict] | None = None,
     ) -> None:
         super().__init__(init_cfg)
-        backbone = dict(backbone)
-        if pretrained:
-            backbone["pretrained"] = pretrained
-        self.backbone = build_backbone(backbone)
-        if neck is not None:
-            self.neck = build_neck(neck)
+        self._init_backbone_neck(backbone, neck, pretrained)
         if bbox_head is None:
             raise ValueError("a single-stage detector needs a bbox_head")
         bbox_head = dict(bbox_head)
@@ -45,17 +38,8 @@ class RotatedSingleStageDetector(RotatedBaseDetector):
         self.train_cfg, self.test_cfg = train_cfg, test_cfg
 
     @property
-    def with_neck(self) -> bool:
-        return hasattr(self, "neck") and self.neck is not None
-
-    @property
     def num_classes(self) -> int:
         return self.bbox_head.num_classes
-
-    def extract_feat(self, img: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(N, 3, H, W) -> multi-level features."""
-        x = self.backbone(img)
-        return self.neck(x) if self.with_neck else x
 
     def forward_dummy(self, img: torch.Tensor) -> Any:
         return self.bbox_head(self.extract_feat(img))
@@ -72,11 +56,7 @@ class RotatedSingleStageDetector(RotatedBaseDetector):
         """Loss dict. ``gt_bboxes``: per image (k, 5) ``(cx, cy, w, h, theta)``; invalid boxes
         (non-finite, or w / h < ``min_gt_size`` px) are dropped first."""
         super().forward_train(img, img_metas)
-        clean_boxes, clean_labels = [], []
-        for boxes, labels in zip(gt_bboxes, gt_labels):
-            b, lbl, _ = sanitize_gt(boxes, labels, self.min_gt_size)
-            clean_boxes.append(b)
-            clean_labels.append(lbl)
+        clean_boxes, clean_labels = self._sanitized_gts(gt_bboxes, gt_labels)
         x = self.extract_feat(img)
         losses = self.bbox_head.forward_train(x, img_metas, clean_boxes, clean_labels, gt_bboxes_ignore)
         if losses is None:
@@ -90,15 +70,6 @@ class RotatedSingleStageDetector(RotatedBaseDetector):
         self, img: torch.Tensor, img_metas: list[dict], rescale: bool = True
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return self.bbox_head.simple_test(self.extract_feat(img), img_metas, rescale=rescale)
-
-    def simple_test(
-        self, img: torch.Tensor, img_metas: list[dict], rescale: bool = False
-    ) -> list[list[np.ndarray]]:
-        """Per image, MMRotate's result: a list per class of (k, 6) float32 arrays."""
-        return [
-            rbbox2result(d, lbl, self.bbox_head.num_classes)
-            for d, lbl in self.simple_test_dets(img, img_metas, rescale)
-        ]
 
 
 @MODELS.register_module()

@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from rdet_models.builder import build_backbone, build_head, build_neck
-from rdet_models.detectors.base import RotatedBaseDetector, sanitize_gt
-from rdet_models.postprocess import rbbox2result
+from rdet_models.builder import build_head
+from rdet_models.detectors.base import RotatedBaseDetector
 from rdet_models.registry import MODELS
 from rdet_models.utils import to_config
 
@@ -40,13 +39,9 @@ class RotatedTwoStageDetector(RotatedBaseDetector):
         init_cfg: dict | list[dict] | None = None,
     ) -> None:
         super().__init__(init_cfg)
-        backbone = dict(backbone)
         if pretrained:
             warnings.warn("pretrained is deprecated, use init_cfg instead", DeprecationWarning, stacklevel=2)
-            backbone["pretrained"] = pretrained
-        self.backbone = build_backbone(backbone)
-        if neck is not None:
-            self.neck = build_neck(neck)
+        self._init_backbone_neck(backbone, neck, pretrained)
         train_cfg, test_cfg = to_config(train_cfg), to_config(test_cfg)
         if rpn_head is not None:
             rpn_head = dict(rpn_head)
@@ -67,10 +62,6 @@ class RotatedTwoStageDetector(RotatedBaseDetector):
         self.train_cfg, self.test_cfg = train_cfg, test_cfg
 
     @property
-    def with_neck(self) -> bool:
-        return hasattr(self, "neck") and self.neck is not None
-
-    @property
     def with_rpn(self) -> bool:
         return hasattr(self, "rpn_head") and self.rpn_head is not None
 
@@ -86,10 +77,6 @@ class RotatedTwoStageDetector(RotatedBaseDetector):
     def num_classes(self) -> int:
         head = self.roi_head.bbox_head
         return (head[-1] if isinstance(head, torch.nn.ModuleList) else head).num_classes
-
-    def extract_feat(self, img: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        x = self.backbone(img)
-        return self.neck(x) if self.with_neck else x
 
     def forward_dummy(self, img: torch.Tensor) -> tuple[Any, ...]:
         """Network outputs for 1000 random proposals (FLOP counting)."""
@@ -115,11 +102,7 @@ class RotatedTwoStageDetector(RotatedBaseDetector):
         """Loss dict. ``gt_bboxes``: per image (k, 5) ``(cx, cy, w, h, theta)``; invalid boxes
         (non-finite, or w / h < ``min_gt_size`` px) are dropped first."""
         super().forward_train(img, img_metas)
-        clean_boxes, clean_labels = [], []
-        for boxes, labels in zip(gt_bboxes, gt_labels):
-            b, lbl, _ = sanitize_gt(boxes, labels, self.min_gt_size)
-            clean_boxes.append(b)
-            clean_labels.append(lbl)
+        clean_boxes, clean_labels = self._sanitized_gts(gt_bboxes, gt_labels)
         x = self.extract_feat(img)
         losses: dict[str, Any] = {}
         if self.with_rpn:
@@ -170,10 +153,7 @@ class RotatedTwoStageDetector(RotatedBaseDetector):
         """Per image, MMRotate's result: a list per class of (k, 6) float32 arrays."""
         if not self.with_bbox:
             raise RuntimeError("the RoI head has no bbox head")
-        return [
-            rbbox2result(d, lbl, self.num_classes)
-            for d, lbl in self.simple_test_dets(img, img_metas, rescale=rescale, proposals=proposals)
-        ]
+        return super().simple_test(img, img_metas, rescale=rescale, proposals=proposals)
 
 
 @MODELS.register_module()

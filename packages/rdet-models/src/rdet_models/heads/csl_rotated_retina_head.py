@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from rdet_models.anchors.utils import rotated_anchor_inside_flags, unmap
 from rdet_models.builder import build_bbox_coder, build_loss
 from rdet_models.heads.rotated_retina_head import RotatedRetinaHead
 from rdet_models.registry import MODELS
@@ -66,76 +65,21 @@ class CSLRRetinaHead(RotatedRetinaHead):
         cls_feat, reg_feat = self._towers(x)
         return self.retina_cls(cls_feat), self.retina_reg(reg_feat), self.retina_angle_cls(reg_feat)
 
-    def _get_targets_single(
-        self,
-        flat_anchors: torch.Tensor,
-        valid_flags: torch.Tensor,
-        gt_bboxes: torch.Tensor,
-        gt_bboxes_ignore: torch.Tensor | None,
-        gt_labels: torch.Tensor | None,
-        img_meta: dict,
-        label_channels: int = 1,
-        unmap_outputs: bool = True,
-    ) -> tuple[Any, ...]:
-        inside_flags = rotated_anchor_inside_flags(
-            flat_anchors, valid_flags, img_meta["img_shape"][:2], self.train_cfg.allowed_border
-        )
-        if not inside_flags.any():
-            return (None,) * 9
-        anchors = flat_anchors[inside_flags, :]
-        sampling_result = self._assign_and_sample(anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)
-        n = anchors.shape[0]
-        bbox_targets = torch.zeros_like(anchors)
-        bbox_weights = torch.zeros_like(anchors)
-        angle_targets = torch.zeros_like(bbox_targets[:, 4:5])
-        angle_weights = torch.zeros_like(bbox_targets[:, 4:5])
-        labels = anchors.new_full((n,), self.num_classes, dtype=torch.long)
-        label_weights = anchors.new_zeros(n, dtype=torch.float)
-        pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
-        if len(pos_inds) > 0:
-            if not self.reg_decoded_bbox:
-                pos_targets = self.bbox_coder.encode(
-                    sampling_result.pos_bboxes, sampling_result.pos_gt_bboxes
-                )
-            else:
-                pos_targets = sampling_result.pos_gt_bboxes
-            bbox_targets[pos_inds, :] = pos_targets.to(bbox_targets.dtype)
-            bbox_weights[pos_inds, :] = 1.0
-            if self.use_encoded_angle:
-                angle_targets[pos_inds, :] = pos_targets[:, 4:5].to(angle_targets.dtype)
-            else:
-                angle_targets[pos_inds, :] = sampling_result.pos_gt_bboxes[:, 4:5].to(angle_targets.dtype)
+    def _extra_targets(
+        self, anchors: torch.Tensor, sampling_result: Any, pos_targets: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Angle targets (encoded, (n, coding_len)) and weights (n, 1)."""
+        angle_targets = anchors.new_zeros((anchors.shape[0], 1))
+        angle_weights = anchors.new_zeros((anchors.shape[0], 1))
+        if pos_targets is not None:
+            pos_inds = sampling_result.pos_inds
+            src = pos_targets if self.use_encoded_angle else sampling_result.pos_gt_bboxes
+            angle_targets[pos_inds, :] = src[:, 4:5].to(angle_targets.dtype)
             angle_weights[pos_inds, :] = 1.0
-            if gt_labels is None:
-                labels[pos_inds] = 0
-            else:
-                labels[pos_inds] = gt_labels[sampling_result.pos_assigned_gt_inds]
-            label_weights[pos_inds] = 1.0 if self.train_cfg.pos_weight <= 0 else self.train_cfg.pos_weight
         # MMRotate encodes only when there are positives, which leaves (n, 1) targets and
         # breaks batching for an image without positives; encoding always is equivalent
         # (the weights of non-positives are 0).
-        angle_targets = self.angle_coder.encode(angle_targets)
-        if len(neg_inds) > 0:
-            label_weights[neg_inds] = 1.0
-        if unmap_outputs:
-            total = flat_anchors.size(0)
-            labels = unmap(labels, total, inside_flags, fill=self.num_classes)
-            label_weights = unmap(label_weights, total, inside_flags)
-            bbox_targets = unmap(bbox_targets, total, inside_flags)
-            bbox_weights = unmap(bbox_weights, total, inside_flags)
-            angle_targets = unmap(angle_targets, total, inside_flags)
-            angle_weights = unmap(angle_weights, total, inside_flags)
-        return (
-            labels,
-            label_weights,
-            bbox_targets,
-            bbox_weights,
-            pos_inds,
-            neg_inds,
-            sampling_result,
-            angle_targets,
-            angle_weights,
-        )
+        return self.angle_coder.encode(angle_targets), angle_weights
 
     def loss_single(  # type: ignore[override]
         self,
@@ -151,19 +95,19 @@ class CSLRRetinaHead(RotatedRetinaHead):
         angle_weights: torch.Tensor,
         num_total_samples: int,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        labels = labels.reshape(-1)
-        label_weights = label_weights.reshape(-1)
-        cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels)
-        loss_cls = self.loss_cls(cls_score, labels, label_weights, avg_factor=num_total_samples)
-        bbox_targets = bbox_targets.reshape(-1, 5)
-        bbox_weights = bbox_weights.reshape(-1, 5)
         if self.shield_reg_angle:
-            bbox_weights = bbox_weights.clone()
+            bbox_weights = bbox_weights.reshape(-1, 5).clone()
             bbox_weights[:, -1] = 0.0
-        bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 5)
-        if self.reg_decoded_bbox:
-            bbox_pred = self.bbox_coder.decode(anchors.reshape(-1, 5), bbox_pred)
-        loss_bbox = self.loss_bbox(bbox_pred, bbox_targets, bbox_weights, avg_factor=num_total_samples)
+        loss_cls, loss_bbox = super().loss_single(
+            cls_score,
+            bbox_pred,
+            anchors,
+            labels,
+            label_weights,
+            bbox_targets,
+            bbox_weights,
+            num_total_samples,
+        )
         angle_cls = angle_cls.permute(0, 2, 3, 1).reshape(-1, self.coding_len)
         angle_targets = angle_targets.reshape(-1, self.coding_len)
         angle_weights = angle_weights.reshape(-1, 1)
@@ -233,17 +177,13 @@ class CSLRRetinaHead(RotatedRetinaHead):
         for cls_score, bbox_pred, angle_cls, anchors in zip(
             cls_score_list, bbox_pred_list, angle_cls_list, mlvl_anchors
         ):
-            scores = self._scores_of(cls_score)
-            bbox_pred = bbox_pred.permute(1, 2, 0).reshape(-1, 5)
-            angle_cls = angle_cls.permute(1, 2, 0).reshape(-1, self.coding_len).sigmoid()
-            topk = self._topk_inds(scores, cfg.get("nms_pre", -1))
-            if topk is not None:
-                anchors, bbox_pred, scores, angle_cls = (
-                    anchors[topk, :],
-                    bbox_pred[topk, :],
-                    scores[topk, :],
-                    angle_cls[topk, :],
-                )
+            scores, (anchors, bbox_pred, angle_cls) = self._level_topk(
+                cls_score,
+                cfg,
+                anchors,
+                bbox_pred.permute(1, 2, 0).reshape(-1, 5),
+                angle_cls.permute(1, 2, 0).reshape(-1, self.coding_len).sigmoid(),
+            )
             angle_pred = self.angle_coder.decode(angle_cls)
             if self.use_encoded_angle:
                 bbox_pred = bbox_pred.clone()

@@ -46,6 +46,9 @@ class RotatedAnchorHead(BaseModule):
     bbox_preds [(N, A*5, H_l, W_l)]).
     """
 
+    #: deltas per anchor
+    reg_dim = 5
+
     def __init__(
         self,
         num_classes: int,
@@ -97,7 +100,7 @@ class RotatedAnchorHead(BaseModule):
 
     def _init_layers(self) -> None:
         self.conv_cls = nn.Conv2d(self.in_channels, self.num_anchors * self.cls_out_channels, 1)
-        self.conv_reg = nn.Conv2d(self.in_channels, self.num_anchors * 5, 1)
+        self.conv_reg = nn.Conv2d(self.in_channels, self.num_anchors * self.reg_dim, 1)
 
     def forward_single(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.conv_cls(x), self.conv_reg(x)
@@ -121,6 +124,12 @@ class RotatedAnchorHead(BaseModule):
         ]
         return anchor_list, valid_flag_list
 
+    def _gts_to_assign(self, gt_bboxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gt boxes the assigner compares with the anchors, and those the sampler keeps."""
+        if self.assign_by_circumhbbox is None:
+            return gt_bboxes, gt_bboxes
+        return obb2hbb(gt_bboxes, self.assign_by_circumhbbox), gt_bboxes
+
     def _assign_and_sample(
         self,
         anchors: torch.Tensor,
@@ -128,13 +137,22 @@ class RotatedAnchorHead(BaseModule):
         gt_bboxes_ignore: torch.Tensor | None,
         gt_labels: torch.Tensor | None,
     ) -> Any:
-        gt_assign = gt_bboxes
-        if self.assign_by_circumhbbox is not None:
-            gt_assign = obb2hbb(gt_bboxes, self.assign_by_circumhbbox)
+        gt_assign, gt_sample = self._gts_to_assign(gt_bboxes)
         assign_result = self.assigner.assign(
             anchors, gt_assign, gt_bboxes_ignore, None if self.sampling else gt_labels
         )
-        return self.sampler.sample(assign_result, anchors, gt_bboxes)
+        return self.sampler.sample(assign_result, anchors, gt_sample)
+
+    def _pos_regression_gt(self, sampling_result: Any, gt_bboxes: torch.Tensor) -> torch.Tensor:
+        """What the positives regress to (before encoding)."""
+        return sampling_result.pos_gt_bboxes
+
+    def _extra_targets(
+        self, anchors: torch.Tensor, sampling_result: Any, pos_targets: torch.Tensor | None
+    ) -> tuple[torch.Tensor, ...]:
+        """Per-anchor targets a subclass appends to the 7 outputs of ``_get_targets_single``
+        (unmapped as the others); ``pos_targets``: the positives' box targets, None without any."""
+        return ()
 
     def _get_targets_single(
         self,
@@ -155,34 +173,45 @@ class RotatedAnchorHead(BaseModule):
         anchors = flat_anchors[inside_flags, :]
         sampling_result = self._assign_and_sample(anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)
         n = anchors.shape[0]
-        bbox_targets = torch.zeros_like(anchors)
-        bbox_weights = torch.zeros_like(anchors)
+        bbox_targets = anchors.new_zeros((n, self.reg_dim))
+        bbox_weights = anchors.new_zeros((n, self.reg_dim))
         labels = anchors.new_full((n,), self.num_classes, dtype=torch.long)
         label_weights = anchors.new_zeros(n, dtype=torch.float)
         pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
+        pos_targets = None
         if len(pos_inds) > 0:
+            pos_gt = self._pos_regression_gt(sampling_result, gt_bboxes)
             if not self.reg_decoded_bbox:
-                pos_targets = self.bbox_coder.encode(
-                    sampling_result.pos_bboxes, sampling_result.pos_gt_bboxes
-                )
+                pos_targets = self.bbox_coder.encode(sampling_result.pos_bboxes, pos_gt)
             else:
-                pos_targets = sampling_result.pos_gt_bboxes
+                pos_targets = pos_gt
             bbox_targets[pos_inds, :] = pos_targets.to(bbox_targets.dtype)
             bbox_weights[pos_inds, :] = 1.0
-            if gt_labels is None:
+            if gt_labels is None:  # the RPN: foreground is class 0
                 labels[pos_inds] = 0
             else:
                 labels[pos_inds] = gt_labels[sampling_result.pos_assigned_gt_inds]
             label_weights[pos_inds] = 1.0 if self.train_cfg.pos_weight <= 0 else self.train_cfg.pos_weight
         if len(neg_inds) > 0:
             label_weights[neg_inds] = 1.0
+        extra = self._extra_targets(anchors, sampling_result, pos_targets)
         if unmap_outputs:
             total = flat_anchors.size(0)
             labels = unmap(labels, total, inside_flags, fill=self.num_classes)
             label_weights = unmap(label_weights, total, inside_flags)
             bbox_targets = unmap(bbox_targets, total, inside_flags)
             bbox_weights = unmap(bbox_weights, total, inside_flags)
-        return labels, label_weights, bbox_targets, bbox_weights, pos_inds, neg_inds, sampling_result
+            extra = tuple(unmap(t, total, inside_flags) for t in extra)
+        return (
+            labels,
+            label_weights,
+            bbox_targets,
+            bbox_weights,
+            pos_inds,
+            neg_inds,
+            sampling_result,
+            *extra,
+        )
 
     def get_targets(
         self,
@@ -255,17 +284,31 @@ class RotatedAnchorHead(BaseModule):
         bbox_weights: torch.Tensor,
         num_total_samples: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        labels = labels.reshape(-1)
-        label_weights = label_weights.reshape(-1)
         cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels)
-        loss_cls = self.loss_cls(cls_score, labels, label_weights, avg_factor=num_total_samples)
-        bbox_targets = bbox_targets.reshape(-1, 5)
-        bbox_weights = bbox_weights.reshape(-1, 5)
-        bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 5)
-        if self.reg_decoded_bbox:
-            bbox_pred = self.bbox_coder.decode(anchors.reshape(-1, 5), bbox_pred)
-        loss_bbox = self.loss_bbox(bbox_pred, bbox_targets, bbox_weights, avg_factor=num_total_samples)
+        loss_cls = self.loss_cls(
+            cls_score, labels.reshape(-1), label_weights.reshape(-1), avg_factor=num_total_samples
+        )
+        loss_bbox = self._bbox_loss(
+            bbox_pred.permute(0, 2, 3, 1).reshape(-1, self.reg_dim),
+            anchors.reshape(-1, anchors.size(-1)),
+            bbox_targets.reshape(-1, self.reg_dim),
+            bbox_weights.reshape(-1, self.reg_dim),
+            num_total_samples,
+        )
         return loss_cls, loss_bbox
+
+    def _bbox_loss(
+        self,
+        bbox_pred: torch.Tensor,
+        anchors: torch.Tensor,
+        bbox_targets: torch.Tensor,
+        bbox_weights: torch.Tensor,
+        num_total_samples: int,
+    ) -> torch.Tensor:
+        """The box loss of one level, all arguments flattened to one row per anchor."""
+        if self.reg_decoded_bbox:
+            bbox_pred = self.bbox_coder.decode(anchors, bbox_pred)
+        return self.loss_bbox(bbox_pred, bbox_targets, bbox_weights, avg_factor=num_total_samples)
 
     def _prepare_loss(
         self,
@@ -385,11 +428,18 @@ class RotatedAnchorHead(BaseModule):
         cls_score = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels)
         return cls_score.sigmoid() if self.use_sigmoid_cls else cls_score.softmax(-1)
 
-    def _topk_inds(self, scores: torch.Tensor, nms_pre: int) -> torch.Tensor | None:
+    def _level_topk(
+        self, cls_score: torch.Tensor, cfg: Any, *flat: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """One level's scores (rows: anchors) and the rows of ``flat`` (per-anchor tensors) of
+        its ``nms_pre`` best anchors (all of them when there are fewer)."""
+        scores = self._scores_of(cls_score)
+        nms_pre = cfg.get("nms_pre", -1)
         if not (nms_pre > 0 and scores.shape[0] > nms_pre):
-            return None
+            return scores, flat
         max_scores = scores.max(dim=1)[0] if self.use_sigmoid_cls else scores[:, :-1].max(dim=1)[0]
-        return max_scores.topk(nms_pre)[1]
+        topk = max_scores.topk(nms_pre)[1]
+        return scores[topk, :], tuple(t[topk, :] for t in flat)
 
     def _finish_bboxes(
         self,
@@ -424,11 +474,9 @@ class RotatedAnchorHead(BaseModule):
         cfg = self.test_cfg if cfg is None else to_config(cfg)
         mlvl_bboxes, mlvl_scores = [], []
         for cls_score, bbox_pred, anchors in zip(cls_score_list, bbox_pred_list, mlvl_anchors):
-            scores = self._scores_of(cls_score)
-            bbox_pred = bbox_pred.permute(1, 2, 0).reshape(-1, 5)
-            topk = self._topk_inds(scores, cfg.get("nms_pre", -1))
-            if topk is not None:
-                anchors, bbox_pred, scores = anchors[topk, :], bbox_pred[topk, :], scores[topk, :]
+            scores, (anchors, bbox_pred) = self._level_topk(
+                cls_score, cfg, anchors, bbox_pred.permute(1, 2, 0).reshape(-1, self.reg_dim)
+            )
             mlvl_bboxes.append(self.bbox_coder.decode(anchors, bbox_pred, max_shape=img_shape))
             mlvl_scores.append(scores)
         return self._finish_bboxes(mlvl_bboxes, mlvl_scores, scale_factor, cfg, rescale, with_nms)

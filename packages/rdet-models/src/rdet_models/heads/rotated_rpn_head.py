@@ -17,10 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rbox_geometry import obb2xyxy
-from rdet_models.anchors.utils import rotated_anchor_inside_flags, unmap
 from rdet_models.heads.rotated_anchor_head import RotatedAnchorHead
 from rdet_models.registry import MODELS
-from rdet_models.utils import multi_apply, to_config
+from rdet_models.utils import to_config
 
 __all__ = ["OrientedRPNHead", "RotatedRPNHead"]
 
@@ -91,87 +90,10 @@ class RotatedRPNHead(RotatedAnchorHead):
 
     # -- targets and losses ----------------------------------------------------------------------
 
-    def _regression_gt(self, gt_bboxes: torch.Tensor, gt_hbboxes: torch.Tensor) -> torch.Tensor:
-        """What the positives regress to: the enclosing horizontal boxes."""
-        return gt_hbboxes
-
-    def _get_targets_single(
-        self,
-        flat_anchors: torch.Tensor,
-        valid_flags: torch.Tensor,
-        gt_bboxes: torch.Tensor,
-        gt_bboxes_ignore: torch.Tensor | None,
-        gt_labels: torch.Tensor | None,
-        img_meta: dict,
-        label_channels: int = 1,
-        unmap_outputs: bool = True,
-    ) -> tuple[Any, ...]:
-        inside_flags = rotated_anchor_inside_flags(
-            flat_anchors, valid_flags, img_meta["img_shape"][:2], self.train_cfg.allowed_border
-        )
-        if not inside_flags.any():
-            return (None,) * 7
-        anchors = flat_anchors[inside_flags, :]
+    def _gts_to_assign(self, gt_bboxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The anchors are assigned to, and the sampler keeps, the enclosing horizontal boxes."""
         gt_hbboxes = obb2xyxy(gt_bboxes, self.version)
-        assign_result = self.assigner.assign(
-            anchors, gt_hbboxes, gt_bboxes_ignore, None if self.sampling else gt_labels
-        )
-        sampling_result = self.sampler.sample(assign_result, anchors, gt_hbboxes)
-        reg_gt = self._regression_gt(gt_bboxes, gt_hbboxes)
-        n = anchors.shape[0]
-        bbox_targets = anchors.new_zeros((n, self.reg_dim))
-        bbox_weights = anchors.new_zeros((n, self.reg_dim))
-        labels = anchors.new_full((n,), self.num_classes, dtype=torch.long)
-        label_weights = anchors.new_zeros(n, dtype=torch.float)
-        pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
-        if len(pos_inds) > 0:
-            pos_gt = reg_gt[sampling_result.pos_assigned_gt_inds.long()]
-            if not self.reg_decoded_bbox:
-                pos_targets = self.bbox_coder.encode(sampling_result.pos_bboxes, pos_gt)
-            else:
-                pos_targets = pos_gt
-            bbox_targets[pos_inds, :] = pos_targets.to(bbox_targets.dtype)
-            bbox_weights[pos_inds, :] = 1.0
-            if gt_labels is None:  # the RPN: foreground is class 0
-                labels[pos_inds] = 0
-            else:
-                labels[pos_inds] = gt_labels[sampling_result.pos_assigned_gt_inds]
-            label_weights[pos_inds] = 1.0 if self.train_cfg.pos_weight <= 0 else self.train_cfg.pos_weight
-        if len(neg_inds) > 0:
-            label_weights[neg_inds] = 1.0
-        if unmap_outputs:
-            total = flat_anchors.size(0)
-            labels = unmap(labels, total, inside_flags, fill=self.num_classes)
-            label_weights = unmap(label_weights, total, inside_flags)
-            bbox_targets = unmap(bbox_targets, total, inside_flags)
-            bbox_weights = unmap(bbox_weights, total, inside_flags)
-        return labels, label_weights, bbox_targets, bbox_weights, pos_inds, neg_inds, sampling_result
-
-    def loss_single(
-        self,
-        cls_score: torch.Tensor,
-        bbox_pred: torch.Tensor,
-        anchors: torch.Tensor,
-        labels: torch.Tensor,
-        label_weights: torch.Tensor,
-        bbox_targets: torch.Tensor,
-        bbox_weights: torch.Tensor,
-        num_total_samples: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels)
-        loss_cls = self.loss_cls(
-            cls_score, labels.reshape(-1), label_weights.reshape(-1), avg_factor=num_total_samples
-        )
-        bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, self.reg_dim)
-        if self.reg_decoded_bbox:
-            bbox_pred = self.bbox_coder.decode(anchors.reshape(-1, 4), bbox_pred)
-        loss_bbox = self.loss_bbox(
-            bbox_pred,
-            bbox_targets.reshape(-1, bbox_pred.size(-1)),
-            bbox_weights.reshape(-1, bbox_pred.size(-1)),
-            avg_factor=num_total_samples,
-        )
-        return loss_cls, loss_bbox
+        return gt_hbboxes, gt_hbboxes
 
     def loss(  # type: ignore[override]
         self,
@@ -182,19 +104,12 @@ class RotatedRPNHead(RotatedAnchorHead):
         gt_bboxes_ignore: list[torch.Tensor] | None = None,
     ) -> dict[str, list[torch.Tensor]] | None:
         """``dict(loss_rpn_cls=[per level], loss_rpn_bbox=[per level])``; gt boxes (k, 5) per image."""
-        prepared = self._prepare_loss(cls_scores, gt_bboxes, None, img_metas, gt_bboxes_ignore)
-        if prepared is None:
-            return None
-        targets, num_total_samples, all_anchor_list = prepared
-        losses_cls, losses_bbox = multi_apply(
-            self.loss_single,
-            cls_scores,
-            bbox_preds,
-            all_anchor_list,
-            *targets[:4],
-            num_total_samples=num_total_samples,
+        losses = super().loss(
+            cls_scores, bbox_preds, gt_bboxes, None, img_metas, gt_bboxes_ignore=gt_bboxes_ignore
         )
-        return dict(loss_rpn_cls=losses_cls, loss_rpn_bbox=losses_bbox)
+        if losses is None:
+            return None
+        return dict(loss_rpn_cls=losses["loss_cls"], loss_rpn_bbox=losses["loss_bbox"])
 
     def forward_train(
         self,
@@ -292,20 +207,29 @@ class RotatedRPNHead(RotatedAnchorHead):
         img_shape: Sequence[int],
         cfg: Any,
     ) -> torch.Tensor:
-        from rbox_ops import batched_nms
-
         scores, deltas, anchors, ids = self._select_per_level(cls_scores, bbox_preds, mlvl_anchors, cfg)
         proposals = self.bbox_coder.decode(anchors, deltas, max_shape=img_shape)
         if cfg.min_bbox_size > 0:
-            w = proposals[:, 2] - proposals[:, 0]
-            h = proposals[:, 3] - proposals[:, 1]
+            w, h = self._proposal_wh(proposals)
             valid = (w >= cfg.min_bbox_size) & (h >= cfg.min_bbox_size)
             if not valid.all():
                 proposals, scores, ids = proposals[valid], scores[valid], ids[valid]
         if proposals.numel() == 0:
-            return proposals.new_zeros(0, 5)
+            return proposals.new_zeros(0, proposals.size(1) + 1)
+        return self._nms(proposals, scores, ids, cfg)[: cfg.max_per_img]
+
+    @staticmethod
+    def _proposal_wh(proposals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return proposals[:, 2] - proposals[:, 0], proposals[:, 3] - proposals[:, 1]
+
+    def _nms(
+        self, proposals: torch.Tensor, scores: torch.Tensor, ids: torch.Tensor, cfg: Any
+    ) -> torch.Tensor:
+        """Per-level NMS: the kept proposals with their scores, best first."""
+        from rbox_ops import batched_nms
+
         dets, _ = batched_nms(proposals, scores, ids, dict(cfg.nms))
-        return dets[: cfg.max_per_img]
+        return dets
 
     def simple_test_rpn(self, x: Sequence[torch.Tensor], img_metas: Sequence[dict]) -> list[torch.Tensor]:
         """Proposals of each image with ``test_cfg`` (MMDetection's ``RPNTestMixin.simple_test_rpn``)."""
@@ -327,27 +251,19 @@ class OrientedRPNHead(RotatedRPNHead):
 
     reg_dim = 6
 
-    def _regression_gt(self, gt_bboxes: torch.Tensor, gt_hbboxes: torch.Tensor) -> torch.Tensor:
-        return gt_bboxes
+    def _pos_regression_gt(self, sampling_result: Any, gt_bboxes: torch.Tensor) -> torch.Tensor:
+        """The positives regress to the rotated ground truths."""
+        return gt_bboxes[sampling_result.pos_assigned_gt_inds.long()]
 
-    def _get_proposals_single(
-        self,
-        cls_scores: list[torch.Tensor],
-        bbox_preds: list[torch.Tensor],
-        mlvl_anchors: list[torch.Tensor],
-        img_shape: Sequence[int],
-        cfg: Any,
+    @staticmethod
+    def _proposal_wh(proposals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return proposals[:, 2], proposals[:, 3]
+
+    def _nms(
+        self, proposals: torch.Tensor, scores: torch.Tensor, ids: torch.Tensor, cfg: Any
     ) -> torch.Tensor:
+        """NMS on the enclosing boxes; the kept rotated proposals with their scores."""
         from rbox_ops import batched_nms
 
-        scores, deltas, anchors, ids = self._select_per_level(cls_scores, bbox_preds, mlvl_anchors, cfg)
-        proposals = self.bbox_coder.decode(anchors, deltas, max_shape=img_shape)
-        if cfg.min_bbox_size > 0:
-            valid = (proposals[:, 2] >= cfg.min_bbox_size) & (proposals[:, 3] >= cfg.min_bbox_size)
-            if not valid.all():
-                proposals, scores, ids = proposals[valid], scores[valid], ids[valid]
-        if proposals.numel() == 0:
-            return proposals.new_zeros(0, 6)
         _, keep = batched_nms(obb2xyxy(proposals, self.version), scores, ids, dict(cfg.nms))
-        dets = torch.cat([proposals, scores[:, None]], dim=1)[keep]
-        return dets[: cfg.max_per_img]
+        return torch.cat([proposals, scores[:, None]], dim=1)[keep]

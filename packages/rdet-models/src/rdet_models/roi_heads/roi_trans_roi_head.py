@@ -18,7 +18,7 @@ from rdet_models.builder import build_assigner, build_head, build_sampler
 from rdet_models.init import BaseModule, ModuleList
 from rdet_models.postprocess import rbbox2result
 from rdet_models.registry import MODELS
-from rdet_models.roi_heads.standard_roi_head import _empty_dets, assign_and_sample
+from rdet_models.roi_heads.standard_roi_head import _all_empty_dets, _dets_per_image, assign_and_sample
 from rdet_models.roi_heads.transforms import bbox2roi, rbbox2roi
 from rdet_models.utils import to_config
 
@@ -174,8 +174,7 @@ class RoITransRoIHead(BaseModule):
         num_imgs = len(proposal_list)
         rois = bbox2roi(proposal_list)
         if rois.shape[0] == 0:
-            empty = _empty_dets(rois)
-            return [empty[0]] * num_imgs, [empty[1]] * num_imgs
+            return _all_empty_dets(rois, num_imgs)
         num_per_img = tuple(len(p) for p in proposal_list)
         ms_scores = []
         for i in range(self.num_stages):
@@ -199,24 +198,10 @@ class RoITransRoIHead(BaseModule):
                         for j in range(num_imgs)
                     ]
                 )
-        det_bboxes, det_labels = [], []
-        for j, meta in enumerate(img_metas):
-            if rois_per_img[j].shape[0] == 0:
-                det_bbox, det_label = _empty_dets(rois)
-            else:
-                score = sum(s[j] for s in ms_scores) / float(len(ms_scores))
-                det_bbox, det_label = self.bbox_head[-1].get_bboxes(
-                    rois_per_img[j],
-                    score,
-                    bbox_pred[j],
-                    meta["img_shape"],
-                    meta["scale_factor"],
-                    rescale=rescale,
-                    cfg=rcnn_test_cfg,
-                )
-            det_bboxes.append(det_bbox)
-            det_labels.append(det_label)
-        return det_bboxes, det_labels
+        mean_scores = [sum(s[j] for s in ms_scores) / float(len(ms_scores)) for j in range(num_imgs)]
+        return _dets_per_image(
+            self.bbox_head[-1], rois_per_img, [mean_scores, bbox_pred], img_metas, rcnn_test_cfg, rescale
+        )
 
     def simple_test(
         self,

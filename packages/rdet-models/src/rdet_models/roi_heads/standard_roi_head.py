@@ -24,6 +24,39 @@ def _empty_dets(ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return ref.new_zeros(0, 6), ref.new_zeros((0,), dtype=torch.long)
 
 
+def _all_empty_dets(rois: torch.Tensor, num_imgs: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    empty = _empty_dets(rois)
+    return [empty[0]] * num_imgs, [empty[1]] * num_imgs
+
+
+def _dets_per_image(
+    bbox_head: Any,
+    rois_per_img: Sequence[torch.Tensor],
+    preds_per_img: Sequence[Sequence[torch.Tensor]],
+    img_metas: Sequence[dict],
+    cfg: Any,
+    rescale: bool,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """``bbox_head.get_bboxes`` on each image's rois and predictions (``preds_per_img``: per
+    output, per image); no detections for an image without rois."""
+    det_bboxes, det_labels = [], []
+    for i, meta in enumerate(img_metas):
+        if rois_per_img[i].shape[0] == 0:
+            det_bbox, det_label = _empty_dets(rois_per_img[i])
+        else:
+            det_bbox, det_label = bbox_head.get_bboxes(
+                rois_per_img[i],
+                *(p[i] for p in preds_per_img),
+                meta["img_shape"],
+                meta["scale_factor"],
+                rescale=rescale,
+                cfg=cfg,
+            )
+        det_bboxes.append(det_bbox)
+        det_labels.append(det_label)
+    return det_bboxes, det_labels
+
+
 def assign_and_sample(
     x: Sequence[torch.Tensor],
     proposal_list: Sequence[torch.Tensor],
@@ -176,28 +209,13 @@ class RotatedStandardRoIHead(BaseModule):
         """Per image: dets (k, 6) ``(cx, cy, w, h, theta, score)`` and labels (k,)."""
         rois = self.to_rois(proposals)
         if rois.shape[0] == 0:
-            empty = _empty_dets(rois)
-            return [empty[0]] * len(proposals), [empty[1]] * len(proposals)
+            return _all_empty_dets(rois, len(proposals))
         bbox_results = self._bbox_forward(x, rois)
         num_per_img = tuple(len(p) for p in proposals)
-        rois_per_img = rois.split(num_per_img, 0)
         preds = [bbox_results[n].split(num_per_img, 0) for n in self.pred_names]
-        det_bboxes, det_labels = [], []
-        for i, meta in enumerate(img_metas):
-            if rois_per_img[i].shape[0] == 0:
-                det_bbox, det_label = _empty_dets(rois)
-            else:
-                det_bbox, det_label = self.bbox_head.get_bboxes(
-                    rois_per_img[i],
-                    *(p[i] for p in preds),
-                    meta["img_shape"],
-                    meta["scale_factor"],
-                    rescale=rescale,
-                    cfg=rcnn_test_cfg,
-                )
-            det_bboxes.append(det_bbox)
-            det_labels.append(det_label)
-        return det_bboxes, det_labels
+        return _dets_per_image(
+            self.bbox_head, rois.split(num_per_img, 0), preds, img_metas, rcnn_test_cfg, rescale
+        )
 
     def simple_test(
         self,

@@ -159,33 +159,24 @@ class RotatedShared2FCBBoxHead(RotatedConvFCBBoxHead):
 class RotatedKFIoUShared2FCBBoxHead(RotatedShared2FCBBoxHead):
     """``RotatedShared2FCBBoxHead`` whose box loss (``KFLoss``) also gets the decoded boxes."""
 
-    def loss(
+    def _pos_loss_bbox(
         self,
-        cls_score: torch.Tensor | None,
-        bbox_pred: torch.Tensor | None,
+        bbox_pred: torch.Tensor,
         rois: torch.Tensor,
+        pos: torch.Tensor,
         labels: torch.Tensor,
-        label_weights: torch.Tensor,
         bbox_targets: torch.Tensor,
         bbox_weights: torch.Tensor,
-        reduction_override: str | None = None,
-    ) -> dict[str, torch.Tensor]:
-        losses = self._loss_cls(cls_score, labels, label_weights, reduction_override)
-        if bbox_pred is not None:
-            pos = (labels >= 0) & (labels < self.num_classes)
-            if pos.any():
-                bbox_pred = bbox_pred.float()
-                pred_decode = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
-                targets_decode = self.bbox_coder.decode(rois[:, 1:], bbox_targets)
-                losses["loss_bbox"] = self.loss_bbox(
-                    self._pos_pred(bbox_pred, pos, labels, 5),
-                    bbox_targets[pos],
-                    bbox_weights[pos],
-                    pred_decode=self._pos_pred(pred_decode, pos, labels, 5),
-                    targets_decode=targets_decode[pos],
-                    avg_factor=bbox_targets.size(0),
-                    reduction_override=reduction_override,
-                )
-            else:
-                losses["loss_bbox"] = bbox_pred[pos].sum()
-        return losses
+        reduction_override: str | None,
+    ) -> torch.Tensor:
+        pred_decode = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
+        targets_decode = self.bbox_coder.decode(rois[:, 1:], bbox_targets)
+        return self.loss_bbox(
+            self._pos_pred(bbox_pred, pos, labels, 5),
+            bbox_targets[pos],
+            bbox_weights[pos],
+            pred_decode=self._pos_pred(pred_decode, pos, labels, 5),
+            targets_decode=targets_decode[pos],
+            avg_factor=bbox_targets.size(0),
+            reduction_override=reduction_override,
+        )

@@ -19,7 +19,7 @@ from rdet_models.builder import build_bbox_coder, build_loss
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
 from rdet_models.roi_heads.bbox_heads.rotated_bbox_head import RotatedBBoxHead, build_linear_layer
-from rdet_models.utils import multi_apply, to_config
+from rdet_models.utils import to_config
 
 __all__ = ["GVBBoxHead"]
 
@@ -124,66 +124,23 @@ class GVBBoxHead(RotatedBBoxHead):
 
     # -- targets and losses ----------------------------------------------------------------------
 
-    def _get_target_single(  # type: ignore[override]
-        self,
-        pos_bboxes: torch.Tensor,
-        neg_bboxes: torch.Tensor,
-        pos_gt_bboxes: torch.Tensor,
-        pos_gt_labels: torch.Tensor,
-        cfg: Any,
+    def _encode_targets(self, pos_bboxes: torch.Tensor, pos_gt_bboxes: torch.Tensor) -> torch.Tensor:
+        """The box branch regresses the rotated ground truths' enclosing boxes."""
+        return super()._encode_targets(pos_bboxes, obb2xyxy(pos_gt_bboxes, self.version))
+
+    def _extra_targets(
+        self, pos_bboxes: torch.Tensor, pos_gt_bboxes: torch.Tensor, num_samples: int
     ) -> tuple[torch.Tensor, ...]:
-        num_pos, num_neg = pos_bboxes.size(0), neg_bboxes.size(0)
-        n = num_pos + num_neg
-        labels = pos_bboxes.new_full((n,), self.num_classes, dtype=torch.long)
-        label_weights = pos_bboxes.new_zeros(n)
-        bbox_targets, bbox_weights = pos_bboxes.new_zeros(n, 4), pos_bboxes.new_zeros(n, 4)
+        """(fix_targets, fix_weights, ratio_targets, ratio_weights)."""
+        num_pos, n = pos_bboxes.size(0), num_samples
         fix_targets, fix_weights = pos_bboxes.new_zeros(n, 4), pos_bboxes.new_zeros(n, 4)
         ratio_targets, ratio_weights = pos_bboxes.new_zeros(n, 1), pos_bboxes.new_zeros(n, 1)
         if num_pos > 0:
-            labels[:num_pos] = pos_gt_labels
-            label_weights[:num_pos] = 1.0 if cfg.pos_weight <= 0 else cfg.pos_weight
-            if not self.reg_decoded_bbox:
-                bbox_targets[:num_pos] = self.bbox_coder.encode(
-                    pos_bboxes, obb2xyxy(pos_gt_bboxes, self.version)
-                )
-            else:
-                bbox_targets[:num_pos] = obb2xyxy(pos_gt_bboxes, self.version)
-            bbox_weights[:num_pos] = 1
             fix_targets[:num_pos] = self.fix_coder.encode(pos_gt_bboxes)
             fix_weights[:num_pos] = 1
             ratio_targets[:num_pos] = self.ratio_coder.encode(pos_gt_bboxes)
             ratio_weights[:num_pos] = 1
-        if num_neg > 0:
-            label_weights[-num_neg:] = 1.0
-        return (
-            labels,
-            label_weights,
-            bbox_targets,
-            bbox_weights,
-            fix_targets,
-            fix_weights,
-            ratio_targets,
-            ratio_weights,
-        )
-
-    def get_targets(
-        self,
-        sampling_results: Sequence[Any],
-        gt_bboxes: Sequence[torch.Tensor],
-        gt_labels: Sequence[torch.Tensor],
-        rcnn_train_cfg: Any,
-        concat: bool = True,
-    ) -> tuple[Any, ...]:
-        """(labels, label_weights, bbox/fix/ratio targets and weights), concatenated over images."""
-        outs = multi_apply(
-            self._get_target_single,
-            [res.pos_bboxes for res in sampling_results],
-            [res.neg_bboxes for res in sampling_results],
-            [res.pos_gt_bboxes for res in sampling_results],
-            [res.pos_gt_labels for res in sampling_results],
-            cfg=to_config(rcnn_train_cfg),
-        )
-        return tuple(torch.cat(o, 0) for o in outs) if concat else outs
+        return fix_targets, fix_weights, ratio_targets, ratio_weights
 
     def loss(  # type: ignore[override]
         self,

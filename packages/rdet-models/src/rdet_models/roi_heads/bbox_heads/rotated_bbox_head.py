@@ -160,7 +160,19 @@ class RotatedBBoxHead(BaseModule):
             bbox_weights[:num_pos, :] = 1
         if num_neg > 0:
             label_weights[-num_neg:] = 1.0
-        return labels, label_weights, bbox_targets, bbox_weights
+        return (
+            labels,
+            label_weights,
+            bbox_targets,
+            bbox_weights,
+            *self._extra_targets(pos_bboxes, pos_gt_bboxes, num_samples),
+        )
+
+    def _extra_targets(
+        self, pos_bboxes: torch.Tensor, pos_gt_bboxes: torch.Tensor, num_samples: int
+    ) -> tuple[torch.Tensor, ...]:
+        """Per-sample targets a subclass appends to ``_get_target_single``'s 4 (positives first)."""
+        return ()
 
     def get_targets(
         self,
@@ -170,7 +182,8 @@ class RotatedBBoxHead(BaseModule):
         rcnn_train_cfg: Any,
         concat: bool = True,
     ) -> tuple[Any, ...]:
-        """(labels, label_weights, bbox_targets, bbox_weights), concatenated over images (positives first)."""
+        """(labels, label_weights, bbox_targets, bbox_weights, then any ``_extra_targets``),
+        concatenated over images (positives first)."""
         outs = multi_apply(
             self._get_target_single,
             [res.pos_bboxes for res in sampling_results],
@@ -234,19 +247,33 @@ class RotatedBBoxHead(BaseModule):
         if bbox_pred is not None:
             pos = (labels >= 0) & (labels < self.num_classes)
             if pos.any():
-                bbox_pred = bbox_pred.float()
-                if self.reg_decoded_bbox:
-                    bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
-                losses["loss_bbox"] = self.loss_bbox(
-                    self._pos_pred(bbox_pred, pos, labels, self.reg_dim),
-                    bbox_targets[pos],
-                    bbox_weights[pos],
-                    avg_factor=bbox_targets.size(0),
-                    reduction_override=reduction_override,
+                losses["loss_bbox"] = self._pos_loss_bbox(
+                    bbox_pred.float(), rois, pos, labels, bbox_targets, bbox_weights, reduction_override
                 )
             else:
                 losses["loss_bbox"] = bbox_pred[pos].sum()
         return losses
+
+    def _pos_loss_bbox(
+        self,
+        bbox_pred: torch.Tensor,
+        rois: torch.Tensor,
+        pos: torch.Tensor,
+        labels: torch.Tensor,
+        bbox_targets: torch.Tensor,
+        bbox_weights: torch.Tensor,
+        reduction_override: str | None,
+    ) -> torch.Tensor:
+        """The box loss over the positives ``pos`` (a mask; at least one), averaged over all rois."""
+        if self.reg_decoded_bbox:
+            bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
+        return self.loss_bbox(
+            self._pos_pred(bbox_pred, pos, labels, self.reg_dim),
+            bbox_targets[pos],
+            bbox_weights[pos],
+            avg_factor=bbox_targets.size(0),
+            reduction_override=reduction_override,
+        )
 
     # -- inference -----------------------------------------------------------------------------
 
