@@ -13,6 +13,7 @@ an error naming both. :func:`list_plugins` lists every name with its distributio
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +55,10 @@ _failed: dict[tuple[str, str], PluginError] = {}
 
 def refresh() -> None:
     """Forget what was discovered, e.g. after installing a distribution in this process."""
-    global _declared
+    global _declared, _editable_cache
     _declared = None
+    _editable_cache = None
+    _packages_distributions.cache_clear()
     _failed.clear()
 
 
@@ -148,6 +151,14 @@ def _editable_roots() -> list[tuple[str, str, str]]:
     return _editable_cache
 
 
+@functools.cache
+def _packages_distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions; scanning every installed distribution is slow, so once."""
+    import importlib.metadata as md
+
+    return md.packages_distributions()
+
+
 def _distribution_of(obj: Any) -> tuple[str, str]:
     """(distribution, version) that provides ``obj``'s module; ``('?', '?')`` if unknown."""
     import importlib.metadata as md
@@ -155,7 +166,7 @@ def _distribution_of(obj: Any) -> tuple[str, str]:
 
     module = getattr(obj, "__module__", "") or ""
     top = module.split(".")[0]
-    names = md.packages_distributions().get(top, [])
+    names = _packages_distributions().get(top, [])
     if names:
         try:
             return (names[0], md.version(names[0]))
