@@ -25,12 +25,18 @@ def test_not_imported_until_asked_for():
 def test_dataset_from_config():
     ds = DATASETS.build(dict(type="ToyShapesDataset", num_images=3, img_size=64, max_objects=2))
     item = ds[1]
-    assert len(ds) == 3 and item["img"].shape == (64, 64, 3)
-    assert item["gt_bboxes"].shape[1] == 5 and len(item["gt_labels"]) == len(item["gt_bboxes"])
+    assert type(item).__name__ == "DetSample" and len(ds) == 3
+    assert item.image.shape == (3, 64, 64) and item.image.dtype == np.float32
+    assert item.meta.filename is None and item.meta.img_shape == item.meta.ori_shape == (64, 64, 3)
+    assert item.meta.scale_factor.tolist() == [1, 1, 1, 1]
+    assert item.gt.boxes.shape[1] == 5 and len(item.gt.labels) == len(item.gt.boxes)
+    w, h, theta = item.gt.boxes[:, 2], item.gt.boxes[:, 3], item.gt.boxes[:, 4]
+    assert (w >= h).all() and (theta >= -np.pi / 2).all() and (theta < np.pi / 2).all()  # le90
     # the painted pixels are where the boxes are: each box centre has the box colour
-    for cx, cy, *_ in item["gt_bboxes"]:
-        assert item["img"][int(cy), int(cx), 0] == 200
-    np.testing.assert_array_equal(ds[1]["img"], item["img"])  # reproducible
+    img = ds.image(1)
+    for cx, cy, *_ in item.gt.boxes:
+        assert img[int(cy), int(cx), 0] == 200
+    np.testing.assert_array_equal(ds[1].image, item.image)  # reproducible
 
 
 def test_transform_from_config():

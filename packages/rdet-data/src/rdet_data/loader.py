@@ -14,7 +14,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from rdet_core.structures import DetBatch, DetSample, GroundTruth, ImageMeta
+from rdet_core.structures import (
+    SAMPLE_CONTRACT,
+    DetBatch,
+    DetSample,
+    GroundTruth,
+    ImageMeta,
+    InvalidSampleError,
+)
 from rdet_data.builder import build_dataset
 from rdet_data.samplers import DistributedGroupSampler, DistributedSampler, GroupSampler, get_dist_info
 
@@ -27,35 +34,85 @@ __all__ = [
 ]
 
 
-def _as_sample(item: Any) -> DetSample:
+def _dataset_name(dataset: Any) -> str:
+    """``DOTADataset``, ``RepeatDataset(DOTADataset)``, ``ConcatDataset(DOTADataset, HRSCDataset)``."""
+    name = type(dataset).__name__
+    inner = getattr(dataset, "dataset", None)  # RepeatDataset, ClassBalancedDataset, Subset ...
+    if inner is not None and hasattr(inner, "__getitem__") and not isinstance(inner, (str, bytes, Mapping)):
+        return f"{name}({_dataset_name(inner)})"
+    inners = getattr(dataset, "datasets", None)  # ConcatDataset
+    if isinstance(inners, Sequence) and not isinstance(inners, (str, bytes)) and inners:
+        names = list(dict.fromkeys(_dataset_name(d) for d in inners))
+        return f"{name}({', '.join(names)})"
+    return name
+
+
+def _as_sample(item: Any, source: str) -> DetSample:
+    """The checked ``DetSample`` of one item (a ``DetSample`` or a ``Collect`` dict)."""
     if isinstance(item, DetSample):
+        item.validate(source)
         return item
-    gt = None
-    if "gt_bboxes" in item:
-        boxes = torch.as_tensor(item["gt_bboxes"], dtype=torch.float32).reshape(-1, 5)
-        labels = torch.as_tensor(item.get("gt_labels", torch.zeros(len(boxes))), dtype=torch.int64).reshape(
-            -1
-        )
-        ignore = item.get("gt_bboxes_ignore")
-        if ignore is not None:
-            ignore = torch.as_tensor(ignore, dtype=torch.float32).reshape(-1, 5)
-            lab_ign = item.get("gt_labels_ignore")
-            # MMRotate never loads labels of ignored boxes: -1 marks "unknown class"
-            lab_ign = (
-                torch.full((len(ignore),), -1, dtype=torch.int64)
-                if lab_ign is None
-                else torch.as_tensor(lab_ign).long()
-            )
-            gt = GroundTruth(boxes, labels, ignore, lab_ign)
-        else:
-            gt = GroundTruth(boxes, labels)
-    img = item["img"]
-    img = (
-        img
-        if isinstance(img, torch.Tensor)
-        else torch.from_numpy(np.ascontiguousarray(np.asarray(img).transpose(2, 0, 1)))
+    if isinstance(item, Mapping):
+        return DetSample.from_mapping(item, source)
+    what = "None (did a transform return None?)" if item is None else f"a {type(item).__name__}"
+    raise InvalidSampleError(f"{source} is {what}: {SAMPLE_CONTRACT}")
+
+
+def _positive_strides(arr: np.ndarray) -> np.ndarray:
+    """``arr``, or a copy where it has negative strides (flips), which torch cannot share."""
+    return arr.copy() if any(st < 0 for st in arr.strides) else arr
+
+
+def _tensor(x: Any, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.to(dtype)
+    return torch.as_tensor(_positive_strides(np.asarray(x)), dtype=dtype)
+
+
+def _image_tensor(x: Any) -> torch.Tensor:
+    """A (C, H, W) numpy array or tensor as a tensor, without a copy where torch can share it."""
+    if isinstance(x, torch.Tensor):
+        return x
+    arr = np.asarray(x)
+    if (arr.dtype.kind == "u" and arr.dtype.itemsize > 1) or arr.dtype.kind not in "uif":
+        arr = arr.astype(np.float32)
+    return torch.from_numpy(_positive_strides(arr))
+
+
+def _torch_gt(gt: GroundTruth) -> GroundTruth:
+    """float32 boxes, int64 labels, as torch tensors."""
+    return GroundTruth(
+        _tensor(gt.boxes, torch.float32).reshape(-1, 5),
+        _tensor(gt.labels, torch.int64).reshape(-1),
+        _tensor(gt.boxes_ignore, torch.float32).reshape(-1, 5),
+        _tensor(gt.labels_ignore, torch.int64).reshape(-1),
     )
-    return DetSample(image=img, meta=item["img_metas"], gt=gt)
+
+
+def _split_augmentations(batch: Sequence[Any], sources: list[str]) -> list[list[dict[str, Any]]] | None:
+    """``MultiScaleFlipAug`` outputs (a list per key) -> one list of items per augmentation;
+    None when no item is such an output."""
+    tta = [isinstance(it, Mapping) and isinstance(it.get("img_metas"), (list, tuple)) for it in batch]
+    if not any(tta):
+        return None
+    first = tta.index(True)
+    n_aug = len(batch[first]["img_metas"])
+    for i, item in enumerate(batch):
+        if not tta[i]:
+            raise InvalidSampleError(
+                f"{sources[i]} is one image but item {first} has a list of {n_aug} augmentations "
+                "(MultiScaleFlipAug): a batch holds one kind"
+            )
+        for key, value in item.items():
+            if not isinstance(value, (list, tuple)) or len(value) != n_aug:
+                got = f"a list of {len(value)}" if isinstance(value, (list, tuple)) else type(value).__name__
+                raise InvalidSampleError(
+                    f"{sources[i]}: {key!r} must be a list of {n_aug} (one per augmentation, as "
+                    f"'img_metas' of item {first}), got {got}"
+                )
+    if n_aug == 0:
+        raise InvalidSampleError(f"{sources[first]}: 'img_metas' is an empty list (no augmentation)")
+    return [[{k: item[k][a] for k in item} for item in batch] for a in range(n_aug)]
 
 
 def _pad_stack(images: list[torch.Tensor]) -> torch.Tensor:
@@ -84,34 +141,74 @@ def _pad_stack(images: list[torch.Tensor]) -> torch.Tensor:
     return out
 
 
-def collate(batch: Sequence[Any], samples_per_gpu: int = 1) -> DetBatch | list[DetBatch]:
-    """Collate the pipeline's outputs (``Collect`` dicts or ``DetSample``) into a ``DetBatch``.
+def collate(batch: Sequence[Any], samples_per_gpu: int = 1, dataset: Any = None) -> DetBatch | list[DetBatch]:
+    """Check the items of a batch and collate them into a ``DetBatch``.
+
+    Each item is what a dataset's ``__getitem__`` returns: a ``DetSample``, or MMRotate's
+    ``Collect`` dict (``img``, ``img_metas``[, ``gt_bboxes``, ``gt_labels``,
+    ``gt_bboxes_ignore``]); see ``rdet_core.structures.DetSample`` for the contract. An item
+    that breaks it raises ``InvalidSampleError`` (a ``ValueError``) naming the field, the
+    item's index in the batch, its file and ``dataset``.
 
     Images are padded at the bottom and right with 0 to the largest (H, W) of the batch and
     stacked as float32 ``(N, C, H, W)``; each meta's ``extra['batch_input_shape']`` is that
-    ``(H, W)`` (MMDetection's detectors set it). Ground truth becomes torch tensors, or
-    ``gts = None`` when the samples have none (test pipelines).
+    ``(H, W)`` (MMDetection's detectors set it). Ground truth becomes torch tensors (float32
+    boxes, int64 labels), or ``gts = None`` when the items have none (test pipelines).
 
     Test-time augmentation (``MultiScaleFlipAug`` outputs: lists per key) gives one
     ``DetBatch`` per augmentation, as a list, or the ``DetBatch`` itself for a single one.
-    ``samples_per_gpu`` is accepted for MMCV's signature.
+
+    Args:
+        batch: The items.
+        samples_per_gpu: Accepted for MMCV's signature.
+        dataset: The dataset (or its name) for error messages; ``build_dataloader`` sets it.
+
+    Raises:
+        InvalidSampleError: An item breaks the contract, or items disagree (ground truth in
+            some only, different channel counts).
     """
     if not batch:
         raise ValueError("collate: empty batch")
-    first = batch[0]
-    if isinstance(first, Mapping) and isinstance(first.get("img_metas"), list):
-        n_aug = len(first["img_metas"])
-        per_aug = [collate([{k: item[k][a] for k in item} for item in batch]) for a in range(n_aug)]
-        return per_aug[0] if n_aug == 1 else per_aug
-    samples = [_as_sample(item) for item in batch]
-    images = _pad_stack([s.image for s in samples])
+    name = dataset if isinstance(dataset, str) or dataset is None else _dataset_name(dataset)
+    sources = [f"collate: item {i}" + (f" ({name})" if name else "") for i in range(len(batch))]
+    augmentations = _split_augmentations(batch, sources)
+    if augmentations is not None:
+        per_aug = [
+            _collate_samples(
+                [_as_sample(item, f"{src}, augmentation {a}") for item, src in zip(items, sources)], sources
+            )
+            for a, items in enumerate(augmentations)
+        ]
+        return per_aug[0] if len(per_aug) == 1 else per_aug
+    return _collate_samples([_as_sample(item, src) for item, src in zip(batch, sources)], sources)
+
+
+def _collate_samples(samples: list[DetSample], sources: list[str]) -> DetBatch:
+    where = [
+        src + (f", file {s.meta.filename}" if s.meta.filename else "") for s, src in zip(samples, sources)
+    ]
+    channels = int(samples[0].image.shape[0])
+    for i, s in enumerate(samples):
+        if int(s.image.shape[0]) != channels:
+            raise InvalidSampleError(
+                f"{where[i]} has {int(s.image.shape[0])} channels but item 0 has {channels}: "
+                "images of a batch must have the same number of channels"
+            )
+    with_gt = [s.gt is not None for s in samples]
+    if any(with_gt) and not all(with_gt):
+        i, j = with_gt.index(False), with_gt.index(True)
+        raise InvalidSampleError(
+            f"{where[i]} has no ground truth but item {j} has: a batch is all training samples "
+            "(gt_bboxes, gt_labels; an image without objects has (0, 5) boxes) or all test samples"
+        )
+    images = _pad_stack([_image_tensor(s.image) for s in samples])
     h, w = images.shape[-2:]
     metas: list[ImageMeta] = []
     for s in samples:
         meta = copy.copy(s.meta)
         meta.extra = {**meta.extra, "batch_input_shape": (int(h), int(w))}
         metas.append(meta)
-    gts = None if any(s.gt is None for s in samples) else [s.gt for s in samples]
+    gts = [_torch_gt(s.gt) for s in samples] if all(with_gt) else None  # type: ignore[arg-type]
     return DetBatch(images=images, metas=metas, gts=gts)
 
 
@@ -172,7 +269,7 @@ def build_dataloader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=partial(collate, samples_per_gpu=samples_per_gpu),
+        collate_fn=partial(collate, samples_per_gpu=samples_per_gpu, dataset=_dataset_name(dataset)),
         pin_memory=kwargs.pop("pin_memory", False),
         persistent_workers=persistent_workers and num_workers > 0,
         worker_init_fn=init_fn,

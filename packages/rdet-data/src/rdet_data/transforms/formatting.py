@@ -92,6 +92,14 @@ class ImageToTensor:
         return results
 
 
+def _hwc_shape(img: Any) -> tuple[int, ...]:
+    """(H, W, C) of an image: a tensor is (C, H, W) (formatted), a numpy array (H, W[, C])."""
+    shape = tuple(int(v) for v in img.shape)
+    if isinstance(img, torch.Tensor) and len(shape) == 3:
+        return (shape[1], shape[2], shape[0])
+    return shape
+
+
 META_FIELDS = ("filename", "ori_shape", "img_shape", "pad_shape", "scale_factor", "flip", "flip_direction")
 
 
@@ -100,7 +108,10 @@ class Collect:
     """Keep ``keys`` and gather ``meta_keys`` into ``img_metas`` (an ``ImageMeta``).
 
     Meta keys that ``ImageMeta`` has no field for (``ori_filename``, ``img_norm_cfg``, ...)
-    go to ``ImageMeta.extra``; missing ones are left out.
+    go to ``ImageMeta.extra``; missing ones are left out (``img_shape`` and ``ori_shape``
+    then default to the image's (H, W, C)). A key of ``keys`` missing from the results is a
+    ``KeyError`` naming it. The output is the ``Collect`` dict of the dataset contract
+    (``rdet_core.structures.DetSample``); ``rdet_data.collate`` checks it.
     """
 
     def __init__(
@@ -128,8 +139,14 @@ class Collect:
             if key not in results:
                 continue
             (fields if key in META_FIELDS else extra)[key] = results[key]
+        missing = [key for key in self.keys if key not in results]
+        if missing:
+            raise KeyError(
+                f"Collect: {missing} not in the results (have {sorted(results)}); "
+                "is a loading step (LoadImageFromFile, LoadAnnotations) missing from the pipeline?"
+            )
         fields.setdefault("filename", None)
-        fields.setdefault("img_shape", results["img"].shape[-2:] if "img" in results else ())
+        fields.setdefault("img_shape", _hwc_shape(results["img"]) if "img" in results else ())
         fields.setdefault("ori_shape", fields["img_shape"])
         if isinstance(fields.get("scale_factor"), float):
             fields["scale_factor"] = np.full(4, fields["scale_factor"], np.float32)
