@@ -1,5 +1,10 @@
 """The training loop: epoch- or iteration-based, with hooks, AMP, gradient clipping, DDP.
 
+The runner owns the hook points: it calls every hook's ``before_*`` / ``after_*`` methods,
+``after_val_epoch`` included (after a ``('val', n)`` workflow epoch, and when ``EvalHook``
+hands over its metrics through ``log_val_metrics``). Hooks see it as
+``rdet_apps.engine.hooks.RunnerView``; they never import this module.
+
 The model is any ``nn.Module`` with ``loss(batch) -> dict[str, Tensor | list[Tensor]]``
 (MMDetection's loss names: every key containing ``'loss'`` is summed into the total). The
 runner wraps it so that DistributedDataParallel sees the loss computation as ``forward``.
@@ -18,7 +23,8 @@ from torch import nn
 
 from rdet_apps.engine.checkpoint import get_rng_state, load_state, save_checkpoint, set_rng_state, unwrap
 from rdet_apps.engine.dist import get_dist_info
-from rdet_apps.engine.hooks import Hook, LogBuffer, get_priority
+from rdet_apps.engine.hooks.base import Hook, get_priority
+from rdet_apps.engine.log_buffer import LogBuffer
 from rdet_models import check_finite_losses
 from rdet_models import parse_losses as _parse_losses
 
@@ -33,6 +39,7 @@ class LossWrapper(nn.Module):
         self.module = module
 
     def forward(self, batch: Any) -> dict[str, Any]:
+        """The wrapped module's losses on ``batch``."""
         return self.module.loss(batch)
 
 
@@ -125,8 +132,17 @@ class Runner:
         self.hooks.insert(index, (p, hook))
 
     def call_hook(self, name: str) -> None:
+        """Call the point ``name`` (``'after_train_iter'`` ...) on every hook, in priority order."""
         for _, hook in self.hooks:
             getattr(hook, name)(self)
+
+    def log_val_metrics(self, metrics: dict[str, Any]) -> None:
+        """Results of an evaluation during training (``EvalHook`` hands them over): they replace
+        what the log buffer holds, so that the ``val`` record holds the metrics only, and every
+        hook's ``after_val_epoch`` runs once. Values that are not numbers are not logged."""
+        self.log_buffer.clear()
+        self.log_buffer.update({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        self.call_hook("after_val_epoch")
 
     # -- checkpoints -----------------------------------------------------------------------------
 

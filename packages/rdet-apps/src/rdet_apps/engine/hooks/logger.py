@@ -1,0 +1,135 @@
+"""Logger hooks: text + ``.log.json`` (MMCV's layout and keys), and TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rdet_apps.engine.hooks.base import Hook, RunnerView
+from rdet_apps.registry import HOOKS
+
+__all__ = ["TensorboardLoggerHook", "TextLoggerHook"]
+
+
+@HOOKS.register_module()
+class TextLoggerHook(Hook):
+    """Every ``interval`` iterations: one text line (MMCV's layout) on the logger, and one JSON
+    line in ``<work_dir>/<timestamp>.log.json`` with MMCV's keys (``mode``, ``epoch``,
+    ``iter``, ``lr``, ``time``, ``data_time``, ``memory``, the losses), so that MMCV's
+    ``analyze_logs`` habits keep working. Validation results are logged with ``mode: val``.
+
+    Args:
+        interval: Iterations between lines.
+        by_epoch: Show ``Epoch [e][i/n]`` (else ``Iter [i/n]``).
+        ignore_last: Skip the last iterations of an epoch that do not fill an interval.
+    """
+
+    def __init__(
+        self, interval: int = 50, by_epoch: bool = True, ignore_last: bool = True, **kwargs: Any
+    ) -> None:
+        self.interval, self.by_epoch, self.ignore_last = interval, by_epoch, ignore_last
+        self.json_path: Path | None = None
+        self._start = time.time()
+
+    def before_run(self, runner: RunnerView) -> None:
+        """Start the clock; on rank 0, open the ``.log.json`` with its header record."""
+        self._start = time.time()
+        if runner.rank != 0:
+            return
+        self.json_path = Path(runner.work_dir) / f"{runner.timestamp}.log.json"
+        with open(self.json_path, "a", encoding="utf-8") as f:
+            f.write(
+                json.dumps(
+                    {
+                        "env_info": runner.meta.get("env_info", ""),
+                        "seed": runner.meta.get("seed"),
+                        "exp_name": runner.meta.get("exp_name", ""),
+                    }
+                )
+                + "\n"
+            )
+
+    def _emit(self, runner: RunnerView, mode: str, values: dict[str, float]) -> None:
+        record = {
+            "mode": mode,
+            "epoch": runner.epoch + 1,
+            "iter": runner.inner_iter + 1 if mode == "train" else runner.inner_iter,
+        }
+        record["lr"] = runner.optimizer.param_groups[0]["lr"]
+        if torch.cuda.is_available():
+            record["memory"] = int(torch.cuda.max_memory_allocated() / 2**20)
+        record.update({k: round(v, 6) if isinstance(v, float) else v for k, v in values.items()})
+        if self.json_path is not None:
+            with open(self.json_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        if mode == "train":
+            done = runner.iter + 1 - runner.start_iter
+            left = (runner.max_iters or runner.max_epochs * runner.iters_per_epoch) - runner.iter - 1
+            eta = (time.time() - self._start) / max(done, 1) * left
+            where = (
+                f"Epoch [{runner.epoch + 1}][{runner.inner_iter + 1}/{runner.iters_per_epoch}]"
+                if self.by_epoch
+                else f"Iter [{runner.iter + 1}/{runner.max_iters}]"
+            )
+            head = f"{where}\tlr: {record['lr']:.3e}, eta: {time.strftime('%H:%M:%S', time.gmtime(eta))}, "
+        else:
+            head = f"Epoch({mode}) [{runner.epoch + 1}][{runner.inner_iter}]\t"
+        body = ", ".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in values.items())
+        if runner.rank == 0:
+            runner.logger.info(head + body)
+
+    def after_train_iter(self, runner: RunnerView) -> None:
+        """Log the interval's averages (a ``train`` record and line)."""
+        last = runner.inner_iter + 1 == runner.iters_per_epoch
+        if (runner.inner_iter + 1) % self.interval == 0 or (last and not self.ignore_last):
+            self._emit(runner, "train", runner.log_buffer.average_and_clear())
+
+    def after_train_epoch(self, runner: RunnerView) -> None:
+        """Drop what an incomplete last interval left in the buffer."""
+        runner.log_buffer.clear()
+
+    def after_val_epoch(self, runner: RunnerView) -> None:
+        """Log the validation results (a ``val`` record and line)."""
+        self._emit(runner, "val", runner.log_buffer.average_and_clear())
+
+
+@HOOKS.register_module()
+class TensorboardLoggerHook(Hook):
+    """Scalars to TensorBoard under ``<work_dir>/tf_logs`` (needs the ``tensorboard`` package).
+
+    Args:
+        interval: Iterations between writes.
+        log_dir: Where the event files go (default ``<work_dir>/tf_logs``).
+    """
+
+    def __init__(self, interval: int = 50, log_dir: str | None = None, **kwargs: Any) -> None:
+        self.interval, self.log_dir, self.writer = interval, log_dir, None
+
+    def before_run(self, runner: RunnerView) -> None:
+        """Open the writer.
+
+        Raises:
+            ImportError: tensorboard is not installed.
+        """
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            raise ImportError("TensorboardLoggerHook needs tensorboard: pip install tensorboard") from e
+        self.writer = SummaryWriter(self.log_dir or os.path.join(runner.work_dir, "tf_logs"))
+
+    def after_train_iter(self, runner: RunnerView) -> None:
+        """Write the latest values and the learning rate every ``interval`` iterations."""
+        if (runner.inner_iter + 1) % self.interval == 0 and self.writer is not None:
+            for k, v in runner.log_buffer.latest().items():
+                self.writer.add_scalar(f"train/{k}", v, runner.iter + 1)
+            self.writer.add_scalar("train/lr", runner.optimizer.param_groups[0]["lr"], runner.iter + 1)
+
+    def after_run(self, runner: RunnerView) -> None:
+        """Close the writer."""
+        if self.writer is not None:
+            self.writer.close()

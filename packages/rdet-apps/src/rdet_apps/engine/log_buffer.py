@@ -1,0 +1,46 @@
+"""``LogBuffer``: the values of the training iterations, averaged over a logging interval.
+
+The runner owns one (``runner.log_buffer``); it feeds it every iteration's losses and times,
+and the logger hooks read and clear it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+__all__ = ["LogBuffer"]
+
+
+class LogBuffer:
+    """Per-iteration values, averaged over the logging interval; NaN and infinite values are
+    skipped."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, float] = defaultdict(float)
+        self._counts: dict[str, int] = defaultdict(int)
+        self._latest: dict[str, float] = {}
+
+    def update(self, values: dict[str, float], count: int = 1) -> None:
+        """Add one observation (weighted by ``count``) of every value."""
+        for k, v in values.items():
+            if not math.isfinite(v):
+                continue
+            self._sums[k] += v * count
+            self._counts[k] += count
+            self._latest[k] = v
+
+    def latest(self) -> dict[str, float]:
+        """The last finite value of every key seen (kept across ``clear``)."""
+        return dict(self._latest)
+
+    def average_and_clear(self) -> dict[str, float]:
+        """The weighted mean of every key since the last clear; then clear."""
+        out = {k: self._sums[k] / self._counts[k] for k in self._sums}
+        self.clear()
+        return out
+
+    def clear(self) -> None:
+        """Forget the sums and counts (not the latest values)."""
+        self._sums.clear()
+        self._counts.clear()
