@@ -85,15 +85,3 @@ def test_points_in_rboxes():
     m = rg.points_in_rboxes(pts, b)
     np.testing.assert_array_equal(m[:, 0], [True, False, True, True, False])
     np.testing.assert_array_equal(m[:, 1], [False, False, False, False, True])
-
-
-def test_rotated_boxes_wrapper():
-    b = rg.RotatedBoxes(random_boxes(np.random.default_rng(2), 10), "le90", regularize_input=True)
-    assert len(b) == 10 and b.area().shape == (10,)
-    oc = b.convert("oc")
-    assert oc.version == "oc" and rg.in_range(oc.tensor, "oc").all()
-    np.testing.assert_allclose(np.diag(b.overlaps(oc)), 1, atol=1e-9)
-    assert b.flip((100, 100)).version == "le90"
-    assert rg.in_range(b.rotate(0.7, (50, 50)).tensor, "le90").all()
-    assert b[:3].tensor.shape == (3, 5) and b.to_polygons().shape == (10, 8)
-    assert b.rescale(2).translate((1, 1)).clip((50, 50)).to_xyxy().shape == (10, 4)

@@ -1,6 +1,9 @@
+import sys
+
 import pytest
 
-from rdet_core import Registry, UnknownTypeError, build_from_cfg
+from rdet_core import Registry, UnknownTypeError, build_from_cfg, plugins
+from rdet_core.registry import RegistryConflictError, all_registries
 
 
 @pytest.fixture
@@ -111,3 +114,131 @@ def test_custom_build_func():
     )
     assert reg.build(dict(type="X"), extra=1) == 7
     assert seen == [(dict(type="X"), reg, {"extra": 1})]
+
+
+# -- a second registry taking an existing name --------------------------------------------------
+
+
+def test_a_second_registry_with_an_existing_name_is_an_error_naming_both():
+    first = Registry("regtest_twice")
+    with pytest.raises(RegistryConflictError) as info:
+        Registry("regtest_twice")
+    message = str(info.value)
+    assert "a second registry takes the name 'regtest_twice'" in message
+    # where each was created: this module, two different lines
+    assert message.count(f"{__name__} line ") == 2
+    assert isinstance(info.value, KeyError)
+    assert all_registries()["regtest_twice"] is first  # the first one stays
+
+
+def test_a_second_registry_reading_an_existing_entry_point_group_is_an_error():
+    Registry("regtest_group_a", entry_point_group="rdet.regtest_shared_group")
+    with pytest.raises(RegistryConflictError, match="entry-point group 'rdet.regtest_shared_group'"):
+        Registry("regtest_group_b", entry_point_group="rdet.regtest_shared_group")
+    # a registry whose default group (rdet.<name>) another one already reads
+    with pytest.raises(RegistryConflictError, match="entry-point group 'rdet.regtest_shared_group'"):
+        Registry("regtest_shared_group")
+
+
+def test_the_same_line_again_replaces_the_registry():
+    # importlib.reload of a module, or a fixture run once per test, re-runs the same line
+    made = [Registry("regtest_reloaded") for _ in range(2)]
+    assert made[0] is not made[1]
+    assert all_registries()["regtest_reloaded"] is made[1]
+
+
+def test_subclass_creation_site_is_the_callers_line():
+    class MyRegistry(Registry):
+        def __init__(self, name: str) -> None:
+            super().__init__(name, namespace="regtest_sub")
+
+    reg = MyRegistry("regtest_subclassed")
+    assert reg.origin.startswith(f"{__name__} line ")
+    assert "namespace='regtest_sub'" in repr(reg)
+
+
+# -- one config look-up, several registries: a namespace ----------------------------------------
+
+
+def test_a_name_in_two_registries_of_one_namespace_is_an_error_naming_both():
+    coders = Registry("regtest_ns_coders", namespace="regtest_ns")
+    models = Registry("regtest_ns_models", namespace="regtest_ns")
+    assert coders.siblings() == [models] and models.siblings() == [coders]
+
+    @coders.register_module(name="Shared")
+    class CoderThing:
+        pass
+
+    with pytest.raises(RegistryConflictError) as info:
+
+        @models.register_module(name="Shared")
+        class ModelThing:
+            pass
+
+    message = str(info.value)
+    assert "'Shared' is ambiguous in namespace 'regtest_ns'" in message
+    assert "'regtest_ns_coders' registry has" in message and "'regtest_ns_models' registry" in message
+    assert f"{__name__}.{CoderThing.__qualname__}" in message
+    assert "ModelThing" in message
+    assert "Shared" not in models  # nothing was registered
+    with pytest.raises(RegistryConflictError):  # force replaces within a registry only
+        models.register_module(name="Shared", force=True, module=type("Other", (), {}))
+
+
+def test_namespace_registration_of_a_name_list_is_all_or_nothing():
+    a = Registry("regtest_atomic_a", namespace="regtest_atomic")
+    b = Registry("regtest_atomic_b", namespace="regtest_atomic")
+    a.register_module(name="Taken", module=type("Taken", (), {}))
+    with pytest.raises(RegistryConflictError):
+        b.register_module(name=["Free", "Taken"], module=type("Other", (), {}))
+    assert "Free" not in b.module_dict
+
+
+def test_same_object_or_other_namespaces_are_not_conflicts():
+    a = Registry("regtest_free_a", namespace="regtest_free")
+    b = Registry("regtest_free_b", namespace="regtest_free")
+    c = Registry("regtest_free_c")  # no namespace: its own look-up
+    d = Registry("regtest_free_d", namespace="regtest_other")
+
+    class Same:
+        pass
+
+    a.register_module(module=Same)
+    b.register_module(module=Same)  # one object under one name: the look-up is not ambiguous
+    c.register_module(name="Same", module=type("Same", (), {}))
+    d.register_module(name="Same", module=type("Same", (), {}))
+    assert a.get("Same") is b.get("Same") is Same
+    assert c.siblings() == [] and d.siblings() == []
+
+
+def _fake_distribution(site, dist: str, group: str, name: str, module: str) -> None:
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{name} = {module}:{name}\n")
+    (site / f"{module}.py").write_text(f"class {name}:\n    pass\n")
+
+
+def test_a_plugin_taking_a_name_of_another_registry_of_its_namespace_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.refresh()
+    try:
+        coders = Registry("regtest_plug_coders", namespace="regtest_plug")
+        models = Registry("regtest_plug_models", namespace="regtest_plug")
+
+        @coders.register_module()
+        class PluggedName:
+            pass
+
+        _fake_distribution(
+            tmp_path, "fake-regtest", "rdet.regtest_plug_models", "PluggedName", "fake_regtest_mod"
+        )
+        with pytest.raises(RegistryConflictError) as info:
+            models.get("PluggedName")
+        message = str(info.value)
+        assert "'regtest_plug_coders' registry has" in message
+        assert "fake_regtest_mod.PluggedName" in message and "rdet.regtest_plug_models" in message
+        assert coders.get("PluggedName") is PluggedName  # the other registry is unaffected
+    finally:
+        sys.modules.pop("fake_regtest_mod", None)
+        plugins.refresh()

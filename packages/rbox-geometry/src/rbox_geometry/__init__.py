@@ -14,7 +14,6 @@ from .angles import (
     regularize,
     to_old_oc,
 )
-from .boxes import RotatedBoxes
 from .convert import (
     get_best_begin_point,
     hbb2obb,
@@ -51,7 +50,6 @@ norm_angle_np = norm_angle
 __all__ = [
     "ANGLE_RANGES",
     "VERSIONS",
-    "RotatedBoxes",
     "bbox_flip",
     "box_iou_rotated",
     "clip_rboxes",

@@ -6,7 +6,7 @@ Importing ``rdet_core`` costs only the standard library; ``rdet_core.structures`
 
 from rdet_core.config import Config, ConfigDict, DictAction, parse_cfg_options
 from rdet_core.plugins import PluginError, list_plugins
-from rdet_core.registry import Registry, UnknownTypeError, build_from_cfg
+from rdet_core.registry import Registry, RegistryConflictError, UnknownTypeError, build_from_cfg
 
 __version__ = "0.1.0"
 
@@ -16,6 +16,7 @@ __all__ = [
     "DictAction",
     "PluginError",
     "Registry",
+    "RegistryConflictError",
     "UnknownTypeError",
     "__version__",
     "build_from_cfg",

@@ -12,16 +12,27 @@ MMRotate's spelling works unchanged::
 Names not registered by rdet's own packages are looked up, lazily and by name, among the
 entry points of the group ``rdet.<registry name>`` that installed distributions declare
 (see :mod:`rdet_core.plugins`).
+
+Names are never ambiguous (:class:`RegistryConflictError`):
+
+- a registry's name is its identity: a second ``Registry("models")``, or a second registry
+  reading the entry-point group ``rdet.models``, is an error naming where both were created
+  (re-running the same line, as ``importlib.reload`` does, replaces the old one instead);
+- registries that one config look-up searches together share a ``namespace`` (e.g. every
+  registry that ``rdet_models.build`` tries in turn); a type name may then be registered, or
+  brought in by a plugin, in only one registry of the namespace: the second is an error naming
+  both registries and both classes.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-__all__ = ["Registry", "UnknownTypeError", "all_registries", "build_from_cfg"]
+__all__ = ["Registry", "RegistryConflictError", "UnknownTypeError", "all_registries", "build_from_cfg"]
 
 # Every registry created in this process, by name; `rdet_core.plugins.list_plugins` reads it.
 _REGISTRIES: dict[str, Registry] = {}
@@ -34,6 +45,16 @@ class UnknownTypeError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class RegistryConflictError(KeyError):
+    """A registry name, entry-point group or type name is claimed twice where one look-up sees both.
+
+    A ``KeyError``, as MMCV's "already registered" error, so that code catching that keeps working.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def all_registries() -> dict[str, Registry]:
     """Every registry created so far in this process, by name."""
     return dict(_REGISTRIES)
@@ -43,11 +64,19 @@ class Registry:
     """A name -> class (or function) table with MMRotate's ``register_module``/``build``.
 
     Args:
-        name: The registry's name, e.g. ``"models"``. Third-party packages add entries through
-            the entry-point group ``rdet.<name>`` (override with ``entry_point_group``).
+        name: The registry's name, e.g. ``"models"``; unique in the process. Third-party
+            packages add entries through the entry-point group ``rdet.<name>`` (override with
+            ``entry_point_group``).
         entry_point_group: The entry-point group read for plugins; ``None`` means ``rdet.<name>``.
+            Unique in the process too.
         build_func: Replaces :func:`build_from_cfg` for this registry, called as
             ``build_func(cfg, registry, **default_args)``.
+        namespace: Registries that one config look-up searches together (``rdet_models.build``
+            tries the models, coder, assigner ... registries in turn) pass the same namespace;
+            a type name may then live in only one of them. ``None``: the registry alone.
+
+    Raises:
+        RegistryConflictError: A registry created elsewhere already has this name or group.
     """
 
     def __init__(
@@ -56,12 +85,30 @@ class Registry:
         *,
         entry_point_group: str | None = None,
         build_func: Callable[..., Any] | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.name = name
         self.entry_point_group = entry_point_group or f"rdet.{name}"
+        self.namespace = namespace
         self._module_dict: dict[str, Any] = {}
         self._from_plugins: set[str] = set()  # names that entry points brought in
         self._build_func = build_func
+        self._site, self.origin = _creation_site(self)
+        for other in list(_REGISTRIES.values()):
+            if other._site == self._site and other.name == name:
+                continue  # the same line again (importlib.reload, a test fixture): replaced below
+            if other.name == name or other.entry_point_group == self.entry_point_group:
+                what = (
+                    f"name {name!r}"
+                    if other.name == name
+                    else f"entry-point group {self.entry_point_group!r}"
+                )
+                raise RegistryConflictError(
+                    f"a second registry takes the {what}: {self!r} created at {self.origin}, but "
+                    f"{other!r} created at {other.origin} already has it. Registry names and "
+                    f"entry-point groups must be unique: use the existing registry (import it) "
+                    f"or choose another name."
+                )
         _REGISTRIES[name] = self
 
     # -- registration -------------------------------------------------------------------------
@@ -84,6 +131,8 @@ class Registry:
 
         Raises:
             KeyError: A name is already registered (and ``force`` is False).
+            RegistryConflictError: (a ``KeyError``) another registry of this registry's
+                namespace has the name for another object; ``force`` does not override that.
             TypeError: ``name`` is neither None, a str nor a list of str.
         """
         if not isinstance(force, bool):
@@ -115,7 +164,27 @@ class Registry:
                     f"{key!r} is already registered in the {self.name!r} registry "
                     f"(by {_qualname(existing)}); pass force=True to replace it"
                 )
+            self._check_namespace(key, obj)
+        for key in names:
             self._module_dict[key] = obj
+
+    def siblings(self) -> list[Registry]:
+        """The other registries of this registry's namespace (none without a namespace)."""
+        if self.namespace is None:
+            return []
+        return [r for r in _REGISTRIES.values() if r is not self and r.namespace == self.namespace]
+
+    def _check_namespace(self, key: str, obj: Any, plugin: str = "") -> None:
+        """Raise if another registry of the namespace has ``key`` for another object."""
+        for other in self.siblings():
+            existing = other._module_dict.get(key)
+            if existing is not None and existing is not obj:
+                raise RegistryConflictError(
+                    f"{key!r} is ambiguous in namespace {self.namespace!r}: the {other.name!r} "
+                    f"registry has {_qualname(existing)} and the {self.name!r} registry would take "
+                    f"{_qualname(obj)}{plugin}; a config's type={key!r} is looked up in both. "
+                    f"Register one of them under another name."
+                )
 
     # -- look-up ------------------------------------------------------------------------------
 
@@ -136,6 +205,7 @@ class Registry:
         for candidate in _candidates(key):
             obj = plugins.load_entry_point(self, candidate)
             if obj is not None:
+                self._check_namespace(candidate, obj, f" (plugin of group {self.entry_point_group!r})")
                 self._module_dict.setdefault(candidate, obj)
                 self._from_plugins.add(candidate)
                 return self._module_dict[candidate]
@@ -185,8 +255,10 @@ class Registry:
         return len(self._module_dict)
 
     def __repr__(self) -> str:
+        namespace = f", namespace={self.namespace!r}" if self.namespace is not None else ""
         return (
-            f"Registry(name={self.name!r}, items={len(self._module_dict)}, group={self.entry_point_group!r})"
+            f"Registry(name={self.name!r}, items={len(self._module_dict)}, "
+            f"group={self.entry_point_group!r}{namespace})"
         )
 
 
@@ -232,6 +304,16 @@ def build_from_cfg(
 def _candidates(key: str) -> list[str]:
     """``key`` itself, then its last dotted part (MMCV scopes such as ``mmdet.``)."""
     return [key, key.rsplit(".", 1)[1]] if "." in key else [key]
+
+
+def _creation_site(registry: Registry) -> tuple[tuple[str, int], str]:
+    """Where ``registry`` is being created: ((file, line), "module line N") of the first frame
+    outside its own ``__init__`` (and those of subclasses)."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_locals.get("self") is registry:
+        frame = frame.f_back
+    module = frame.f_globals.get("__name__", "?")
+    return (frame.f_code.co_filename, frame.f_lineno), f"{module} line {frame.f_lineno}"
 
 
 def _qualname(obj: Any) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rdet_core import Config, DictAction
 
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     model.to(default_device(distributed))
     datasets = [build_dataset(cfg.data.train)]
     if any(phase == "val" for phase, _ in cfg.get("workflow") or []):
-        datasets.append(build_dataset({**dict(cfg.data.val), "pipeline": cfg.data.train.pipeline}))
+        datasets.append(build_dataset(_val_with_train_pipeline(cfg.data.val, cfg.data.train)))
     meta = {"seed": cfg.seed, "exp_name": Path(args.config).name, "env_info": ""}
     runner = train_detector(
         model,
@@ -83,3 +85,16 @@ def run(args: argparse.Namespace) -> int:
     if rank == 0:
         logger.info(f"done: {runner.iter} iterations; checkpoints and logs in {cfg.work_dir}")
     return 0
+
+
+def _val_with_train_pipeline(val: Any, train: Any) -> dict[str, Any]:
+    """``data.val`` with the training pipeline (MMDetection's ``('val', 1)`` workflow computes
+    losses on it). The pipeline is found inside wrappers (``RepeatDataset.dataset``); a dataset
+    that has none (it returns ``DetSample`` itself) keeps its own settings."""
+    inner = dict(train)
+    while "pipeline" not in inner and isinstance(inner.get("dataset"), Mapping):
+        inner = dict(inner["dataset"])
+    out = dict(val)
+    if "pipeline" in inner:
+        out["pipeline"] = inner["pipeline"]
+    return out

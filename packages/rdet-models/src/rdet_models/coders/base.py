@@ -85,16 +85,22 @@ def clamp_deltas(
 
 
 class BaseBBoxCoder:
-    """A box coder: ``encode(bboxes, gt_bboxes) -> deltas`` and ``decode(bboxes, deltas) -> boxes``."""
+    """A coder: ``encode(...)`` targets for a head to learn, ``decode(...)`` its predictions back.
+
+    The arguments are each coder's own, as in MMRotate: box coders ``encode(bboxes, gt_bboxes)``
+    and ``decode(bboxes, deltas, max_shape=None, ...)``; the Gliding Vertex coders
+    ``encode(rbboxes)`` / ``decode(hbboxes, fix_deltas)``; the angle coders (CSL)
+    ``encode(angle_targets)`` / ``decode(angle_preds)``. So the base declares no signature.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         pass
 
-    def encode(self, bboxes: torch.Tensor, gt_bboxes: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    def encode(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not encode")
 
-    def decode(self, bboxes: torch.Tensor, bboxes_pred: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        raise NotImplementedError
+    def decode(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not decode")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())

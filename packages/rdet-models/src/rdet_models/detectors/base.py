@@ -8,26 +8,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from rdet_core.structures import DetBatch, Detections, GroundTruth
+from rdet_core.structures import DetBatch, Detections, GroundTruth, ImageMeta, detections_to_result
 from rdet_models.builder import build_backbone, build_neck
 from rdet_models.init import BaseModule
-from rdet_models.postprocess import rbbox2result
+from rdet_models.mmdet_compat import as_metas, gts_from_lists
 from rdet_models.utils import parse_losses
 
 __all__ = ["RotatedBaseDetector", "sanitize_gt"]
 
 
-def sanitize_gt(
-    boxes: torch.Tensor, labels: torch.Tensor, min_size: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Drop ground-truth boxes that would make the losses NaN: non-finite values, or w or h < ``min_size`` px.
-
-    Returns (boxes (k', 5), labels (k',), keep mask (k,)).
-    """
+def sanitize_gt(gt: GroundTruth, min_size: float = 1.0) -> GroundTruth:
+    """``gt`` without the boxes that would make the losses NaN: non-finite values, or w or h
+    < ``min_size`` px (tensors; the ignored boxes are kept as they are)."""
+    boxes, labels = gt.boxes, gt.labels
     if boxes.numel() == 0:
-        return boxes.reshape(0, 5), labels.reshape(0), torch.zeros(0, dtype=torch.bool, device=boxes.device)
+        return GroundTruth(boxes.reshape(0, 5), labels.reshape(0), gt.boxes_ignore, gt.labels_ignore)
     keep = torch.isfinite(boxes).all(dim=1) & (boxes[:, 2] >= min_size) & (boxes[:, 3] >= min_size)
-    return boxes[keep], labels[keep], keep
+    return GroundTruth(boxes[keep], labels[keep], gt.boxes_ignore, gt.labels_ignore)
 
 
 class RotatedBaseDetector(BaseModule):
@@ -40,7 +37,11 @@ class RotatedBaseDetector(BaseModule):
       ``predict(batch) -> list[Detections]`` in original-image pixels.
     - MMDetection's: ``forward(img, img_metas, return_loss=True, **kw)``, ``forward_train``,
       ``simple_test(img, img_metas, rescale)`` -> per image a list per class of (k, 6) arrays,
-      ``train_step(data, optimizer)``.
+      ``train_step(data, optimizer)``: thin adapters that turn ``img_metas`` dicts and ``gt_*``
+      lists into ``ImageMeta`` / ``GroundTruth`` (``rdet_models.mmdet_compat``).
+
+    Both go through two typed passes a detector implements: ``losses(img, gts, metas)`` and
+    ``detect(img, metas, rescale) -> list[Detections]``.
     """
 
     #: ground-truth boxes with w or h below this (pixels), or non-finite, are dropped in training
@@ -68,47 +69,97 @@ class RotatedBaseDetector(BaseModule):
         x = self.backbone(img)
         return self.neck(x) if self.with_neck else x
 
-    def _sanitized_gts(
-        self, gt_bboxes: Sequence[torch.Tensor], gt_labels: Sequence[torch.Tensor]
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _sanitized(self, gts: Sequence[GroundTruth]) -> list[GroundTruth]:
         """Each image's ground truth without the invalid boxes (``sanitize_gt`` with ``min_gt_size``)."""
-        clean_boxes, clean_labels = [], []
-        for boxes, labels in zip(gt_bboxes, gt_labels):
-            b, lbl, _ = sanitize_gt(boxes, labels, self.min_gt_size)
-            clean_boxes.append(b)
-            clean_labels.append(lbl)
-        return clean_boxes, clean_labels
+        return [sanitize_gt(gt, self.min_gt_size) for gt in gts]
 
-    # -- to be provided by subclasses -----------------------------------------------------------
+    # -- the typed network passes: provided by subclasses ----------------------------------------
 
-    def forward_train(self, img: torch.Tensor, img_metas: list[dict], **kwargs: Any) -> dict[str, Any]:
-        for meta in img_metas:
-            meta["batch_input_shape"] = tuple(img.size()[-2:])
-        return {}
-
-    def simple_test(
-        self, img: torch.Tensor, img_metas: list[dict], rescale: bool = False, **kwargs: Any
-    ) -> list[list[np.ndarray]]:
-        """Per image, MMRotate's result: a list per class of (k, 6) float32 arrays."""
-        return [
-            rbbox2result(d, lbl, self.num_classes)
-            for d, lbl in self.simple_test_dets(img, img_metas, rescale=rescale, **kwargs)
-        ]
-
-    def simple_test_dets(
-        self, img: torch.Tensor, img_metas: list[dict], rescale: bool = True
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per image: (dets (k, 6), labels (k,)) tensors."""
+    def losses(
+        self, img: torch.Tensor, gts: Sequence[GroundTruth], metas: Sequence[ImageMeta]
+    ) -> dict[str, Any]:
+        """Training losses of images (N, 3, H, W) with their ground truth (tensors on the
+        model's device) and metas: MMDetection's names (``loss_cls``, ``loss_bbox`` ...; lists
+        hold one tensor per FPN level). Invalid ground-truth boxes are dropped first."""
         raise NotImplementedError
 
-    def aug_test(self, imgs: list[torch.Tensor], img_metas: list[list[dict]], **kwargs: Any) -> list[Any]:
-        raise NotImplementedError("test-time augmentation (aug_test) is not supported yet")
+    def detect(self, img: torch.Tensor, metas: Sequence[ImageMeta], rescale: bool = True) -> list[Detections]:
+        """Per image, its detections (torch tensors), in original-image pixels with ``rescale``."""
+        raise NotImplementedError
 
     @property
     def num_classes(self) -> int:
         raise NotImplementedError
 
-    # -- MMDetection's entry points -------------------------------------------------------------
+    # -- rdet's entry points --------------------------------------------------------------------
+
+    def _device(self) -> torch.device:
+        p = next(self.parameters(), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def _images(self, batch: DetBatch) -> torch.Tensor:
+        images = (
+            batch.images
+            if isinstance(batch.images, torch.Tensor)
+            else torch.as_tensor(np.asarray(batch.images))
+        )
+        return images.to(device=self._device(), dtype=torch.float32)
+
+    def _gt_on_device(self, gt: GroundTruth) -> GroundTruth:
+        device = self._device()
+
+        def t(x: Any, dtype: torch.dtype) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(
+                device=device, dtype=dtype
+            )
+
+        return GroundTruth(
+            t(gt.boxes, torch.float32).reshape(-1, 5),
+            t(gt.labels, torch.long).reshape(-1),
+            t(gt.boxes_ignore, torch.float32).reshape(-1, 5),
+            t(gt.labels_ignore, torch.long).reshape(-1),
+        )
+
+    def loss(self, batch: DetBatch) -> dict[str, Any]:
+        """Training losses of a batch with ground truth (MMDetection's names and structure)."""
+        if batch.gts is None:
+            raise ValueError("loss() needs a DetBatch with ground truth (gts)")
+        return self.losses(self._images(batch), [self._gt_on_device(g) for g in batch.gts], batch.metas)
+
+    @torch.no_grad()
+    def predict(self, batch: DetBatch, rescale: bool = True) -> list[Detections]:
+        """Per image, detections in original-image pixels (``rescale``) as torch tensors."""
+        return self.detect(self._images(batch), batch.metas, rescale=rescale)
+
+    # -- MMDetection's entry points, over the typed passes ----------------------------------------
+
+    def forward_train(
+        self,
+        img: torch.Tensor,
+        img_metas: list[dict],
+        gt_bboxes: list[torch.Tensor],
+        gt_labels: list[torch.Tensor],
+        gt_bboxes_ignore: list[torch.Tensor] | None = None,
+        gt_masks: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """MMDetection's signature over ``losses``: ``gt_bboxes`` per image (k, 5)
+        ``(cx, cy, w, h, theta)``, ``gt_labels`` (k,); ``gt_masks`` is accepted and unused, as in
+        MMRotate (no mask heads); other keywords (``proposals``) go to ``losses``."""
+        for meta in img_metas:
+            meta["batch_input_shape"] = tuple(img.size()[-2:])
+        gts = gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore)
+        return self.losses(img, gts, as_metas(img_metas), **kwargs)
+
+    def simple_test(
+        self, img: torch.Tensor, img_metas: list[dict], rescale: bool = False, **kwargs: Any
+    ) -> list[list[np.ndarray]]:
+        """Per image, MMRotate's result: a list per class of (k, 6) float32 arrays."""
+        dets = self.detect(img, as_metas(img_metas), rescale=rescale, **kwargs)
+        return [detections_to_result(d, self.num_classes) for d in dets]
+
+    def aug_test(self, imgs: list[torch.Tensor], img_metas: list[list[dict]], **kwargs: Any) -> list[Any]:
+        raise NotImplementedError("test-time augmentation (aug_test) is not supported yet")
 
     def forward_test(
         self, imgs: list[torch.Tensor] | torch.Tensor, img_metas: list[list[dict]] | list[dict], **kwargs: Any
@@ -135,57 +186,3 @@ class RotatedBaseDetector(BaseModule):
         losses = self(**data)
         loss, log_vars = parse_losses(losses)
         return dict(loss=loss, log_vars=log_vars, num_samples=len(data["img_metas"]))
-
-    # -- rdet's entry points --------------------------------------------------------------------
-
-    @staticmethod
-    def _batch_inputs(batch: DetBatch, device: torch.device) -> tuple[torch.Tensor, list[dict]]:
-        images = (
-            batch.images
-            if isinstance(batch.images, torch.Tensor)
-            else torch.as_tensor(np.asarray(batch.images))
-        )
-        return images.to(device=device, dtype=torch.float32), [m.as_mmrotate() for m in batch.metas]
-
-    @staticmethod
-    def _gt_tensors(gt: GroundTruth, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        def t(x: Any, dtype: torch.dtype) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(
-                device=device, dtype=dtype
-            )
-
-        return (
-            t(gt.boxes, torch.float32).reshape(-1, 5),
-            t(gt.labels, torch.long).reshape(-1),
-            t(gt.boxes_ignore, torch.float32).reshape(-1, 5),
-        )
-
-    def _device(self) -> torch.device:
-        p = next(self.parameters(), None)
-        return p.device if p is not None else torch.device("cpu")
-
-    def loss(self, batch: DetBatch) -> dict[str, Any]:
-        """Training losses of a batch with ground truth (MMDetection's names and structure)."""
-        if batch.gts is None:
-            raise ValueError("loss() needs a DetBatch with ground truth (gts)")
-        device = self._device()
-        img, img_metas = self._batch_inputs(batch, device)
-        gts = [self._gt_tensors(g, device) for g in batch.gts]
-        return self.forward_train(
-            img,
-            img_metas,
-            gt_bboxes=[g[0] for g in gts],
-            gt_labels=[g[1] for g in gts],
-            gt_bboxes_ignore=[g[2] for g in gts],
-        )
-
-    @torch.no_grad()
-    def predict(self, batch: DetBatch, rescale: bool = True) -> list[Detections]:
-        """Per image, detections in original-image pixels (``rescale``) as torch tensors."""
-        img, img_metas = self._batch_inputs(batch, self._device())
-        for meta in img_metas:
-            meta["batch_input_shape"] = tuple(img.size()[-2:])
-        out = []
-        for dets, labels in self.simple_test_dets(img, img_metas, rescale=rescale):
-            out.append(Detections(dets[:, :5], dets[:, 5], labels))
-        return out

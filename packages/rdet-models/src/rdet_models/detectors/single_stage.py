@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from rdet_core.structures import Detections, GroundTruth, ImageMeta
 from rdet_models.builder import build_head
 from rdet_models.detectors.base import RotatedBaseDetector
 from rdet_models.registry import MODELS
@@ -44,32 +46,14 @@ class RotatedSingleStageDetector(RotatedBaseDetector):
     def forward_dummy(self, img: torch.Tensor) -> Any:
         return self.bbox_head(self.extract_feat(img))
 
-    def forward_train(
-        self,
-        img: torch.Tensor,
-        img_metas: list[dict],
-        gt_bboxes: list[torch.Tensor],
-        gt_labels: list[torch.Tensor],
-        gt_bboxes_ignore: list[torch.Tensor] | None = None,
-        **kwargs: Any,
+    def losses(
+        self, img: torch.Tensor, gts: Sequence[GroundTruth], metas: Sequence[ImageMeta]
     ) -> dict[str, Any]:
-        """Loss dict. ``gt_bboxes``: per image (k, 5) ``(cx, cy, w, h, theta)``; invalid boxes
-        (non-finite, or w / h < ``min_gt_size`` px) are dropped first."""
-        super().forward_train(img, img_metas)
-        clean_boxes, clean_labels = self._sanitized_gts(gt_bboxes, gt_labels)
-        x = self.extract_feat(img)
-        losses = self.bbox_head.forward_train(x, img_metas, clean_boxes, clean_labels, gt_bboxes_ignore)
-        if losses is None:
-            raise RuntimeError(
-                "no anchor lies inside an image of the batch (img_shape smaller than every anchor centre); "
-                "check the pipeline's resize and the anchor strides"
-            )
-        return losses
+        """``bbox_head``'s losses (one tensor per level each); invalid gt boxes are dropped first."""
+        return self.bbox_head.losses(self.extract_feat(img), self._sanitized(gts), metas)
 
-    def simple_test_dets(
-        self, img: torch.Tensor, img_metas: list[dict], rescale: bool = True
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return self.bbox_head.simple_test(self.extract_feat(img), img_metas, rescale=rescale)
+    def detect(self, img: torch.Tensor, metas: Sequence[ImageMeta], rescale: bool = True) -> list[Detections]:
+        return self.bbox_head.predict(self.extract_feat(img), metas, rescale=rescale)
 
 
 @MODELS.register_module()

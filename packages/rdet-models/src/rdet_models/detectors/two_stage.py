@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 
+from rdet_core.structures import Detections, GroundTruth, ImageMeta
 from rdet_models.builder import build_head
 from rdet_models.detectors.base import RotatedBaseDetector
 from rdet_models.registry import MODELS
@@ -88,72 +89,51 @@ class RotatedTwoStageDetector(RotatedBaseDetector):
         proposals[:, 2:4] = proposals[:, :2] + proposals[:, 2:4].clamp(min=8)
         return outs + (self.roi_head.forward_dummy(x, proposals),)
 
-    def forward_train(
+    def losses(
         self,
         img: torch.Tensor,
-        img_metas: list[dict],
-        gt_bboxes: list[torch.Tensor],
-        gt_labels: list[torch.Tensor],
-        gt_bboxes_ignore: list[torch.Tensor] | None = None,
-        gt_masks: Any = None,
+        gts: Sequence[GroundTruth],
+        metas: Sequence[ImageMeta],
         proposals: list[torch.Tensor] | None = None,
-        **kwargs: Any,
     ) -> dict[str, Any]:
-        """Loss dict. ``gt_bboxes``: per image (k, 5) ``(cx, cy, w, h, theta)``; invalid boxes
-        (non-finite, or w / h < ``min_gt_size`` px) are dropped first."""
-        super().forward_train(img, img_metas)
-        clean_boxes, clean_labels = self._sanitized_gts(gt_bboxes, gt_labels)
+        """The RPN's and the RoI head's losses; invalid gt boxes are dropped first. A detector
+        without ``rpn_head`` needs ``proposals`` (per image (k, 5[+1]))."""
+        gts = self._sanitized(gts)
         x = self.extract_feat(img)
         losses: dict[str, Any] = {}
         if self.with_rpn:
             if self.train_cfg is None:
                 raise RuntimeError("training needs the model's train_cfg (rpn, rpn_proposal, rcnn)")
             proposal_cfg = self.train_cfg.get("rpn_proposal", self.test_cfg.rpn if self.test_cfg else None)
-            rpn_losses, proposal_list = self.rpn_head.forward_train(
-                x,
-                img_metas,
-                clean_boxes,
-                gt_labels=None,
-                gt_bboxes_ignore=gt_bboxes_ignore,
-                proposal_cfg=proposal_cfg,
-            )
+            rpn_losses, proposal_list = self.rpn_head.losses_and_proposals(x, gts, metas, proposal_cfg)
             losses.update(rpn_losses)
+        elif proposals is None:
+            raise ValueError("a detector without rpn_head needs proposals")
         else:
-            if proposals is None:
-                raise ValueError("a detector without rpn_head needs proposals")
             proposal_list = proposals
-        losses.update(
-            self.roi_head.forward_train(
-                x, img_metas, proposal_list, clean_boxes, clean_labels, gt_bboxes_ignore, gt_masks
-            )
-        )
+        losses.update(self.roi_head.losses(x, proposal_list, gts, metas))
         return losses
 
     def _proposals(
-        self, x: tuple[torch.Tensor, ...], img_metas: list[dict], proposals: Any
+        self, x: tuple[torch.Tensor, ...], metas: Sequence[ImageMeta], proposals: list[torch.Tensor] | None
     ) -> list[torch.Tensor]:
         if proposals is not None:
             return proposals
         if not self.with_rpn:
             raise ValueError("a detector without rpn_head needs proposals")
-        return self.rpn_head.simple_test_rpn(x, img_metas)
+        return self.rpn_head.proposals(x, metas)
 
-    def simple_test_dets(
-        self, img: torch.Tensor, img_metas: list[dict], rescale: bool = True, proposals: Any = None
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        x = self.extract_feat(img)
-        det_bboxes, det_labels = self.roi_head.simple_test_bboxes(
-            x, img_metas, self._proposals(x, img_metas, proposals), self.roi_head.test_cfg, rescale=rescale
-        )
-        return list(zip(det_bboxes, det_labels))
-
-    def simple_test(
-        self, img: torch.Tensor, img_metas: list[dict], proposals: Any = None, rescale: bool = False
-    ) -> list[list[np.ndarray]]:
-        """Per image, MMRotate's result: a list per class of (k, 6) float32 arrays."""
+    def detect(
+        self,
+        img: torch.Tensor,
+        metas: Sequence[ImageMeta],
+        rescale: bool = True,
+        proposals: list[torch.Tensor] | None = None,
+    ) -> list[Detections]:
         if not self.with_bbox:
             raise RuntimeError("the RoI head has no bbox head")
-        return super().simple_test(img, img_metas, rescale=rescale, proposals=proposals)
+        x = self.extract_feat(img)
+        return self.roi_head.predict(x, self._proposals(x, metas, proposals), metas, rescale=rescale)
 
 
 @MODELS.register_module()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -11,7 +11,8 @@ from torch import nn
 from rdet_models.builder import build_bbox_coder, build_loss
 from rdet_models.heads.rotated_retina_head import RotatedRetinaHead
 from rdet_models.registry import MODELS
-from rdet_models.utils import multi_apply, to_config
+from rdet_models.samplers import SamplingResult
+from rdet_models.targets import LevelTargets
 
 __all__ = ["CSLRRetinaHead"]
 
@@ -36,8 +37,11 @@ class CSLRRetinaHead(RotatedRetinaHead):
         angle_coder: a ``CSLCoder`` config. loss_angle: loss of the angle classifier.
 
     Forward: (cls_scores, bbox_preds, angle_clses), the last (N, A*coding_len, H, W) per level.
+    Extra targets: ``angle_targets`` (A, coding_len) and ``angle_weights`` (A, 1).
     Loss names: loss_cls, loss_bbox, loss_angle.
     """
+
+    pred_names = ("cls_score", "bbox_pred", "angle_cls")
 
     def __init__(
         self,
@@ -66,9 +70,9 @@ class CSLRRetinaHead(RotatedRetinaHead):
         return self.retina_cls(cls_feat), self.retina_reg(reg_feat), self.retina_angle_cls(reg_feat)
 
     def _extra_targets(
-        self, anchors: torch.Tensor, sampling_result: Any, pos_targets: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Angle targets (encoded, (n, coding_len)) and weights (n, 1)."""
+        self, anchors: torch.Tensor, sampling_result: SamplingResult, pos_targets: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """``angle_targets`` (encoded, (n, coding_len)) and ``angle_weights`` (n, 1)."""
         angle_targets = anchors.new_zeros((anchors.shape[0], 1))
         angle_weights = anchors.new_zeros((anchors.shape[0], 1))
         if pos_targets is not None:
@@ -79,119 +83,42 @@ class CSLRRetinaHead(RotatedRetinaHead):
         # MMRotate encodes only when there are positives, which leaves (n, 1) targets and
         # breaks batching for an image without positives; encoding always is equivalent
         # (the weights of non-positives are 0).
-        return self.angle_coder.encode(angle_targets), angle_weights
+        return dict(angle_targets=self.angle_coder.encode(angle_targets), angle_weights=angle_weights)
 
-    def loss_single(  # type: ignore[override]
-        self,
-        cls_score: torch.Tensor,
-        bbox_pred: torch.Tensor,
-        angle_cls: torch.Tensor,
-        anchors: torch.Tensor,
-        labels: torch.Tensor,
-        label_weights: torch.Tensor,
-        bbox_targets: torch.Tensor,
-        bbox_weights: torch.Tensor,
-        angle_targets: torch.Tensor,
-        angle_weights: torch.Tensor,
-        num_total_samples: int,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def loss_level(self, preds: Mapping[str, torch.Tensor], t: LevelTargets) -> dict[str, torch.Tensor]:
+        """``loss_cls``, ``loss_bbox`` (without the angle term with ``shield_reg_angle``) and ``loss_angle``."""
         if self.shield_reg_angle:
-            bbox_weights = bbox_weights.reshape(-1, 5).clone()
+            bbox_weights = t.bbox_weights.reshape(-1, 5).clone()
             bbox_weights[:, -1] = 0.0
-        loss_cls, loss_bbox = super().loss_single(
-            cls_score,
-            bbox_pred,
-            anchors,
-            labels,
-            label_weights,
-            bbox_targets,
-            bbox_weights,
-            num_total_samples,
-        )
-        angle_cls = angle_cls.permute(0, 2, 3, 1).reshape(-1, self.coding_len)
-        angle_targets = angle_targets.reshape(-1, self.coding_len)
-        angle_weights = angle_weights.reshape(-1, 1)
-        loss_angle = self.loss_angle(
-            angle_cls, angle_targets, weight=angle_weights, avg_factor=num_total_samples
-        )
-        return loss_cls, loss_bbox, loss_angle
-
-    def loss(  # type: ignore[override]
-        self,
-        cls_scores: list[torch.Tensor],
-        bbox_preds: list[torch.Tensor],
-        angle_clses: list[torch.Tensor],
-        gt_bboxes: list[torch.Tensor],
-        gt_labels: list[torch.Tensor] | None,
-        img_metas: Sequence[dict],
-        gt_bboxes_ignore: list[torch.Tensor] | None = None,
-    ) -> dict[str, list[torch.Tensor]] | None:
-        prepared = self._prepare_loss(cls_scores, gt_bboxes, gt_labels, img_metas, gt_bboxes_ignore)
-        if prepared is None:
-            return None
-        t, num_total_samples, all_anchor_list = prepared
-        losses_cls, losses_bbox, losses_angle = multi_apply(
-            self.loss_single,
-            cls_scores,
-            bbox_preds,
-            angle_clses,
-            all_anchor_list,
-            t[0],
-            t[1],
-            t[2],
-            t[3],
-            t[6],
-            t[7],
-            num_total_samples=num_total_samples,
-        )
-        return dict(loss_cls=losses_cls, loss_bbox=losses_bbox, loss_angle=losses_angle)
-
-    def get_bboxes(  # type: ignore[override]
-        self,
-        cls_scores: list[torch.Tensor],
-        bbox_preds: list[torch.Tensor],
-        angle_clses: list[torch.Tensor],
-        img_metas: Sequence[dict],
-        cfg: dict | None = None,
-        rescale: bool = False,
-        with_nms: bool = True,
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return self._batch_get_bboxes(
-            [cls_scores, bbox_preds, angle_clses], img_metas, cfg, rescale, with_nms
-        )
-
-    def _get_bboxes_single(  # type: ignore[override]
-        self,
-        cls_score_list: list[torch.Tensor],
-        bbox_pred_list: list[torch.Tensor],
-        angle_cls_list: list[torch.Tensor],
-        mlvl_anchors: list[torch.Tensor],
-        img_shape: Sequence[int],
-        scale_factor: Any,
-        cfg: Any,
-        rescale: bool = False,
-        with_nms: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.test_cfg if cfg is None else to_config(cfg)
-        mlvl_bboxes, mlvl_scores = [], []
-        for cls_score, bbox_pred, angle_cls, anchors in zip(
-            cls_score_list, bbox_pred_list, angle_cls_list, mlvl_anchors
-        ):
-            scores, (anchors, bbox_pred, angle_cls) = self._level_topk(
-                cls_score,
-                cfg,
-                anchors,
-                bbox_pred.permute(1, 2, 0).reshape(-1, 5),
-                angle_cls.permute(1, 2, 0).reshape(-1, self.coding_len).sigmoid(),
+            t = LevelTargets(
+                t.anchors, t.labels, t.label_weights, t.bbox_targets, bbox_weights, t.extra, t.avg_factor
             )
-            angle_pred = self.angle_coder.decode(angle_cls)
-            if self.use_encoded_angle:
-                bbox_pred = bbox_pred.clone()
-                bbox_pred[..., -1] = angle_pred
-                bboxes = self.bbox_coder.decode(anchors, bbox_pred, max_shape=img_shape)
-            else:
-                bboxes = self.bbox_coder.decode(anchors, bbox_pred, max_shape=img_shape)
-                bboxes[..., -1] = angle_pred
-            mlvl_bboxes.append(bboxes)
-            mlvl_scores.append(scores)
-        return self._finish_bboxes(mlvl_bboxes, mlvl_scores, scale_factor, cfg, rescale, with_nms)
+        losses = super().loss_level(preds, t)
+        angle_cls = preds["angle_cls"].permute(0, 2, 3, 1).reshape(-1, self.coding_len)
+        angle_targets = t.extra["angle_targets"].reshape(-1, self.coding_len)
+        angle_weights = t.extra["angle_weights"].reshape(-1, 1)
+        losses["loss_angle"] = self.loss_angle(
+            angle_cls, angle_targets, weight=angle_weights, avg_factor=t.avg_factor
+        )
+        return losses
+
+    def _decode_level(
+        self, preds: Mapping[str, torch.Tensor], anchors: torch.Tensor, img_shape: Sequence[int], cfg: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The box deltas' angle replaced by the angle classifier's (decoded CSL bins)."""
+        scores, (anchors, bbox_pred, angle_cls) = self._level_topk(
+            preds["cls_score"],
+            cfg,
+            anchors,
+            preds["bbox_pred"].permute(1, 2, 0).reshape(-1, 5),
+            preds["angle_cls"].permute(1, 2, 0).reshape(-1, self.coding_len).sigmoid(),
+        )
+        angle_pred = self.angle_coder.decode(angle_cls)
+        if self.use_encoded_angle:
+            bbox_pred = bbox_pred.clone()
+            bbox_pred[..., -1] = angle_pred
+            bboxes = self.bbox_coder.decode(anchors, bbox_pred, max_shape=img_shape)
+        else:
+            bboxes = self.bbox_coder.decode(anchors, bbox_pred, max_shape=img_shape)
+            bboxes[..., -1] = angle_pred
+        return bboxes, scores

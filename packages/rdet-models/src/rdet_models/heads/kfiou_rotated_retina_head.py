@@ -22,7 +22,7 @@ class KFIoURRetinaHead(RotatedRetinaHead):
         anchors: torch.Tensor,
         bbox_targets: torch.Tensor,
         bbox_weights: torch.Tensor,
-        num_total_samples: int,
+        avg_factor: int,
     ) -> torch.Tensor:
         return self.loss_bbox(
             bbox_pred,
@@ -30,5 +30,5 @@ class KFIoURRetinaHead(RotatedRetinaHead):
             bbox_weights,
             pred_decode=self.bbox_coder.decode(anchors, bbox_pred),
             targets_decode=self.bbox_coder.decode(anchors, bbox_targets),
-            avg_factor=num_total_samples,
+            avg_factor=avg_factor,
         )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from rbox_geometry import obb2hbb
-from rdet_models.anchors.utils import images_to_levels, rotated_anchor_inside_flags, unmap
+from rdet_core.structures import Detections, GroundTruth, ImageMeta
+from rdet_models.anchors.utils import rotated_anchor_inside_flags
 from rdet_models.builder import (
     build_assigner,
     build_bbox_coder,
@@ -18,8 +19,11 @@ from rdet_models.builder import (
     build_sampler,
 )
 from rdet_models.init import BaseModule
+from rdet_models.mmdet_compat import as_metas, detections_as_pairs, gts_from_lists
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
+from rdet_models.samplers import SamplingResult
+from rdet_models.targets import AnchorTargets, ImageAnchorTargets, LevelTargets
 from rdet_models.utils import multi_apply, to_config
 
 __all__ = ["RotatedAnchorHead"]
@@ -48,6 +52,10 @@ class RotatedAnchorHead(BaseModule):
 
     #: deltas per anchor
     reg_dim = 5
+    #: names of ``forward``'s outputs, in order (each a list over levels)
+    pred_names: tuple[str, ...] = ("cls_score", "bbox_pred")
+    #: one foreground class whatever the ground truth's labels (the RPN)
+    class_agnostic = False
 
     def __init__(
         self,
@@ -113,14 +121,14 @@ class RotatedAnchorHead(BaseModule):
     def get_anchors(
         self,
         featmap_sizes: Sequence[tuple[int, int]],
-        img_metas: Sequence[dict],
+        metas: Sequence[ImageMeta],
         device: str | torch.device = "cuda",
     ) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
         """Per image, per level: anchors (H*W*A, 5) and valid flags (H*W*A,)."""
         mlvl = self.anchor_generator.grid_priors(featmap_sizes, device=device)
-        anchor_list = [mlvl for _ in img_metas]
+        anchor_list = [mlvl for _ in metas]
         valid_flag_list = [
-            self.anchor_generator.valid_flags(featmap_sizes, m["pad_shape"], device) for m in img_metas
+            self.anchor_generator.valid_flags(featmap_sizes, m.pad_shape, device) for m in as_metas(metas)
         ]
         return anchor_list, valid_flag_list
 
@@ -130,48 +138,35 @@ class RotatedAnchorHead(BaseModule):
             return gt_bboxes, gt_bboxes
         return obb2hbb(gt_bboxes, self.assign_by_circumhbbox), gt_bboxes
 
-    def _assign_and_sample(
-        self,
-        anchors: torch.Tensor,
-        gt_bboxes: torch.Tensor,
-        gt_bboxes_ignore: torch.Tensor | None,
-        gt_labels: torch.Tensor | None,
-    ) -> Any:
-        gt_assign, gt_sample = self._gts_to_assign(gt_bboxes)
-        assign_result = self.assigner.assign(
-            anchors, gt_assign, gt_bboxes_ignore, None if self.sampling else gt_labels
-        )
+    def _assign_and_sample(self, anchors: torch.Tensor, gt: GroundTruth) -> SamplingResult:
+        gt_assign, gt_sample = self._gts_to_assign(gt.boxes)
+        gt_labels = None if self.sampling or self.class_agnostic else gt.labels
+        assign_result = self.assigner.assign(anchors, gt_assign, gt.boxes_ignore, gt_labels)
         return self.sampler.sample(assign_result, anchors, gt_sample)
 
-    def _pos_regression_gt(self, sampling_result: Any, gt_bboxes: torch.Tensor) -> torch.Tensor:
+    def _pos_regression_gt(self, sampling_result: SamplingResult, gt_bboxes: torch.Tensor) -> torch.Tensor:
         """What the positives regress to (before encoding)."""
         return sampling_result.pos_gt_bboxes
 
     def _extra_targets(
-        self, anchors: torch.Tensor, sampling_result: Any, pos_targets: torch.Tensor | None
-    ) -> tuple[torch.Tensor, ...]:
-        """Per-anchor targets a subclass appends to the 7 outputs of ``_get_targets_single``
-        (unmapped as the others); ``pos_targets``: the positives' box targets, None without any."""
-        return ()
+        self, anchors: torch.Tensor, sampling_result: SamplingResult, pos_targets: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """Per-anchor targets of a subclass, by name (one row per anchor of ``anchors``);
+        ``pos_targets``: the positives' box targets, None without any."""
+        return {}
 
     def _get_targets_single(
-        self,
-        flat_anchors: torch.Tensor,
-        valid_flags: torch.Tensor,
-        gt_bboxes: torch.Tensor,
-        gt_bboxes_ignore: torch.Tensor | None,
-        gt_labels: torch.Tensor | None,
-        img_meta: dict,
-        label_channels: int = 1,
-        unmap_outputs: bool = True,
-    ) -> tuple[Any, ...]:
+        self, flat_anchors: torch.Tensor, valid_flags: torch.Tensor, gt: GroundTruth, meta: ImageMeta
+    ) -> ImageAnchorTargets | None:
+        """One image's targets for all its anchors (``flat_anchors`` (A, 5)); None when no anchor
+        lies inside the image."""
         inside_flags = rotated_anchor_inside_flags(
-            flat_anchors, valid_flags, img_meta["img_shape"][:2], self.train_cfg.allowed_border
+            flat_anchors, valid_flags, meta.img_shape[:2], self.train_cfg.allowed_border
         )
         if not inside_flags.any():
-            return (None,) * 7
+            return None
         anchors = flat_anchors[inside_flags, :]
-        sampling_result = self._assign_and_sample(anchors, gt_bboxes, gt_bboxes_ignore, gt_labels)
+        sampling_result = self._assign_and_sample(anchors, gt)
         n = anchors.shape[0]
         bbox_targets = anchors.new_zeros((n, self.reg_dim))
         bbox_weights = anchors.new_zeros((n, self.reg_dim))
@@ -180,122 +175,72 @@ class RotatedAnchorHead(BaseModule):
         pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
         pos_targets = None
         if len(pos_inds) > 0:
-            pos_gt = self._pos_regression_gt(sampling_result, gt_bboxes)
+            pos_gt = self._pos_regression_gt(sampling_result, gt.boxes)
             if not self.reg_decoded_bbox:
                 pos_targets = self.bbox_coder.encode(sampling_result.pos_bboxes, pos_gt)
             else:
                 pos_targets = pos_gt
             bbox_targets[pos_inds, :] = pos_targets.to(bbox_targets.dtype)
             bbox_weights[pos_inds, :] = 1.0
-            if gt_labels is None:  # the RPN: foreground is class 0
+            if self.class_agnostic:  # the RPN: foreground is class 0
                 labels[pos_inds] = 0
             else:
-                labels[pos_inds] = gt_labels[sampling_result.pos_assigned_gt_inds]
+                labels[pos_inds] = gt.labels[sampling_result.pos_assigned_gt_inds]
             label_weights[pos_inds] = 1.0 if self.train_cfg.pos_weight <= 0 else self.train_cfg.pos_weight
         if len(neg_inds) > 0:
             label_weights[neg_inds] = 1.0
-        extra = self._extra_targets(anchors, sampling_result, pos_targets)
-        if unmap_outputs:
-            total = flat_anchors.size(0)
-            labels = unmap(labels, total, inside_flags, fill=self.num_classes)
-            label_weights = unmap(label_weights, total, inside_flags)
-            bbox_targets = unmap(bbox_targets, total, inside_flags)
-            bbox_weights = unmap(bbox_weights, total, inside_flags)
-            extra = tuple(unmap(t, total, inside_flags) for t in extra)
-        return (
+        targets = ImageAnchorTargets(
             labels,
             label_weights,
             bbox_targets,
             bbox_weights,
-            pos_inds,
-            neg_inds,
             sampling_result,
-            *extra,
+            self._extra_targets(anchors, sampling_result, pos_targets),
         )
+        return targets.unmapped(flat_anchors.size(0), inside_flags, background=self.num_classes)
 
     def get_targets(
         self,
         anchor_list: list[list[torch.Tensor]],
         valid_flag_list: list[list[torch.Tensor]],
-        gt_bboxes_list: list[torch.Tensor],
-        img_metas: Sequence[dict],
-        gt_bboxes_ignore_list: list[torch.Tensor] | None = None,
-        gt_labels_list: list[torch.Tensor] | None = None,
-        label_channels: int = 1,
-        unmap_outputs: bool = True,
-        return_sampling_results: bool = False,
-    ) -> tuple[Any, ...] | None:
-        """Per-level (N_img, A_l, ...) labels, label weights, box targets, box weights, #pos, #neg."""
-        num_imgs = len(img_metas)
+        gts: Sequence[GroundTruth],
+        metas: Sequence[ImageMeta],
+    ) -> AnchorTargets | None:
+        """The batch's targets per level; None when an image has no anchor inside it.
+
+        Args:
+            anchor_list / valid_flag_list: per image, per level (A_l, 5) anchors and (A_l,) flags
+                (``get_anchors``; S2A-Net's refine head passes its refined boxes as anchors).
+            gts: per image, the ground truth (tensors on the anchors' device).
+            metas: per image, its meta (``img_shape`` bounds the anchors inside).
+        """
         num_level_anchors = [a.size(0) for a in anchor_list[0]]
         concat_anchors = [torch.cat(a) for a in anchor_list]
-        concat_flags = [torch.cat(f) for f in valid_flag_list]
-        if gt_bboxes_ignore_list is None:
-            gt_bboxes_ignore_list = [None] * num_imgs
-        if gt_labels_list is None:
-            gt_labels_list = [None] * num_imgs
-        results = multi_apply(
-            self._get_targets_single,
-            concat_anchors,
-            concat_flags,
-            gt_bboxes_list,
-            gt_bboxes_ignore_list,
-            gt_labels_list,
-            img_metas,
-            label_channels=label_channels,
-            unmap_outputs=unmap_outputs,
-        )
-        (
-            all_labels,
-            all_label_weights,
-            all_bbox_targets,
-            all_bbox_weights,
-            pos_inds_list,
-            neg_inds_list,
-            sampling_results,
-        ) = results[:7]
-        rest = list(results[7:])
-        if any(lbl is None for lbl in all_labels):
+        per_image = [
+            self._get_targets_single(anchors, torch.cat(flags), gt, meta)
+            for anchors, flags, gt, meta in zip(concat_anchors, valid_flag_list, gts, metas)
+        ]
+        if any(t is None for t in per_image):
             return None
-        num_total_pos = sum(max(inds.numel(), 1) for inds in pos_inds_list)
-        num_total_neg = sum(max(inds.numel(), 1) for inds in neg_inds_list)
-        res: tuple[Any, ...] = (
-            images_to_levels(all_labels, num_level_anchors),
-            images_to_levels(all_label_weights, num_level_anchors),
-            images_to_levels(all_bbox_targets, num_level_anchors),
-            images_to_levels(all_bbox_weights, num_level_anchors),
-            num_total_pos,
-            num_total_neg,
-        )
-        if return_sampling_results:
-            res = res + (sampling_results,)
-        return res + tuple(images_to_levels(r, num_level_anchors) for r in rest)
+        return AnchorTargets.from_images(per_image, concat_anchors, num_level_anchors, self.sampling)  # type: ignore[arg-type]
 
     # -- losses --------------------------------------------------------------------------------
 
-    def loss_single(
-        self,
-        cls_score: torch.Tensor,
-        bbox_pred: torch.Tensor,
-        anchors: torch.Tensor,
-        labels: torch.Tensor,
-        label_weights: torch.Tensor,
-        bbox_targets: torch.Tensor,
-        bbox_weights: torch.Tensor,
-        num_total_samples: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels)
+    def loss_level(self, preds: Mapping[str, torch.Tensor], t: LevelTargets) -> dict[str, torch.Tensor]:
+        """The losses of one level: ``preds`` holds the head's outputs of that level by
+        ``pred_names`` ((N, A*C, H, W) maps); returns ``loss_cls`` and ``loss_bbox``."""
+        cls_score = preds["cls_score"].permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels)
         loss_cls = self.loss_cls(
-            cls_score, labels.reshape(-1), label_weights.reshape(-1), avg_factor=num_total_samples
+            cls_score, t.labels.reshape(-1), t.label_weights.reshape(-1), avg_factor=t.avg_factor
         )
         loss_bbox = self._bbox_loss(
-            bbox_pred.permute(0, 2, 3, 1).reshape(-1, self.reg_dim),
-            anchors.reshape(-1, anchors.size(-1)),
-            bbox_targets.reshape(-1, self.reg_dim),
-            bbox_weights.reshape(-1, self.reg_dim),
-            num_total_samples,
+            preds["bbox_pred"].permute(0, 2, 3, 1).reshape(-1, self.reg_dim),
+            t.anchors.reshape(-1, t.anchors.size(-1)),
+            t.bbox_targets.reshape(-1, self.reg_dim),
+            t.bbox_weights.reshape(-1, self.reg_dim),
+            t.avg_factor,
         )
-        return loss_cls, loss_bbox
+        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
 
     def _bbox_loss(
         self,
@@ -303,72 +248,65 @@ class RotatedAnchorHead(BaseModule):
         anchors: torch.Tensor,
         bbox_targets: torch.Tensor,
         bbox_weights: torch.Tensor,
-        num_total_samples: int,
+        avg_factor: int,
     ) -> torch.Tensor:
         """The box loss of one level, all arguments flattened to one row per anchor."""
         if self.reg_decoded_bbox:
             bbox_pred = self.bbox_coder.decode(anchors, bbox_pred)
-        return self.loss_bbox(bbox_pred, bbox_targets, bbox_weights, avg_factor=num_total_samples)
+        return self.loss_bbox(bbox_pred, bbox_targets, bbox_weights, avg_factor=avg_factor)
 
-    def _prepare_loss(
-        self,
-        cls_scores: list[torch.Tensor],
-        gt_bboxes: list[torch.Tensor],
-        gt_labels: list[torch.Tensor] | None,
-        img_metas: Sequence[dict],
-        gt_bboxes_ignore: list[torch.Tensor] | None,
-    ) -> tuple[Any, ...] | None:
+    def _named(self, outs: Sequence[Sequence[torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+        """Per level, the head's outputs (``forward``'s lists, in ``pred_names`` order) by name."""
+        if len(outs) != len(self.pred_names):
+            raise ValueError(
+                f"{type(self).__name__} has {len(self.pred_names)} outputs {self.pred_names}, got {len(outs)}"
+            )
+        return [dict(zip(self.pred_names, level)) for level in zip(*outs)]
+
+    def loss_by_feat(
+        self, outs: Sequence[Sequence[torch.Tensor]], gts: Sequence[GroundTruth], metas: Sequence[ImageMeta]
+    ) -> dict[str, list[torch.Tensor]] | None:
+        """Losses from the head's outputs (``forward``'s lists per level): each name maps to one
+        tensor per level; None when an image has no anchor inside it."""
+        cls_scores = outs[0]
         featmap_sizes = [f.size()[-2:] for f in cls_scores]
         if len(featmap_sizes) != self.anchor_generator.num_levels:
             raise ValueError(
                 f"{len(featmap_sizes)} feature levels for {self.anchor_generator.num_levels} anchor levels"
             )
-        device = cls_scores[0].device
-        anchor_list, valid_flag_list = self.get_anchors(featmap_sizes, img_metas, device=device)
-        label_channels = self.cls_out_channels if self.use_sigmoid_cls else 1
-        targets = self.get_targets(
-            anchor_list,
-            valid_flag_list,
-            gt_bboxes,
-            img_metas,
-            gt_bboxes_ignore_list=gt_bboxes_ignore,
-            gt_labels_list=gt_labels,
-            label_channels=label_channels,
-        )
+        anchor_list, valid_flag_list = self.get_anchors(featmap_sizes, metas, device=cls_scores[0].device)
+        targets = self.get_targets(anchor_list, valid_flag_list, gts, metas)
         if targets is None:
             return None
-        num_total_pos, num_total_neg = targets[4], targets[5]
-        num_total_samples = num_total_pos + num_total_neg if self.sampling else num_total_pos
-        num_level_anchors = [a.size(0) for a in anchor_list[0]]
-        all_anchor_list = images_to_levels([torch.cat(a) for a in anchor_list], num_level_anchors)
-        return targets, num_total_samples, all_anchor_list
+        per_level = [self.loss_level(p, targets.level(i)) for i, p in enumerate(self._named(outs))]
+        return {name: [losses[name] for losses in per_level] for name in per_level[0]}
+
+    def losses(
+        self, x: Sequence[torch.Tensor], gts: Sequence[GroundTruth], metas: Sequence[ImageMeta]
+    ) -> dict[str, list[torch.Tensor]]:
+        """Forward the features and return the losses (one tensor per level each)."""
+        losses = self.loss_by_feat(self(x), gts, metas)
+        if losses is None:
+            raise RuntimeError(
+                "no anchor lies inside an image of the batch (img_shape smaller than every anchor centre); "
+                "check the pipeline's resize and the anchor strides"
+            )
+        return losses
 
     def loss(
-        self,
-        cls_scores: list[torch.Tensor],
-        bbox_preds: list[torch.Tensor],
-        gt_bboxes: list[torch.Tensor],
-        gt_labels: list[torch.Tensor] | None,
-        img_metas: Sequence[dict],
-        gt_bboxes_ignore: list[torch.Tensor] | None = None,
+        self, *outs_and_gts: Any, gt_bboxes_ignore: list[torch.Tensor] | None = None
     ) -> dict[str, list[torch.Tensor]] | None:
-        """``dict(loss_cls=[per level], loss_bbox=[per level])``; gt boxes (k, 5) per image."""
-        prepared = self._prepare_loss(cls_scores, gt_bboxes, gt_labels, img_metas, gt_bboxes_ignore)
-        if prepared is None:
-            return None
-        targets, num_total_samples, all_anchor_list = prepared
-        losses_cls, losses_bbox = multi_apply(
-            self.loss_single,
-            cls_scores,
-            bbox_preds,
-            all_anchor_list,
-            targets[0],
-            targets[1],
-            targets[2],
-            targets[3],
-            num_total_samples=num_total_samples,
-        )
-        return dict(loss_cls=losses_cls, loss_bbox=losses_bbox)
+        """MMDetection's ``loss(cls_scores, bbox_preds[, ...], gt_bboxes, gt_labels, img_metas,
+        gt_bboxes_ignore=None)`` (the outputs in ``pred_names`` order) over ``loss_by_feat``:
+        ``dict(loss_cls=[per level], loss_bbox=[per level], ...)``."""
+        n = len(self.pred_names)
+        if len(outs_and_gts) == n + 4:
+            *outs_and_gts, gt_bboxes_ignore = outs_and_gts
+        if len(outs_and_gts) != n + 3:
+            raise TypeError(f"loss takes the outputs {self.pred_names}, gt_bboxes, gt_labels and img_metas")
+        gt_bboxes, gt_labels, img_metas = outs_and_gts[n:]
+        gts = gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore)
+        return self.loss_by_feat(outs_and_gts[:n], gts, as_metas(img_metas))
 
     def forward_train(
         self,
@@ -380,47 +318,80 @@ class RotatedAnchorHead(BaseModule):
         proposal_cfg: dict | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Forward and loss (MMDetection's ``BaseDenseHead.forward_train``)."""
+        """MMDetection's ``BaseDenseHead.forward_train``: losses [, and detections per image]."""
         outs = self(x)
-        losses = self.loss(*outs, gt_bboxes, gt_labels, img_metas, gt_bboxes_ignore=gt_bboxes_ignore)
+        metas = as_metas(img_metas)
+        losses = self.loss_by_feat(outs, gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore), metas)
         if proposal_cfg is None:
             return losses
         return losses, self.get_bboxes(*outs, img_metas=img_metas, cfg=proposal_cfg)
 
     # -- inference -----------------------------------------------------------------------------
 
+    def predict_by_feat(
+        self,
+        outs: Sequence[Sequence[torch.Tensor]],
+        metas: Sequence[ImageMeta],
+        cfg: dict | None = None,
+        rescale: bool = False,
+    ) -> list[Detections]:
+        """Per image, the detections after NMS (``test_cfg``, or ``cfg``); ``rescale`` maps the
+        boxes back to the original image (dividing by ``scale_factor``)."""
+        return [
+            Detections(dets[:, :5], dets[:, 5], labels)
+            for dets, labels in self._batch_get_bboxes(outs, as_metas(metas), cfg, rescale, True)
+        ]
+
+    def predict(
+        self, x: Sequence[torch.Tensor], metas: Sequence[ImageMeta], rescale: bool = True
+    ) -> list[Detections]:
+        """Forward the features and decode each image's detections (``test_cfg``)."""
+        return self.predict_by_feat(self(x), metas, rescale=rescale)
+
     def get_bboxes(
         self,
-        cls_scores: list[torch.Tensor],
-        bbox_preds: list[torch.Tensor],
-        img_metas: Sequence[dict],
+        *outs_and_metas: Any,
+        img_metas: Sequence[dict] | None = None,
         cfg: dict | None = None,
         rescale: bool = False,
         with_nms: bool = True,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per image: (dets (k, 6) ``(cx, cy, w, h, theta, score)``, labels (k,)); ``rescale`` maps
-        boxes back to the original image (dividing by ``scale_factor``)."""
-        return self._batch_get_bboxes([cls_scores, bbox_preds], img_metas, cfg, rescale, with_nms)
+        """MMDetection's ``get_bboxes(cls_scores, bbox_preds[, ...], img_metas, cfg, rescale, with_nms)``:
+        the head's outputs in ``pred_names`` order, then the metas (positional or by keyword).
+
+        Per image: (dets (k, 6) ``(cx, cy, w, h, theta, score)``, labels (k,)) after NMS, or
+        (boxes (n, 5), scores (n, C + 1)) with ``with_nms=False``.
+        """
+        outs = list(outs_and_metas)
+        if img_metas is None:
+            if len(outs) != len(self.pred_names) + 1:
+                raise TypeError(f"get_bboxes takes the outputs {self.pred_names} and img_metas")
+            img_metas = outs.pop()
+        return self._batch_get_bboxes(outs, as_metas(img_metas), cfg, rescale, with_nms)
 
     def _batch_get_bboxes(
         self,
-        outputs: list[list[torch.Tensor]],
-        img_metas: Sequence[dict],
+        outs: Sequence[Sequence[torch.Tensor]],
+        metas: Sequence[ImageMeta],
         cfg: dict | None,
         rescale: bool,
         with_nms: bool,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Split per-level batch outputs (first: class scores) per image and decode each image."""
-        num_levels = len(outputs[0])
-        featmap_sizes = [outputs[0][i].shape[-2:] for i in range(num_levels)]
-        mlvl_anchors = self.anchor_generator.grid_priors(featmap_sizes, device=outputs[0][0].device)
+        """Split per-level batch outputs per image and decode each image."""
+        levels = self._named(outs)
+        featmap_sizes = [level["cls_score"].shape[-2:] for level in levels]
+        mlvl_anchors = self.anchor_generator.grid_priors(featmap_sizes, device=levels[0]["cls_score"].device)
+        cfg = self.test_cfg if cfg is None else to_config(cfg)
         results = []
-        for img_id, meta in enumerate(img_metas):
-            per_img = [[t[i][img_id].detach() for i in range(num_levels)] for t in outputs]
+        for img_id, meta in enumerate(metas):
+            mlvl_bboxes, mlvl_scores = [], []
+            for level, anchors in zip(levels, mlvl_anchors):
+                preds = {name: t[img_id].detach() for name, t in level.items()}
+                bboxes, scores = self._decode_level(preds, anchors, meta.img_shape, cfg)
+                mlvl_bboxes.append(bboxes)
+                mlvl_scores.append(scores)
             results.append(
-                self._get_bboxes_single(
-                    *per_img, mlvl_anchors, meta["img_shape"], meta["scale_factor"], cfg, rescale, with_nms
-                )
+                self._finish_bboxes(mlvl_bboxes, mlvl_scores, meta.scale_factor, cfg, rescale, with_nms)
             )
         return results
 
@@ -441,6 +412,16 @@ class RotatedAnchorHead(BaseModule):
         topk = max_scores.topk(nms_pre)[1]
         return scores[topk, :], tuple(t[topk, :] for t in flat)
 
+    def _decode_level(
+        self, preds: Mapping[str, torch.Tensor], anchors: torch.Tensor, img_shape: Sequence[int], cfg: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One image's level: ``preds`` by ``pred_names`` ((A*C, H, W) maps), ``anchors``
+        (H*W*A, 5) -> the ``nms_pre`` best anchors' boxes (k, 5) and scores (k, C[+1])."""
+        scores, (anchors, bbox_pred) = self._level_topk(
+            preds["cls_score"], cfg, anchors, preds["bbox_pred"].permute(1, 2, 0).reshape(-1, self.reg_dim)
+        )
+        return self.bbox_coder.decode(anchors, bbox_pred, max_shape=img_shape), scores
+
     def _finish_bboxes(
         self,
         mlvl_bboxes: list[torch.Tensor],
@@ -460,31 +441,11 @@ class RotatedAnchorHead(BaseModule):
             return multiclass_nms_rotated(bboxes, scores, cfg.score_thr, cfg.nms, cfg.max_per_img)
         return bboxes, scores
 
-    def _get_bboxes_single(
-        self,
-        cls_score_list: list[torch.Tensor],
-        bbox_pred_list: list[torch.Tensor],
-        mlvl_anchors: list[torch.Tensor],
-        img_shape: Sequence[int],
-        scale_factor: Any,
-        cfg: Any,
-        rescale: bool = False,
-        with_nms: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.test_cfg if cfg is None else to_config(cfg)
-        mlvl_bboxes, mlvl_scores = [], []
-        for cls_score, bbox_pred, anchors in zip(cls_score_list, bbox_pred_list, mlvl_anchors):
-            scores, (anchors, bbox_pred) = self._level_topk(
-                cls_score, cfg, anchors, bbox_pred.permute(1, 2, 0).reshape(-1, self.reg_dim)
-            )
-            mlvl_bboxes.append(self.bbox_coder.decode(anchors, bbox_pred, max_shape=img_shape))
-            mlvl_scores.append(scores)
-        return self._finish_bboxes(mlvl_bboxes, mlvl_scores, scale_factor, cfg, rescale, with_nms)
-
     def simple_test(
         self, feats: Sequence[torch.Tensor], img_metas: Sequence[dict], rescale: bool = False
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return self.get_bboxes(*self(feats), img_metas=img_metas, rescale=rescale)
+        """MMDetection's signature: per image (dets (k, 6), labels (k,))."""
+        return detections_as_pairs(self.predict(feats, as_metas(img_metas), rescale=rescale))
 
     def aug_test(self, feats: Any, img_metas: Any, rescale: bool = False) -> Any:
         raise NotImplementedError("test-time augmentation (aug_test) is not supported yet")

@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rbox_geometry import obb2xyxy
+from rbox_geometry import hbb2obb, obb2xyxy
+from rdet_core.structures import Detections, GroundTruth, ImageMeta
 from rdet_models.heads.rotated_anchor_head import RotatedAnchorHead
+from rdet_models.mmdet_compat import as_metas, gts_from_lists
 from rdet_models.registry import MODELS
 from rdet_models.utils import to_config
 
@@ -42,6 +44,7 @@ class RotatedRPNHead(RotatedAnchorHead):
 
     #: deltas per anchor
     reg_dim = 4
+    class_agnostic = True
 
     def __init__(
         self,
@@ -95,6 +98,34 @@ class RotatedRPNHead(RotatedAnchorHead):
         gt_hbboxes = obb2xyxy(gt_bboxes, self.version)
         return gt_hbboxes, gt_hbboxes
 
+    def loss_by_feat(
+        self, outs: Sequence[Sequence[torch.Tensor]], gts: Sequence[GroundTruth], metas: Sequence[ImageMeta]
+    ) -> dict[str, list[torch.Tensor]] | None:
+        """``dict(loss_rpn_cls=[per level], loss_rpn_bbox=[per level])`` (class-agnostic: the
+        ground truths' labels are not used); None when an image has no anchor inside it."""
+        losses = super().loss_by_feat(outs, gts, metas)
+        if losses is None:
+            return None
+        return dict(loss_rpn_cls=losses["loss_cls"], loss_rpn_bbox=losses["loss_bbox"])
+
+    def losses_and_proposals(
+        self,
+        x: Sequence[torch.Tensor],
+        gts: Sequence[GroundTruth],
+        metas: Sequence[ImageMeta],
+        proposal_cfg: dict | None,
+    ) -> tuple[dict[str, list[torch.Tensor]], list[torch.Tensor]]:
+        """The RPN's losses and, per image, its proposals with ``proposal_cfg`` (training)."""
+        outs = self(x)
+        losses = self.loss_by_feat(outs, gts, metas)
+        if losses is None:
+            raise RuntimeError(
+                "no anchor lies inside an image of the batch (img_shape smaller than every anchor); "
+                "check the pipeline's resize and the anchor strides"
+            )
+        return losses, self.proposals_by_feat(outs, metas, proposal_cfg)
+
+    # MMDetection's RPNHead.loss has no gt_labels: a narrower signature than the dense head's
     def loss(  # type: ignore[override]
         self,
         cls_scores: list[torch.Tensor],
@@ -103,13 +134,9 @@ class RotatedRPNHead(RotatedAnchorHead):
         img_metas: Sequence[dict],
         gt_bboxes_ignore: list[torch.Tensor] | None = None,
     ) -> dict[str, list[torch.Tensor]] | None:
-        """``dict(loss_rpn_cls=[per level], loss_rpn_bbox=[per level])``; gt boxes (k, 5) per image."""
-        losses = super().loss(
-            cls_scores, bbox_preds, gt_bboxes, None, img_metas, gt_bboxes_ignore=gt_bboxes_ignore
-        )
-        if losses is None:
-            return None
-        return dict(loss_rpn_cls=losses["loss_cls"], loss_rpn_bbox=losses["loss_bbox"])
+        """MMDetection's signature over ``loss_by_feat``."""
+        gts = gts_from_lists(gt_bboxes, None, gt_bboxes_ignore)
+        return self.loss_by_feat([cls_scores, bbox_preds], gts, as_metas(img_metas))
 
     def forward_train(
         self,
@@ -121,32 +148,20 @@ class RotatedRPNHead(RotatedAnchorHead):
         proposal_cfg: dict | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Losses (class-agnostic: ``gt_labels`` is not used), and proposals when ``proposal_cfg`` is given."""
-        outs = self(x)
-        losses = self.loss(*outs, gt_bboxes, img_metas, gt_bboxes_ignore=gt_bboxes_ignore)
-        if losses is None:
-            raise RuntimeError(
-                "no anchor lies inside an image of the batch (img_shape smaller than every anchor); "
-                "check the pipeline's resize and the anchor strides"
-            )
-        if proposal_cfg is None:
-            return losses
-        return losses, self.get_bboxes(*outs, img_metas=img_metas, cfg=proposal_cfg)
+        """MMDetection's signature: losses (class-agnostic: ``gt_labels`` is not used), and
+        proposals when ``proposal_cfg`` is given."""
+        gts = gts_from_lists(gt_bboxes, None, gt_bboxes_ignore)
+        losses, proposals = self.losses_and_proposals(x, gts, as_metas(img_metas), proposal_cfg)
+        return losses if proposal_cfg is None else (losses, proposals)
 
     # -- proposals -----------------------------------------------------------------------------
 
-    def get_bboxes(  # type: ignore[override]
-        self,
-        cls_scores: list[torch.Tensor],
-        bbox_preds: list[torch.Tensor],
-        img_metas: Sequence[dict],
-        cfg: dict | None = None,
-        rescale: bool = False,
-        with_nms: bool = True,
+    def proposals_by_feat(
+        self, outs: Sequence[Sequence[torch.Tensor]], metas: Sequence[ImageMeta], cfg: dict | None = None
     ) -> list[torch.Tensor]:
-        """Per image, the proposals after NMS: (k, 5) ``(x1, y1, x2, y2, score)`` (oriented: (k, 6))."""
-        if not with_nms:
-            raise ValueError("an RPN head always applies NMS (with_nms=False is not supported)")
+        """Per image, the proposals after NMS (``test_cfg``, or ``cfg``): (k, 5)
+        ``(x1, y1, x2, y2, score)`` (oriented: (k, 6) ``(cx, cy, w, h, theta, score)``), best first."""
+        cls_scores, bbox_preds = outs
         num_levels = len(cls_scores)
         featmap_sizes = [cls_scores[i].shape[-2:] for i in range(num_levels)]
         mlvl_anchors = self.anchor_generator.grid_priors(featmap_sizes, device=cls_scores[0].device)
@@ -156,11 +171,51 @@ class RotatedRPNHead(RotatedAnchorHead):
                 [cls_scores[i][img_id].detach() for i in range(num_levels)],
                 [bbox_preds[i][img_id].detach() for i in range(num_levels)],
                 mlvl_anchors,
-                meta["img_shape"],
+                meta.img_shape,
                 cfg,
             )
-            for img_id, meta in enumerate(img_metas)
+            for img_id, meta in enumerate(as_metas(metas))
         ]
+
+    def proposals(self, x: Sequence[torch.Tensor], metas: Sequence[ImageMeta]) -> list[torch.Tensor]:
+        """Forward the features; per image the proposals with ``test_cfg`` (see ``proposals_by_feat``)."""
+        return self.proposals_by_feat(self(x), metas)
+
+    def predict_by_feat(
+        self,
+        outs: Sequence[Sequence[torch.Tensor]],
+        metas: Sequence[ImageMeta],
+        cfg: dict | None = None,
+        rescale: bool = False,
+    ) -> list[Detections]:
+        """The proposals as detections of class 0 (rotated boxes; horizontal proposals as boxes of
+        angle version ``version``), for evaluating an RPN on its own."""
+        out = []
+        for meta, props in zip(as_metas(metas), self.proposals_by_feat(outs, metas, cfg)):
+            boxes, scores = self._proposal_boxes(props), props[:, -1]
+            if rescale:
+                boxes = torch.cat([boxes[:, :4] / boxes.new_tensor(meta.scale_factor), boxes[:, 4:]], dim=1)
+            out.append(Detections(boxes, scores, scores.new_zeros(scores.shape, dtype=torch.long)))
+        return out
+
+    def _proposal_boxes(self, proposals: torch.Tensor) -> torch.Tensor:
+        """(k, 5) rotated boxes of the proposals (without their scores)."""
+        return hbb2obb(proposals[:, :4], self.version)
+
+    # MMDetection's RPNHead.get_bboxes returns proposals, not (dets, labels) pairs
+    def get_bboxes(  # type: ignore[override]
+        self,
+        cls_scores: list[torch.Tensor],
+        bbox_preds: list[torch.Tensor],
+        img_metas: Sequence[dict],
+        cfg: dict | None = None,
+        rescale: bool = False,
+        with_nms: bool = True,
+    ) -> list[torch.Tensor]:
+        """MMDetection's signature over ``proposals_by_feat`` (``rescale`` is ignored, as MMDetection's RPN)."""
+        if not with_nms:
+            raise ValueError("an RPN head always applies NMS (with_nms=False is not supported)")
+        return self.proposals_by_feat([cls_scores, bbox_preds], as_metas(img_metas), cfg)
 
     def _select_per_level(
         self,
@@ -232,12 +287,12 @@ class RotatedRPNHead(RotatedAnchorHead):
         return dets
 
     def simple_test_rpn(self, x: Sequence[torch.Tensor], img_metas: Sequence[dict]) -> list[torch.Tensor]:
-        """Proposals of each image with ``test_cfg`` (MMDetection's ``RPNTestMixin.simple_test_rpn``)."""
-        return self.get_bboxes(*self(x), img_metas=img_metas)
+        """MMDetection's ``RPNTestMixin.simple_test_rpn``: each image's proposals with ``test_cfg``."""
+        return self.proposals(x, as_metas(img_metas))
 
-    def simple_test(
+    def simple_test(  # type: ignore[override]  # MMDetection's RPN returns proposals
         self, feats: Sequence[torch.Tensor], img_metas: Sequence[dict], rescale: bool = False
-    ) -> Any:
+    ) -> list[torch.Tensor]:
         return self.simple_test_rpn(feats, img_metas)
 
 
@@ -258,6 +313,9 @@ class OrientedRPNHead(RotatedRPNHead):
     @staticmethod
     def _proposal_wh(proposals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return proposals[:, 2], proposals[:, 3]
+
+    def _proposal_boxes(self, proposals: torch.Tensor) -> torch.Tensor:
+        return proposals[:, :5]
 
     def _nms(
         self, proposals: torch.Tensor, scores: torch.Tensor, ids: torch.Tensor, cfg: Any

@@ -1,6 +1,7 @@
 """Losses with MMDetection's weight / avg_factor / reduction semantics."""
 
 from rdet_models.losses.accuracy import accuracy
+from rdet_models.losses.base import WeightedLoss
 from rdet_models.losses.cross_entropy_loss import CrossEntropyLoss, binary_cross_entropy, cross_entropy
 from rdet_models.losses.focal_loss import FocalLoss, py_sigmoid_focal_loss, sigmoid_focal_loss
 from rdet_models.losses.gaussian_dist_loss import GDLoss, xy_wh_r_2_xy_sigma
@@ -19,6 +20,7 @@ __all__ = [
     "L1Loss",
     "SmoothFocalLoss",
     "SmoothL1Loss",
+    "WeightedLoss",
     "accuracy",
     "binary_cross_entropy",
     "cross_entropy",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from rdet_models.losses.utils import check_reduction, weight_reduce_loss
+from rdet_models.losses.base import WeightedLoss
+from rdet_models.losses.utils import weight_reduce_loss
 from rdet_models.registry import LOSSES
 
 __all__ = ["CrossEntropyLoss", "binary_cross_entropy", "cross_entropy"]
@@ -74,8 +75,14 @@ def binary_cross_entropy(
 
 
 @LOSSES.register_module()
-class CrossEntropyLoss(nn.Module):
-    """Cross-entropy: softmax over classes, or per-class sigmoid with ``use_sigmoid=True``."""
+class CrossEntropyLoss(WeightedLoss):
+    """Cross-entropy: softmax over classes, or per-class sigmoid with ``use_sigmoid=True``.
+
+    ``forward(cls_score, label, weight=None, avg_factor=None, reduction_override=None,
+    ignore_index=None)``; ``ignore_index`` None means the constructor's.
+    """
+
+    extra_kwargs = frozenset({"ignore_index"})
 
     def __init__(
         self,
@@ -87,34 +94,34 @@ class CrossEntropyLoss(nn.Module):
         loss_weight: float = 1.0,
         avg_non_ignore: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(reduction, loss_weight)
         if use_mask:
             raise NotImplementedError("CrossEntropyLoss(use_mask=True) is for mask heads (not supported)")
-        self.use_sigmoid, self.reduction, self.loss_weight = use_sigmoid, reduction, loss_weight
+        self.use_sigmoid = use_sigmoid
         self.class_weight, self.ignore_index, self.avg_non_ignore = class_weight, ignore_index, avg_non_ignore
         self.cls_criterion = binary_cross_entropy if use_sigmoid else cross_entropy
 
-    def forward(
+    def compute(
         self,
-        cls_score: torch.Tensor,
-        label: torch.Tensor,
-        weight: torch.Tensor | None = None,
-        avg_factor: float | None = None,
-        reduction_override: str | None = None,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        weight: torch.Tensor | None,
+        avg_factor: float | torch.Tensor | None,
+        reduction: str,
         ignore_index: int | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> torch.Tensor:
-        reduction = check_reduction(reduction_override, self.reduction)
-        if ignore_index is None:
-            ignore_index = self.ignore_index
+        """``pred``: class scores (N, C); ``target``: labels (N,) (BCE: or (N, C) soft targets)."""
+        cls_score, label = pred, target
+        # the weights of ignored labels (and, with avg_non_ignore, the avg_factor) depend on the labels
         class_weight = None if self.class_weight is None else cls_score.new_tensor(self.class_weight)
-        return self.loss_weight * self.cls_criterion(
+        return self.cls_criterion(
             cls_score,
             label,
             weight,
             class_weight=class_weight,
             reduction=reduction,
             avg_factor=avg_factor,
-            ignore_index=ignore_index,
+            ignore_index=self.ignore_index if ignore_index is None else ignore_index,
             avg_non_ignore=self.avg_non_ignore,
         )

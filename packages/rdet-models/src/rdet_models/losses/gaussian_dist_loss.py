@@ -7,12 +7,10 @@ Boxes ``(cx, cy, w, h, theta)`` become 2-D Gaussians ``mu = (cx, cy)``,
 
 from __future__ import annotations
 
-import copy
-
 import torch
-from torch import nn
 
-from rdet_models.losses.utils import check_reduction, weighted_loss
+from rdet_models.losses.base import WeightedLoss, function_kwargs
+from rdet_models.losses.utils import weighted_loss
 from rdet_models.registry import LOSSES
 
 __all__ = [
@@ -139,17 +137,19 @@ def kld_symmin_loss(pred, target, fun="log1p", tau=1.0, alpha=1.0, sqrt=True):  
 
 
 @LOSSES.register_module()
-class GDLoss(nn.Module):
+class GDLoss(WeightedLoss):
     """Gaussian-distance loss of decoded boxes (use with ``reg_decoded_bbox=True``).
 
     Args:
         loss_type: 'gwd', 'kld', 'jd', 'kld_symmax' or 'kld_symmin'.
         representation: 'xy_wh_r' (boxes) or 'xy_stddev_pearson'.
         fun: 'log1p', 'sqrt' or 'none'. tau: see module doc. alpha: weight of the centre term.
+        reduction, loss_weight: see :class:`~rdet_models.losses.base.WeightedLoss`.
         **kwargs: passed to the distance (e.g. ``sqrt=False`` for the "stable" KLD,
-            ``normalize`` for GWD).
+            ``normalize`` for GWD); a name the distance does not take is a ``TypeError``.
 
-    ``forward(pred (N, 5), target (N, 5), weight (N,) or (N, 5), avg_factor, reduction_override)``.
+    ``forward(pred (N, 5), target (N, 5), weight (N,) or (N, 5), avg_factor, reduction_override,
+    **kwargs)``: ``kwargs`` as the constructor's, for this call.
     """
 
     BAG_GD_LOSS = {  # noqa: RUF012
@@ -160,6 +160,7 @@ class GDLoss(nn.Module):
         "kld_symmin": kld_symmin_loss,
     }
     BAG_PREP = {"xy_stddev_pearson": xy_stddev_pearson_2_xy_sigma, "xy_wh_r": xy_wh_r_2_xy_sigma}  # noqa: RUF012
+    box_weight = True
 
     def __init__(
         self,
@@ -172,48 +173,32 @@ class GDLoss(nn.Module):
         loss_weight: float = 1.0,
         **kwargs: object,
     ) -> None:
-        super().__init__()
-        if reduction not in ("none", "sum", "mean"):
-            raise ValueError(f"reduction must be none, sum or mean, got {reduction!r}")
+        super().__init__(reduction, loss_weight)
         if fun not in ("log1p", "none", "sqrt"):
             raise ValueError(f"fun must be log1p, none or sqrt, got {fun!r}")
         if loss_type not in self.BAG_GD_LOSS:
             raise ValueError(f"loss_type must be one of {sorted(self.BAG_GD_LOSS)}, got {loss_type!r}")
+        if representation not in self.BAG_PREP:
+            raise ValueError(f"representation must be one of {sorted(self.BAG_PREP)}, got {representation!r}")
         self.loss_type = loss_type
         self.loss = self.BAG_GD_LOSS[loss_type]
         self.preprocess = self.BAG_PREP[representation]
         self.fun, self.tau, self.alpha = fun, tau, alpha
-        self.reduction, self.loss_weight, self.kwargs = reduction, loss_weight, kwargs
+        self.check_kwargs(kwargs, where="__init__()")
+        self.kwargs = kwargs
 
-    def forward(
-        self,
-        pred: torch.Tensor,
-        target: torch.Tensor,
-        weight: torch.Tensor | None = None,
-        avg_factor: float | None = None,
-        reduction_override: str | None = None,
-        **kwargs: object,
-    ) -> torch.Tensor:
-        reduction = check_reduction(reduction_override, self.reduction)
-        if weight is not None and not torch.any(weight > 0) and reduction != "none":
-            return (pred * weight).sum()
-        if weight is not None and weight.dim() > 1:
-            if weight.shape != pred.shape:
-                raise ValueError(f"weight {tuple(weight.shape)} must match pred {tuple(pred.shape)}")
-            weight = weight.mean(-1)
-        kw = copy.deepcopy(self.kwargs)
-        kw.update(kwargs)
-        return (
-            self.loss(
-                self.preprocess(pred),
-                self.preprocess(target),
-                fun=self.fun,
-                tau=self.tau,
-                alpha=self.alpha,
-                weight=weight,
-                avg_factor=avg_factor,
-                reduction=reduction,
-                **kw,
-            )
-            * self.loss_weight
+    def accepted_kwargs(self) -> frozenset[str]:
+        """The distance's own options (``sqrt``, ``normalize``) for this ``loss_type``."""
+        return function_kwargs(self.loss, exclude=("pred", "target", "fun", "tau", "alpha"))
+
+    def elementwise(self, pred: torch.Tensor, target: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        kw = {**self.kwargs, **kwargs}
+        return self.loss(
+            self.preprocess(pred),
+            self.preprocess(target),
+            fun=self.fun,
+            tau=self.tau,
+            alpha=self.alpha,
+            reduction="none",
+            **kw,
         )

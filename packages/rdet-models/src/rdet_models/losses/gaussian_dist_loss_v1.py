@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
+from typing import Any
 
 import torch
-from torch import nn
 
+from rdet_models.losses.base import WeightedLoss
 from rdet_models.losses.gaussian_dist_loss import xy_wh_r_2_xy_sigma
-from rdet_models.losses.utils import check_reduction
 from rdet_models.registry import LOSSES
 
 __all__ = ["GDLoss_v1"]
@@ -67,15 +66,18 @@ def kld_loss_v1(pred, target, fun="log1p", tau=1.0):  # type: ignore[no-untyped-
 
 
 @LOSSES.register_module()
-class GDLoss_v1(nn.Module):
+class GDLoss_v1(WeightedLoss):
     """Gaussian-distance loss, version 1: 'kld', 'bcd' or 'gwd' with ``fun`` 'log1p' / 'sqrt' / ''.
 
     Only rows with weight > 0 are used, and the result is the plain tensor of their losses
     times ``loss_weight`` (MMRotate 0.3.x neither reduces nor uses ``avg_factor`` here; the
-    detector sums every loss term). Kept for config compatibility.
+    detector sums every loss term). Kept for config compatibility. The distances take no
+    options, so any ``**kwargs`` (constructor or call) is a ``TypeError``.
     """
 
     BAG_GD_LOSS = {"kld": kld_loss_v1, "bcd": bcd_loss_v1, "gwd": gwd_loss_v1}  # noqa: RUF012
+    box_weight = True
+    reduces = False
 
     def __init__(
         self,
@@ -86,50 +88,29 @@ class GDLoss_v1(nn.Module):
         loss_weight: float = 1.0,
         **kwargs: object,
     ) -> None:
-        super().__init__()
-        if reduction not in ("none", "sum", "mean"):
-            raise ValueError(f"reduction must be none, sum or mean, got {reduction!r}")
+        super().__init__(reduction, loss_weight)
         if fun not in ("log1p", "sqrt", ""):
             raise ValueError(f"fun must be log1p, sqrt or '', got {fun!r}")
         if loss_type not in self.BAG_GD_LOSS:
             raise ValueError(f"loss_type must be one of {sorted(self.BAG_GD_LOSS)}, got {loss_type!r}")
         self.loss = self.BAG_GD_LOSS[loss_type]
-        self.fun, self.tau, self.reduction, self.loss_weight, self.kwargs = (
-            fun,
-            tau,
-            reduction,
-            loss_weight,
-            kwargs,
-        )
+        self.fun, self.tau = fun, tau
+        self.check_kwargs(kwargs, where="__init__()")  # the distances take none
+        self.kwargs = kwargs
 
-    def forward(
+    def compute(
         self,
         pred: torch.Tensor,
         target: torch.Tensor,
-        weight: torch.Tensor | None = None,
-        avg_factor: float | None = None,
-        reduction_override: str | None = None,
-        **kwargs: object,
+        weight: torch.Tensor | None,
+        avg_factor: float | torch.Tensor | None,
+        reduction: str,
+        **kwargs: Any,
     ) -> torch.Tensor:
-        reduction = check_reduction(reduction_override, self.reduction)
-        if weight is not None and not torch.any(weight > 0) and reduction != "none":
-            return (pred * weight).sum()
+        """One loss per positive box (``weight > 0``), unreduced, as MMRotate's ``GDLoss_v1``."""
         if weight is None:
             weight = pred.new_ones(pred.shape[:-1])
-        elif weight.dim() > 1:
-            if weight.shape != pred.shape:
-                raise ValueError(f"weight {tuple(weight.shape)} must match pred {tuple(pred.shape)}")
-            weight = weight.mean(-1)
-        kw = copy.deepcopy(self.kwargs)
-        kw.update(kwargs)
         mask = (weight > 0).detach()
-        return (
-            self.loss(
-                xy_wh_r_2_xy_sigma(pred[mask]),
-                xy_wh_r_2_xy_sigma(target[mask]),
-                fun=self.fun,
-                tau=self.tau,
-                **kw,
-            )
-            * self.loss_weight
+        return self.loss(
+            xy_wh_r_2_xy_sigma(pred[mask]), xy_wh_r_2_xy_sigma(target[mask]), fun=self.fun, tau=self.tau
         )

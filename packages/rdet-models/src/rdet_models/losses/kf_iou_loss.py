@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from rdet_models.losses.base import WeightedLoss, function_kwargs
 from rdet_models.losses.gaussian_dist_loss import xy_wh_r_2_xy_sigma
-from rdet_models.losses.utils import check_reduction, weighted_loss
+from rdet_models.losses.utils import weighted_loss
 from rdet_models.registry import LOSSES
 
 __all__ = ["KFLoss", "kfiou_loss"]
@@ -39,58 +39,79 @@ def kfiou_loss(  # type: ignore[no-untyped-def]
     return (xy_loss + kf_loss).clamp(0)
 
 
+# kfiou_loss's own options: beta, eps
+_OPTIONS = function_kwargs(kfiou_loss, exclude=("pred", "target", "pred_decode", "targets_decode", "fun"))
+
+
 @LOSSES.register_module()
-class KFLoss(nn.Module):
+class KFLoss(WeightedLoss):
     """KFIoU loss. ``forward(pred, target, weight=None, avg_factor=None, pred_decode=None,
-    targets_decode=None, reduction_override=None)``: deltas (N, 5) and decoded boxes (N, 5).
+    targets_decode=None, reduction_override=None, **kwargs)``: deltas (N, 5) and decoded
+    boxes (N, 5); ``kwargs`` are :func:`kfiou_loss`'s ``beta`` and ``eps``.
 
     Args:
         fun: 'none' (1 - KFIoU), 'ln' (-ln KFIoU) or 'exp' (exp(1 - KFIoU) - 1).
+        reduction, loss_weight: see :class:`~rdet_models.losses.base.WeightedLoss`.
+        **kwargs: ``beta`` and ``eps`` of :func:`kfiou_loss` (MMRotate ignored these silently);
+            any other name is a ``TypeError``.
     """
+
+    box_weight = True
+    extra_kwargs = _OPTIONS | {"pred_decode", "targets_decode"}
 
     def __init__(
         self, fun: str = "none", reduction: str = "mean", loss_weight: float = 1.0, **kwargs: object
     ) -> None:
-        super().__init__()
-        if reduction not in ("none", "sum", "mean"):
-            raise ValueError(f"reduction must be none, sum or mean, got {reduction!r}")
+        super().__init__(reduction, loss_weight)
         if fun not in ("none", "ln", "exp"):
             raise ValueError(f"fun must be none, ln or exp, got {fun!r}")
-        self.fun, self.reduction, self.loss_weight = fun, reduction, loss_weight
+        self.fun = fun
+        self.check_kwargs(kwargs, where="__init__()", accepted=_OPTIONS)
+        self.kwargs = kwargs
 
-    def forward(
+    # MMRotate's KFLoss.forward takes the decoded boxes before reduction_override (positional order)
+    def forward(  # type: ignore[override]
         self,
         pred: torch.Tensor,
         target: torch.Tensor,
         weight: torch.Tensor | None = None,
-        avg_factor: float | None = None,
+        avg_factor: float | torch.Tensor | None = None,
         pred_decode: torch.Tensor | None = None,
         targets_decode: torch.Tensor | None = None,
         reduction_override: str | None = None,
         **kwargs: object,
     ) -> torch.Tensor:
-        reduction = check_reduction(reduction_override, self.reduction)
-        if weight is not None and not torch.any(weight > 0) and reduction != "none":
-            return (pred * weight).sum()
-        if weight is not None and weight.dim() > 1:
-            if weight.shape != pred.shape:
-                raise ValueError(f"weight {tuple(weight.shape)} must match pred {tuple(pred.shape)}")
-            weight = weight.mean(-1)
+        # MMRotate's positional order: the decoded boxes come before reduction_override
+        return super().forward(
+            pred,
+            target,
+            weight,
+            avg_factor,
+            reduction_override,
+            pred_decode=pred_decode,
+            targets_decode=targets_decode,
+            **kwargs,
+        )
+
+    def elementwise(
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        pred_decode: torch.Tensor | None = None,
+        targets_decode: torch.Tensor | None = None,
+        **kwargs: object,
+    ) -> torch.Tensor:
         if pred_decode is None or targets_decode is None:
             raise ValueError(
                 "KFLoss needs pred_decode and targets_decode (decoded boxes); use KFIoURRetinaHead"
             )
-        return (
-            kfiou_loss(
-                pred,
-                target,
-                fun=self.fun,
-                weight=weight,
-                avg_factor=avg_factor,
-                pred_decode=pred_decode,
-                targets_decode=targets_decode,
-                reduction=reduction,
-                **kwargs,
-            )
-            * self.loss_weight
+        kw = {**self.kwargs, **kwargs}
+        return kfiou_loss(
+            pred,
+            target,
+            pred_decode=pred_decode,
+            targets_decode=targets_decode,
+            fun=self.fun,
+            reduction="none",
+            **kw,
         )

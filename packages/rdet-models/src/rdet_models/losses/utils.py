@@ -13,6 +13,7 @@ _EPS = torch.finfo(torch.float32).eps
 
 
 def reduce_loss(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """``loss`` as is ('none'), its mean or its sum."""
     if reduction == "none":
         return loss
     if reduction == "mean":
@@ -60,11 +61,3 @@ def weighted_loss(loss_func: Callable[..., torch.Tensor]) -> Callable[..., torch
         return weight_reduce_loss(loss, weight, reduction, avg_factor)
 
     return wrapper
-
-
-def check_reduction(reduction_override: str | None, default: str) -> str:
-    if reduction_override not in (None, "none", "mean", "sum"):
-        raise ValueError(
-            f"reduction_override must be None, 'none', 'mean' or 'sum', got {reduction_override!r}"
-        )
-    return reduction_override or default

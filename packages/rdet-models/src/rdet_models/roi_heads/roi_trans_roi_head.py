@@ -14,11 +14,12 @@ from typing import Any
 import torch
 
 from rbox_geometry import obb2xyxy
+from rdet_core.structures import Detections, GroundTruth, ImageMeta, detections_to_result
 from rdet_models.builder import build_assigner, build_head, build_sampler
 from rdet_models.init import BaseModule, ModuleList
-from rdet_models.postprocess import rbbox2result
+from rdet_models.mmdet_compat import as_metas, detections_as_pairs, gts_from_lists
 from rdet_models.registry import MODELS
-from rdet_models.roi_heads.standard_roi_head import _all_empty_dets, _dets_per_image, assign_and_sample
+from rdet_models.roi_heads.standard_roi_head import _empty_dets, assign_and_sample, dets_per_image
 from rdet_models.roi_heads.transforms import bbox2roi, rbbox2roi
 from rdet_models.utils import to_config
 
@@ -111,6 +112,46 @@ class RoITransRoIHead(BaseModule):
             outs = outs + (res["cls_score"], res["bbox_pred"])
         return outs
 
+    def losses(
+        self,
+        x: Sequence[torch.Tensor],
+        proposal_list: Sequence[torch.Tensor],
+        gts: Sequence[GroundTruth],
+        metas: Sequence[ImageMeta],
+    ) -> dict[str, torch.Tensor]:
+        """``s{stage}.loss_cls``, ``s{stage}.acc``, ``s{stage}.loss_bbox`` of every stage; each
+        stage's refined rois are the next stage's proposals."""
+        if self.train_cfg is None:
+            raise RuntimeError("RoITransRoIHead needs train_cfg (the model's train_cfg.rcnn) to train")
+        losses: dict[str, torch.Tensor] = {}
+        for i in range(self.num_stages):
+            self.current_stage = i
+            assign_gt = (lambda g: obb2xyxy(g, self.version)) if i == 0 else (lambda g: g)
+            sampling_results = assign_and_sample(
+                x, proposal_list, gts, self.bbox_assigner[i], self.bbox_sampler[i], assign_gt
+            )
+            rois = self._to_rois(i, [res.bboxes for res in sampling_results])
+            preds = self._bbox_forward(i, x, rois)
+            head = self.bbox_head[i]
+            targets = head.get_targets(sampling_results, self.train_cfg[i])
+            stage_losses = head.loss_by_targets(preds, rois, targets)
+            lw = self.stage_loss_weights[i]
+            for name, value in stage_losses.items():
+                losses[f"s{i}.{name}"] = value * lw if "loss" in name else value
+            if i < self.num_stages - 1:  # the next stage's proposals: this stage's refined rois
+                pos_is_gts = [res.pos_is_gt for res in sampling_results]
+                with torch.no_grad():
+                    cls_score = preds["cls_score"]
+                    if head.custom_activation:
+                        cls_score = head.loss_cls.get_activation(cls_score)
+                    roi_labels = torch.where(
+                        targets.labels == head.num_classes, cls_score[:, :-1].argmax(1), targets.labels
+                    )
+                    proposal_list = head.refine_bboxes(
+                        rois, roi_labels, preds["bbox_pred"], pos_is_gts, metas
+                    )
+        return losses
+
     def forward_train(
         self,
         x: Sequence[torch.Tensor],
@@ -122,66 +163,32 @@ class RoITransRoIHead(BaseModule):
         gt_masks: Any = None,
         **kwargs: Any,
     ) -> dict[str, torch.Tensor]:
-        if self.train_cfg is None:
-            raise RuntimeError("RoITransRoIHead.forward_train needs train_cfg (the model's train_cfg.rcnn)")
-        losses: dict[str, torch.Tensor] = {}
-        for i in range(self.num_stages):
-            self.current_stage = i
-            assign_gt = (lambda g: obb2xyxy(g, self.version)) if i == 0 else (lambda g: g)
-            sampling_results = assign_and_sample(
-                x,
-                proposal_list,
-                gt_bboxes,
-                gt_labels,
-                gt_bboxes_ignore,
-                self.bbox_assigner[i],
-                self.bbox_sampler[i],
-                assign_gt,
-            )
-            rois = self._to_rois(i, [res.bboxes for res in sampling_results])
-            bbox_results = self._bbox_forward(i, x, rois)
-            targets = self.bbox_head[i].get_targets(sampling_results, gt_bboxes, gt_labels, self.train_cfg[i])
-            stage_losses = self.bbox_head[i].loss(
-                bbox_results["cls_score"], bbox_results["bbox_pred"], rois, *targets
-            )
-            lw = self.stage_loss_weights[i]
-            for name, value in stage_losses.items():
-                losses[f"s{i}.{name}"] = value * lw if "loss" in name else value
-            if i < self.num_stages - 1:  # the next stage's proposals: this stage's refined rois
-                pos_is_gts = [res.pos_is_gt for res in sampling_results]
-                roi_labels = targets[0]
-                with torch.no_grad():
-                    cls_score = bbox_results["cls_score"]
-                    if self.bbox_head[i].custom_activation:
-                        cls_score = self.bbox_head[i].loss_cls.get_activation(cls_score)
-                    roi_labels = torch.where(
-                        roi_labels == self.bbox_head[i].num_classes, cls_score[:, :-1].argmax(1), roi_labels
-                    )
-                    proposal_list = self.bbox_head[i].refine_bboxes(
-                        rois, roi_labels, bbox_results["bbox_pred"], pos_is_gts, img_metas
-                    )
-        return losses
+        """MMDetection's signature over ``losses`` (``gt_masks`` unused: no mask head)."""
+        gts = gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore)  # type: ignore[arg-type]
+        return self.losses(x, proposal_list, gts, as_metas(img_metas))
 
-    def simple_test_bboxes(
+    def predict(
         self,
         x: Sequence[torch.Tensor],
-        img_metas: Sequence[dict],
         proposal_list: Sequence[torch.Tensor],
-        rcnn_test_cfg: Any,
-        rescale: bool = False,
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per image: dets (k, 6) and labels (k,), from the last stage's boxes and the mean scores."""
+        metas: Sequence[ImageMeta],
+        rescale: bool = True,
+        cfg: Any = None,
+    ) -> list[Detections]:
+        """Per image, the last stage's boxes scored by the mean of the stages' class scores,
+        after NMS (``test_cfg`` or ``cfg``)."""
+        metas = as_metas(metas)
         num_imgs = len(proposal_list)
         rois = bbox2roi(proposal_list)
         if rois.shape[0] == 0:
-            return _all_empty_dets(rois, num_imgs)
+            return [_empty_dets(rois) for _ in range(num_imgs)]
         num_per_img = tuple(len(p) for p in proposal_list)
         ms_scores = []
         for i in range(self.num_stages):
-            bbox_results = self._bbox_forward(i, x, rois)
+            preds = self._bbox_forward(i, x, rois)
             rois_per_img = rois.split(num_per_img, 0)
-            cls_score = bbox_results["cls_score"].split(num_per_img, 0)
-            bbox_pred = bbox_results["bbox_pred"].split(num_per_img, 0)
+            cls_score = preds["cls_score"].split(num_per_img, 0)
+            bbox_pred = preds["bbox_pred"].split(num_per_img, 0)
             ms_scores.append(cls_score)
             if i < self.num_stages - 1:
                 head = self.bbox_head[i]
@@ -193,15 +200,34 @@ class RoITransRoIHead(BaseModule):
                 rois = torch.cat(
                     [
                         head.regress_by_class(
-                            rois_per_img[j], act[j][:, :-1].argmax(dim=1), bbox_pred[j], img_metas[j]
+                            rois_per_img[j], act[j][:, :-1].argmax(dim=1), bbox_pred[j], metas[j]
                         )
                         for j in range(num_imgs)
                     ]
                 )
         mean_scores = [sum(s[j] for s in ms_scores) / float(len(ms_scores)) for j in range(num_imgs)]
-        return _dets_per_image(
-            self.bbox_head[-1], rois_per_img, [mean_scores, bbox_pred], img_metas, rcnn_test_cfg, rescale
+        return dets_per_image(
+            self.bbox_head[-1],
+            rois_per_img,
+            dict(cls_score=mean_scores, bbox_pred=bbox_pred),
+            metas,
+            self.test_cfg if cfg is None else cfg,
+            rescale,
         )
+
+    def simple_test_bboxes(
+        self,
+        x: Sequence[torch.Tensor],
+        img_metas: Sequence[dict],
+        proposal_list: Sequence[torch.Tensor],
+        rcnn_test_cfg: Any,
+        rescale: bool = False,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """MMDetection's signature: per image dets (k, 6) and labels (k,)."""
+        pairs = detections_as_pairs(
+            self.predict(x, proposal_list, as_metas(img_metas), rescale, rcnn_test_cfg)
+        )
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def simple_test(
         self,
@@ -210,12 +236,9 @@ class RoITransRoIHead(BaseModule):
         img_metas: Sequence[dict],
         rescale: bool = False,
     ) -> list[list[Any]]:
-        det_bboxes, det_labels = self.simple_test_bboxes(
-            x, img_metas, proposal_list, self.test_cfg, rescale=rescale
-        )
-        return [
-            rbbox2result(b, lbl, self.bbox_head[-1].num_classes) for b, lbl in zip(det_bboxes, det_labels)
-        ]
+        """MMDetection's signature: per image, MMRotate's result (a list per class of (k, 6) arrays)."""
+        dets = self.predict(x, proposal_list, as_metas(img_metas), rescale)
+        return [detections_to_result(d, self.bbox_head[-1].num_classes) for d in dets]
 
     def aug_test(self, x: Any, proposal_list: Any, img_metas: Any, rescale: bool = False) -> Any:
         raise NotImplementedError("test-time augmentation (aug_test) is not supported yet")

@@ -4,82 +4,75 @@ Rotated Faster R-CNN), ``OrientedStandardRoIHead`` (rotated proposals, Oriented 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
 from rbox_geometry import obb2xyxy
+from rdet_core.structures import Detections, GroundTruth, ImageMeta, detections_to_result
 from rdet_models.builder import build_assigner, build_head, build_sampler
 from rdet_models.init import BaseModule
-from rdet_models.postprocess import rbbox2result
+from rdet_models.mmdet_compat import as_metas, detections_as_pairs, gts_from_lists
 from rdet_models.registry import MODELS
 from rdet_models.roi_heads.transforms import bbox2roi, rbbox2roi
+from rdet_models.samplers import SamplingResult
 from rdet_models.utils import to_config
 
-__all__ = ["GVRatioRoIHead", "OrientedStandardRoIHead", "RotatedStandardRoIHead", "assign_and_sample"]
+__all__ = [
+    "GVRatioRoIHead",
+    "OrientedStandardRoIHead",
+    "RotatedStandardRoIHead",
+    "assign_and_sample",
+    "dets_per_image",
+]
 
 
-def _empty_dets(ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return ref.new_zeros(0, 6), ref.new_zeros((0,), dtype=torch.long)
+def _empty_dets(ref: torch.Tensor) -> Detections:
+    return Detections(ref.new_zeros(0, 5), ref.new_zeros(0), ref.new_zeros((0,), dtype=torch.long))
 
 
-def _all_empty_dets(rois: torch.Tensor, num_imgs: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    empty = _empty_dets(rois)
-    return [empty[0]] * num_imgs, [empty[1]] * num_imgs
-
-
-def _dets_per_image(
+def dets_per_image(
     bbox_head: Any,
     rois_per_img: Sequence[torch.Tensor],
-    preds_per_img: Sequence[Sequence[torch.Tensor]],
-    img_metas: Sequence[dict],
+    preds_per_img: Mapping[str, Sequence[torch.Tensor]],
+    metas: Sequence[ImageMeta],
     cfg: Any,
     rescale: bool,
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """``bbox_head.get_bboxes`` on each image's rois and predictions (``preds_per_img``: per
-    output, per image); no detections for an image without rois."""
-    det_bboxes, det_labels = [], []
-    for i, meta in enumerate(img_metas):
+) -> list[Detections]:
+    """``bbox_head.predict_rois`` on each image's rois and predictions (``preds_per_img``: by
+    name, per image); no detections for an image without rois."""
+    dets = []
+    for i, meta in enumerate(metas):
         if rois_per_img[i].shape[0] == 0:
-            det_bbox, det_label = _empty_dets(rois_per_img[i])
+            dets.append(_empty_dets(rois_per_img[i]))
         else:
-            det_bbox, det_label = bbox_head.get_bboxes(
-                rois_per_img[i],
-                *(p[i] for p in preds_per_img),
-                meta["img_shape"],
-                meta["scale_factor"],
-                rescale=rescale,
-                cfg=cfg,
-            )
-        det_bboxes.append(det_bbox)
-        det_labels.append(det_label)
-    return det_bboxes, det_labels
+            preds = {name: p[i] for name, p in preds_per_img.items()}
+            dets.append(bbox_head.predict_rois(rois_per_img[i], preds, meta, cfg, rescale))
+    return dets
 
 
 def assign_and_sample(
     x: Sequence[torch.Tensor],
     proposal_list: Sequence[torch.Tensor],
-    gt_bboxes: Sequence[torch.Tensor],
-    gt_labels: Sequence[torch.Tensor],
-    gt_bboxes_ignore: Sequence[torch.Tensor | None] | None,
+    gts: Sequence[GroundTruth],
     assigner: Any,
     sampler: Any,
     assign_gt: Callable[[torch.Tensor], torch.Tensor],
-) -> list[Any]:
-    """Assign and sample each image's proposals against ``assign_gt(gt)``; the positives then
-    regress the rotated ground truths (``pos_gt_bboxes``), as MMRotate's RoI heads."""
-    if gt_bboxes_ignore is None:
-        gt_bboxes_ignore = [None] * len(proposal_list)
+) -> list[SamplingResult]:
+    """Assign and sample each image's proposals against ``assign_gt(gt.boxes)``; the positives
+    then regress the rotated ground truths (``pos_gt_bboxes``), as MMRotate's RoI heads."""
     results = []
-    for j, proposals in enumerate(proposal_list):
-        gt = assign_gt(gt_bboxes[j])
-        assign_result = assigner.assign(proposals, gt, gt_bboxes_ignore[j], gt_labels[j])
-        res = sampler.sample(assign_result, proposals, gt, gt_labels[j], feats=[lvl[j][None] for lvl in x])
-        if gt_bboxes[j].numel() == 0:
-            res.pos_gt_bboxes = gt_bboxes[j].new_zeros((0, gt_bboxes[j].size(-1)))
+    for j, (proposals, gt) in enumerate(zip(proposal_list, gts)):
+        assign_boxes = assign_gt(gt.boxes)
+        assign_result = assigner.assign(proposals, assign_boxes, gt.boxes_ignore, gt.labels)
+        res = sampler.sample(
+            assign_result, proposals, assign_boxes, gt.labels, feats=[lvl[j][None] for lvl in x]
+        )
+        if gt.boxes.numel() == 0:
+            res.pos_gt_bboxes = gt.boxes.new_zeros((0, gt.boxes.size(-1)))
         else:
-            res.pos_gt_bboxes = gt_bboxes[j][res.pos_assigned_gt_inds.long(), :]
+            res.pos_gt_bboxes = gt.boxes[res.pos_assigned_gt_inds.long(), :]
         results.append(res)
     return results
 
@@ -101,8 +94,6 @@ class RotatedStandardRoIHead(BaseModule):
 
     #: the RoI-tensor builder of the proposals
     to_rois = staticmethod(bbox2roi)
-    #: names of the box head's outputs, in order
-    pred_names: tuple[str, ...] = ("cls_score", "bbox_pred")
 
     def __init__(
         self,
@@ -141,19 +132,39 @@ class RotatedStandardRoIHead(BaseModule):
     # -- forward -------------------------------------------------------------------------------
 
     def _bbox_forward(self, x: Sequence[torch.Tensor], rois: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The box head's outputs on ``rois`` by its ``pred_names``, and the pooled ``bbox_feats``."""
         bbox_feats = self.bbox_roi_extractor(x[: self.bbox_roi_extractor.num_inputs], rois)
         outs = self.bbox_head(bbox_feats)
-        return dict(zip(self.pred_names, outs), bbox_feats=bbox_feats)
+        return dict(zip(self.bbox_head.pred_names, outs), bbox_feats=bbox_feats)
 
     def forward_dummy(self, x: Sequence[torch.Tensor], proposals: torch.Tensor) -> tuple[torch.Tensor, ...]:
         res = self._bbox_forward(x, self.to_rois([proposals]))
-        return tuple(res[n] for n in self.pred_names)
+        return tuple(res[n] for n in self.bbox_head.pred_names)
 
     # -- training ------------------------------------------------------------------------------
 
     def _assign_gt(self, gt_bboxes: torch.Tensor) -> torch.Tensor:
         """The ground truths the proposals are matched against (here: enclosing boxes)."""
         return obb2xyxy(gt_bboxes, self.version)
+
+    def losses(
+        self,
+        x: Sequence[torch.Tensor],
+        proposal_list: Sequence[torch.Tensor],
+        gts: Sequence[GroundTruth],
+        metas: Sequence[ImageMeta],
+    ) -> dict[str, torch.Tensor]:
+        """``loss_cls``, ``acc``, ``loss_bbox`` (and the box head's other terms) of the sampled
+        proposals (per image (k, 4[+1]) horizontal or (k, 5[+1]) rotated)."""
+        if not self.with_bbox:
+            return {}
+        sampling_results = assign_and_sample(
+            x, proposal_list, gts, self.bbox_assigner, self.bbox_sampler, self._assign_gt
+        )
+        rois = self.to_rois([res.bboxes for res in sampling_results])
+        preds = self._bbox_forward(x, rois)
+        targets = self.bbox_head.get_targets(sampling_results, self.train_cfg)
+        return self.bbox_head.loss_by_targets(preds, rois, targets)
 
     def forward_train(
         self,
@@ -166,37 +177,36 @@ class RotatedStandardRoIHead(BaseModule):
         gt_masks: Any = None,
         **kwargs: Any,
     ) -> dict[str, torch.Tensor]:
-        """``loss_cls``, ``acc``, ``loss_bbox`` (and the box head's other terms)."""
-        if not self.with_bbox:
-            return {}
-        sampling_results = assign_and_sample(
-            x,
-            proposal_list,
-            gt_bboxes,
-            gt_labels,
-            gt_bboxes_ignore,
-            self.bbox_assigner,
-            self.bbox_sampler,
-            self._assign_gt,
-        )
-        return self._bbox_forward_train(x, sampling_results, gt_bboxes, gt_labels, img_metas)["loss_bbox"]
-
-    def _bbox_forward_train(
-        self,
-        x: Sequence[torch.Tensor],
-        sampling_results: Sequence[Any],
-        gt_bboxes: Sequence[torch.Tensor],
-        gt_labels: Sequence[torch.Tensor],
-        img_metas: Sequence[dict],
-    ) -> dict[str, Any]:
-        rois = self.to_rois([res.bboxes for res in sampling_results])
-        bbox_results = self._bbox_forward(x, rois)
-        targets = self.bbox_head.get_targets(sampling_results, gt_bboxes, gt_labels, self.train_cfg)
-        preds = [bbox_results[n] for n in self.pred_names]
-        bbox_results.update(loss_bbox=self.bbox_head.loss(*preds, rois, *targets))
-        return bbox_results
+        """MMDetection's signature over ``losses`` (``gt_masks`` unused: no mask head)."""
+        gts = gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore)  # type: ignore[arg-type]
+        return self.losses(x, proposal_list, gts, as_metas(img_metas))
 
     # -- inference -----------------------------------------------------------------------------
+
+    def _test_cfg(self, cfg: Any) -> Any:
+        """The NMS settings of the test: ``cfg`` when given, else ``test_cfg``."""
+        return self.test_cfg if cfg is None else cfg
+
+    def predict(
+        self,
+        x: Sequence[torch.Tensor],
+        proposal_list: Sequence[torch.Tensor],
+        metas: Sequence[ImageMeta],
+        rescale: bool = True,
+        cfg: Any = None,
+    ) -> list[Detections]:
+        """Per image, the box head's decoded boxes after ``multiclass_nms_rotated`` (``test_cfg``
+        or ``cfg``: score_thr, nms, max_per_img), in original-image pixels with ``rescale``."""
+        metas = as_metas(metas)
+        rois = self.to_rois(proposal_list)
+        if rois.shape[0] == 0:
+            return [_empty_dets(rois) for _ in proposal_list]
+        preds = self._bbox_forward(x, rois)
+        num_per_img = tuple(len(p) for p in proposal_list)
+        per_img = {n: preds[n].split(num_per_img, 0) for n in self.bbox_head.pred_names}
+        return dets_per_image(
+            self.bbox_head, rois.split(num_per_img, 0), per_img, metas, self._test_cfg(cfg), rescale
+        )
 
     def simple_test_bboxes(
         self,
@@ -206,16 +216,9 @@ class RotatedStandardRoIHead(BaseModule):
         rcnn_test_cfg: Any,
         rescale: bool = False,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per image: dets (k, 6) ``(cx, cy, w, h, theta, score)`` and labels (k,)."""
-        rois = self.to_rois(proposals)
-        if rois.shape[0] == 0:
-            return _all_empty_dets(rois, len(proposals))
-        bbox_results = self._bbox_forward(x, rois)
-        num_per_img = tuple(len(p) for p in proposals)
-        preds = [bbox_results[n].split(num_per_img, 0) for n in self.pred_names]
-        return _dets_per_image(
-            self.bbox_head, rois.split(num_per_img, 0), preds, img_metas, rcnn_test_cfg, rescale
-        )
+        """MMDetection's signature: per image dets (k, 6) ``(cx, cy, w, h, theta, score)`` and labels (k,)."""
+        pairs = detections_as_pairs(self.predict(x, proposals, as_metas(img_metas), rescale, rcnn_test_cfg))
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def simple_test(
         self,
@@ -224,11 +227,9 @@ class RotatedStandardRoIHead(BaseModule):
         img_metas: Sequence[dict],
         rescale: bool = False,
     ) -> list[list[Any]]:
-        """Per image, MMRotate's result: a list per class of (k, 6) arrays."""
-        det_bboxes, det_labels = self.simple_test_bboxes(
-            x, img_metas, proposal_list, self.test_cfg, rescale=rescale
-        )
-        return [rbbox2result(b, lbl, self.bbox_head.num_classes) for b, lbl in zip(det_bboxes, det_labels)]
+        """MMDetection's signature: per image, MMRotate's result (a list per class of (k, 6) arrays)."""
+        dets = self.predict(x, proposal_list, as_metas(img_metas), rescale)
+        return [detections_to_result(d, self.bbox_head.num_classes) for d in dets]
 
     def aug_test(self, x: Any, proposal_list: Any, img_metas: Any, rescale: bool = False) -> Any:
         raise NotImplementedError("test-time augmentation (aug_test) is not supported yet")
@@ -249,15 +250,6 @@ class OrientedStandardRoIHead(RotatedStandardRoIHead):
 class GVRatioRoIHead(RotatedStandardRoIHead):
     """Gliding Vertex's RoI head: horizontal proposals, ``GVBBoxHead``'s four outputs."""
 
-    pred_names = ("cls_score", "bbox_pred", "fix_pred", "ratio_pred")
-
-    def simple_test_bboxes(
-        self,
-        x: Sequence[torch.Tensor],
-        img_metas: Sequence[dict],
-        proposals: Sequence[torch.Tensor],
-        rcnn_test_cfg: Any,
-        rescale: bool = False,
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def _test_cfg(self, cfg: Any) -> Any:
         # MMRotate passes the head's own test_cfg here, whatever the caller gives
-        return super().simple_test_bboxes(x, img_metas, proposals, self.test_cfg, rescale)
+        return self.test_cfg

@@ -8,7 +8,7 @@ and is output as its horizontal box.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -16,10 +16,10 @@ from torch import nn
 
 from rbox_geometry import hbb2obb, obb2xyxy
 from rdet_models.builder import build_bbox_coder, build_loss
-from rdet_models.postprocess import multiclass_nms_rotated
+from rdet_models.mmdet_compat import detections_as_pairs
 from rdet_models.registry import MODELS
 from rdet_models.roi_heads.bbox_heads.rotated_bbox_head import RotatedBBoxHead, build_linear_layer
-from rdet_models.utils import to_config
+from rdet_models.targets import RoITargets
 
 __all__ = ["GVBBoxHead"]
 
@@ -38,6 +38,7 @@ class GVBBoxHead(RotatedBBoxHead):
     """
 
     reg_dim = 4
+    pred_names = ("cls_score", "bbox_pred", "fix_pred", "ratio_pred")
 
     def __init__(
         self,
@@ -113,7 +114,7 @@ class GVBBoxHead(RotatedBBoxHead):
                 dict(type="Normal", std=0.001, override=dict(name="fc_ratio")),
             ]
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """-> (cls_score (k, C + 1), bbox_pred (k, 4[C]), fix_pred (k, 4[C]) in (0, 1), ratio_pred (k, 1[C]) in (0, 1))."""
         if self.with_avg_pool:
             x = self.avg_pool(x)
@@ -130,8 +131,8 @@ class GVBBoxHead(RotatedBBoxHead):
 
     def _extra_targets(
         self, pos_bboxes: torch.Tensor, pos_gt_bboxes: torch.Tensor, num_samples: int
-    ) -> tuple[torch.Tensor, ...]:
-        """(fix_targets, fix_weights, ratio_targets, ratio_weights)."""
+    ) -> dict[str, torch.Tensor]:
+        """``fix_targets`` / ``fix_weights`` (n, 4) and ``ratio_targets`` / ``ratio_weights`` (n, 1)."""
         num_pos, n = pos_bboxes.size(0), num_samples
         fix_targets, fix_weights = pos_bboxes.new_zeros(n, 4), pos_bboxes.new_zeros(n, 4)
         ratio_targets, ratio_weights = pos_bboxes.new_zeros(n, 1), pos_bboxes.new_zeros(n, 1)
@@ -140,8 +141,51 @@ class GVBBoxHead(RotatedBBoxHead):
             fix_weights[:num_pos] = 1
             ratio_targets[:num_pos] = self.ratio_coder.encode(pos_gt_bboxes)
             ratio_weights[:num_pos] = 1
-        return fix_targets, fix_weights, ratio_targets, ratio_weights
+        return dict(
+            fix_targets=fix_targets,
+            fix_weights=fix_weights,
+            ratio_targets=ratio_targets,
+            ratio_weights=ratio_weights,
+        )
 
+    def loss_by_targets(
+        self,
+        preds: Mapping[str, torch.Tensor | None],
+        rois: torch.Tensor,
+        targets: RoITargets,
+        reduction_override: str | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``loss_cls``, ``acc``, ``loss_bbox``, ``loss_fix``, ``loss_ratio``."""
+        cls_score, bbox_pred, fix_pred, ratio_pred = (preds[n] for n in self.pred_names)
+        labels = targets.labels
+        losses = self._loss_cls(cls_score, labels, targets.label_weights, reduction_override)
+        pos = (labels >= 0) & (labels < self.num_classes)
+        if not pos.any():
+            losses["loss_bbox"] = bbox_pred[pos].sum()
+            losses["loss_fix"] = fix_pred[pos].sum()
+            losses["loss_ratio"] = ratio_pred[pos].sum()
+            return losses
+        bbox_pred, fix_pred, ratio_pred = bbox_pred.float(), fix_pred.float(), ratio_pred.float()
+        if self.reg_decoded_bbox:
+            bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
+        loss_fix = self.loss_bbox if self.legacy_losses else self.loss_fix
+        loss_ratio = self.loss_bbox if self.legacy_losses else self.loss_ratio
+        extra = targets.extra
+        for name, fn, pred, target, weight, dim in (
+            ("loss_bbox", self.loss_bbox, bbox_pred, targets.bbox_targets, targets.bbox_weights, 4),
+            ("loss_fix", loss_fix, fix_pred, extra["fix_targets"], extra["fix_weights"], 4),
+            ("loss_ratio", loss_ratio, ratio_pred, extra["ratio_targets"], extra["ratio_weights"], 1),
+        ):
+            losses[name] = fn(
+                self._pos_pred(pred, pos, labels, dim),
+                target[pos],
+                weight[pos],
+                avg_factor=target.size(0),
+                reduction_override=reduction_override,
+            )
+        return losses
+
+    # MMRotate's GVBBoxHead.loss takes the four outputs and their targets, not the base's two
     def loss(  # type: ignore[override]
         self,
         cls_score: torch.Tensor,
@@ -159,48 +203,30 @@ class GVBBoxHead(RotatedBBoxHead):
         ratio_weights: torch.Tensor,
         reduction_override: str | None = None,
     ) -> dict[str, torch.Tensor]:
-        """``loss_cls``, ``acc``, ``loss_bbox``, ``loss_fix``, ``loss_ratio``."""
-        losses = self._loss_cls(cls_score, labels, label_weights, reduction_override)
-        pos = (labels >= 0) & (labels < self.num_classes)
-        if not pos.any():
-            losses["loss_bbox"] = bbox_pred[pos].sum()
-            losses["loss_fix"] = fix_pred[pos].sum()
-            losses["loss_ratio"] = ratio_pred[pos].sum()
-            return losses
-        bbox_pred, fix_pred, ratio_pred = bbox_pred.float(), fix_pred.float(), ratio_pred.float()
-        if self.reg_decoded_bbox:
-            bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
-        loss_fix = self.loss_bbox if self.legacy_losses else self.loss_fix
-        loss_ratio = self.loss_bbox if self.legacy_losses else self.loss_ratio
-        for name, fn, pred, targets, weights, dim in (
-            ("loss_bbox", self.loss_bbox, bbox_pred, bbox_targets, bbox_weights, 4),
-            ("loss_fix", loss_fix, fix_pred, fix_targets, fix_weights, 4),
-            ("loss_ratio", loss_ratio, ratio_pred, ratio_targets, ratio_weights, 1),
-        ):
-            losses[name] = fn(
-                self._pos_pred(pred, pos, labels, dim),
-                targets[pos],
-                weights[pos],
-                avg_factor=targets.size(0),
-                reduction_override=reduction_override,
-            )
-        return losses
+        """MMRotate's signature over ``loss_by_targets``."""
+        extra = dict(
+            fix_targets=fix_targets,
+            fix_weights=fix_weights,
+            ratio_targets=ratio_targets,
+            ratio_weights=ratio_weights,
+        )
+        preds = dict(cls_score=cls_score, bbox_pred=bbox_pred, fix_pred=fix_pred, ratio_pred=ratio_pred)
+        targets = RoITargets(labels, label_weights, bbox_targets, bbox_weights, extra)
+        return self.loss_by_targets(preds, rois, targets, reduction_override)
 
     # -- inference -----------------------------------------------------------------------------
 
-    def get_bboxes(  # type: ignore[override]
+    def decode_rois(
         self,
         rois: torch.Tensor,
-        cls_score: torch.Tensor,
-        bbox_pred: torch.Tensor,
-        fix_pred: torch.Tensor,
-        ratio_pred: torch.Tensor,
+        preds: Mapping[str, torch.Tensor | None],
         img_shape: Sequence[int] | None,
         scale_factor: Any,
-        rescale: bool = False,
-        cfg: Any = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One image -> (dets (k, 6), labels (k,)) after NMS (``cfg=None``: boxes (n, 5[C]), scores)."""
+        rescale: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Rotated boxes from the horizontal boxes and the gliding offsets; a box whose ratio
+        exceeds ``ratio_thr`` is its horizontal box. (k, 5[C]) boxes and (k, C + 1) scores."""
+        cls_score, bbox_pred, fix_pred, ratio_pred = (preds[n] for n in self.pred_names)
         scores = self._scores(cls_score)
         bboxes = self.bbox_coder.decode(rois[..., 1:], bbox_pred.float(), max_shape=img_shape)
         rbboxes = self.fix_coder.decode(bboxes, fix_pred.float())
@@ -212,8 +238,25 @@ class GVBBoxHead(RotatedBBoxHead):
             rbboxes[horizontal] = hbb2obb(bboxes[horizontal], self.version).to(rbboxes.dtype)
         if rescale and n > 0:
             rbboxes[..., :4] = rbboxes[..., :4] / rbboxes.new_tensor(scale_factor)
-        rbboxes = rbboxes.view(n, -1)
+        return rbboxes.view(n, -1), scores
+
+    # MMRotate's GVBBoxHead.get_bboxes takes the four outputs, not the base's two
+    def get_bboxes(  # type: ignore[override]
+        self,
+        rois: torch.Tensor,
+        cls_score: torch.Tensor,
+        bbox_pred: torch.Tensor,
+        fix_pred: torch.Tensor,
+        ratio_pred: torch.Tensor,
+        img_shape: Sequence[int] | None,
+        scale_factor: Any,
+        rescale: bool = False,
+        cfg: Any = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """MMRotate's signature: one image -> (dets (k, 6), labels (k,)) after NMS (``cfg=None``:
+        boxes (n, 5[C]), scores)."""
+        preds = dict(cls_score=cls_score, bbox_pred=bbox_pred, fix_pred=fix_pred, ratio_pred=ratio_pred)
+        bboxes, scores = self.decode_rois(rois, preds, img_shape, scale_factor, rescale)
         if cfg is None:
-            return rbboxes, scores
-        cfg = to_config(cfg)
-        return multiclass_nms_rotated(rbboxes, scores, cfg.score_thr, cfg.nms, cfg.max_per_img)
+            return bboxes, scores
+        return detections_as_pairs([self._nms(bboxes, scores, cfg)])[0]

@@ -7,19 +7,23 @@ set with ``reg_class_agnostic``) decoded by the head's coder against the RoI
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rdet_core.structures import Detections, ImageMeta
 from rdet_models.builder import build_bbox_coder, build_loss
 from rdet_models.init import BaseModule
 from rdet_models.losses.accuracy import accuracy
+from rdet_models.mmdet_compat import as_metas, detections_as_pairs
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
-from rdet_models.utils import multi_apply, to_config
+from rdet_models.samplers import SamplingResult
+from rdet_models.targets import RoITargets
+from rdet_models.utils import to_config
 
 __all__ = ["RotatedBBoxHead", "build_linear_layer"]
 
@@ -51,6 +55,8 @@ class RotatedBBoxHead(BaseModule):
 
     #: deltas per class
     reg_dim = 5
+    #: names of ``forward``'s outputs, in order
+    pred_names: tuple[str, ...] = ("cls_score", "bbox_pred")
 
     def __init__(
         self,
@@ -125,7 +131,7 @@ class RotatedBBoxHead(BaseModule):
     def custom_accuracy(self) -> bool:
         return getattr(self.loss_cls, "custom_accuracy", False)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         """(k, C, h, w) RoI features -> (cls_score (k, num_classes + 1), bbox_pred (k, 5 or 5 * num_classes))."""
         if self.with_avg_pool:
             x = self.avg_pool(x)
@@ -146,7 +152,7 @@ class RotatedBBoxHead(BaseModule):
         pos_gt_bboxes: torch.Tensor,
         pos_gt_labels: torch.Tensor,
         cfg: Any,
-    ) -> tuple[torch.Tensor, ...]:
+    ) -> RoITargets:
         num_pos, num_neg = pos_bboxes.size(0), neg_bboxes.size(0)
         num_samples = num_pos + num_neg
         labels = pos_bboxes.new_full((num_samples,), self.num_classes, dtype=torch.long)
@@ -160,39 +166,26 @@ class RotatedBBoxHead(BaseModule):
             bbox_weights[:num_pos, :] = 1
         if num_neg > 0:
             label_weights[-num_neg:] = 1.0
-        return (
-            labels,
-            label_weights,
-            bbox_targets,
-            bbox_weights,
-            *self._extra_targets(pos_bboxes, pos_gt_bboxes, num_samples),
-        )
+        extra = self._extra_targets(pos_bboxes, pos_gt_bboxes, num_samples)
+        return RoITargets(labels, label_weights, bbox_targets, bbox_weights, extra)
 
     def _extra_targets(
         self, pos_bboxes: torch.Tensor, pos_gt_bboxes: torch.Tensor, num_samples: int
-    ) -> tuple[torch.Tensor, ...]:
-        """Per-sample targets a subclass appends to ``_get_target_single``'s 4 (positives first)."""
-        return ()
+    ) -> dict[str, torch.Tensor]:
+        """A subclass's per-sample targets by name, one row per sample (positives first)."""
+        return {}
 
-    def get_targets(
-        self,
-        sampling_results: Sequence[Any],
-        gt_bboxes: Sequence[torch.Tensor],
-        gt_labels: Sequence[torch.Tensor],
-        rcnn_train_cfg: Any,
-        concat: bool = True,
-    ) -> tuple[Any, ...]:
-        """(labels, label_weights, bbox_targets, bbox_weights, then any ``_extra_targets``),
-        concatenated over images (positives first)."""
-        outs = multi_apply(
-            self._get_target_single,
-            [res.pos_bboxes for res in sampling_results],
-            [res.neg_bboxes for res in sampling_results],
-            [res.pos_gt_bboxes for res in sampling_results],
-            [res.pos_gt_labels for res in sampling_results],
-            cfg=to_config(rcnn_train_cfg),
+    def get_targets(self, sampling_results: Sequence[SamplingResult], rcnn_train_cfg: Any) -> RoITargets:
+        """The sampled rois' targets, images concatenated (positives first in each)."""
+        cfg = to_config(rcnn_train_cfg)
+        return RoITargets.cat(
+            [
+                self._get_target_single(
+                    res.pos_bboxes, res.neg_bboxes, res.pos_gt_bboxes, res.pos_gt_labels, cfg
+                )
+                for res in sampling_results
+            ]
         )
-        return tuple(torch.cat(o, 0) for o in outs) if concat else outs
 
     def _loss_cls(
         self,
@@ -231,6 +224,34 @@ class RotatedBBoxHead(BaseModule):
             return pred.view(pred.size(0), dim)[pos]
         return pred.view(pred.size(0), -1, dim)[pos, labels[pos]]
 
+    def loss_by_targets(
+        self,
+        preds: Mapping[str, torch.Tensor | None],
+        rois: torch.Tensor,
+        targets: RoITargets,
+        reduction_override: str | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``loss_cls``, ``acc`` (percent) and ``loss_bbox`` (averaged over all sampled rois) of
+        the head's outputs by ``pred_names`` on ``rois`` (R, 5 or 6)."""
+        cls_score, bbox_pred = preds["cls_score"], preds["bbox_pred"]
+        labels = targets.labels
+        losses = self._loss_cls(cls_score, labels, targets.label_weights, reduction_override)
+        if bbox_pred is not None:
+            pos = (labels >= 0) & (labels < self.num_classes)
+            if pos.any():
+                losses["loss_bbox"] = self._pos_loss_bbox(
+                    bbox_pred.float(),
+                    rois,
+                    pos,
+                    labels,
+                    targets.bbox_targets,
+                    targets.bbox_weights,
+                    reduction_override,
+                )
+            else:
+                losses["loss_bbox"] = bbox_pred[pos].sum()
+        return losses
+
     def loss(
         self,
         cls_score: torch.Tensor | None,
@@ -242,17 +263,11 @@ class RotatedBBoxHead(BaseModule):
         bbox_weights: torch.Tensor,
         reduction_override: str | None = None,
     ) -> dict[str, torch.Tensor]:
-        """``loss_cls``, ``acc`` (percent) and ``loss_bbox`` (averaged over all sampled rois)."""
-        losses = self._loss_cls(cls_score, labels, label_weights, reduction_override)
-        if bbox_pred is not None:
-            pos = (labels >= 0) & (labels < self.num_classes)
-            if pos.any():
-                losses["loss_bbox"] = self._pos_loss_bbox(
-                    bbox_pred.float(), rois, pos, labels, bbox_targets, bbox_weights, reduction_override
-                )
-            else:
-                losses["loss_bbox"] = bbox_pred[pos].sum()
-        return losses
+        """MMDetection's signature over ``loss_by_targets``."""
+        targets = RoITargets(labels, label_weights, bbox_targets, bbox_weights)
+        return self.loss_by_targets(
+            dict(cls_score=cls_score, bbox_pred=bbox_pred), rois, targets, reduction_override
+        )
 
     def _pos_loss_bbox(
         self,
@@ -284,6 +299,49 @@ class RotatedBBoxHead(BaseModule):
             return self.loss_cls.get_activation(cls_score)
         return F.softmax(cls_score.float(), dim=-1)
 
+    def decode_rois(
+        self,
+        rois: torch.Tensor,
+        preds: Mapping[str, torch.Tensor | None],
+        img_shape: Sequence[int] | None,
+        scale_factor: Any,
+        rescale: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One image's rois (k, 5 or 6) and the head's outputs on them -> decoded boxes
+        (k, 5) or (k, 5 * num_classes) (original-image pixels with ``rescale``) and class
+        probabilities (k, num_classes + 1)."""
+        scores = self._scores(preds["cls_score"])
+        bbox_pred = preds["bbox_pred"]
+        if bbox_pred is None:
+            raise ValueError(f"{type(self).__name__} needs box predictions (with_reg=True) to decode")
+        bboxes = self.bbox_coder.decode(rois[..., 1:], bbox_pred.float(), max_shape=img_shape)
+        if rescale and bboxes.size(0) > 0:
+            bboxes = bboxes.view(bboxes.size(0), -1, 5).clone()
+            bboxes[..., :4] = bboxes[..., :4] / bboxes.new_tensor(scale_factor)
+            bboxes = bboxes.view(bboxes.size(0), -1)
+        return bboxes, scores
+
+    def predict_rois(
+        self,
+        rois: torch.Tensor,
+        preds: Mapping[str, torch.Tensor | None],
+        meta: ImageMeta,
+        cfg: Any,
+        rescale: bool = True,
+    ) -> Detections:
+        """One image's detections: ``decode_rois`` then ``multiclass_nms_rotated`` (``cfg``:
+        score_thr, nms, max_per_img)."""
+        bboxes, scores = self.decode_rois(rois, preds, meta.img_shape, meta.scale_factor, rescale)
+        return self._nms(bboxes, scores, cfg)
+
+    @staticmethod
+    def _nms(bboxes: torch.Tensor, scores: torch.Tensor | None, cfg: Any) -> Detections:
+        if scores is None:
+            raise ValueError("detections need class scores (with_cls=True)")
+        cfg = to_config(cfg)
+        dets, labels = multiclass_nms_rotated(bboxes, scores, cfg.score_thr, cfg.nms, cfg.max_per_img)
+        return Detections(dets[:, :5], dets[:, 5], labels)
+
     def get_bboxes(
         self,
         rois: torch.Tensor,
@@ -293,24 +351,18 @@ class RotatedBBoxHead(BaseModule):
         scale_factor: Any,
         rescale: bool = False,
         cfg: Any = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One image's rois -> (dets (k, 6) ``(cx, cy, w, h, theta, score)``, labels (k,)) after NMS;
-        with ``cfg=None`` the decoded boxes (k, 5 or 5C) and the scores (k, C + 1)."""
-        scores = self._scores(cls_score)
-        if bbox_pred is None:
-            raise ValueError("RotatedBBoxHead.get_bboxes needs box predictions (with_reg=True)")
-        bboxes = self.bbox_coder.decode(rois[..., 1:], bbox_pred.float(), max_shape=img_shape)
-        if rescale and bboxes.size(0) > 0:
-            bboxes = bboxes.view(bboxes.size(0), -1, 5).clone()
-            bboxes[..., :4] = bboxes[..., :4] / bboxes.new_tensor(scale_factor)
-            bboxes = bboxes.view(bboxes.size(0), -1)
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """MMDetection's signature: one image's rois -> (dets (k, 6) ``(cx, cy, w, h, theta, score)``,
+        labels (k,)) after NMS; with ``cfg=None`` the decoded boxes (k, 5 or 5C) and the scores (k, C + 1)."""
+        bboxes, scores = self.decode_rois(
+            rois, dict(cls_score=cls_score, bbox_pred=bbox_pred), img_shape, scale_factor, rescale
+        )
         if cfg is None:
             return bboxes, scores
-        cfg = to_config(cfg)
-        return multiclass_nms_rotated(bboxes, scores, cfg.score_thr, cfg.nms, cfg.max_per_img)
+        return detections_as_pairs([self._nms(bboxes, scores, cfg)])[0]
 
     def regress_by_class(
-        self, rois: torch.Tensor, label: torch.Tensor, bbox_pred: torch.Tensor, img_meta: dict
+        self, rois: torch.Tensor, label: torch.Tensor, bbox_pred: torch.Tensor, img_meta: ImageMeta | dict
     ) -> torch.Tensor:
         """Decode each roi (n, 4) / (n, 5 with the image index) with its class's deltas (cascade stages)."""
         if rois.size(1) not in (4, 5):
@@ -319,9 +371,10 @@ class RotatedBBoxHead(BaseModule):
             # MMRotate gathers 4 of the 5 columns here (and then fails); take the label's 5
             inds = (label * 5)[:, None] + torch.arange(5, device=label.device)
             bbox_pred = torch.gather(bbox_pred, 1, inds)
+        img_shape = as_metas([img_meta])[0].img_shape
         if rois.size(1) == 4:
-            return self.bbox_coder.decode(rois, bbox_pred, max_shape=img_meta["img_shape"])
-        bboxes = self.bbox_coder.decode(rois[:, 1:], bbox_pred, max_shape=img_meta["img_shape"])
+            return self.bbox_coder.decode(rois, bbox_pred, max_shape=img_shape)
+        bboxes = self.bbox_coder.decode(rois[:, 1:], bbox_pred, max_shape=img_shape)
         return torch.cat((rois[:, [0]], bboxes), dim=1)
 
     def refine_bboxes(
@@ -330,7 +383,7 @@ class RotatedBBoxHead(BaseModule):
         labels: torch.Tensor,
         bbox_preds: torch.Tensor,
         pos_is_gts: Sequence[torch.Tensor],
-        img_metas: Sequence[dict],
+        img_metas: Sequence[ImageMeta | dict],
     ) -> list[torch.Tensor]:
         """The rois of each image decoded with their deltas, ground truths added as proposals dropped."""
         img_ids = rois[:, 0].long().unique(sorted=True)
