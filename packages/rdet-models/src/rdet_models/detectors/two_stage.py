@@ -76,8 +76,7 @@ class RotatedTwoStageDetector(RotatedBaseDetector):
 
     @property
     def num_classes(self) -> int:
-        head = self.roi_head.bbox_head
-        return (head[-1] if isinstance(head, torch.nn.ModuleList) else head).num_classes
+        return self.roi_head.num_classes
 
     def forward_dummy(self, img: torch.Tensor) -> tuple[Any, ...]:
         """Network outputs for 1000 random proposals (FLOP counting)."""

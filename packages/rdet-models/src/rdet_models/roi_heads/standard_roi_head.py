@@ -10,11 +10,12 @@ from typing import Any
 import torch
 
 from rbox_geometry import obb2xyxy
-from rdet_core.structures import Detections, GroundTruth, ImageMeta, detections_to_result
+from rdet_core.structures import Detections, GroundTruth, ImageMeta
 from rdet_models.builder import build_assigner, build_head, build_sampler
 from rdet_models.init import BaseModule
-from rdet_models.mmdet_compat import as_metas, detections_as_pairs, gts_from_lists
+from rdet_models.mmdet_compat import as_metas
 from rdet_models.registry import MODELS
+from rdet_models.roi_heads.mmdet_adapters import RoIHeadAdapters
 from rdet_models.roi_heads.transforms import bbox2roi, rbbox2roi
 from rdet_models.samplers import SamplingResult
 from rdet_models.utils import to_config
@@ -78,7 +79,7 @@ def assign_and_sample(
 
 
 @MODELS.register_module()
-class RotatedStandardRoIHead(BaseModule):
+class RotatedStandardRoIHead(RoIHeadAdapters, BaseModule):
     """RoI extractor + box head on horizontal proposals ``(x1, y1, x2, y2[, score])``.
 
     Training assigns and samples the proposals against the ground truths' enclosing boxes
@@ -166,21 +167,6 @@ class RotatedStandardRoIHead(BaseModule):
         targets = self.bbox_head.get_targets(sampling_results, self.train_cfg)
         return self.bbox_head.loss_by_targets(preds, rois, targets)
 
-    def forward_train(
-        self,
-        x: Sequence[torch.Tensor],
-        img_metas: Sequence[dict],
-        proposal_list: Sequence[torch.Tensor],
-        gt_bboxes: Sequence[torch.Tensor],
-        gt_labels: Sequence[torch.Tensor],
-        gt_bboxes_ignore: Sequence[torch.Tensor | None] | None = None,
-        gt_masks: Any = None,
-        **kwargs: Any,
-    ) -> dict[str, torch.Tensor]:
-        """MMDetection's signature over ``losses`` (``gt_masks`` unused: no mask head)."""
-        gts = gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore)  # type: ignore[arg-type]
-        return self.losses(x, proposal_list, gts, as_metas(img_metas))
-
     # -- inference -----------------------------------------------------------------------------
 
     def _test_cfg(self, cfg: Any) -> Any:
@@ -208,31 +194,9 @@ class RotatedStandardRoIHead(BaseModule):
             self.bbox_head, rois.split(num_per_img, 0), per_img, metas, self._test_cfg(cfg), rescale
         )
 
-    def simple_test_bboxes(
-        self,
-        x: Sequence[torch.Tensor],
-        img_metas: Sequence[dict],
-        proposals: Sequence[torch.Tensor],
-        rcnn_test_cfg: Any,
-        rescale: bool = False,
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """MMDetection's signature: per image dets (k, 6) ``(cx, cy, w, h, theta, score)`` and labels (k,)."""
-        pairs = detections_as_pairs(self.predict(x, proposals, as_metas(img_metas), rescale, rcnn_test_cfg))
-        return [p[0] for p in pairs], [p[1] for p in pairs]
-
-    def simple_test(
-        self,
-        x: Sequence[torch.Tensor],
-        proposal_list: Sequence[torch.Tensor],
-        img_metas: Sequence[dict],
-        rescale: bool = False,
-    ) -> list[list[Any]]:
-        """MMDetection's signature: per image, MMRotate's result (a list per class of (k, 6) arrays)."""
-        dets = self.predict(x, proposal_list, as_metas(img_metas), rescale)
-        return [detections_to_result(d, self.bbox_head.num_classes) for d in dets]
-
-    def aug_test(self, x: Any, proposal_list: Any, img_metas: Any, rescale: bool = False) -> Any:
-        raise NotImplementedError("test-time augmentation (aug_test) is not supported yet")
+    @property
+    def num_classes(self) -> int:
+        return self.bbox_head.num_classes
 
 
 @MODELS.register_module()
