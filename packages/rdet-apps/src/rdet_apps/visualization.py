@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from rbox_geometry import obb2poly
+from rdet_core.structures import Detections, detections_to_result
 
 __all__ = ["DOTA_PALETTE", "palette_for", "show_result"]
 
@@ -41,22 +42,26 @@ def _read(img: str | os.PathLike | np.ndarray) -> np.ndarray:
 
 def show_result(
     img: str | os.PathLike | np.ndarray,
-    result: Sequence[np.ndarray],
+    result: Detections | Sequence[np.ndarray],
     class_names: Sequence[str],
     score_thr: float = 0.3,
     out_file: str | os.PathLike | None = None,
     thickness: int = 2,
     font_scale: float = 0.5,
 ) -> np.ndarray:
-    """Draw MMRotate-format detections (a (k, 6) array per class) on a BGR image.
+    """Draw detections on a BGR image: ``Detections`` (labels index ``class_names``) or
+    MMRotate's result format (a (k, 6) array per class).
 
     Boxes are outlined in their class's colour with ``name|score`` at the first corner;
     detections under ``score_thr`` are left out. Returns the drawn image (and writes it to
     ``out_file`` if given; the folder is created).
 
     Raises:
-        ValueError: ``result`` has another number of classes than ``class_names``.
+        ValueError: ``result`` has another number of classes than ``class_names`` (a label
+            outside them, for ``Detections``).
     """
+    if isinstance(result, Detections):
+        result = detections_to_result(result, len(class_names))
     if len(result) != len(class_names):
         raise ValueError(f"result has {len(result)} classes but {len(class_names)} class names were given")
     canvas = _read(img)

@@ -1,8 +1,13 @@
 """Scores for rotated detectors, without torch: MMRotate's mAP, the official DOTA Task1
-metric, submission files, patch merging and a confusion matrix."""
+metric, submission files, patch merging and a confusion matrix.
+
+Detections come in MMRotate's form (per image, a list per class of (k, 6) arrays) or typed
+(per image, anything with ``boxes``, ``scores``, ``labels``: ``rdet_core``'s ``Detections``,
+by duck typing, see :class:`DetectionsLike`)."""
 
 from rdet_eval.ap import average_precision, voc_ap
 from rdet_eval.confusion import confusion_matrix, plot_confusion_matrix
+from rdet_eval.detections import DetectionArrays, DetectionsLike, is_detections_like
 from rdet_eval.dota_files import DotaFileError, read_dota_objects, read_task1, write_task1
 from rdet_eval.dota_task1 import (
     DOTA_V1_CLASSES,
@@ -21,6 +26,8 @@ __all__ = [
     "DOTA_V1_CLASSES",
     "DOTA_V2_CLASSES",
     "DOTA_V15_CLASSES",
+    "DetectionArrays",
+    "DetectionsLike",
     "DotaFileError",
     "PatchName",
     "__version__",
@@ -30,6 +37,7 @@ __all__ = [
     "eval_rbbox_map",
     "eval_rbbox_map_coco",
     "evaluate_dota_task1",
+    "is_detections_like",
     "merge_patch_results",
     "merge_task1_patch_file",
     "parse_patch_name",

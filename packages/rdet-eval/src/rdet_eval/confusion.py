@@ -15,30 +15,37 @@ from collections.abc import Sequence
 import numpy as np
 
 from rbox_geometry import rbbox_overlaps
+from rdet_eval.detections import DetectionsLike, per_class_results
 from rdet_eval.nms import nms_rotated_np
 
 __all__ = ["confusion_matrix", "plot_confusion_matrix"]
 
 
 def confusion_matrix(
-    det_results: Sequence[Sequence[np.ndarray]],
+    det_results: Sequence[Sequence[np.ndarray]] | Sequence[DetectionsLike],
     annotations: Sequence[dict],
     score_thr: float = 0.0,
     tp_iou_thr: float = 0.5,
     nms_iou_thr: float | None = None,
+    num_classes: int | None = None,
 ) -> np.ndarray:
     """The (num_classes + 1, num_classes + 1) confusion matrix of rotated detections.
 
     Args:
-        det_results: Per image, per class, (k, 6) ``(cx, cy, w, h, theta, score)``.
+        det_results: Per image, either a list per class of (k, 6) arrays ``(cx, cy, w, h,
+            theta, score)``, or detections with ``boxes`` (k, 5), ``scores`` (k,),
+            ``labels`` (k,) (e.g. ``rdet_core.structures.Detections``).
         annotations: Per image, ``bboxes`` (n, 5) and ``labels`` (n,).
         score_thr: Detections below it are left out.
         tp_iou_thr: IoU at which a detection and an object overlap.
         nms_iou_thr: Rotated NMS per class before counting, if given.
+        num_classes: Required for typed detections (the matrix's size); checked against
+            per-class input when given.
     """
     if len(det_results) != len(annotations):
         raise ValueError(f"det_results has {len(det_results)} images but annotations has {len(annotations)}")
-    num_classes = len(det_results[0]) if det_results else 0
+    det_results, num_classes = per_class_results(det_results, num_classes, "det_results")
+    num_classes = num_classes or 0
     matrix = np.zeros((num_classes + 1, num_classes + 1))
     for i, (per_class, ann) in enumerate(zip(det_results, annotations)):
         gt_boxes = np.asarray(ann["bboxes"], np.float64).reshape(-1, 5)

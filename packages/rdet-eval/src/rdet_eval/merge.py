@@ -19,6 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from rdet_eval.detections import (
+    DetectionArrays,
+    DetectionsLike,
+    as_detection_arrays,
+    detections_to_per_class,
+    is_typed_results,
+    resolve_num_classes,
+)
 from rdet_eval.dota_files import DotaFileError, write_task1
 from rdet_eval.nms import nms_polygons, nms_rotated_np
 
@@ -73,23 +81,46 @@ def _to_image(dets: np.ndarray, patch: PatchName) -> np.ndarray:
 
 
 def merge_patch_results(
-    patch_results: Mapping[str, Sequence[np.ndarray]] | Iterable[tuple[str, Sequence[np.ndarray]]],
+    patch_results: Mapping[str, Sequence[np.ndarray] | DetectionsLike]
+    | Iterable[tuple[str, Sequence[np.ndarray] | DetectionsLike]],
     nms_thr: float = 0.1,
-) -> dict[str, list[np.ndarray]]:
-    """Merge per-patch, per-class detections into per-image, per-class detections.
+) -> dict[str, list[np.ndarray]] | dict[str, DetectionArrays]:
+    """Merge per-patch detections into per-image detections.
 
     Args:
-        patch_results: ``{patch name: [class 0 dets, class 1 dets, ...]}`` (or pairs), each
-            (k, 6) ``(cx, cy, w, h, theta, score)`` (merged with rotated NMS, as MMRotate's
-            ``merge_det``) or (k, 9) ``(x1, y1, ..., x4, y4, score)`` (merged with polygon
-            NMS, as DOTA_devkit).
+        patch_results: ``{patch name: detections}`` (or pairs). Detections are either a
+            list per class of (k, 6) ``(cx, cy, w, h, theta, score)`` arrays (merged with
+            rotated NMS, as MMRotate's ``merge_det``) or (k, 9) ``(x1, y1, ..., x4, y4,
+            score)`` arrays (merged with polygon NMS, as DOTA_devkit), or typed detections
+            with ``boxes`` (k, 5), ``scores`` (k,), ``labels`` (k,) (e.g.
+            ``rdet_core.structures.Detections``; merged as the (k, 6) form).
         nms_thr: Class-wise NMS IoU threshold (MMRotate: 0.1).
 
     Returns:
-        ``{image: [class 0 dets, ...]}`` in the frame of the whole image, kept detections in
-        descending score order, images in the order first seen.
+        ``{image: detections}`` in the frame of the whole image, images in the order first
+        seen: for per-class input ``[class 0 dets, ...]``, kept detections in descending
+        score order; for typed input a :class:`~rdet_eval.DetectionArrays`, the same
+        detections class by class.
     """
-    items = patch_results.items() if isinstance(patch_results, Mapping) else patch_results
+    items = list(patch_results.items() if isinstance(patch_results, Mapping) else patch_results)
+    values = [v for _, v in items]
+    if not is_typed_results(values, "patch_results"):
+        return _merge_per_class(items, nms_thr)
+    arrays = [as_detection_arrays(v, f"detections of patch {name!r}") for name, v in items]
+    num_classes = resolve_num_classes(None, None, arrays)
+    per_class = [(name, detections_to_per_class(a, num_classes)) for (name, _), a in zip(items, arrays)]
+    merged = _merge_per_class(per_class, nms_thr)
+    out = {}
+    for image, lists in merged.items():
+        rows = np.vstack([np.zeros((0, 6)), *lists])
+        labels = np.repeat(np.arange(len(lists), dtype=np.int64), [len(d) for d in lists])
+        out[image] = DetectionArrays(rows[:, :5], rows[:, 5], labels)
+    return out
+
+
+def _merge_per_class(
+    items: Iterable[tuple[str, Sequence[np.ndarray]]], nms_thr: float
+) -> dict[str, list[np.ndarray]]:
     collected: dict[str, list[list[np.ndarray]]] = {}
     num_classes = None
     for name, per_class in items:

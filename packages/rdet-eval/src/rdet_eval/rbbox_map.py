@@ -16,6 +16,7 @@ import numpy as np
 
 from rbox_geometry import box_iou_rotated
 from rdet_eval.ap import average_precision
+from rdet_eval.detections import DetectionsLike, flatten_detections, is_typed_results
 from rdet_eval.flatten import flatten_annotations, flatten_results
 from rdet_eval.matching import best_overlaps, claim_matches
 from rdet_eval.table import format_table
@@ -29,16 +30,34 @@ def _aligned_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return box_iou_rotated(a, b, aligned=True)
 
 
-def _flatten(det_results, annotations):
+DetResults = Sequence[Sequence[np.ndarray]] | Sequence[DetectionsLike]
+
+
+def _flatten(
+    det_results: DetResults,
+    annotations: Sequence[dict],
+    num_classes: int | None = None,
+    class_names: Sequence[str] | str | None = None,
+) -> tuple[int, tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """Both forms of detections (per-class lists or DetectionsLike) and the annotations as
+    flat arrays; typed detections flatten in the per-class form's order (identical numbers)."""
     if len(det_results) != len(annotations):
         raise ValueError(f"det_results has {len(det_results)} images but annotations has {len(annotations)}")
-    if not det_results:
+    if not len(det_results):
         raise ValueError("det_results is empty: nothing to evaluate")
-    dets, det_image, det_label = flatten_results(det_results, 6, "det_results")
     gts = flatten_annotations(annotations, "bboxes", 5, ignore=("bboxes_ignore", "labels_ignore"))
+    if is_typed_results(det_results, "det_results"):
+        dets, det_image, det_label, n = flatten_detections(
+            det_results, "det_results", num_classes, class_names, extra_labels=[gts[2]]
+        )
+    else:
+        n = len(det_results[0])
+        if num_classes is not None and num_classes != n:
+            raise ValueError(f"det_results[0] has {n} classes but num_classes is {num_classes}")
+        dets, det_image, det_label = flatten_results(det_results, 6, "det_results")
     # MMRotate evaluates in float32 (its IoU op takes float32)
     return (
-        len(det_results[0]),
+        n,
         (dets.astype(np.float32), det_image, det_label),
         (gts[0].astype(np.float32), *gts[1:]),
     )
@@ -103,7 +122,7 @@ def _mean_ap(results: list[dict[str, Any]], scales: int | None) -> float | list[
 
 
 def eval_rbbox_map(
-    det_results: Sequence[Sequence[np.ndarray]],
+    det_results: DetResults,
     annotations: Sequence[dict],
     scale_ranges: Sequence[tuple[float, float]] | None = None,
     iou_thr: float = 0.5,
@@ -111,11 +130,15 @@ def eval_rbbox_map(
     dataset: Sequence[str] | str | None = None,
     logger: logging.Logger | str | None = None,
     nproc: int = 4,
+    num_classes: int | None = None,
 ) -> tuple[float | list[float], list[dict[str, Any]]]:
     """mAP of rotated detections, as MMRotate 0.3.x computes it.
 
     Args:
-        det_results: Per image, per class, (k, 6) arrays ``(cx, cy, w, h, theta, score)``.
+        det_results: Per image, either MMRotate's list per class of (k, 6) arrays
+            ``(cx, cy, w, h, theta, score)``, or detections with ``boxes`` (k, 5),
+            ``scores`` (k,), ``labels`` (k,) (``rdet_core.structures.Detections`` or any
+            :class:`~rdet_eval.DetectionsLike`): the same detections give the same numbers.
         annotations: Per image, a dict with ``bboxes`` (n, 5), ``labels`` (n,) and optionally
             ``bboxes_ignore`` (m, 5), ``labels_ignore`` (m,) (e.g. difficult objects).
         scale_ranges: ``[(min, max), ...]`` side-length ranges; an object counts in a range
@@ -125,12 +148,21 @@ def eval_rbbox_map(
         dataset: Class names for the printed table.
         logger: None prints, ``'silent'`` prints nothing, a ``logging.Logger`` logs at INFO.
         nproc: Accepted for compatibility; unused (the computation is vectorised).
+        num_classes: The number of classes of typed detections (checked against per-class
+            input); by default ``len(dataset)`` when it is a list of names, else one more
+            than the largest label of the detections and annotations (classes beyond have
+            no objects and do not count in the mAP).
 
     Returns:
         ``(mean_ap, results)``: results per class, dicts with ``num_gts``, ``num_dets``,
         ``recall``, ``precision``, ``ap``. mAP averages the classes that have objects.
+
+    Raises:
+        ValueError: Malformed input, named by image (and class): a per-class array of the
+            wrong shape, detections whose boxes, scores and labels differ in length, a
+            label outside ``num_classes``, a non-finite value.
     """
-    num_classes, dets, gts = _flatten(det_results, annotations)
+    num_classes, dets, gts = _flatten(det_results, annotations, num_classes, dataset)
     area_ranges = [(lo**2, hi**2) for lo, hi in scale_ranges] if scale_ranges is not None else None
     results = [
         _class_results(dets, gts, c, (iou_thr,), area_ranges, use_07_metric)[0] for c in range(num_classes)
@@ -141,20 +173,22 @@ def eval_rbbox_map(
 
 
 def eval_rbbox_map_coco(
-    det_results: Sequence[Sequence[np.ndarray]],
+    det_results: DetResults,
     annotations: Sequence[dict],
     iou_thrs: Sequence[float] = COCO_IOU_THRS,
     use_07_metric: bool = False,
+    num_classes: int | None = None,
 ) -> dict[str, Any]:
     """COCO-style mAP: the mean over IoU thresholds (default 0.50:0.05:0.95) of the mAP.
 
-    Overlaps are computed once and matched at every threshold.
+    Overlaps are computed once and matched at every threshold. ``det_results`` and
+    ``num_classes`` as :func:`eval_rbbox_map`'s.
 
     Returns:
         ``{'mAP': mean over thresholds, 'mAP_50': ..., 'mAP_75': ..., 'per_thr': {thr: mAP},
         'ap': (num_classes,) per-class AP averaged over thresholds}``.
     """
-    num_classes, dets, gts = _flatten(det_results, annotations)
+    num_classes, dets, gts = _flatten(det_results, annotations, num_classes)
     per_class = [
         _class_results(dets, gts, c, tuple(iou_thrs), None, use_07_metric) for c in range(num_classes)
     ]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from rbox_geometry import obb2poly
+from rdet_eval.detections import DetectionsLike, is_typed_results, per_class_results
 from rdet_eval.dota_files import write_task1
 
 __all__ = ["write_submission", "zip_submission"]
@@ -31,7 +32,7 @@ def _as_polygons(dets: np.ndarray, where: str) -> np.ndarray:
 def write_submission(
     out_dir: str | os.PathLike,
     image_names: Sequence[str],
-    results: Sequence[Sequence[np.ndarray]],
+    results: Sequence[Sequence[np.ndarray]] | Sequence[DetectionsLike],
     class_names: Sequence[str],
     task: str = "Task1",
     decimals: int = 2,
@@ -41,8 +42,10 @@ def write_submission(
     Args:
         out_dir: Folder to write into (created).
         image_names: The image of each entry of ``results`` (no extension).
-        results: Per image, per class, (k, 6) ``(cx, cy, w, h, theta, score)`` or (k, 9)
-            polygons with a score, in the whole image's pixels.
+        results: Per image, in the whole image's pixels, either a list per class of (k, 6)
+            ``(cx, cy, w, h, theta, score)`` or (k, 9) polygons with a score, or detections
+            with ``boxes`` (k, 5), ``scores`` (k,), ``labels`` (k,) (e.g.
+            ``rdet_core.structures.Detections``; labels index ``class_names``).
         class_names: One name per class (``small-vehicle``, ...).
         task: ``'Task1'`` (oriented: 8 coordinates) or ``'Task2'`` (horizontal: the polygon's
             bounding box ``xmin ymin xmax ymax``).
@@ -55,6 +58,8 @@ def write_submission(
         raise ValueError(f"task must be 'Task1' or 'Task2', got {task!r}")
     if len(image_names) != len(results):
         raise ValueError(f"{len(image_names)} image names for {len(results)} results")
+    if is_typed_results(results, "results"):
+        results, _ = per_class_results(results, len(class_names), "results")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []

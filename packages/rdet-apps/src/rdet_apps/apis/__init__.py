@@ -1,10 +1,12 @@
 """Python API: MMRotate's ``init_detector``, ``inference_detector``,
 ``inference_detector_by_patches``, ``train_detector``, ``single_gpu_test`` / ``multi_gpu_test``,
-and ``show_result``."""
+and ``show_result``; and their typed forms ``predict_images`` / ``predict_by_patches``
+(``Detections`` per image, which ``inference_detector*`` convert to MMRotate's per-class lists).
+"""
 
-from rdet_apps.apis.inference import inference_detector, init_detector
-from rdet_apps.apis.patches import inference_detector_by_patches
-from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test
+from rdet_apps.apis.inference import inference_detector, init_detector, predict_images
+from rdet_apps.apis.patches import inference_detector_by_patches, predict_by_patches
+from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test, to_mmrotate_results
 from rdet_apps.apis.train import train_detector
 from rdet_apps.visualization import show_result
 
@@ -14,7 +16,10 @@ __all__ = [
     "inference_detector_by_patches",
     "init_detector",
     "multi_gpu_test",
+    "predict_by_patches",
+    "predict_images",
     "show_result",
     "single_gpu_test",
+    "to_mmrotate_results",
     "train_detector",
 ]

@@ -1,6 +1,9 @@
 """``init_detector`` / ``inference_detector``: MMDetection 2.x's inference API on rdet's packages.
 
-Minimal version: single-scale test pipelines (``MultiScaleFlipAug`` with one scale, no flip).
+Every image goes the one way of DESIGN.md: test pipeline -> ``collate`` -> ``DetBatch`` ->
+``model.predict`` -> ``Detections`` (:func:`predict_images`); :func:`inference_detector`
+converts those to MMRotate's per-class lists, which its users' scripts expect. Single-scale
+test pipelines only (``MultiScaleFlipAug`` with one scale, no flip).
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["inference_detector", "init_detector"]
+from rdet_core.structures import DetBatch, Detections, detections_to_result
+
+__all__ = ["ImageInput", "inference_detector", "init_detector", "predict_images"]
+
+ImageInput = str | os.PathLike | np.ndarray
+"""An image: a file path, or a BGR ``HxWx3`` uint8 array."""
 
 
 def init_detector(
@@ -97,40 +105,68 @@ def _test_pipeline(cfg: Any, from_array: bool) -> Any:
     return Compose(pipeline)
 
 
-def inference_detector(model: torch.nn.Module, imgs: str | os.PathLike | np.ndarray | Sequence[Any]) -> Any:
-    """Detect objects in an image (path or BGR ``HxWx3`` array) or a list of them.
+def _model_num_classes(model: torch.nn.Module) -> int:
+    """The number of classes of the per-class result format: the model's head, else CLASSES."""
+    try:
+        return int(model.num_classes)
+    except (AttributeError, NotImplementedError):
+        classes = getattr(model, "CLASSES", None)
+        if classes is None:
+            raise ValueError("the model has neither num_classes nor CLASSES: how many classes?") from None
+        return len(classes)
 
-    Returns MMRotate's result format for each image: a list per class of (k, 6) float32
-    arrays ``(cx, cy, w, h, theta, score)`` in original-image pixels; a list of those for a
-    list of images.
-    """
+
+def _image_batch(model: torch.nn.Module, items: list[ImageInput]) -> DetBatch:
+    """The test pipeline of ``model.cfg`` on each image, collated into one ``DetBatch``."""
     from rdet_data import collate
 
-    is_batch = isinstance(imgs, (list, tuple))
-    items = list(imgs) if is_batch else [imgs]
-    if not items:
-        return []
-    cfg = model.cfg
-    from_array = isinstance(items[0], np.ndarray)
-    pipeline = _test_pipeline(cfg, from_array)
+    pipelines: dict[bool, Any] = {}  # arrays and files load differently; a list may mix them
     datas = []
     for img in items:
-        if isinstance(img, np.ndarray):
+        from_array = isinstance(img, np.ndarray)
+        if from_array:
             data = dict(img=img)
         else:
             path = Path(img)
             if not path.is_file():
                 raise FileNotFoundError(f"image {str(img)!r} does not exist")
             data = dict(img_info=dict(filename=str(path)), img_prefix=None)
-        datas.append(pipeline(data))
+        if from_array not in pipelines:
+            pipelines[from_array] = _test_pipeline(model.cfg, from_array)
+        datas.append(pipelines[from_array](data))
     batch = collate(datas, samples_per_gpu=len(datas))
     if isinstance(batch, list):
         raise NotImplementedError(
-            "test-time augmentation (several scales or flips) is not supported by inference_detector yet"
+            "test-time augmentation (several scales or flips) is not supported by inference yet"
         )
-    device = next(model.parameters()).device
-    images = batch.images.to(device)
-    img_metas = [m.as_mmrotate() for m in batch.metas]
-    with torch.no_grad():
-        results = model(return_loss=False, rescale=True, img=[images], img_metas=[img_metas])
+    return batch
+
+
+def predict_images(model: torch.nn.Module, imgs: ImageInput | Sequence[ImageInput]) -> list[Detections]:
+    """Detect objects in images: one ``Detections`` (numpy) per image, original-image pixels.
+
+    The images (paths or BGR ``HxWx3`` arrays; one image or a list) go through the config's
+    test pipeline, are collated into one ``DetBatch`` and predicted with ``model.predict``.
+
+    Raises:
+        FileNotFoundError: An image path does not exist.
+        NotImplementedError: The test pipeline asks for test-time augmentation.
+    """
+    items = list(imgs) if isinstance(imgs, (list, tuple)) else [imgs]
+    if not items:
+        return []
+    batch = _image_batch(model, items)
+    return [dets.numpy() for dets in model.predict(batch)]
+
+
+def inference_detector(model: torch.nn.Module, imgs: ImageInput | Sequence[ImageInput]) -> Any:
+    """Detect objects in an image (path or BGR ``HxWx3`` array) or a list of them.
+
+    MMRotate's API: returns MMRotate's result format for each image, a list per class of
+    (k, 6) float32 arrays ``(cx, cy, w, h, theta, score)`` in original-image pixels; a list
+    of those for a list of images. ``predict_images`` gives the same detections typed.
+    """
+    is_batch = isinstance(imgs, (list, tuple))
+    num_classes = _model_num_classes(model)
+    results = [detections_to_result(d, num_classes) for d in predict_images(model, imgs)]
     return results if is_batch else results[0]

@@ -4,7 +4,8 @@ MMRotate's ``inference_detector_by_patches`` (its huge-image demo): the image is
 each ratio, cut into ``sizes`` windows every ``steps`` pixels (the last window flush with the
 border), every patch goes through the test pipeline, detections move back by the patch's
 offset and ratio, and class-wise rotated NMS at ``merge_iou_thr`` removes the duplicates that
-overlapping patches see twice.
+overlapping patches see twice. All of it on ``Detections`` (:func:`predict_by_patches`);
+:func:`inference_detector_by_patches` converts to MMRotate's per-class lists at the end.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import cv2
 import numpy as np
 import torch
 
-from rdet_apps.apis.inference import inference_detector
+from rdet_apps.apis.inference import ImageInput, _model_num_classes, predict_images
+from rdet_core.structures import Detections, detections_to_result
 
-__all__ = ["inference_detector_by_patches", "patch_windows"]
+__all__ = ["inference_detector_by_patches", "patch_windows", "predict_by_patches"]
 
 
 def _starts(length: int, size: int, step: int) -> list[int]:
@@ -44,30 +46,46 @@ def patch_windows(width: int, height: int, sizes: Sequence[int], steps: Sequence
     return np.unique(np.asarray(wins, np.int64), axis=0)
 
 
-def inference_detector_by_patches(
+def _read_image(img: ImageInput) -> np.ndarray:
+    if isinstance(img, np.ndarray):
+        return img
+    image = cv2.imread(os.fspath(img), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"cannot read image {img}")
+    return image
+
+
+def predict_by_patches(
     model: torch.nn.Module,
-    img: str | os.PathLike | np.ndarray,
+    img: ImageInput,
     sizes: Sequence[int] = (1024,),
     steps: Sequence[int] = (824,),
     ratios: Sequence[float] = (1.0,),
     merge_iou_thr: float = 0.1,
     batch_size: int = 4,
-) -> list[np.ndarray]:
-    """Detections on a whole (huge) image, MMRotate's result format (a (k, 6) array per class).
+) -> Detections:
+    """Detections (numpy) on a whole (huge) image, in its pixels, by overlapping patches.
+
+    Each patch goes through :func:`predict_images`; its boxes move by the patch's offset and
+    back by the ratio, and one class-aware rotated NMS (``rbox_ops.nms_rotated`` with labels:
+    a box only suppresses boxes of its class) removes what neighbouring patches saw twice.
+    The kept detections are in descending score order.
 
     Args:
         sizes / steps: Patch sizes and strides in pixels of the resized image (MMRotate's
             demo: 1024 and 824, i.e. a 200-pixel gap).
         ratios: Resize ratios (multi-scale), each patched separately.
         merge_iou_thr: Class-wise rotated NMS threshold of the merge (MMRotate: 0.1).
+        batch_size: Patches per ``model.predict`` call.
+
+    Raises:
+        FileNotFoundError: ``img`` cannot be read.
     """
     from rbox_ops import nms_rotated
 
-    image = cv2.imread(os.fspath(img), cv2.IMREAD_COLOR) if not isinstance(img, np.ndarray) else img
-    if image is None:
-        raise FileNotFoundError(f"cannot read image {img}")
+    image = _read_image(img)
     height, width = image.shape[:2]
-    per_class: list[list[np.ndarray]] | None = None
+    boxes, scores, labels = [], [], []
     for ratio in ratios:
         scaled = (
             image
@@ -80,23 +98,35 @@ def inference_detector_by_patches(
         for start in range(0, len(windows), batch_size):
             chunk = windows[start : start + batch_size]
             patches = [np.ascontiguousarray(scaled[y0:y1, x0:x1]) for x0, y0, x1, y1 in chunk]
-            results = inference_detector(model, patches)
-            for (x0, y0, _, _), result in zip(chunk, results):
-                if per_class is None:
-                    per_class = [[] for _ in result]
-                for c, dets in enumerate(result):
-                    if len(dets):
-                        d = np.asarray(dets, np.float32).copy()
-                        d[:, 0] += x0
-                        d[:, 1] += y0
-                        d[:, :4] /= ratio
-                        per_class[c].append(d)
-    merged = []
-    for dets in per_class or []:
-        if not dets:
-            merged.append(np.zeros((0, 6), np.float32))
-            continue
-        d = torch.from_numpy(np.vstack(dets))
-        kept, _ = nms_rotated(d[:, :5], d[:, 5], merge_iou_thr)
-        merged.append(kept.numpy().astype(np.float32))
-    return merged
+            for (x0, y0, _, _), dets in zip(chunk, predict_images(model, patches)):
+                b = np.array(dets.boxes, np.float32)
+                b[:, 0] += x0
+                b[:, 1] += y0
+                b[:, :4] /= ratio
+                boxes.append(b)
+                scores.append(dets.scores)
+                labels.append(dets.labels)
+    if not boxes:
+        return Detections.empty()
+    b, s, lab = np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels)
+    _, keep = nms_rotated(torch.from_numpy(b), torch.from_numpy(s), merge_iou_thr, torch.from_numpy(lab))
+    keep = keep.numpy()
+    return Detections(b[keep], s[keep], lab[keep])
+
+
+def inference_detector_by_patches(
+    model: torch.nn.Module,
+    img: ImageInput,
+    sizes: Sequence[int] = (1024,),
+    steps: Sequence[int] = (824,),
+    ratios: Sequence[float] = (1.0,),
+    merge_iou_thr: float = 0.1,
+    batch_size: int = 4,
+) -> list[np.ndarray]:
+    """Detections on a whole (huge) image in MMRotate's result format: a (k, 6) float32
+    array ``(cx, cy, w, h, theta, score)`` per class, each in descending score order.
+
+    :func:`predict_by_patches` (same arguments), converted once at the end.
+    """
+    dets = predict_by_patches(model, img, sizes, steps, ratios, merge_iou_thr, batch_size)
+    return detections_to_result(dets, _model_num_classes(model))

@@ -1,10 +1,16 @@
 """Running a detector over a test set: MMDetection's ``single_gpu_test`` / ``multi_gpu_test``,
-and evaluating the results with rdet-eval through the dataset's ``evaluate``."""
+and evaluating the results with rdet-eval through the dataset's ``evaluate``.
+
+Results are one ``Detections`` (numpy) per image, as ``model.predict`` gives them.
+rdet-eval takes them as they are; :func:`to_mmrotate_results` makes MMRotate's per-class
+lists where that format is asked for (``rdet test --out results.pkl``, a dataset whose
+``evaluate`` is not rdet-data's).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +19,9 @@ import torch
 from torch import nn
 
 from rdet_apps.progress import track
-from rdet_core.structures import detections_to_result
+from rdet_core.structures import Detections, detections_to_result
 
-__all__ = ["evaluate_results", "multi_gpu_test", "single_gpu_test"]
+__all__ = ["evaluate_results", "multi_gpu_test", "single_gpu_test", "to_mmrotate_results"]
 
 # evaluation-config keys that steer the hook, not the metric
 _HOOK_KEYS = (
@@ -29,11 +35,16 @@ _HOOK_KEYS = (
     "dynamic_intervals",
 )
 
+Results = Sequence[Detections] | Sequence[Sequence[np.ndarray]]
+"""Per image, ``Detections`` or MMRotate's list per class of (k, 6) arrays."""
 
-def _num_classes(model: nn.Module, dataset: Any) -> int:
+
+def _num_classes(model: nn.Module | None, dataset: Any) -> int:
     classes = getattr(dataset, "CLASSES", None) or getattr(model, "CLASSES", None)
     if classes is not None:
         return len(classes)
+    if model is None:
+        raise ValueError("the dataset has no CLASSES: how many classes?")
     return int(model.num_classes)
 
 
@@ -43,17 +54,17 @@ def single_gpu_test(
     show_dir: str | os.PathLike | None = None,
     show_score_thr: float = 0.3,
     progress: bool = True,
-) -> list[list[np.ndarray]]:
-    """Predict every image of ``loader`` (DetBatch batches; test-time augmentation not yet);
-    returns per image MMRotate's result format (a (k, 6) array per class), in dataset order.
+) -> list[Detections]:
+    """Predict every image of ``loader`` (DetBatch batches; test-time augmentation not yet)
+    with ``model.predict``; returns one numpy ``Detections`` per image, in dataset order.
 
     With ``show_dir``, each image is drawn with its detections above ``show_score_thr``.
     """
     dataset = getattr(loader, "dataset", None)
-    num_classes = _num_classes(model, dataset)
     model.eval()
     device = next(model.parameters()).device
-    results: list[list[np.ndarray]] = []
+    results: list[Detections] = []
+    names: list[str] | None = None
     items = track(loader, desc="testing") if progress else loader
     with torch.no_grad():
         for batch in items:
@@ -62,20 +73,20 @@ def single_gpu_test(
                     "test-time augmentation (several scales or flips) is not supported yet"
                 )
             for meta, dets in zip(batch.metas, model.predict(batch.to(device))):
-                result = detections_to_result(dets.numpy(), num_classes)
-                results.append(result)
+                dets = dets.numpy()
+                results.append(dets)
                 if show_dir is not None and meta.filename:
                     from rdet_apps.visualization import show_result
 
-                    names = list(getattr(dataset, "CLASSES", None) or range(num_classes))
+                    if names is None:
+                        classes = getattr(dataset, "CLASSES", None) or getattr(model, "CLASSES", None)
+                        names = [str(n) for n in (classes or range(_num_classes(model, dataset)))]
                     out = Path(show_dir) / Path(meta.filename).name
-                    show_result(meta.filename, result, [str(n) for n in names], show_score_thr, out)
+                    show_result(meta.filename, dets, names, show_score_thr, out)
     return results
 
 
-def multi_gpu_test(
-    model: nn.Module, loader: Iterable[Any], progress: bool = True
-) -> list[list[np.ndarray]] | None:
+def multi_gpu_test(model: nn.Module, loader: Iterable[Any], progress: bool = True) -> list[Detections] | None:
     """``single_gpu_test`` on every rank, results gathered on rank 0 in dataset order (None
     elsewhere). Expects an unshuffled distributed sampler (rank r gets items r, r + world, ...)."""
     import torch.distributed as dist
@@ -91,15 +102,42 @@ def multi_gpu_test(
     return ordered
 
 
+def to_mmrotate_results(results: Results, num_classes: int) -> list[list[np.ndarray]]:
+    """MMRotate's result format, per image a list per class of (k, 6) float32 arrays
+    ``(cx, cy, w, h, theta, score)``; results already in that format pass through.
+
+    Raises:
+        ValueError: A label outside ``[0, num_classes)``.
+    """
+    return [detections_to_result(r, num_classes) if isinstance(r, Detections) else r for r in results]
+
+
+def _evaluates_with_scorer(dataset: Any) -> bool:
+    """Whether ``dataset.evaluate`` is rdet-data's, which hands the results to the scorer
+    untouched (so rdet-eval gets ``Detections`` as they are); wrappers ask their datasets."""
+    evaluate = getattr(type(dataset), "evaluate", None)
+    if not getattr(evaluate, "__module__", "").startswith("rdet_data."):
+        return False
+    inner = list(getattr(dataset, "datasets", None) or [])
+    if getattr(dataset, "dataset", None) is not None:
+        inner.append(dataset.dataset)
+    return all(_evaluates_with_scorer(d) for d in inner)
+
+
 def evaluate_results(
-    dataset: Any, results: list[list[np.ndarray]], eval_cfg: dict[str, Any] | None = None
+    dataset: Any, results: Results, eval_cfg: dict[str, Any] | None = None
 ) -> dict[str, float]:
     """``dataset.evaluate(results, ...)`` with rdet-eval's ``eval_rbbox_map`` as the scorer.
 
-    ``eval_cfg`` is the config's ``evaluation`` dict (or ``--eval-options``); keys that steer
-    the evaluation hook (interval, save_best, ...) are ignored here.
+    ``results`` are per image ``Detections`` (what ``single_gpu_test`` gives) or MMRotate's
+    per-class lists. rdet-data's datasets pass them on to rdet-eval untouched; for any other
+    dataset ``Detections`` are converted to per-class lists first. ``eval_cfg`` is the
+    config's ``evaluation`` dict (or ``--eval-options``); keys that steer the evaluation hook
+    (interval, save_best, ...) are ignored here.
     """
     from rdet_eval import eval_rbbox_map
 
     kwargs = {k: v for k, v in dict(eval_cfg or {}).items() if k not in _HOOK_KEYS}
-    return dataset.evaluate(results, scorer=eval_rbbox_map, **kwargs)
+    if not _evaluates_with_scorer(dataset):
+        results = to_mmrotate_results(results, _num_classes(None, dataset))
+    return dataset.evaluate(list(results), scorer=eval_rbbox_map, **kwargs)

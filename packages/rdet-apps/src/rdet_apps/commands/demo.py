@@ -35,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     import rdet_models
-    from rdet_apps.apis import inference_detector, init_detector
-    from rdet_apps.apis.patches import inference_detector_by_patches
+    from rdet_apps.apis import init_detector, predict_by_patches, predict_images
     from rdet_apps.apis.test import evaluate_results, single_gpu_test
     from rdet_apps.apis.train import train_detector
     from rdet_apps.demo_data import make_demo_dota
@@ -81,12 +80,12 @@ def run(args: argparse.Namespace) -> int:
     pictures = []
     for path in sorted(val_set.images.glob("*.png"))[:3]:
         pictures.append(vis / path.name)
-        show_result(path, inference_detector(detector, str(path)), names, 0.3, pictures[-1])
+        show_result(path, predict_images(detector, str(path))[0], names, 0.3, pictures[-1])
     if REAL_IMAGE.is_file():
-        result = inference_detector_by_patches(detector, str(REAL_IMAGE), sizes=[256], steps=[200])
+        dets = predict_by_patches(detector, str(REAL_IMAGE), sizes=[256], steps=[200])
         pictures.append(vis / REAL_IMAGE.name)
-        show_result(REAL_IMAGE, result, names, 0.5, pictures[-1])
-        confident = sum(int((r[:, 5] >= 0.5).sum()) for r in result)
+        show_result(REAL_IMAGE, dets, names, 0.5, pictures[-1])
+        confident = int((dets.scores >= 0.5).sum())
         print(
             f"huge-image inference by 256-pixel patches on the real DOTA image {REAL_IMAGE.name}: "
             f"{confident} detections above 0.5 (a model trained on synthetic shapes sees little there)"

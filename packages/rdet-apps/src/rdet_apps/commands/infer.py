@@ -51,13 +51,27 @@ def _test_scale(cfg) -> int:
     return 1024
 
 
+def _label_lines(dets, names: list[str], score_thr: float) -> list[str]:
+    """``x1 y1 ... x4 y4 class score`` lines of the detections at or above ``score_thr``,
+    class by class, each class in the detections' order."""
+    import numpy as np
+
+    from rbox_geometry import obb2poly
+
+    keep = dets[dets.scores >= score_thr]
+    keep = keep[np.argsort(keep.labels, kind="stable")]
+    polys = obb2poly(np.asarray(keep.boxes, np.float64))
+    return [
+        " ".join(f"{v:.1f}" for v in poly) + f" {names[label]} {score:.3f}"
+        for poly, label, score in zip(polys, keep.labels, keep.scores)
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
     import torch
 
-    from rbox_geometry import obb2poly
-    from rdet_apps.apis import inference_detector, init_detector
-    from rdet_apps.apis.patches import inference_detector_by_patches
+    from rdet_apps.apis import init_detector, predict_by_patches, predict_images
     from rdet_apps.progress import track
     from rdet_apps.visualization import show_result
 
@@ -73,17 +87,13 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"cannot read image {path}")
         size = args.patch_size or (scale if max(img.shape[:2]) > scale else None)
         if size:
-            result = inference_detector_by_patches(
+            dets = predict_by_patches(
                 model, img, [size], [max(size - args.patch_gap, 1)], [1.0], args.merge_iou
             )
         else:
-            result = inference_detector(model, img)
-        show_result(img, result, names, args.score_thr, out_dir / path.name)
-        lines = []
-        for c, dets in enumerate(result):
-            keep = dets[dets[:, 5] >= args.score_thr]
-            for poly, score in zip(obb2poly(keep[:, :5].astype("float64")), keep[:, 5]):
-                lines.append(" ".join(f"{v:.1f}" for v in poly) + f" {names[c]} {score:.3f}")
+            (dets,) = predict_images(model, img)
+        show_result(img, dets, names, args.score_thr, out_dir / path.name)
+        lines = _label_lines(dets, names, args.score_thr)
         (out_dir / f"{path.stem}.txt").write_text("".join(f"{x}\n" for x in lines))
         print(f"{path.name}: {len(lines)} objects{' (by patches of ' + str(size) + ')' if size else ''}")
     print(f"pictures and detections in {out_dir}")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rdet_core import Config, DictAction
 
@@ -47,18 +50,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def format_submission(dataset, results, submission_dir: str, nms_thr: float = 0.1) -> list[Path]:
-    """DOTA Task1 files (and their zip) for ``results``; patch results are merged onto the
-    whole images first (class-wise rotated NMS at ``nms_thr``, as MMRotate)."""
+def format_submission(
+    dataset: Any, results: Sequence[Any], submission_dir: str | os.PathLike, nms_thr: float = 0.1
+) -> list[Path]:
+    """DOTA Task1 files (and their zip) for ``results`` (per image ``Detections``, or MMRotate's
+    per-class lists); patch results are merged onto the whole images first (class-wise
+    rotated NMS at ``nms_thr``, as MMRotate)."""
     from rdet_eval import merge_patch_results, parse_patch_name, write_submission, zip_submission
 
     names = list(dataset.img_ids)
     try:
-        [parse_patch_name(n) for n in names]
+        for n in names:
+            parse_patch_name(n)
+        patches = True
+    except ValueError:
+        patches = False  # whole images: nothing to merge
+    if patches:
         merged = merge_patch_results(list(zip(names, results)), nms_thr=nms_thr)
         names, results = list(merged), list(merged.values())
-    except ValueError:
-        pass  # whole images: nothing to merge
     files = write_submission(submission_dir, names, results, list(dataset.CLASSES))
     zip_submission(files, Path(submission_dir) / "Task1.zip")
     return files
@@ -68,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from rdet_apps.apis import init_detector
-    from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test
+    from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test, to_mmrotate_results
     from rdet_apps.engine import init_dist
     from rdet_data import build_dataloader, build_dataset, dataloader_args
 
@@ -96,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if rank != 0:
         return 0
     if args.out:
-        with open(args.out, "wb") as f:
-            pickle.dump(results, f)
+        with open(args.out, "wb") as f:  # MMRotate's format: its tools load this file
+            pickle.dump(to_mmrotate_results(results, len(dataset.CLASSES)), f)
         print(f"results written to {args.out}")
     if args.format_only:
         out = args.eval_options.get("submission_dir", "submission")

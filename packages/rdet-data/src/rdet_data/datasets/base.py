@@ -271,7 +271,8 @@ class RotatedDataset(Dataset):
         nproc: int = 4,
         scorer: Callable[..., Any] | None = None,
     ) -> dict[str, float]:
-        """MMRotate's ``evaluate``: mAP of ``results`` (per image, per class (k, 6) arrays).
+        """MMRotate's ``evaluate``: mAP of ``results``, per image either MMRotate's per-class (k, 6)
+        arrays or a ``Detections`` (boxes (k, 5), scores, labels), passed to the scorer as they are.
 
         The metric itself lives in rdet-eval: pass ``scorer=rdet_eval.eval_rbbox_map`` (or set
         it once on the class / at construction). With several ``iou_thr`` the result has
