@@ -87,3 +87,21 @@ def test_roi_align_rotated_oriented_rcnn(benchmark, backend):
         _sync(backend)
 
     benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+
+
+def test_roi_align_faster_rcnn(benchmark, backend):
+    """Forward + backward: 512 axis-aligned RoIs, 256 channels, 7 x 7, from a 256 x 256 map (stride 4)."""
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(1, 256, 256, 256, generator=g).to(backend).requires_grad_()
+    xy = torch.rand(512, 2, generator=g) * 800
+    wh = torch.rand(512, 2, generator=g) * 200 + 16
+    rois = torch.cat((torch.zeros(512, 1), xy, xy + wh), 1).to(backend)
+    pool = rbox_ops.RoIAlign(output_size=7, spatial_scale=0.25, sampling_ratio=2)
+    grad = torch.randn(512, 256, 7, 7, generator=g).to(backend)
+
+    def run():
+        feats.grad = None
+        pool(feats, rois).backward(grad)
+        _sync(backend)
+
+    benchmark.pedantic(run, rounds=3, warmup_rounds=1)

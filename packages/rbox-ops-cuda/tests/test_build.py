@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import torch
@@ -53,6 +54,93 @@ def test_every_cu_file_compiles_with_nvcc(tmp_path):
         results = list(pool.map(compile_one, files))
     failed = {name: r.stderr[-3000:] for name, r in results if r.returncode != 0}
     assert not failed, failed
+
+
+def test_cuda_glue_compiles_with_nvcc(tmp_path):
+    """The .cpp files of the CUDA library, against torch's headers (syntax and templates, no code)."""
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc is not on PATH: the CUDA glue was not compile-checked")
+    from torch.utils import cpp_extension
+
+    includes = [*cpp_extension.include_paths(), str(_build.CSRC)]
+    torch_include = Path(includes[0])
+    if not (torch_include / "c10" / "cuda" / "impl" / "cuda_cmake_macros.h").exists():
+        # a CPU-only torch ships the c10/cuda headers without this generated one
+        stub = tmp_path / "include" / "c10" / "cuda" / "impl" / "cuda_cmake_macros.h"
+        stub.parent.mkdir(parents=True)
+        stub.write_text("#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n")
+        includes.append(str(tmp_path / "include"))
+    glue = [s for s in _build.sources("cuda") if s.suffix == ".cpp"]
+    assert len(glue) == len(_build.OPS)
+    unity = tmp_path / "cuda_glue.cpp"  # one translation unit: the torch headers are parsed once
+    unity.write_text("".join(f'#include "{s}"\n' for s in glue))
+    cmd = [nvcc, "-std=c++20", "-Xcompiler", "-fsyntax-only", *(f"-I{i}" for i in includes), "-c", str(unity)]
+    r = subprocess.run([*cmd, "-o", str(tmp_path / "cuda_glue.o")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_schemas_are_declared_once_and_kernels_only_implement():
+    schemas = _build.sources("schemas")
+    assert [s.name for s in schemas] == ["schemas.cpp"]
+    text = schemas[0].read_text()
+    assert text.count("TORCH_LIBRARY(rbox_ops, m)") == 1
+    for op in _build.OPS:
+        assert f'"{op}(' in text, op
+    for kind in ("cpu", "cuda"):
+        files = _build.sources(kind)
+        assert files and schemas[0] not in files
+        assert all(f.name.endswith("_cpu.cpp") == (kind == "cpu") for f in files), files
+        for f in files:
+            code = f.read_text()
+            assert not any(s in code for s in ("m.def(", "TORCH_LIBRARY(", "TORCH_LIBRARY_FRAGMENT(")), f
+
+
+def test_cuda_library_loads_without_the_cpu_one(monkeypatch):
+    from rbox_ops import _backend
+
+    loaded: list[str] = []
+    monkeypatch.setattr(_backend, "_loaded", {})
+    monkeypatch.setattr(_backend, "_reasons", {})
+    monkeypatch.setattr(_backend, "_register_python_kernels", lambda: loaded.append("fake+autograd"))
+    monkeypatch.setattr(_build, "load_library", lambda kind, verbose=False: loaded.append(kind))
+    _backend._ensure("cuda")
+    assert loaded == ["schemas", "fake+autograd", "cuda"]
+    _backend._ensure("cpu")
+    assert loaded == ["schemas", "fake+autograd", "cuda", "cpu"]
+    # forcing cuda still runs the compiled kernels on CPU tensors: the cpu library loads for those
+    loaded.clear()
+    monkeypatch.setattr(_backend, "_loaded", {})
+    monkeypatch.setenv("RBOX_OPS_BACKEND", "cuda")
+    assert _backend._resolve("cuda") and loaded == ["schemas", "fake+autograd", "cuda"]
+    assert _backend._resolve("cpu") and loaded[-1] == "cpu"
+
+
+def test_schemas_library_alone_registers_every_op(built):
+    """What a CUDA-only process sees before any kernel: every schema, fake kernels, autograd."""
+    r = _run(
+        """
+        import torch
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx.experimental.symbolic_shapes import ShapeEnv
+        from rbox_ops import _backend, _build
+        _backend._ensure("schemas")
+        assert _backend._loaded == {"schemas": True}, _backend._loaded
+        names = [n for op in _build.OPS for n in (op, op + "_backward") if hasattr(torch.ops.rbox_ops, n)]
+        assert len(names) == len(_build.OPS) + 2, names
+        for name in names:
+            assert not torch._C._dispatch_has_kernel_for_dispatch_key("rbox_ops::" + name, "CPU"), name
+        with FakeTensorMode(shape_env=ShapeEnv()):  # nms has a data-dependent output size
+            x, rois = torch.empty(2, 4, 16, 16, requires_grad=True), torch.empty(5, 6)
+            out = torch.ops.rbox_ops.roi_align_rotated(x, rois, 7, 6, 0.25, 2, True, False)
+            assert out.shape == (5, 4, 7, 6)
+            assert torch.autograd.grad(out.sum(), x)[0].shape == x.shape
+            assert torch.ops.rbox_ops.nms_rotated(torch.empty(9, 5), torch.empty(9), 0.5, None).dim() == 1
+        _backend._ensure("cpu")
+        assert all(torch._C._dispatch_has_kernel_for_dispatch_key("rbox_ops::" + n, "CPU") for n in names)
+        """
+    )
+    assert r.returncode == 0, r.stderr
 
 
 def test_import_compiles_nothing(tmp_path):
@@ -121,15 +209,25 @@ def test_forced_backends(built, monkeypatch):
 
 
 def test_cache_key_follows_the_sources(tmp_path, monkeypatch):
-    key = _build.build_key("cpu")
-    assert key == _build.build_key("cpu") and key != _build.build_key("cuda")
+    def keys() -> dict[str, str]:
+        return {kind: _build.build_key(kind) for kind in _build.KINDS}
+
+    def change(path: str) -> None:
+        (copy / path).write_text((copy / path).read_text() + "\n// changed\n")
+
+    before = keys()
+    assert before == keys() and len(set(before.values())) == 3
     copy = tmp_path / "csrc"
     shutil.copytree(_build.CSRC, copy)
     monkeypatch.setattr(_build, "CSRC", copy)
-    assert _build.build_key("cpu") == key
-    header = copy / "common" / "rotated_geometry.h"
-    header.write_text(header.read_text() + "\n// changed\n")
-    assert _build.build_key("cpu") != key
+    assert keys() == before
+    change("roi_align/roi_align_cuda.cu")  # a library follows its own sources only
+    after = keys()
+    assert after["cuda"] != before["cuda"] and after["cpu"] == before["cpu"]
+    change("schemas.cpp")
+    assert keys()["schemas"] != before["schemas"] and keys()["cpu"] == before["cpu"]
+    change("common/rotated_geometry.h")  # and every header
+    assert all(keys()[kind] != after[kind] for kind in _build.KINDS)
 
 
 def test_library_is_cached(built):

@@ -40,10 +40,15 @@ def _register_python_kernels() -> None:
 
 
 def _ensure(kind: str, verbose: bool = False) -> None:
-    """Load the ``kind`` library (and the cpu one it needs), raising on failure; cached."""
+    """Load the ``kind`` library (after the ``schemas`` one, which every kind needs), raising on failure.
+
+    Loading ``schemas`` also registers the fake kernels and autograd (Python): the kernel
+    libraries then only add implementations, so ``cuda`` loads without ``cpu`` and vice versa.
+    Cached, failures included.
+    """
     with _lock:
-        if kind == "cuda":
-            _ensure("cpu", verbose)
+        if kind != "schemas":
+            _ensure("schemas", verbose)
         if _loaded.get(kind):
             return
         if kind in _reasons:
@@ -54,7 +59,7 @@ def _ensure(kind: str, verbose: bool = False) -> None:
             text = str(exc).strip() or type(exc).__name__
             _reasons[kind] = text if len(text) < 2000 else text[:1000] + "\n...\n" + text[-1000:]
             raise RuntimeError(_reasons[kind]) from exc
-        if kind == "cpu":
+        if kind == "schemas":
             _register_python_kernels()
         _loaded[kind] = True
 
@@ -64,13 +69,14 @@ def _resolve(device_type: str) -> bool:
     forced = forced_backend()
     if forced == "torch":
         return False
-    if forced is not None:  # the forced library must load, whatever the device
-        try:
-            _ensure(forced)
-        except RuntimeError as exc:
-            raise RuntimeError(
-                f"RBOX_OPS_BACKEND={forced}, but the compiled {forced} kernels are unavailable: {exc}"
-            ) from exc
+    if forced is not None:  # the forced library must load, whatever the device (and cpu for CPU tensors)
+        for kind in dict.fromkeys((forced, "cpu" if device_type == "cpu" else forced)):
+            try:
+                _ensure(kind)
+            except RuntimeError as exc:
+                raise RuntimeError(
+                    f"RBOX_OPS_BACKEND={forced}, but the compiled {kind} kernels are unavailable: {exc}"
+                ) from exc
         # 'cpu': compiled on CPU tensors, torch elsewhere; 'cuda': compiled on CPU and CUDA tensors
         return device_type == "cpu" or (device_type == "cuda" and forced == "cuda")
     if device_type not in ("cpu", "cuda"):
@@ -115,11 +121,12 @@ def backend(device: str | torch.device | None = None) -> str:
 def build(cuda: bool | None = None, verbose: bool = False) -> dict[str, str]:
     """Compile (or load from the cache) the kernels now; raises with the compiler's message on failure.
 
-    ``cuda=None`` builds the CUDA library when torch has CUDA. Returns {kind: library path}.
+    ``cuda=None`` builds the CUDA library when torch has CUDA. Returns {kind: library path}, kinds
+    'schemas', 'cpu' and maybe 'cuda'.
     """
     if cuda is None:
         cuda = torch.version.cuda is not None
-    kinds = ("cpu", "cuda") if cuda else ("cpu",)
+    kinds = _build.KINDS if cuda else ("schemas", "cpu")
     out = {}
     for kind in kinds:
         _ensure(kind, verbose=verbose)

@@ -1,8 +1,9 @@
 """Compile the kernels with torch.utils.cpp_extension, cached by torch version and source hash.
 
-One library per kind: ``cpu`` (every op's schema and CPU kernel) and ``cuda`` (the CUDA
-kernels and their glue; needs the ``cpu`` one loaded first). A library is built once per
-(torch, python, sources, flags) and reused from ``$RBOX_OPS_CACHE`` (default
+One library per kind: ``schemas`` (every op's schema, ``csrc/schemas.cpp``), ``cpu`` (the
+CPU kernels) and ``cuda`` (the CUDA kernels and their glue). The kernel libraries only
+register implementations, so either loads alone once ``schemas`` is loaded. A library is
+built once per (torch, python, sources, flags) and reused from ``$RBOX_OPS_CACHE`` (default
 ``~/.cache/rbox_ops``): a cached library loads without a compiler.
 """
 
@@ -22,13 +23,21 @@ from ._ops import OPS
 CSRC = Path(__file__).resolve().parent / "csrc"
 CXX_FLAGS = ("-O3",)
 CUDA_FLAGS = ("-O3", "--expt-relaxed-constexpr")
-_SOURCE_SUFFIXES = (".h", ".cuh", ".cpp", ".cu")
+KINDS = ("schemas", "cpu", "cuda")  # in load order: a kernel library needs the schemas first
+_HEADER_SUFFIXES = (".h", ".cuh")
 
 
 def sources(kind: str) -> list[Path]:
-    """The translation units of the ``cpu`` or ``cuda`` library, one or two per op."""
-    names = ("{op}_cpu.cpp",) if kind == "cpu" else ("{op}_cuda.cu", "{op}_cuda.cpp")
+    """The translation units of a library: ``schemas.cpp``, or one (cpu) or two (cuda) per op."""
+    if kind == "schemas":
+        return [CSRC / "schemas.cpp"]
+    names = {"cpu": ("{op}_cpu.cpp",), "cuda": ("{op}_cuda.cu", "{op}_cuda.cpp")}[kind]
     return [CSRC / op / n.format(op=op) for op in OPS for n in names]
+
+
+def cxx_flags(kind: str) -> list[str]:
+    """C++ flags of a library: the schema registration runs once at load, so it is not optimised."""
+    return [] if kind == "schemas" else list(CXX_FLAGS)
 
 
 def cu_sources() -> list[Path]:
@@ -45,12 +54,18 @@ def cache_root() -> Path:
 
 
 def build_key(kind: str) -> str:
-    """Hash of everything a library depends on: sources, torch, python, platform, flags."""
+    """Hash of everything a library depends on: its sources and every header, torch, python, flags.
+
+    A kernel library's key does not follow ``schemas.cpp``, nor the other kind's sources: each
+    library is rebuilt only when what it compiles changes.
+    """
     h = hashlib.sha256()
     parts = (kind, torch.__version__, str(torch.version.cuda), sys.version, sys.platform, platform.machine())
-    for part in (*parts, repr(CXX_FLAGS), repr(CUDA_FLAGS), repr(OPS)):
+    for part in (*parts, repr(cxx_flags(kind)), repr(CUDA_FLAGS), repr(OPS)):
         h.update(part.encode() + b"\0")
-    for f in sorted(p for p in CSRC.rglob("*") if p.suffix in _SOURCE_SUFFIXES):
+    own = set(sources(kind))
+    files = (p for p in CSRC.rglob("*") if p.suffix in _HEADER_SUFFIXES or p in own)
+    for f in sorted(files):
         h.update(str(f.relative_to(CSRC)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
@@ -90,7 +105,7 @@ def load_library(kind: str, verbose: bool = False) -> Path:
         cpp_extension.load(
             name=so.stem,
             sources=[str(s) for s in sources(kind)],
-            extra_cflags=list(CXX_FLAGS),
+            extra_cflags=cxx_flags(kind),
             extra_cuda_cflags=list(CUDA_FLAGS),
             extra_include_paths=[str(CSRC)],
             build_directory=str(so.parent),

@@ -1,9 +1,9 @@
 """The compiled ops: the one list the builder reads.
 
-Adding an op means a folder ``csrc/<op>/`` holding ``<op>_cpu.cpp`` (schema + CPU kernel),
-``<op>_cuda.cu`` (plain CUDA kernels + ``launch_*``), ``<op>_cuda.cpp`` (CUDA glue) and
-``<op>.h``; a Python face ``rbox_ops/<op>.py`` with a ``register_kernels()`` function (fake
-and autograd registrations); and one line here.
+Adding an op means its schema in ``csrc/schemas.cpp``; a folder ``csrc/<op>/`` holding
+``<op>_cpu.cpp`` (CPU kernel), ``<op>_cuda.cu`` (plain CUDA kernels + ``launch_*``),
+``<op>_cuda.cpp`` (CUDA glue) and ``<op>.h``; a Python face ``rbox_ops/<op>.py`` with a
+``register_kernels()`` function (fake and autograd registrations); and one line here.
 """
 
 OPS: tuple[str, ...] = (

@@ -1,4 +1,4 @@
-// box_iou_rotated: operator schema and CPU kernel.
+// box_iou_rotated: CPU kernel (the schema is in csrc/schemas.cpp).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -39,10 +39,6 @@ at::Tensor box_iou_rotated_cpu(const at::Tensor& boxes1, const at::Tensor& boxes
 }
 
 }  // namespace
-
-TORCH_LIBRARY_FRAGMENT(rbox_ops, m) {
-  m.def("box_iou_rotated(Tensor boxes1, Tensor boxes2, int mode, bool aligned) -> Tensor");
-}
 
 TORCH_LIBRARY_IMPL(rbox_ops, CPU, m) { m.impl("box_iou_rotated", &box_iou_rotated_cpu); }
 

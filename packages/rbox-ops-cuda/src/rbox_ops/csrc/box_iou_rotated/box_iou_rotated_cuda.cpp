@@ -1,8 +1,9 @@
 // box_iou_rotated: CUDA registration glue (compiled only for a CUDA build of torch).
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
 #include <ATen/ops/empty.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include "box_iou_rotated/box_iou_rotated.h"
@@ -23,7 +24,7 @@ at::Tensor box_iou_rotated_cuda(const at::Tensor& boxes1, const at::Tensor& boxe
   if (out.numel() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES(b1.scalar_type(), "box_iou_rotated_cuda", [&] {
     launch_box_iou_rotated<scalar_t>(b1.data_ptr<scalar_t>(), b2.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), n,
-                                     m, static_cast<int>(mode), aligned, at::cuda::getCurrentCUDAStream());
+                                     m, static_cast<int>(mode), aligned, c10::cuda::getCurrentCUDAStream());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;

@@ -1,23 +1,26 @@
-// CUDA forward/backward of bilinear RoI average pooling (device only; .cu files).
-// `Geom` is a device functor mapping a RoI row to its RoiGeom (see roi_sampling.h).
+// CUDA forward/backward of bilinear RoI average pooling (device only; .cu files): the
+// kernels and RoiPoolCuda (roi_pool_launch.h). `Params` maps a RoI row to its RoiGeom (see
+// roi_sampling.h); an op's .cu file instantiates RoiPoolCuda<float/double, Params>.
 #pragma once
 
 #include <cstdint>
 
+#include "roi_pool_launch.h"
 #include "roi_sampling.h"
 
 namespace rbox_ops {
 
-template <typename T, typename Geom>
-__global__ void roi_pool_forward_kernel(int64_t total, const T* input, const T* rois, int roi_dim, int channels,
-                                        int height, int width, int pooled_h, int pooled_w, Geom geom_of, T* out) {
+template <typename T, typename Params>
+__global__ void roi_pool_forward_kernel(int64_t total, const T* input, const T* rois, int channels, int height,
+                                        int width, Params p, T* out) {
+  const int pooled_h = p.pooled_h, pooled_w = p.pooled_w;
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const int pw = index % pooled_w;
     const int ph = (index / pooled_w) % pooled_h;
     const int c = (index / pooled_w / pooled_h) % channels;
     const int64_t n = index / pooled_w / pooled_h / channels;
-    const RoiGeom<T> g = geom_of(rois + n * roi_dim);
+    const RoiGeom<T> g = p(rois + n * Params::roi_dim);
     if (g.batch < 0) {
       out[index] = 0;
       continue;
@@ -34,17 +37,17 @@ __global__ void roi_pool_forward_kernel(int64_t total, const T* input, const T* 
   }
 }
 
-template <typename T, typename Geom>
-__global__ void roi_pool_backward_kernel(int64_t total, const T* grad_out, const T* rois, int roi_dim, int channels,
-                                         int height, int width, int pooled_h, int pooled_w, Geom geom_of,
-                                         T* grad_input) {
+template <typename T, typename Params>
+__global__ void roi_pool_backward_kernel(int64_t total, const T* grad_out, const T* rois, int channels, int height,
+                                         int width, Params p, T* grad_input) {
+  const int pooled_h = p.pooled_h, pooled_w = p.pooled_w;
   for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
        index += static_cast<int64_t>(blockDim.x) * gridDim.x) {
     const int pw = index % pooled_w;
     const int ph = (index / pooled_w) % pooled_h;
     const int c = (index / pooled_w / pooled_h) % channels;
     const int64_t n = index / pooled_w / pooled_h / channels;
-    const RoiGeom<T> g = geom_of(rois + n * roi_dim);
+    const RoiGeom<T> g = p(rois + n * Params::roi_dim);
     if (g.batch < 0) continue;
     T* gi = grad_input + (static_cast<int64_t>(g.batch) * channels + c) * height * width;
     const int grid = g.grid_h * g.grid_w;
@@ -61,6 +64,26 @@ __global__ void roi_pool_backward_kernel(int64_t total, const T* grad_out, const
 inline int roi_pool_blocks(int64_t total, int threads) {
   const int64_t blocks = (total + threads - 1) / threads;
   return static_cast<int>(blocks < 4096 * 64 ? blocks : 4096 * 64);
+}
+
+template <typename T, typename Params>
+void RoiPoolCuda<T, Params>::forward(const T* input, const T* rois, const RoiPoolShape& s, const Params& p, T* out,
+                                     cudaStream_t stream) {
+  const int64_t total = s.n_rois * s.channels * p.pooled_h * p.pooled_w;
+  if (total == 0) return;
+  roi_pool_forward_kernel<T, Params><<<roi_pool_blocks(total, 256), 256, 0, stream>>>(
+      total, input, rois, static_cast<int>(s.channels), static_cast<int>(s.height), static_cast<int>(s.width), p,
+      out);
+}
+
+template <typename T, typename Params>
+void RoiPoolCuda<T, Params>::backward(const T* grad_out, const T* rois, const RoiPoolShape& s, const Params& p,
+                                      T* grad_input, cudaStream_t stream) {
+  const int64_t total = s.n_rois * s.channels * p.pooled_h * p.pooled_w;
+  if (total == 0) return;
+  roi_pool_backward_kernel<T, Params><<<roi_pool_blocks(total, 256), 256, 0, stream>>>(
+      total, grad_out, rois, static_cast<int>(s.channels), static_cast<int>(s.height), static_cast<int>(s.width),
+      p, grad_input);
 }
 
 }  // namespace rbox_ops

@@ -5,13 +5,42 @@
 //   yy = start_h + ph * bin_h + (iy + .5) * bin_h / grid_h   (xx likewise)
 //   y  = yy * cos - xx * sin + ctr_h,   x = yy * sin + xx * cos + ctr_w
 // (mmcv's RoIAlignRotated); an axis-aligned RoI has cos = 1, sin = 0, ctr = 0.
+//
+// An op is a params struct deriving from RoiPoolParams (roi_align/roi_align.h,
+// roi_align_rotated/roi_align_rotated.h): its own fields, `roi_dim` (values per RoI row)
+// and `RoiGeom<T> operator()(const T* roi)`. The pooling loops and kernels
+// (roi_pool_cpu.h, roi_pool_cuda.cuh) and the torch glue take it as a template argument.
 #pragma once
 
 #include <math.h>
+#include <stdint.h>
 
 #include "macros.h"
 
 namespace rbox_ops {
+
+// The arguments that every RoI pooling op shares (an op's params struct derives from it).
+struct RoiPoolParams {
+  int batch;  // the input's batch size: RoIs with another batch index pool zeros
+  int pooled_h, pooled_w, sampling_ratio;
+  double spatial_scale;
+  bool aligned;
+};
+
+// Sizes of the tensors: n_rois RoIs pooled from a (B, channels, height, width) input.
+struct RoiPoolShape {
+  int64_t n_rois, channels, height, width;
+};
+
+// Params from the op schema's arguments (input, rois, pooled_height, pooled_width,
+// spatial_scale, sampling_ratio, aligned, extra...): `extra` fill Params' own fields.
+template <typename Params, typename... Extra>
+Params make_roi_pool_params(int64_t batch, int64_t pooled_h, int64_t pooled_w, double spatial_scale,
+                            int64_t sampling_ratio, bool aligned, Extra... extra) {
+  return Params{{static_cast<int>(batch), static_cast<int>(pooled_h), static_cast<int>(pooled_w),
+                 static_cast<int>(sampling_ratio), spatial_scale, aligned},
+                extra...};
+}
 
 template <typename T>
 struct RoiGeom {

@@ -1,4 +1,4 @@
-// nms: operator schema and CPU kernel.
+// nms: CPU kernel (the schema is in csrc/schemas.cpp).
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
@@ -34,10 +34,6 @@ at::Tensor nms_cpu(const at::Tensor& boxes, const at::Tensor& scores, double iou
 }
 
 }  // namespace
-
-TORCH_LIBRARY_FRAGMENT(rbox_ops, m) {
-  m.def("nms(Tensor boxes, Tensor scores, float iou_threshold, int offset) -> Tensor");
-}
 
 TORCH_LIBRARY_IMPL(rbox_ops, CPU, m) { m.impl("nms", &nms_cpu); }
 

@@ -1,10 +1,11 @@
 // nms: CUDA registration glue (compiled only for a CUDA build of torch).
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/sort.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <vector>
@@ -30,7 +31,7 @@ at::Tensor nms_cuda(const at::Tensor& boxes, const at::Tensor& scores, double io
   AT_DISPATCH_FLOATING_TYPES(sorted.scalar_type(), "nms_cuda", [&] {
     launch_nms_mask_aligned<scalar_t>(n, sorted.data_ptr<scalar_t>(), static_cast<scalar_t>(iou_threshold),
                                       static_cast<int>(offset), reinterpret_cast<uint64_t*>(mask.data_ptr<int64_t>()),
-                                      at::cuda::getCurrentCUDAStream());
+                                      c10::cuda::getCurrentCUDAStream());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   const auto mask_cpu = mask.cpu();

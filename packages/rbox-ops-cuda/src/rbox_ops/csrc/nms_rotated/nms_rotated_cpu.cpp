@@ -1,4 +1,4 @@
-// nms_rotated: operator schema and CPU kernel.
+// nms_rotated: CPU kernel (the schema is in csrc/schemas.cpp).
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
@@ -63,10 +63,6 @@ at::Tensor nms_rotated_cpu(const at::Tensor& dets, const at::Tensor& scores, dou
 }
 
 }  // namespace
-
-TORCH_LIBRARY_FRAGMENT(rbox_ops, m) {
-  m.def("nms_rotated(Tensor dets, Tensor scores, float iou_threshold, Tensor? labels) -> Tensor");
-}
 
 TORCH_LIBRARY_IMPL(rbox_ops, CPU, m) { m.impl("nms_rotated", &nms_rotated_cpu); }
 

@@ -1,10 +1,11 @@
 // nms_rotated: CUDA registration glue (compiled only for a CUDA build of torch).
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/sort.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <vector>
@@ -35,7 +36,7 @@ at::Tensor nms_rotated_cuda(const at::Tensor& dets, const at::Tensor& scores, do
                                       labels.has_value() ? sorted_labels.data_ptr<int64_t>() : nullptr,
                                       static_cast<scalar_t>(iou_threshold),
                                       reinterpret_cast<uint64_t*>(mask.data_ptr<int64_t>()),
-                                      at::cuda::getCurrentCUDAStream());
+                                      c10::cuda::getCurrentCUDAStream());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   const auto mask_cpu = mask.cpu();

@@ -1,45 +1,11 @@
-// roi_align_rotated: CUDA kernels and launchers (plain CUDA, no torch headers).
+// roi_align_rotated: CUDA kernels (common/roi_pool_cuda.cuh for RoiAlignRotatedParams); plain CUDA, no
+// torch headers.
 #include "common/roi_pool_cuda.cuh"
 #include "roi_align_rotated/roi_align_rotated.h"
 
 namespace rbox_ops {
-namespace {
 
-template <typename T>
-struct Geom {
-  roi_align_rotated_params p;
-  __device__ RoiGeom<T> operator()(const T* roi) const {
-    return rotated_roi_geom(roi, p.batch, static_cast<T>(p.spatial_scale), p.pooled_h, p.pooled_w, p.sampling_ratio, p.aligned, p.clockwise);
-  }
-};
-
-}  // namespace
-
-template <typename T>
-void launch_roi_align_rotated_forward(const T* input, const T* rois, int64_t n_rois, const roi_align_rotated_params& p, T* out,
-                          cudaStream_t stream) {
-  const int64_t total = n_rois * p.channels * p.pooled_h * p.pooled_w;
-  if (total == 0) return;
-  roi_pool_forward_kernel<T><<<roi_pool_blocks(total, 256), 256, 0, stream>>>(
-      total, input, rois, 6, p.channels, p.height, p.width, p.pooled_h, p.pooled_w, Geom<T>{p}, out);
-}
-
-template <typename T>
-void launch_roi_align_rotated_backward(const T* grad_out, const T* rois, int64_t n_rois, const roi_align_rotated_params& p, T* grad_input,
-                           cudaStream_t stream) {
-  const int64_t total = n_rois * p.channels * p.pooled_h * p.pooled_w;
-  if (total == 0) return;
-  roi_pool_backward_kernel<T><<<roi_pool_blocks(total, 256), 256, 0, stream>>>(
-      total, grad_out, rois, 6, p.channels, p.height, p.width, p.pooled_h, p.pooled_w, Geom<T>{p}, grad_input);
-}
-
-template void launch_roi_align_rotated_forward<float>(const float*, const float*, int64_t, const roi_align_rotated_params&, float*,
-                                          cudaStream_t);
-template void launch_roi_align_rotated_forward<double>(const double*, const double*, int64_t, const roi_align_rotated_params&, double*,
-                                           cudaStream_t);
-template void launch_roi_align_rotated_backward<float>(const float*, const float*, int64_t, const roi_align_rotated_params&, float*,
-                                           cudaStream_t);
-template void launch_roi_align_rotated_backward<double>(const double*, const double*, int64_t, const roi_align_rotated_params&, double*,
-                                            cudaStream_t);
+template struct RoiPoolCuda<float, RoiAlignRotatedParams>;
+template struct RoiPoolCuda<double, RoiAlignRotatedParams>;
 
 }  // namespace rbox_ops

@@ -1,0 +1,29 @@
+// Every op's schema, declared once for all backends (as torchvision's csrc/ops/<op>.cpp).
+// This file is the whole of the small `schemas` library, which rbox_ops loads before the
+// CPU or CUDA kernels; those only register implementations (TORCH_LIBRARY_IMPL), so either
+// loads without the other. Python adds fake kernels and autograd (rbox_ops/<op>.py).
+#include <torch/library.h>
+
+TORCH_LIBRARY(rbox_ops, m) {
+  // (N, 5) x (M, 5) rotated boxes -> (N, M) overlaps, or (N,) when aligned; mode 0 IoU, 1 IoF
+  m.def("box_iou_rotated(Tensor boxes1, Tensor boxes2, int mode, bool aligned) -> Tensor");
+
+  // kept indices into the boxes, by descending score
+  m.def("nms_rotated(Tensor dets, Tensor scores, float iou_threshold, Tensor? labels) -> Tensor");
+  m.def("nms(Tensor boxes, Tensor scores, float iou_threshold, int offset) -> Tensor");
+
+  // RoI pooling: (R, C, PH, PW) from (B, C, H, W); the backward returns the gradient of input
+  m.def(
+      "roi_align_rotated(Tensor input, Tensor rois, int pooled_height, int pooled_width, float spatial_scale, "
+      "int sampling_ratio, bool aligned, bool clockwise) -> Tensor");
+  m.def(
+      "roi_align_rotated_backward(Tensor grad_output, Tensor rois, int batch_size, int channels, int height, "
+      "int width, int pooled_height, int pooled_width, float spatial_scale, int sampling_ratio, bool aligned, "
+      "bool clockwise) -> Tensor");
+  m.def(
+      "roi_align(Tensor input, Tensor rois, int pooled_height, int pooled_width, float spatial_scale, "
+      "int sampling_ratio, bool aligned) -> Tensor");
+  m.def(
+      "roi_align_backward(Tensor grad_output, Tensor rois, int batch_size, int channels, int height, int width, "
+      "int pooled_height, int pooled_width, float spatial_scale, int sampling_ratio, bool aligned) -> Tensor");
+}
