@@ -105,3 +105,64 @@ def test_roi_align_faster_rcnn(benchmark, backend):
         _sync(backend)
 
     benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("points", [1, 5])
+def test_rotated_feature_align_r3det(benchmark, backend, points):
+    """Forward + backward: R3Det's refinement at stride 8 of a 1024 x 1024 image (256 ch, 128 x 128)."""
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(1, 256, 128, 128, generator=g).to(backend).requires_grad_()
+    ys, xs = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    ctr = (torch.stack((ys, xs), -1)[None] + 0.5) * 8 + torch.randn(1, 128, 128, 2, generator=g) * 8
+    wh = torch.rand(1, 128, 128, 2, generator=g) * 120 + 8
+    theta = (torch.rand(1, 128, 128, 1, generator=g) - 0.5) * math.pi
+    boxes = torch.cat((ctr, wh, theta), -1).to(backend)
+    grad = torch.randn(1, 256, 128, 128, generator=g).to(backend)
+
+    def run():
+        feats.grad = None
+        rbox_ops.rotated_feature_align(feats, boxes, 1 / 8, points).backward(grad)
+        _sync(backend)
+
+    benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+
+
+def test_points_in_polygons_20000x500(benchmark, backend):
+    """ATSS-style: 20000 anchor centres against 500 ground-truth boxes' corners."""
+    g = torch.Generator().manual_seed(0)
+    points = (torch.rand(20000, 2, generator=g) * 1024).to(backend)
+    b = random_boxes(500, 4)
+    c, s = torch.cos(b[:, 4:]), torch.sin(b[:, 4:])
+    dx = torch.cat((c * b[:, 2:3], s * b[:, 2:3]), 1) / 2
+    dy = torch.cat((-s * b[:, 3:4], c * b[:, 3:4]), 1) / 2
+    ctr = b[:, :2]
+    polygons = torch.cat((ctr - dx - dy, ctr + dx - dy, ctr + dx + dy, ctr - dx + dy), 1).to(backend)
+
+    def run():
+        out = rbox_ops.points_in_polygons(points, polygons)
+        _sync(backend)
+        return out
+
+    out = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    benchmark.extra_info["inside"] = int(out.sum())
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["forward", "forward+backward"])
+def test_deform_conv2d_s2anet_align_conv(benchmark, backend, grad):
+    """S2A-Net's AlignConv on its largest level: 256 -> 256 channels, 3 x 3, a 128 x 128 map."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 256, 128, 128, generator=g).to(backend).requires_grad_(grad)
+    offset = (torch.randn(1, 18, 128, 128, generator=g) * 2).to(backend).requires_grad_(grad)
+    conv = rbox_ops.DeformConv2d(256, 256, 3, padding=1).to(backend).requires_grad_(grad)
+    out_grad = torch.randn(1, 256, 128, 128, generator=g).to(backend)
+
+    def run():
+        if grad:
+            x.grad = offset.grad = conv.weight.grad = None
+            conv(x, offset).backward(out_grad)
+        else:
+            with torch.no_grad():
+                conv(x, offset)
+        _sync(backend)
+
+    benchmark.pedantic(run, rounds=3, warmup_rounds=1)

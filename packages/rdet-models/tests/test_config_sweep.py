@@ -1,5 +1,5 @@
-"""Every MMRotate config of rotated_retinanet/, csl/, gwd/, kld/, kfiou/ (single stage) and
-rotated_faster_rcnn/, oriented_rcnn/, roi_trans/, gliding_vertex/ (two stage) builds, trains a
+"""Every MMRotate config of rotated_retinanet/, csl/, gwd/, kld/, kfiou/, rotated_fcos/ (single
+stage) and rotated_faster_rcnn/, oriented_rcnn/, roi_trans/, gliding_vertex/ (two stage) builds, trains a
 step and runs a test forward with a small backbone; the others skip naming the missing piece.
 Configs with ``fp16`` run their training step under CPU autocast (bfloat16)."""
 
@@ -23,6 +23,7 @@ FOLDERS = (
     "gwd",
     "kld",
     "kfiou",
+    "rotated_fcos",
     "rotated_faster_rcnn",
     "oriented_rcnn",
     "roi_trans",
@@ -123,9 +124,11 @@ SMALL_TWO_STAGE = {
 
 def expected_losses(model_cfg: dict) -> set[str]:
     if "roi_head" not in model_cfg:
-        return {"loss_cls", "loss_bbox"} | (
-            {"loss_angle"} if model_cfg["bbox_head"]["type"] == "CSLRRetinaHead" else set()
-        )
+        head = model_cfg["bbox_head"]
+        if head["type"] in ("RotatedFCOSHead", "CSLRFCOSHead"):
+            separate = head["type"] == "CSLRFCOSHead" or head.get("separate_angle", False)
+            return {"loss_cls", "loss_bbox", "loss_centerness"} | ({"loss_angle"} if separate else set())
+        return {"loss_cls", "loss_bbox"} | ({"loss_angle"} if head["type"] == "CSLRRetinaHead" else set())
     roi = model_cfg["roi_head"]
     terms = {"loss_cls", "acc", "loss_bbox"} | (
         {"loss_fix", "loss_ratio"} if roi["type"] == "GVRatioRoIHead" else set()
@@ -168,7 +171,7 @@ def test_sweep_counts() -> None:
     if not FILES:
         pytest.skip("MMRotate's config files are absent")
     runnable = [f for f in FILES if missing_piece(Config.fromfile(CONFIGS / f).model) is None]
-    assert len(FILES) == 54 and len(runnable) == 41
+    assert len(FILES) == 58 and len(runnable) == 45
 
 
 @pytest.mark.skipif(not FILES, reason="MMRotate's config files are absent")
@@ -184,9 +187,10 @@ def test_unmodified_config_builds_and_init_explains_pretrained(tmp_path, monkeyp
 
 @pytest.mark.skipif(not FILES, reason="MMRotate's config files (../shared/configs) are absent")
 def test_sweep_covers_the_retinanet_and_two_stage_families() -> None:
-    """54 configs in these folders; 27 RotatedRetinaNet and 14 two-stage ones (the 12 of the
-    two-stage folders and kfiou/'s 2 RoI Transformers, all but the Swin backbones) must run."""
+    """58 configs in these folders; 27 RotatedRetinaNet, 4 RotatedFCOS and 14 two-stage ones (the
+    12 of the two-stage folders and kfiou/'s 2 RoI Transformers, all but the Swin backbones) must run."""
     runnable = [f for f in FILES if missing_piece(Config.fromfile(CONFIGS / f).model) is None]
-    assert len(FILES) == 54 and len(runnable) == 41
+    assert len(FILES) == 58 and len(runnable) == 45
+    assert sum(Config.fromfile(CONFIGS / f).model["type"] == "RotatedFCOS" for f in runnable) == 4
     two_stage = [f for f in runnable if "roi_head" in Config.fromfile(CONFIGS / f).model]
     assert len(two_stage) == 14 and all("swin" not in f for f in two_stage)

@@ -32,7 +32,20 @@ CALLS: dict[str, tuple[dict, torch.Tensor, torch.Tensor, dict]] = {
         _DELTAS,
         dict(pred_decode=_BOXES + 1, targets_decode=_BOXES),
     ),
+    "GIoULoss": (
+        dict(type="GIoULoss"),
+        torch.tensor([[0.0, 0, 2, 2], [1, 1, 3, 4]]),
+        torch.tensor([[0.0, 0, 2, 3], [1, 1, 3, 3]]),
+        {},
+    ),
+    "IoULoss": (
+        dict(type="IoULoss"),
+        torch.tensor([[0.0, 0, 2, 2], [1, 1, 3, 4]]),
+        torch.tensor([[0.0, 0, 2, 3], [1, 1, 3, 3]]),
+        {},
+    ),
     "L1Loss": (dict(type="L1Loss"), torch.ones(2, 5), torch.zeros(2, 5), {}),
+    "RotatedIoULoss": (dict(type="RotatedIoULoss"), _BOXES + 0.5, _BOXES, {}),
     "SmoothFocalLoss": (dict(type="SmoothFocalLoss"), torch.zeros(2, 3), torch.full((2, 3), 0.5), {}),
     "SmoothL1Loss": (dict(type="SmoothL1Loss"), torch.ones(2, 5), torch.zeros(2, 5), {}),
 }

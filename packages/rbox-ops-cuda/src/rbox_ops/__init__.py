@@ -5,23 +5,32 @@ compiles them. ``backend()`` says what runs; ``$RBOX_OPS_BACKEND`` forces it.
 """
 
 from ._backend import backend, build
+from .active_rotated_filter import active_rotated_filter
 from .box_iou_rotated import box_iou_rotated
+from .deform_conv2d import DeformConv2d, deform_conv2d
 from .nms import batched_nms, nms
 from .nms_rotated import nms_rotated
+from .points_in_polygons import points_in_polygons
 from .roi_align import RoIAlign, roi_align
 from .roi_align_rotated import RoIAlignRotated, roi_align_rotated
+from .rotated_feature_align import rotated_feature_align
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DeformConv2d",
     "RoIAlign",
     "RoIAlignRotated",
+    "active_rotated_filter",
     "backend",
     "batched_nms",
     "box_iou_rotated",
     "build",
+    "deform_conv2d",
     "nms",
     "nms_rotated",
+    "points_in_polygons",
     "roi_align",
     "roi_align_rotated",
+    "rotated_feature_align",
 ]

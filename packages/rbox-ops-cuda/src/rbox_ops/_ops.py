@@ -12,4 +12,8 @@ OPS: tuple[str, ...] = (
     "nms",
     "roi_align_rotated",
     "roi_align",
+    "rotated_feature_align",
+    "points_in_polygons",
+    "active_rotated_filter",
+    "deform_conv2d",
 )

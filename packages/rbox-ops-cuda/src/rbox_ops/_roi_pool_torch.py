@@ -69,6 +69,36 @@ def aligned_geom(rois, batch_size, scale, pooled, sampling_ratio, aligned) -> Ro
     )  # fmt: skip
 
 
+def bilinear_taps(
+    y: torch.Tensor, x: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bilinear taps of points (y, x) on a (height, width) map, as csrc/common/bilinear.h.
+
+    Returns flat offsets ``y * width + x`` (..., 4) and weights (..., 4) of the four taps, and
+    whether each point is valid (...,): one more than a pixel outside the map, or NaN, has zero
+    weights at offset 0.
+    """
+    dt = y.dtype
+    valid = (y >= -1) & (y <= height) & (x >= -1) & (x <= width)
+    y = torch.where(valid, y, torch.zeros_like(y)).clamp(min=0)
+    x = torch.where(valid, x, torch.zeros_like(x)).clamp(min=0)
+    y_low, x_low = y.long(), x.long()
+    top, right = y_low >= height - 1, x_low >= width - 1
+    y_low = torch.where(top, height - 1, y_low)
+    x_low = torch.where(right, width - 1, x_low)
+    y_high = torch.where(top, y_low, y_low + 1)
+    x_high = torch.where(right, x_low, x_low + 1)
+    y = torch.where(top, y_low.to(dt), y)
+    x = torch.where(right, x_low.to(dt), x)
+    ly, lx = y - y_low, x - x_low
+    hy, hx = 1 - ly, 1 - lx
+    w = torch.stack((hy * hx, hy * lx, ly * hx, ly * lx), -1) * valid[..., None]
+    pos = torch.stack(
+        (y_low * width + x_low, y_low * width + x_high, y_high * width + x_low, y_high * width + x_high), -1
+    )
+    return pos, w, valid
+
+
 def _samples(g: RoiGeom, sel: torch.Tensor, gh: int, gw: int, pooled, height: int, width: int):
     """Flat feature indices (S, 4) and weights (S, 4) of RoIs ``sel`` with a gh x gw grid.
 
@@ -89,24 +119,8 @@ def _samples(g: RoiGeom, sel: torch.Tensor, gh: int, gw: int, pooled, height: in
     cos, sin = col(g.cos), col(g.sin)
     y = (yy * cos - xx * sin + col(g.ctr_h)).expand(-1, pooled[0], pooled[1], gh, gw).reshape(-1)
     x = (yy * sin + xx * cos + col(g.ctr_w)).expand(-1, pooled[0], pooled[1], gh, gw).reshape(-1)
-    valid = (y >= -1) & (y <= height) & (x >= -1) & (x <= width)
-    y = torch.where(valid, y, torch.zeros_like(y)).clamp(min=0)
-    x = torch.where(valid, x, torch.zeros_like(x)).clamp(min=0)
-    y_low, x_low = y.long(), x.long()
-    top, right = y_low >= height - 1, x_low >= width - 1
-    y_low = torch.where(top, height - 1, y_low)
-    x_low = torch.where(right, width - 1, x_low)
-    y_high = torch.where(top, y_low, y_low + 1)
-    x_high = torch.where(right, x_low, x_low + 1)
-    y = torch.where(top, y_low.to(dt), y)
-    x = torch.where(right, x_low.to(dt), x)
-    ly, lx = y - y_low, x - x_low
-    hy, hx = 1 - ly, 1 - lx
-    w = torch.stack((hy * hx, hy * lx, ly * hx, ly * lx), 1) * valid[:, None]
+    pos, w, _ = bilinear_taps(y, x, height, width)
     base = g.batch[sel].repeat_interleave(pooled[0] * pooled[1] * gh * gw) * (height * width)
-    pos = torch.stack(
-        (y_low * width + x_low, y_low * width + x_high, y_high * width + x_low, y_high * width + x_high), 1
-    )
     return pos + base[:, None], w
 
 

@@ -3,7 +3,9 @@
 ``ImageAnchorTargets``: one image's per-anchor targets (dense heads). ``AnchorTargets``: a
 batch's targets split per feature level, with the loss normaliser; ``.level(i)`` gives the
 ``LevelTargets`` that a head's ``loss_level`` gets. ``RoITargets``: the sampled RoIs' targets
-of a box head (positives first in each image, images concatenated).
+of a box head (positives first in each image, images concatenated). ``ImagePointTargets`` /
+``PointTargets``: the same for anchor-free heads (FCOS): labels, side distances, angles and
+centerness per point, split per level.
 
 A head with targets of its own (CSL's angle bins, Gliding Vertex's fix and ratio) returns them
 in ``extra``, a dict of named tensors shaped like the others (one row per anchor or RoI): the
@@ -20,7 +22,15 @@ import torch
 
 from rdet_models.anchors.utils import images_to_levels, unmap
 
-__all__ = ["AnchorTargets", "ImageAnchorTargets", "LevelTargets", "RoITargets"]
+__all__ = [
+    "AnchorTargets",
+    "ImageAnchorTargets",
+    "ImagePointTargets",
+    "LevelTargets",
+    "PointTargets",
+    "RoITargets",
+    "centerness_target",
+]
 
 
 @dataclass
@@ -195,3 +205,131 @@ class RoITargets:
             torch.cat([t.bbox_weights for t in per_image]),
             {name: torch.cat([t.extra[name] for t in per_image]) for name in names},
         )
+
+
+@dataclass
+class ImagePointTargets:
+    """One image's targets for every point of an anchor-free head (``P`` = all points of all
+    levels, concatenated).
+
+    Attributes:
+        labels: (P,) long; the class of the gt a point regresses to, ``num_classes`` (background)
+            for the others.
+        bbox_targets: (P, 4) distances (px) from the point to the gt's sides ``(left, top,
+            right, bottom)``, in the gt's own frame.
+        angle_targets: (P, 1) the gt's angle (radians), or (P, coding_len) encoded (CSL).
+        extra: Per-point targets of a subclass by name, (P, ...) each.
+    """
+
+    labels: torch.Tensor
+    bbox_targets: torch.Tensor
+    angle_targets: torch.Tensor
+    extra: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class PointTargets:
+    """A batch's point targets per level (``L`` levels, ``N`` images, ``P_l`` points of level
+    ``l`` per image); in each level the images follow one another (MMDetection's order, that of
+    ``pred.permute(0, 2, 3, 1).reshape(-1, C)``).
+
+    Attributes:
+        points: L tensors (P_l, 2), the points ``(x, y)`` px (the same for every image).
+        labels: L tensors (N * P_l,) long; ``num_classes`` for background.
+        bbox_targets: L tensors (N * P_l, 4) side distances, divided by the level's stride
+            when the head normalises them (``norm_on_bbox``).
+        angle_targets: L tensors (N * P_l, 1) radians, or (N * P_l, coding_len) encoded.
+        centerness: L tensors (N * P_l,) FCOS's centerness of the positives'
+            ``bbox_targets`` (``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))``), 0 elsewhere.
+        extra: A subclass's targets by name, each L tensors (N * P_l, ...).
+        num_imgs: N.
+        num_classes: The background label.
+    """
+
+    points: list[torch.Tensor]
+    labels: list[torch.Tensor]
+    bbox_targets: list[torch.Tensor]
+    angle_targets: list[torch.Tensor]
+    centerness: list[torch.Tensor]
+    extra: dict[str, list[torch.Tensor]]
+    num_imgs: int
+    num_classes: int
+
+    @classmethod
+    def from_images(
+        cls,
+        per_image: list[ImagePointTargets],
+        points: list[torch.Tensor],
+        num_classes: int,
+        bbox_scales: list[float] | None = None,
+    ) -> PointTargets:
+        """Split N images' targets per level, images concatenated within a level.
+
+        Args:
+            per_image: N targets (P rows each).
+            points: L (P_l, 2) points.
+            num_classes: The background label.
+            bbox_scales: per level, a divisor of ``bbox_targets`` (the strides with
+                ``norm_on_bbox``), or None.
+        """
+        sizes = [p.size(0) for p in points]
+
+        def levels(ts: list[torch.Tensor]) -> list[torch.Tensor]:
+            split = [t.split(sizes, 0) for t in ts]
+            return [torch.cat([s[i] for s in split]) for i in range(len(sizes))]
+
+        labels = levels([t.labels for t in per_image])
+        bbox_targets = levels([t.bbox_targets for t in per_image])
+        if bbox_scales is not None:
+            bbox_targets = [b / s for b, s in zip(bbox_targets, bbox_scales)]
+        names = list(per_image[0].extra) if per_image else []
+        return cls(
+            points=list(points),
+            labels=labels,
+            bbox_targets=bbox_targets,
+            angle_targets=levels([t.angle_targets for t in per_image]),
+            centerness=[
+                _centerness(b, (lab >= 0) & (lab < num_classes)) for b, lab in zip(bbox_targets, labels)
+            ],
+            extra={name: levels([t.extra[name] for t in per_image]) for name in names},
+            num_imgs=len(per_image),
+            num_classes=num_classes,
+        )
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.labels)
+
+    def flat(self, name: str) -> torch.Tensor:
+        """A field (or an ``extra`` entry) with all levels concatenated: (N * P, ...)."""
+        value = self.extra[name] if name in self.extra else getattr(self, name)
+        return torch.cat(value)
+
+    def flat_points(self) -> torch.Tensor:
+        """(N * P, 2): each level's points repeated per image, levels concatenated (the rows of
+        ``flat``)."""
+        return torch.cat([p.repeat(self.num_imgs, 1) for p in self.points])
+
+    def pos_inds(self) -> torch.Tensor:
+        """(num_pos,) indices of the positives in the ``flat`` rows."""
+        labels = self.flat("labels")
+        return ((labels >= 0) & (labels < self.num_classes)).nonzero().reshape(-1)
+
+
+def centerness_target(pos_bbox_targets: torch.Tensor) -> torch.Tensor:
+    """FCOS's centerness of (n, 4) side distances -> (n,) in [0, 1] (MMDetection's formula;
+    only meaningful for positives: a zero distance gives NaN)."""
+    left_right = pos_bbox_targets[:, [0, 2]]
+    top_bottom = pos_bbox_targets[:, [1, 3]]
+    if len(left_right) == 0:
+        return torch.sqrt(left_right[..., 0])
+    ratio = (left_right.min(dim=-1)[0] / left_right.max(dim=-1)[0]) * (
+        top_bottom.min(dim=-1)[0] / top_bottom.max(dim=-1)[0]
+    )
+    return torch.sqrt(ratio)
+
+
+def _centerness(bbox_targets: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    out = bbox_targets.new_zeros(bbox_targets.shape[0])
+    out[pos] = centerness_target(bbox_targets[pos])
+    return out

@@ -26,4 +26,29 @@ TORCH_LIBRARY(rbox_ops, m) {
   m.def(
       "roi_align_backward(Tensor grad_output, Tensor rois, int batch_size, int channels, int height, int width, "
       "int pooled_height, int pooled_width, float spatial_scale, int sampling_ratio, bool aligned) -> Tensor");
+
+  // R3Det's feature refinement: features (N, C, H, W) + bilinear samples at each pixel's box
+  // best_rbboxes (N, H, W, 5); points 1 or 5. The backward returns the gradient of features
+  m.def("rotated_feature_align(Tensor features, Tensor best_rbboxes, float spatial_scale, int points) -> Tensor");
+  m.def(
+      "rotated_feature_align_backward(Tensor grad_output, Tensor best_rbboxes, float spatial_scale, int points) "
+      "-> Tensor");
+
+  // (N, 2) points x (M, 8) quadrilaterals -> (N, M) float32, 1 inside, 0 outside (mmcv's rule)
+  m.def("points_in_polygons(Tensor points, Tensor polygons) -> Tensor");
+
+  // the R rotated copies of oriented filters: (O, I, nOrientation, kH, kW) with indices (nOrientation, kH, kW, R)
+  // -> (O * R, I * nOrientation, kH, kW); the backward returns the gradient of input
+  m.def("active_rotated_filter(Tensor input, Tensor indices) -> Tensor");
+  m.def("active_rotated_filter_backward(Tensor grad_output, Tensor indices) -> Tensor");
+
+  // deformable convolution (mmcv's offset layout): (N, C_out, H_out, W_out); the backward returns the
+  // gradients of input, offset and weight
+  m.def(
+      "deform_conv2d(Tensor input, Tensor offset, Tensor weight, int stride_h, int stride_w, int pad_h, int pad_w, "
+      "int dilation_h, int dilation_w, int groups, int deform_groups) -> Tensor");
+  m.def(
+      "deform_conv2d_backward(Tensor grad_output, Tensor input, Tensor offset, Tensor weight, int stride_h, "
+      "int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, int groups, int deform_groups) "
+      "-> (Tensor, Tensor, Tensor)");
 }

@@ -1,6 +1,7 @@
 """Anchor (prior) generators and helpers."""
 
 from rdet_models.anchors.anchor_generator import AnchorGenerator, RotatedAnchorGenerator
+from rdet_models.anchors.point_generator import MlvlPointGenerator
 from rdet_models.anchors.utils import (
     anchor_inside_flags,
     images_to_levels,
@@ -10,6 +11,7 @@ from rdet_models.anchors.utils import (
 
 __all__ = [
     "AnchorGenerator",
+    "MlvlPointGenerator",
     "RotatedAnchorGenerator",
     "anchor_inside_flags",
     "images_to_levels",

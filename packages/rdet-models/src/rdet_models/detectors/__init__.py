@@ -1,7 +1,7 @@
 """Detectors."""
 
 from rdet_models.detectors.base import RotatedBaseDetector, sanitize_gt
-from rdet_models.detectors.single_stage import RotatedRetinaNet, RotatedSingleStageDetector
+from rdet_models.detectors.single_stage import RotatedFCOS, RotatedRetinaNet, RotatedSingleStageDetector
 from rdet_models.detectors.two_stage import (
     GlidingVertex,
     OrientedRCNN,
@@ -15,6 +15,7 @@ __all__ = [
     "OrientedRCNN",
     "RoITransformer",
     "RotatedBaseDetector",
+    "RotatedFCOS",
     "RotatedFasterRCNN",
     "RotatedRetinaNet",
     "RotatedSingleStageDetector",

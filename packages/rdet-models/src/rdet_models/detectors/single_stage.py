@@ -1,4 +1,5 @@
-"""``RotatedSingleStageDetector`` (backbone -> neck -> dense head) and ``RotatedRetinaNet``."""
+"""``RotatedSingleStageDetector`` (backbone -> neck -> dense head), ``RotatedRetinaNet`` and
+``RotatedFCOS``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rdet_models.builder import build_head
 from rdet_models.detectors.base import RotatedBaseDetector
 from rdet_models.registry import MODELS
 
-__all__ = ["RotatedRetinaNet", "RotatedSingleStageDetector"]
+__all__ = ["RotatedFCOS", "RotatedRetinaNet", "RotatedSingleStageDetector"]
 
 
 @MODELS.register_module()
@@ -59,3 +60,8 @@ class RotatedSingleStageDetector(RotatedBaseDetector):
 @MODELS.register_module()
 class RotatedRetinaNet(RotatedSingleStageDetector):
     """Rotated RetinaNet (OBB and HBB variants, by its head's ``assign_by_circumhbbox``)."""
+
+
+@MODELS.register_module()
+class RotatedFCOS(RotatedSingleStageDetector):
+    """Rotated FCOS (anchor-free: ``RotatedFCOSHead`` or ``CSLRFCOSHead``)."""

@@ -1,16 +1,22 @@
 """Dense heads."""
 
+from rdet_models.heads.csl_rotated_fcos_head import CSLRFCOSHead
 from rdet_models.heads.csl_rotated_retina_head import CSLRRetinaHead
 from rdet_models.heads.kfiou_rotated_retina_head import KFIoURRetinaHead
+from rdet_models.heads.rotated_anchor_free_head import RotatedAnchorFreeHead
 from rdet_models.heads.rotated_anchor_head import RotatedAnchorHead
+from rdet_models.heads.rotated_fcos_head import RotatedFCOSHead
 from rdet_models.heads.rotated_retina_head import RotatedRetinaHead
 from rdet_models.heads.rotated_rpn_head import OrientedRPNHead, RotatedRPNHead
 
 __all__ = [
+    "CSLRFCOSHead",
     "CSLRRetinaHead",
     "KFIoURRetinaHead",
     "OrientedRPNHead",
+    "RotatedAnchorFreeHead",
     "RotatedAnchorHead",
+    "RotatedFCOSHead",
     "RotatedRPNHead",
     "RotatedRetinaHead",
 ]

@@ -6,7 +6,9 @@ from rdet_models.losses.cross_entropy_loss import CrossEntropyLoss, binary_cross
 from rdet_models.losses.focal_loss import FocalLoss, py_sigmoid_focal_loss, sigmoid_focal_loss
 from rdet_models.losses.gaussian_dist_loss import GDLoss, xy_wh_r_2_xy_sigma
 from rdet_models.losses.gaussian_dist_loss_v1 import GDLoss_v1
+from rdet_models.losses.iou_loss import GIoULoss, IoULoss
 from rdet_models.losses.kf_iou_loss import KFLoss, kfiou_loss
+from rdet_models.losses.rotated_iou_loss import RotatedIoULoss, rotated_iou_loss
 from rdet_models.losses.smooth_focal_loss import SmoothFocalLoss
 from rdet_models.losses.smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
 from rdet_models.losses.utils import reduce_loss, weight_reduce_loss, weighted_loss
@@ -16,8 +18,11 @@ __all__ = [
     "FocalLoss",
     "GDLoss",
     "GDLoss_v1",
+    "GIoULoss",
+    "IoULoss",
     "KFLoss",
     "L1Loss",
+    "RotatedIoULoss",
     "SmoothFocalLoss",
     "SmoothL1Loss",
     "WeightedLoss",
@@ -28,6 +33,7 @@ __all__ = [
     "l1_loss",
     "py_sigmoid_focal_loss",
     "reduce_loss",
+    "rotated_iou_loss",
     "sigmoid_focal_loss",
     "smooth_l1_loss",
     "weight_reduce_loss",

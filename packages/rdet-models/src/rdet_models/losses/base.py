@@ -141,6 +141,8 @@ class WeightedLoss(nn.Module):
             raise ValueError('avg_factor can not be used with reduction="sum"')
         if self.box_weight:
             if weight is not None and not torch.any(weight > 0) and reduction != "none":
+                if pred.dim() == weight.dim() + 1:  # one weight per box
+                    weight = weight.unsqueeze(1)
                 return (pred * weight).sum()
             weight = _mean_box_weight(weight, pred)
         return self.loss_weight * self.compute(pred, target, weight, avg_factor, reduction, **kwargs)

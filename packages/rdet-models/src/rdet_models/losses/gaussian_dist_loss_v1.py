@@ -48,6 +48,16 @@ def bcd_loss_v1(pred, target, fun="log1p", tau=1.0):  # type: ignore[no-untyped-
     return 1 - 1 / (tau + dis)
 
 
+def _positive_det(sigma: torch.Tensor) -> torch.Tensor:
+    """``det(sigma)`` of (n, 2, 2) covariances, at least the dtype's smallest normal number.
+
+    A (near) zero-width box's covariance is singular in exact arithmetic, and float32 rounding
+    of ``R S^2 R^T`` can make its determinant 0 or negative: MMRotate's ``log(det)`` is then NaN.
+    Clamping keeps such a box's loss finite (and near its maximum); other boxes are unchanged.
+    """
+    return torch.det(sigma).clamp(min=torch.finfo(sigma.dtype).tiny)
+
+
 def kld_loss_v1(pred, target, fun="log1p", tau=1.0):  # type: ignore[no-untyped-def]
     mu_p, sigma_p = pred
     mu_t, sigma_t = target
@@ -58,7 +68,7 @@ def kld_loss_v1(pred, target, fun="log1p", tau=1.0):  # type: ignore[no-untyped-
     term1 = delta.transpose(-1, -2).matmul(sigma_t_inv).matmul(delta).squeeze(-1)
     term2 = torch.diagonal(sigma_t_inv.matmul(sigma_p), dim1=-2, dim2=-1).sum(
         dim=-1, keepdim=True
-    ) + torch.log(torch.det(sigma_t) / torch.det(sigma_p)).reshape(-1, 1)
+    ) + torch.log(torch.det(sigma_t) / _positive_det(sigma_p)).reshape(-1, 1)
     dis = (term1 + term2 - 2).clamp(min=1e-6)
     if fun == "sqrt":
         return 1 - 1 / (tau + torch.sqrt(dis))

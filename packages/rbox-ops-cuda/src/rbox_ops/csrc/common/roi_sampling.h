@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "bilinear.h"
 #include "macros.h"
 
 namespace rbox_ops {
@@ -119,56 +120,16 @@ RBOX_HD RoiGeom<T> aligned_roi_geom(const T* roi, int batch_size, T spatial_scal
   return g;
 }
 
-// Four feature-map offsets (y * width + x) and bilinear weights of one sample point.
-template <typename T>
-struct Bilinear {
-  int pos[4];
-  T w[4];
-};
-
 // The sample (ph, pw, iy, ix) of a RoI and its bilinear weights. Points more than one
 // pixel outside the map get zero weights (mmcv's bilinear_interpolate).
 template <typename T>
 RBOX_HD Bilinear<T> roi_sample(const RoiGeom<T>& g, int ph, int pw, int iy, int ix, int height, int width) {
   const T yy = g.start_h + ph * g.bin_h + (static_cast<T>(iy) + static_cast<T>(.5)) * g.bin_h / static_cast<T>(g.grid_h);
   const T xx = g.start_w + pw * g.bin_w + (static_cast<T>(ix) + static_cast<T>(.5)) * g.bin_w / static_cast<T>(g.grid_w);
-  T y = yy * g.cos_t - xx * g.sin_t + g.ctr_h;
-  T x = yy * g.sin_t + xx * g.cos_t + g.ctr_w;
+  const T y = yy * g.cos_t - xx * g.sin_t + g.ctr_h;
+  const T x = yy * g.sin_t + xx * g.cos_t + g.ctr_w;
   Bilinear<T> b;
-  if (!(y >= -1 && y <= height && x >= -1 && x <= width)) {
-    for (int k = 0; k < 4; k++) {
-      b.pos[k] = 0;
-      b.w[k] = 0;
-    }
-    return b;
-  }
-  if (y < 0) y = 0;
-  if (x < 0) x = 0;
-  int y_low = static_cast<int>(y);
-  int x_low = static_cast<int>(x);
-  int y_high, x_high;
-  if (y_low >= height - 1) {
-    y_high = y_low = height - 1;
-    y = static_cast<T>(y_low);
-  } else {
-    y_high = y_low + 1;
-  }
-  if (x_low >= width - 1) {
-    x_high = x_low = width - 1;
-    x = static_cast<T>(x_low);
-  } else {
-    x_high = x_low + 1;
-  }
-  const T ly = y - y_low, lx = x - x_low;
-  const T hy = 1 - ly, hx = 1 - lx;
-  b.pos[0] = y_low * width + x_low;
-  b.pos[1] = y_low * width + x_high;
-  b.pos[2] = y_high * width + x_low;
-  b.pos[3] = y_high * width + x_high;
-  b.w[0] = hy * hx;
-  b.w[1] = hy * lx;
-  b.w[2] = ly * hx;
-  b.w[3] = ly * lx;
+  bilinear_taps(y, x, height, width, b);
   return b;
 }
 
