@@ -119,6 +119,7 @@ class RotatedFCOSHead(RotatedAnchorFreeHead):
                 out.append(t)
         return tuple(outs)
 
+    # MMDetection's FCOSHead.forward_single also takes the level's Scale and stride
     def forward_single(  # type: ignore[override]
         self, x: torch.Tensor, scale: nn.Module, stride: int
     ) -> tuple[torch.Tensor, ...]:
