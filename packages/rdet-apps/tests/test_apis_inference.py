@@ -1,5 +1,5 @@
 """init_detector + inference_detector against MMRotate 0.3.4 (golden/models: Rotated RetinaNet,
-Rotated FCOS)."""
+Rotated FCOS, Rotated ATSS)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from rbox_geometry import rbbox_overlaps
 
 #: golden model cases run through init_detector + inference_detector
-PARITY_CASES = ("retinanet_obb_le90", "rotated_fcos_le90")
+PARITY_CASES = ("retinanet_obb_le90", "rotated_fcos_le90", "rotated_atss_le90")
 
 
 def load_case(shared_dir: Path, name: str) -> dict:

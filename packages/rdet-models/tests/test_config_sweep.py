@@ -1,4 +1,4 @@
-"""Every MMRotate config of rotated_retinanet/, csl/, gwd/, kld/, kfiou/, rotated_fcos/ (single
+"""Every MMRotate config of rotated_retinanet/, csl/, gwd/, kld/, kfiou/, rotated_fcos/, rotated_atss/ (single
 stage) and rotated_faster_rcnn/, oriented_rcnn/, roi_trans/, gliding_vertex/ (two stage) builds, trains a
 step and runs a test forward with a small backbone; the others skip naming the missing piece.
 Configs with ``fp16`` run their training step under CPU autocast (bfloat16)."""
@@ -24,6 +24,7 @@ FOLDERS = (
     "kld",
     "kfiou",
     "rotated_fcos",
+    "rotated_atss",
     "rotated_faster_rcnn",
     "oriented_rcnn",
     "roi_trans",
@@ -171,7 +172,7 @@ def test_sweep_counts() -> None:
     if not FILES:
         pytest.skip("MMRotate's config files are absent")
     runnable = [f for f in FILES if missing_piece(Config.fromfile(CONFIGS / f).model) is None]
-    assert len(FILES) == 58 and len(runnable) == 45
+    assert len(FILES) == 62 and len(runnable) == 48
 
 
 @pytest.mark.skipif(not FILES, reason="MMRotate's config files are absent")
@@ -190,7 +191,7 @@ def test_sweep_covers_the_retinanet_and_two_stage_families() -> None:
     """58 configs in these folders; 27 RotatedRetinaNet, 4 RotatedFCOS and 14 two-stage ones (the
     12 of the two-stage folders and kfiou/'s 2 RoI Transformers, all but the Swin backbones) must run."""
     runnable = [f for f in FILES if missing_piece(Config.fromfile(CONFIGS / f).model) is None]
-    assert len(FILES) == 58 and len(runnable) == 45
+    assert len(FILES) == 62 and len(runnable) == 48
     assert sum(Config.fromfile(CONFIGS / f).model["type"] == "RotatedFCOS" for f in runnable) == 4
     two_stage = [f for f in runnable if "roi_head" in Config.fromfile(CONFIGS / f).model]
     assert len(two_stage) == 14 and all("swin" not in f for f in two_stage)

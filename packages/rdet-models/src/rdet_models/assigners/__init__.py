@@ -1,6 +1,8 @@
 """Assigners and IoU calculators."""
 
 from rdet_models.assigners.assign_result import AssignResult
+from rdet_models.assigners.atss_kld_assigner import ATSSKldAssigner
+from rdet_models.assigners.atss_obb_assigner import ATSSObbAssigner
 from rdet_models.assigners.iou_calculators import (
     BboxOverlaps2D,
     RBboxOverlaps2D,
@@ -10,6 +12,8 @@ from rdet_models.assigners.iou_calculators import (
 from rdet_models.assigners.max_iou_assigner import MaxIoUAssigner
 
 __all__ = [
+    "ATSSKldAssigner",
+    "ATSSObbAssigner",
     "AssignResult",
     "BboxOverlaps2D",
     "MaxIoUAssigner",

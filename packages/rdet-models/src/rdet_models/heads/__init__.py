@@ -5,6 +5,7 @@ from rdet_models.heads.csl_rotated_retina_head import CSLRRetinaHead
 from rdet_models.heads.kfiou_rotated_retina_head import KFIoURRetinaHead
 from rdet_models.heads.rotated_anchor_free_head import RotatedAnchorFreeHead
 from rdet_models.heads.rotated_anchor_head import RotatedAnchorHead
+from rdet_models.heads.rotated_atss_head import RotatedATSSHead
 from rdet_models.heads.rotated_fcos_head import RotatedFCOSHead
 from rdet_models.heads.rotated_retina_head import RotatedRetinaHead
 from rdet_models.heads.rotated_rpn_head import OrientedRPNHead, RotatedRPNHead
@@ -14,6 +15,7 @@ __all__ = [
     "CSLRRetinaHead",
     "KFIoURRetinaHead",
     "OrientedRPNHead",
+    "RotatedATSSHead",
     "RotatedAnchorFreeHead",
     "RotatedAnchorHead",
     "RotatedFCOSHead",

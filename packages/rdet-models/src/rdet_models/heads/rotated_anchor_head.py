@@ -56,6 +56,8 @@ class RotatedAnchorHead(BaseModule):
     pred_names: tuple[str, ...] = ("cls_score", "bbox_pred")
     #: one foreground class whatever the ground truth's labels (the RPN)
     class_agnostic = False
+    #: the assigner needs the number of anchors (inside the image) of each level (ATSS)
+    assign_per_level = False
 
     def __init__(
         self,
@@ -138,7 +140,12 @@ class RotatedAnchorHead(BaseModule):
             return gt_bboxes, gt_bboxes
         return obb2hbb(gt_bboxes, self.assign_by_circumhbbox), gt_bboxes
 
-    def _assign_and_sample(self, anchors: torch.Tensor, gt: GroundTruth) -> SamplingResult:
+    def _assign_and_sample(
+        self, anchors: torch.Tensor, gt: GroundTruth, num_level_anchors: list[int] | None = None
+    ) -> SamplingResult:
+        """Assign the anchors inside the image (A, 5) to ``gt`` and sample them;
+        ``num_level_anchors``: how many of them each level has (given when
+        ``assign_per_level``; ATSS's assigners take it)."""
         gt_assign, gt_sample = self._gts_to_assign(gt.boxes)
         gt_labels = None if self.sampling or self.class_agnostic else gt.labels
         assign_result = self.assigner.assign(anchors, gt_assign, gt.boxes_ignore, gt_labels)
@@ -156,17 +163,28 @@ class RotatedAnchorHead(BaseModule):
         return {}
 
     def _get_targets_single(
-        self, flat_anchors: torch.Tensor, valid_flags: torch.Tensor, gt: GroundTruth, meta: ImageMeta
+        self,
+        flat_anchors: torch.Tensor,
+        valid_flags: torch.Tensor,
+        gt: GroundTruth,
+        meta: ImageMeta,
+        num_level_anchors: Sequence[int] | None = None,
     ) -> ImageAnchorTargets | None:
-        """One image's targets for all its anchors (``flat_anchors`` (A, 5)); None when no anchor
-        lies inside the image."""
+        """One image's targets for all its anchors (``flat_anchors`` (A, 5), levels
+        concatenated, ``num_level_anchors`` A_l each); None when no anchor lies inside the image."""
         inside_flags = rotated_anchor_inside_flags(
             flat_anchors, valid_flags, meta.img_shape[:2], self.train_cfg.allowed_border
         )
         if not inside_flags.any():
             return None
         anchors = flat_anchors[inside_flags, :]
-        sampling_result = self._assign_and_sample(anchors, gt)
+        if self.assign_per_level:
+            if num_level_anchors is None:
+                raise ValueError(f"{type(self).__name__} needs num_level_anchors (anchors per level)")
+            level_inside = [int(f.sum()) for f in inside_flags.split(list(num_level_anchors))]
+            sampling_result = self._assign_and_sample(anchors, gt, level_inside)
+        else:
+            sampling_result = self._assign_and_sample(anchors, gt)
         n = anchors.shape[0]
         bbox_targets = anchors.new_zeros((n, self.reg_dim))
         bbox_weights = anchors.new_zeros((n, self.reg_dim))
@@ -217,7 +235,7 @@ class RotatedAnchorHead(BaseModule):
         num_level_anchors = [a.size(0) for a in anchor_list[0]]
         concat_anchors = [torch.cat(a) for a in anchor_list]
         per_image = [
-            self._get_targets_single(anchors, torch.cat(flags), gt, meta)
+            self._get_targets_single(anchors, torch.cat(flags), gt, meta, num_level_anchors)
             for anchors, flags, gt, meta in zip(concat_anchors, valid_flag_list, gts, metas)
         ]
         if any(t is None for t in per_image):
