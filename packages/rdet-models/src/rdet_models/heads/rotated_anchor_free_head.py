@@ -4,7 +4,7 @@ MMDetection 2.x's ``AnchorFreeHead``): conv towers, points instead of anchors.
 A subclass (see ``RotatedFCOSHead``) declares ``pred_names``, builds its layers, and implements
 ``get_targets(points, gts) -> PointTargets``, ``loss_by_feat(outs, gts, metas)`` and
 ``_decode_level``; the MMDetection adapters (``loss``, ``get_bboxes``, ``forward_train``,
-``simple_test``) are RotatedAnchorHead's own, shared.
+``simple_test``) and ``predict`` come from ``DenseHeadAdapters``, shared with anchor heads.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from rdet_core.structures import Detections, GroundTruth, ImageMeta
+from rdet_core.structures import GroundTruth, ImageMeta
 from rdet_models.anchors.point_generator import MlvlPointGenerator
 from rdet_models.builder import build_bbox_coder, build_loss
-from rdet_models.heads.rotated_anchor_head import RotatedAnchorHead
+from rdet_models.heads.dense_adapters import DenseHeadAdapters
 from rdet_models.init import BaseModule
 from rdet_models.layers import ConvModule
-from rdet_models.mmdet_compat import as_metas
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
 from rdet_models.targets import PointTargets
@@ -38,7 +37,7 @@ _AF_INIT = dict(
 
 
 @MODELS.register_module()
-class RotatedAnchorFreeHead(BaseModule):
+class RotatedAnchorFreeHead(DenseHeadAdapters, BaseModule):
     """``stacked_convs`` 3x3 ConvModules for classification (``cls_convs``) and for regression
     (``reg_convs``), then ``conv_cls`` (num_classes) and ``conv_reg`` (4 side distances), one
     point per feature-map cell (``prior_generator``: ``MlvlPointGenerator(strides)``).
@@ -160,14 +159,6 @@ class RotatedAnchorFreeHead(BaseModule):
 
     # -- losses --------------------------------------------------------------------------------
 
-    def _named(self, outs: Sequence[Sequence[torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
-        """Per level, the head's outputs (``forward``'s lists, in ``pred_names`` order) by name."""
-        if len(outs) != len(self.pred_names):
-            raise ValueError(
-                f"{type(self).__name__} has {len(self.pred_names)} outputs {self.pred_names}, got {len(outs)}"
-            )
-        return [dict(zip(self.pred_names, level)) for level in zip(*outs)]
-
     def loss_by_feat(
         self, outs: Sequence[Sequence[torch.Tensor]], gts: Sequence[GroundTruth], metas: Sequence[ImageMeta]
     ) -> dict[str, torch.Tensor]:
@@ -180,34 +171,7 @@ class RotatedAnchorFreeHead(BaseModule):
         """Forward the features and return the losses."""
         return self.loss_by_feat(self(x), gts, metas)
 
-    # MMDetection's signatures, over loss_by_feat / _batch_get_bboxes / predict (shared code)
-    loss = RotatedAnchorHead.loss
-    forward_train = RotatedAnchorHead.forward_train
-    get_bboxes = RotatedAnchorHead.get_bboxes
-    simple_test = RotatedAnchorHead.simple_test
-    aug_test = RotatedAnchorHead.aug_test
-
     # -- inference -----------------------------------------------------------------------------
-
-    def predict_by_feat(
-        self,
-        outs: Sequence[Sequence[torch.Tensor]],
-        metas: Sequence[ImageMeta],
-        cfg: dict | None = None,
-        rescale: bool = False,
-    ) -> list[Detections]:
-        """Per image, the detections after NMS (``test_cfg``, or ``cfg``); ``rescale`` maps the
-        boxes back to the original image (dividing by ``scale_factor``)."""
-        return [
-            Detections(dets[:, :5], dets[:, 5], labels)
-            for dets, labels in self._batch_get_bboxes(outs, as_metas(metas), cfg, rescale, True)
-        ]
-
-    def predict(
-        self, x: Sequence[torch.Tensor], metas: Sequence[ImageMeta], rescale: bool = True
-    ) -> list[Detections]:
-        """Forward the features and decode each image's detections (``test_cfg``)."""
-        return self.predict_by_feat(self(x), metas, rescale=rescale)
 
     def _batch_get_bboxes(
         self,

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from rbox_geometry import obb2hbb
-from rdet_core.structures import Detections, GroundTruth, ImageMeta
+from rdet_core.structures import GroundTruth, ImageMeta
 from rdet_models.anchors.utils import rotated_anchor_inside_flags
 from rdet_models.builder import (
     build_assigner,
@@ -18,8 +18,9 @@ from rdet_models.builder import (
     build_prior_generator,
     build_sampler,
 )
+from rdet_models.heads.dense_adapters import DenseHeadAdapters
 from rdet_models.init import BaseModule
-from rdet_models.mmdet_compat import as_metas, detections_as_pairs, gts_from_lists
+from rdet_models.mmdet_compat import as_metas
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
 from rdet_models.samplers import SamplingResult
@@ -32,7 +33,7 @@ _NO_SAMPLING_LOSSES = ("FocalLoss", "GHMC", "QualityFocalLoss")
 
 
 @MODELS.register_module()
-class RotatedAnchorHead(BaseModule):
+class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
     """Anchor head predicting, per anchor, class scores and 5 box deltas ``(dx, dy, dw, dh, da)``.
 
     Args:
@@ -273,14 +274,6 @@ class RotatedAnchorHead(BaseModule):
             bbox_pred = self.bbox_coder.decode(anchors, bbox_pred)
         return self.loss_bbox(bbox_pred, bbox_targets, bbox_weights, avg_factor=avg_factor)
 
-    def _named(self, outs: Sequence[Sequence[torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
-        """Per level, the head's outputs (``forward``'s lists, in ``pred_names`` order) by name."""
-        if len(outs) != len(self.pred_names):
-            raise ValueError(
-                f"{type(self).__name__} has {len(self.pred_names)} outputs {self.pred_names}, got {len(outs)}"
-            )
-        return [dict(zip(self.pred_names, level)) for level in zip(*outs)]
-
     def loss_by_feat(
         self, outs: Sequence[Sequence[torch.Tensor]], gts: Sequence[GroundTruth], metas: Sequence[ImageMeta]
     ) -> dict[str, list[torch.Tensor]] | None:
@@ -311,81 +304,7 @@ class RotatedAnchorHead(BaseModule):
             )
         return losses
 
-    def loss(
-        self, *outs_and_gts: Any, gt_bboxes_ignore: list[torch.Tensor] | None = None
-    ) -> dict[str, list[torch.Tensor]] | None:
-        """MMDetection's ``loss(cls_scores, bbox_preds[, ...], gt_bboxes, gt_labels, img_metas,
-        gt_bboxes_ignore=None)`` (the outputs in ``pred_names`` order) over ``loss_by_feat``:
-        ``dict(loss_cls=[per level], loss_bbox=[per level], ...)``."""
-        n = len(self.pred_names)
-        if len(outs_and_gts) == n + 4:
-            *outs_and_gts, gt_bboxes_ignore = outs_and_gts
-        if len(outs_and_gts) != n + 3:
-            raise TypeError(f"loss takes the outputs {self.pred_names}, gt_bboxes, gt_labels and img_metas")
-        gt_bboxes, gt_labels, img_metas = outs_and_gts[n:]
-        gts = gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore)
-        return self.loss_by_feat(outs_and_gts[:n], gts, as_metas(img_metas))
-
-    def forward_train(
-        self,
-        x: Sequence[torch.Tensor],
-        img_metas: Sequence[dict],
-        gt_bboxes: list[torch.Tensor],
-        gt_labels: list[torch.Tensor] | None = None,
-        gt_bboxes_ignore: list[torch.Tensor] | None = None,
-        proposal_cfg: dict | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """MMDetection's ``BaseDenseHead.forward_train``: losses [, and detections per image]."""
-        outs = self(x)
-        metas = as_metas(img_metas)
-        losses = self.loss_by_feat(outs, gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore), metas)
-        if proposal_cfg is None:
-            return losses
-        return losses, self.get_bboxes(*outs, img_metas=img_metas, cfg=proposal_cfg)
-
     # -- inference -----------------------------------------------------------------------------
-
-    def predict_by_feat(
-        self,
-        outs: Sequence[Sequence[torch.Tensor]],
-        metas: Sequence[ImageMeta],
-        cfg: dict | None = None,
-        rescale: bool = False,
-    ) -> list[Detections]:
-        """Per image, the detections after NMS (``test_cfg``, or ``cfg``); ``rescale`` maps the
-        boxes back to the original image (dividing by ``scale_factor``)."""
-        return [
-            Detections(dets[:, :5], dets[:, 5], labels)
-            for dets, labels in self._batch_get_bboxes(outs, as_metas(metas), cfg, rescale, True)
-        ]
-
-    def predict(
-        self, x: Sequence[torch.Tensor], metas: Sequence[ImageMeta], rescale: bool = True
-    ) -> list[Detections]:
-        """Forward the features and decode each image's detections (``test_cfg``)."""
-        return self.predict_by_feat(self(x), metas, rescale=rescale)
-
-    def get_bboxes(
-        self,
-        *outs_and_metas: Any,
-        img_metas: Sequence[dict] | None = None,
-        cfg: dict | None = None,
-        rescale: bool = False,
-        with_nms: bool = True,
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """MMDetection's ``get_bboxes(cls_scores, bbox_preds[, ...], img_metas, cfg, rescale, with_nms)``:
-        the head's outputs in ``pred_names`` order, then the metas (positional or by keyword).
-
-        Per image: (dets (k, 6) ``(cx, cy, w, h, theta, score)``, labels (k,)) after NMS, or
-        (boxes (n, 5), scores (n, C + 1)) with ``with_nms=False``.
-        """
-        outs = list(outs_and_metas)
-        if img_metas is None:
-            if len(outs) != len(self.pred_names) + 1:
-                raise TypeError(f"get_bboxes takes the outputs {self.pred_names} and img_metas")
-            img_metas = outs.pop()
-        return self._batch_get_bboxes(outs, as_metas(img_metas), cfg, rescale, with_nms)
 
     def _batch_get_bboxes(
         self,
@@ -458,12 +377,3 @@ class RotatedAnchorHead(BaseModule):
         if with_nms:
             return multiclass_nms_rotated(bboxes, scores, cfg.score_thr, cfg.nms, cfg.max_per_img)
         return bboxes, scores
-
-    def simple_test(
-        self, feats: Sequence[torch.Tensor], img_metas: Sequence[dict], rescale: bool = False
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """MMDetection's signature: per image (dets (k, 6), labels (k,))."""
-        return detections_as_pairs(self.predict(feats, as_metas(img_metas), rescale=rescale))
-
-    def aug_test(self, feats: Any, img_metas: Any, rescale: bool = False) -> Any:
-        raise NotImplementedError("test-time augmentation (aug_test) is not supported yet")
