@@ -1,6 +1,10 @@
 """Anchor (prior) generators and helpers."""
 
-from rdet_models.anchors.anchor_generator import AnchorGenerator, RotatedAnchorGenerator
+from rdet_models.anchors.anchor_generator import (
+    AnchorGenerator,
+    PseudoAnchorGenerator,
+    RotatedAnchorGenerator,
+)
 from rdet_models.anchors.point_generator import MlvlPointGenerator
 from rdet_models.anchors.utils import (
     anchor_inside_flags,
@@ -12,6 +16,7 @@ from rdet_models.anchors.utils import (
 __all__ = [
     "AnchorGenerator",
     "MlvlPointGenerator",
+    "PseudoAnchorGenerator",
     "RotatedAnchorGenerator",
     "anchor_inside_flags",
     "images_to_levels",

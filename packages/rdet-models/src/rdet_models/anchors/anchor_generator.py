@@ -217,3 +217,34 @@ class RotatedAnchorGenerator(AnchorGenerator):
         wh = anchors[:, 2:] - anchors[:, :2]
         theta = xy.new_zeros((anchors.shape[0], 1))
         return torch.cat([xy, wh, theta], dim=1)
+
+
+@PRIOR_GENERATORS.register_module()
+class PseudoAnchorGenerator(AnchorGenerator):
+    """The anchor generator of refine heads (S2A-Net's ODM, R3Det's refine stages): their anchors
+    are the previous stage's boxes (``rois``), so it gives only valid flags, one anchor per
+    position. Asking it for anchors is an error."""
+
+    def __init__(self, strides: Sequence) -> None:  # no base anchors: super().__init__ not called
+        self.strides = [_pair(s) for s in strides]
+
+    @property
+    def num_base_anchors(self) -> list[int]:
+        return [1 for _ in self.strides]
+
+    num_base_priors = num_base_anchors
+
+    def single_level_grid_priors(
+        self,
+        featmap_size: tuple[int, int],
+        level_idx: int,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cuda",
+    ) -> torch.Tensor:
+        raise TypeError(
+            "PseudoAnchorGenerator has no anchors: a refine head takes the previous stage's boxes "
+            "as anchors (pass rois=...)"
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(strides={self.strides})"

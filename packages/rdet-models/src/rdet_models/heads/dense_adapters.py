@@ -14,11 +14,18 @@ from rdet_models.mmdet_compat import as_metas, detections_as_pairs, gts_from_lis
 __all__ = ["DenseHeadAdapters"]
 
 
+def _with_rois(rois: Sequence[Sequence[torch.Tensor]] | None) -> dict[str, Any]:
+    """``rois`` as a keyword for the heads that take it (refine heads), nothing otherwise: the
+    anchor-free heads' ``loss_by_feat`` / ``_batch_get_bboxes`` have no such argument."""
+    return {} if rois is None else {"rois": rois}
+
+
 class DenseHeadAdapters:
     """``loss``, ``forward_train``, ``get_bboxes``, ``simple_test``, ``aug_test`` with MMDetection's
     signatures, and ``predict`` / ``predict_by_feat``; a head provides ``pred_names``,
     ``forward``, ``loss_by_feat(outs, gts, metas)`` and ``_batch_get_bboxes(outs, metas, cfg,
-    rescale, with_nms)``."""
+    rescale, with_nms)``. Refine heads (anchors from an earlier stage) also take ``rois``, per
+    image and level, in both; ``loss``, ``get_bboxes`` and the typed methods pass it on when given."""
 
     pred_names: tuple[str, ...]
 
@@ -46,11 +53,14 @@ class DenseHeadAdapters:
         return [dict(zip(self.pred_names, level)) for level in zip(*outs)]
 
     def loss(
-        self, *outs_and_gts: Any, gt_bboxes_ignore: list[torch.Tensor] | None = None
+        self,
+        *outs_and_gts: Any,
+        rois: Sequence[Sequence[torch.Tensor]] | None = None,
+        gt_bboxes_ignore: list[torch.Tensor] | None = None,
     ) -> dict[str, list[torch.Tensor]] | None:
         """MMDetection's ``loss(cls_scores, bbox_preds[, ...], gt_bboxes, gt_labels, img_metas,
-        gt_bboxes_ignore=None)`` (the outputs in ``pred_names`` order) over ``loss_by_feat``:
-        ``dict(loss_cls=[per level], loss_bbox=[per level], ...)``."""
+        gt_bboxes_ignore=None)`` (the outputs in ``pred_names`` order; refine heads: ``rois=``)
+        over ``loss_by_feat``: ``dict(loss_cls=[per level], loss_bbox=[per level], ...)``."""
         n = len(self.pred_names)
         if len(outs_and_gts) == n + 4:
             *outs_and_gts, gt_bboxes_ignore = outs_and_gts
@@ -58,7 +68,7 @@ class DenseHeadAdapters:
             raise TypeError(f"loss takes the outputs {self.pred_names}, gt_bboxes, gt_labels and img_metas")
         gt_bboxes, gt_labels, img_metas = outs_and_gts[n:]
         gts = gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore)
-        return self.loss_by_feat(outs_and_gts[:n], gts, as_metas(img_metas))
+        return self.loss_by_feat(outs_and_gts[:n], gts, as_metas(img_metas), **_with_rois(rois))
 
     def forward_train(
         self,
@@ -84,19 +94,22 @@ class DenseHeadAdapters:
         metas: Sequence[ImageMeta],
         cfg: dict | None = None,
         rescale: bool = False,
+        rois: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> list[Detections]:
         """Per image, the detections after NMS (``test_cfg``, or ``cfg``); ``rescale`` maps the
         boxes back to the original image (dividing by ``scale_factor``)."""
-        return [
-            Detections(dets[:, :5], dets[:, 5], labels)
-            for dets, labels in self._batch_get_bboxes(outs, as_metas(metas), cfg, rescale, True)
-        ]
+        pairs = self._batch_get_bboxes(outs, as_metas(metas), cfg, rescale, True, **_with_rois(rois))
+        return [Detections(dets[:, :5], dets[:, 5], labels) for dets, labels in pairs]
 
     def predict(
-        self, x: Sequence[torch.Tensor], metas: Sequence[ImageMeta], rescale: bool = True
+        self,
+        x: Sequence[torch.Tensor],
+        metas: Sequence[ImageMeta],
+        rescale: bool = True,
+        rois: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> list[Detections]:
         """Forward the features and decode each image's detections (``test_cfg``)."""
-        return self.predict_by_feat(self(x), metas, rescale=rescale)
+        return self.predict_by_feat(self(x), metas, rescale=rescale, **_with_rois(rois))
 
     def get_bboxes(
         self,
@@ -105,6 +118,7 @@ class DenseHeadAdapters:
         cfg: dict | None = None,
         rescale: bool = False,
         with_nms: bool = True,
+        rois: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """MMDetection's ``get_bboxes(cls_scores, bbox_preds[, ...], img_metas, cfg, rescale, with_nms)``:
         the head's outputs in ``pred_names`` order, then the metas (positional or by keyword).
@@ -117,7 +131,7 @@ class DenseHeadAdapters:
             if len(outs) != len(self.pred_names) + 1:
                 raise TypeError(f"get_bboxes takes the outputs {self.pred_names} and img_metas")
             img_metas = outs.pop()
-        return self._batch_get_bboxes(outs, as_metas(img_metas), cfg, rescale, with_nms)
+        return self._batch_get_bboxes(outs, as_metas(img_metas), cfg, rescale, with_nms, **_with_rois(rois))
 
     def simple_test(
         self, feats: Sequence[torch.Tensor], img_metas: Sequence[dict], rescale: bool = False

@@ -126,10 +126,20 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
         featmap_sizes: Sequence[tuple[int, int]],
         metas: Sequence[ImageMeta],
         device: str | torch.device = "cuda",
+        rois: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
-        """Per image, per level: anchors (H*W*A, 5) and valid flags (H*W*A,)."""
-        mlvl = self.anchor_generator.grid_priors(featmap_sizes, device=device)
-        anchor_list = [mlvl for _ in metas]
+        """Per image, per level: anchors (H*W*A, 5) and valid flags (H*W*A,).
+
+        ``rois``: per image, per level, boxes (H*W*A, 5) of an earlier stage that serve as this
+        head's anchors (refine heads: S2A-Net's ODM, R3Det's refine stages; detached here).
+        """
+        if rois is None:
+            mlvl = self.anchor_generator.grid_priors(featmap_sizes, device=device)
+            anchor_list = [mlvl for _ in metas]
+        else:
+            if len(rois) != len(metas):
+                raise ValueError(f"rois for {len(rois)} images, metas for {len(metas)}")
+            anchor_list = [[r.detach().clone() for r in image_rois] for image_rois in rois]
         valid_flag_list = [
             self.anchor_generator.valid_flags(featmap_sizes, m.pad_shape, device) for m in as_metas(metas)
         ]
@@ -275,17 +285,24 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
         return self.loss_bbox(bbox_pred, bbox_targets, bbox_weights, avg_factor=avg_factor)
 
     def loss_by_feat(
-        self, outs: Sequence[Sequence[torch.Tensor]], gts: Sequence[GroundTruth], metas: Sequence[ImageMeta]
+        self,
+        outs: Sequence[Sequence[torch.Tensor]],
+        gts: Sequence[GroundTruth],
+        metas: Sequence[ImageMeta],
+        rois: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> dict[str, list[torch.Tensor]] | None:
         """Losses from the head's outputs (``forward``'s lists per level): each name maps to one
-        tensor per level; None when an image has no anchor inside it."""
+        tensor per level; None when an image has no anchor inside it. ``rois``: per image, per
+        level, the earlier stage's boxes that are this head's anchors (``get_anchors``)."""
         cls_scores = outs[0]
         featmap_sizes = [f.size()[-2:] for f in cls_scores]
         if len(featmap_sizes) != self.anchor_generator.num_levels:
             raise ValueError(
                 f"{len(featmap_sizes)} feature levels for {self.anchor_generator.num_levels} anchor levels"
             )
-        anchor_list, valid_flag_list = self.get_anchors(featmap_sizes, metas, device=cls_scores[0].device)
+        anchor_list, valid_flag_list = self.get_anchors(
+            featmap_sizes, metas, device=cls_scores[0].device, rois=rois
+        )
         targets = self.get_targets(anchor_list, valid_flag_list, gts, metas)
         if targets is None:
             return None
@@ -293,10 +310,15 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
         return {name: [losses[name] for losses in per_level] for name in per_level[0]}
 
     def losses(
-        self, x: Sequence[torch.Tensor], gts: Sequence[GroundTruth], metas: Sequence[ImageMeta]
+        self,
+        x: Sequence[torch.Tensor],
+        gts: Sequence[GroundTruth],
+        metas: Sequence[ImageMeta],
+        rois: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> dict[str, list[torch.Tensor]]:
-        """Forward the features and return the losses (one tensor per level each)."""
-        losses = self.loss_by_feat(self(x), gts, metas)
+        """Forward the features and return the losses (one tensor per level each); ``rois`` as
+        in ``loss_by_feat``."""
+        losses = self.loss_by_feat(self(x), gts, metas, rois=rois)
         if losses is None:
             raise RuntimeError(
                 "no anchor lies inside an image of the batch (img_shape smaller than every anchor centre); "
@@ -313,16 +335,24 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
         cfg: dict | None,
         rescale: bool,
         with_nms: bool,
+        rois: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Split per-level batch outputs per image and decode each image."""
+        """Split per-level batch outputs per image and decode each image (against ``rois``, per
+        image and level, instead of the grid's anchors when given)."""
         levels = self._named(outs)
         featmap_sizes = [level["cls_score"].shape[-2:] for level in levels]
-        mlvl_anchors = self.anchor_generator.grid_priors(featmap_sizes, device=levels[0]["cls_score"].device)
+        if rois is None:
+            mlvl_anchors = self.anchor_generator.grid_priors(
+                featmap_sizes, device=levels[0]["cls_score"].device
+            )
+        elif len(rois) != len(metas):
+            raise ValueError(f"rois for {len(rois)} images, metas for {len(metas)}")
         cfg = self.test_cfg if cfg is None else to_config(cfg)
         results = []
         for img_id, meta in enumerate(metas):
             mlvl_bboxes, mlvl_scores = [], []
-            for level, anchors in zip(levels, mlvl_anchors):
+            image_anchors = mlvl_anchors if rois is None else [r.detach() for r in rois[img_id]]
+            for level, anchors in zip(levels, image_anchors):
                 preds = {name: t[img_id].detach() for name, t in level.items()}
                 bboxes, scores = self._decode_level(preds, anchors, meta.img_shape, cfg)
                 mlvl_bboxes.append(bboxes)

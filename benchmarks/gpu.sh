@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The GPU checks in one script (issue 16): install, build the CUDA kernels, run the CUDA tests,
+# the op and training-loop benchmarks, the tests that need one GPU, and the demo, in < 10 minutes
+# on one H200. Run from anywhere on a machine whose python3 holds a CUDA build of torch:
+#
+#     bash benchmarks/gpu.sh [STEP...]      # steps: install build ops figures loop ddp demo suite
+#
+# No step needs the internet. Wheels that the machine lacks (shapely, hatchling) are read from
+# .whl/ when it exists (see DEVELOPING in README.md); ../shared is read from $RDET_SHARED,
+# by default .gpu_shared/ in the checkout (a copy: the real ../shared does not travel).
+# Everything each step prints goes to $OUT/gpu.log, figures to $OUT/*.json.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+OUT=${OUT:-$ROOT/gpu_out}
+mkdir -p "$OUT"
+PY=${PY:-python3}
+export PYTHONUNBUFFERED=1
+export MAX_JOBS=${MAX_JOBS:-16}
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+export RBOX_OPS_CACHE=${RBOX_OPS_CACHE:-$ROOT/.gpu_cache/rbox_ops}
+export RDET_SHARED=${RDET_SHARED:-$ROOT/.gpu_shared}
+LOG=$OUT/gpu.log
+T0=$(date +%s)
+STEPS=${*:-install build ops figures loop ddp demo}
+
+# step NAME LIMIT_S CMD...: run CMD with a time limit; its output goes to the log and stdout
+step() {
+  local name=$1 limit=$2
+  shift 2
+  echo "=== $name: start at +$(($(date +%s) - T0)) s: $*" | tee -a "$LOG"
+  timeout --signal=INT --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$LOG"
+  local rc=${PIPESTATUS[0]}
+  echo "=== $name: rc=$rc at +$(($(date +%s) - T0)) s" | tee -a "$LOG"
+}
+
+want() { [[ " $STEPS " == *" $1 "* ]]; }
+
+if want install; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$LOG"
+  if compgen -G ".whl/*.whl" >/dev/null; then
+    step wheels 120 "$PY" -m pip install -q --no-index --no-deps --no-build-isolation .whl/*.whl
+  fi
+  projects=(packages/rbox-geometry packages/rdet-core packages/rbox-ops-cuda packages/rdet-eval
+    packages/rdet-data packages/rdet-models packages/rdet-apps plugins/*/)
+  args=()
+  for p in "${projects[@]}"; do args+=(-e "$p"); done
+  step install 180 "$PY" -m pip install -q --no-index --no-deps --no-build-isolation "${args[@]}"
+  "$PY" -c "import torch, numpy, shapely, cv2; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0), 'numpy', numpy.__version__, 'shapely', shapely.__version__, 'cv2', cv2.__version__)" 2>&1 | tee -a "$LOG"
+fi
+
+if want build; then
+  step build 420 "$PY" -m rbox_ops build
+fi
+
+if want ops; then
+  # every CUDA op test (the fixtures pick the cuda backend when a GPU is visible); TF32 off
+  step ops 300 env NVIDIA_TF32_OVERRIDE=0 "$PY" -m pytest -q -x -p no:cacheprovider packages/rbox-ops-cuda/tests
+fi
+
+if want figures; then
+  step figures 150 "$PY" packages/rbox-ops-cuda/benchmarks/gpu_figures.py --json "$OUT/ops.json"
+fi
+
+if want loop; then
+  step loop-demo 240 "$PY" packages/rdet-apps/benchmarks/bench_train_loop.py --device cuda --config demo --json "$OUT/loop_demo.json"
+  step loop-dota 240 "$PY" packages/rdet-apps/benchmarks/bench_train_loop.py --device cuda --config retinanet-dota --json "$OUT/loop_dota.json"
+fi
+
+if want ddp; then
+  # the tests that failed on a one-GPU machine (more processes than GPUs), and the CUDA parity
+  step ddp 300 env NVIDIA_TF32_OVERRIDE=0 "$PY" -m pytest -q -p no:cacheprovider packages/rdet-apps/tests -k "dist or ddp or gpu or cuda"
+fi
+
+if want demo; then
+  step demo 300 "$PY" -m rdet_apps demo --work-dir "$ROOT/.gpu_cache/demo"
+fi
+
+if want suite; then
+  step suite 540 env NVIDIA_TF32_OVERRIDE=0 "$PY" -m pytest -q -p no:cacheprovider -x --durations=15 packages plugins
+fi
+
+echo "=== done at +$(($(date +%s) - T0)) s" | tee -a "$LOG"
