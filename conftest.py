@@ -14,6 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 
+# Nothing in the tests reaches the internet: checkpoint names and URLs are never downloaded
+# (the download test serves its file from 127.0.0.1 and clears this itself).
+os.environ.setdefault("RDET_OFFLINE", "1")
+
 
 def find_shared() -> Path | None:
     """``$RDET_SHARED`` or ``../shared`` beside the repository, if it exists."""

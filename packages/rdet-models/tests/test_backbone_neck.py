@@ -164,11 +164,14 @@ def test_pretrained_from_local_file_and_remote_names(tmp_path, monkeypatch) -> N
     # MMRotate's configs name torchvision://resnet50: building works, init_weights explains
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     net = ResNet(18, base_channels=4, init_cfg=dict(type="Pretrained", checkpoint="torchvision://resnet18"))
-    with pytest.raises(CheckpointNotFoundError, match="never downloads") as err:
+    monkeypatch.setenv("RDET_OFFLINE", "1")
+    with pytest.raises(CheckpointNotFoundError, match="RDET_OFFLINE") as err:
         net.init_weights()
+    cache = tmp_path / "torch_home" / "hub" / "checkpoints"
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in str(err.value)
+    assert str(cache / "resnet18-f37072fd.pth") in str(err.value)
     assert "model.backbone.init_cfg" in str(err.value)
     # ... and a copy in the hub cache (where mmcv would have downloaded it) is used
-    cache = tmp_path / "torch_home" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
     torch.save(src.state_dict(), cache / "resnet18-f37072fd.pth")
     net.init_weights()

@@ -29,7 +29,12 @@ from rdet_models.builder import (
     build_prior_generator,
     build_sampler,
 )
-from rdet_models.checkpoint import CheckpointNotFoundError, load_checkpoint
+from rdet_models.checkpoint import (
+    CheckpointMismatchError,
+    CheckpointNotFoundError,
+    UnsafeCheckpointError,
+    load_checkpoint,
+)
 from rdet_models.postprocess import multiclass_nms_rotated, rbbox2result
 from rdet_models.registry import (
     BBOX_ASSIGNERS,
@@ -50,8 +55,10 @@ __all__ = [
     "IOU_CALCULATORS",
     "MODELS",
     "PRIOR_GENERATORS",
+    "CheckpointMismatchError",
     "CheckpointNotFoundError",
     "NonFiniteLossError",
+    "UnsafeCheckpointError",
     "__version__",
     "anchors",
     "assigners",

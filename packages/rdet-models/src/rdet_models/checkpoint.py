@@ -1,92 +1,241 @@
-"""Load MMRotate / MMDetection / torchvision checkpoints from local files (never downloads).
+"""Load MMRotate / MMDetection / torchvision checkpoints: local files, or names and URLs that are
+downloaded once into PyTorch's hub cache.
 
 MMRotate's checkpoints are ``{'meta': ..., 'state_dict': ...}``; their keys are our module
-paths, so they load unchanged. ``torchvision://NAME``, ``open-mmlab://NAME`` and URLs are
-looked up in PyTorch's hub cache (``$TORCH_HOME/hub/checkpoints``, where mmcv would have
-downloaded them: ``NAME-<hash>.pth`` or the URL's file name); when absent, the error says
-how to pass a local file instead.
+paths, so they load unchanged. ``torchvision://NAME``, ``open-mmlab://NAME`` and ``mmcls://NAME``
+resolve to URLs as MMCV 1.7 resolves them (``model_zoo.json``); URLs are downloaded into
+``$TORCH_HOME/hub/checkpoints`` (where MMCV puts them, so an MMCV cache is reused) with the
+SHA-256 prefix that the file name carries checked (``resnet50-19c8e357.pth``). ``$RDET_OFFLINE=1``
+never downloads; a missing file then says which URL to fetch and where to put it.
+
+Every checkpoint is unpickled with ``torch.load(weights_only=True)`` (tensors, containers,
+numbers, strings and numpy scalars/arrays only), so that a downloaded checkpoint cannot run
+code; a file that needs more says so and is loaded only when the caller trusts it
+(``weights_only=False``).
+
+A checkpoint must fit the model: ``strict=True`` (the default of ``init_detector`` and
+``rdet test``) raises on any missing, unexpected or shape-mismatched key; ``strict=False``
+(fine-tuning, ``Pretrained`` backbones) loads what fits, reports the rest, and still raises when
+nothing fits.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
+import pickle
+import sys
 import warnings
 from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["CheckpointNotFoundError", "load_checkpoint", "load_state_dict", "resolve_checkpoint"]
+__all__ = [
+    "CheckpointMismatchError",
+    "CheckpointNotFoundError",
+    "StateDictMatch",
+    "UnsafeCheckpointError",
+    "checkpoint_url",
+    "extract_state_dict",
+    "load_checkpoint",
+    "load_state_dict",
+    "read_checkpoint",
+    "resolve_checkpoint",
+]
 
-_REMOTE = (
-    "torchvision://",
-    "open-mmlab://",
-    "openmmlab://",
-    "mmcls://",
-    "modelzoo://",
-    "http://",
-    "https://",
-)
+_SCHEMES = ("torchvision://", "modelzoo://", "open-mmlab://", "openmmlab://", "mmcls://")
+_URL = ("http://", "https://")
 
 
 class CheckpointNotFoundError(FileNotFoundError):
-    """A checkpoint is remote (or missing) and no local copy was found; rdet never downloads."""
+    """A checkpoint file is missing, or a remote one could not be downloaded."""
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint does not fit the model (missing, unexpected or shape-mismatched keys)."""
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds objects that ``torch.load(weights_only=True)`` refuses."""
+
+
+@cache
+def _zoo() -> dict[str, dict[str, str | None]]:
+    return json.loads((Path(__file__).with_name("model_zoo.json")).read_text())
 
 
 def _hub_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def resolve_checkpoint(filename: str | os.PathLike) -> Path:
-    """The local file for ``filename``: a path, or a remote name found in the hub cache.
+def _offline() -> bool:
+    return os.environ.get("RDET_OFFLINE", "").lower() not in ("", "0", "false", "no")
+
+
+def checkpoint_url(name: str) -> str:
+    """The URL of ``torchvision://NAME`` / ``open-mmlab://NAME`` / ``mmcls://NAME`` (MMCV 1.7's
+    tables; ``modelzoo://`` and ``openmmlab://`` are old spellings); a URL is returned as is.
 
     Raises:
-        CheckpointNotFoundError: a remote name with no cached copy, or a missing file.
+        KeyError: an unknown name, listing the closest known ones.
+    """
+    if name.startswith(_URL):
+        return name
+    scheme, model = name.split("://", 1)
+    table = {"modelzoo": "torchvision", "openmmlab": "open-mmlab"}.get(scheme, scheme)
+    urls = _zoo()[table]
+    if table == "torchvision":
+        model = model.lower().replace("_weights", "")
+    elif table == "open-mmlab":
+        model = _zoo()["deprecated"].get(model, model)
+    url = urls.get(model)
+    if url is None:
+        import difflib
+
+        close = difflib.get_close_matches(model, [k for k, v in urls.items() if v], n=3)
+        hint = f"; closest: {', '.join(close)}" if close else ""
+        raise KeyError(f"{name!r}: no published checkpoint of that name in MMCV's {table} table{hint}")
+    return url
+
+
+def _download(url: str, name: str) -> Path:
+    """``url`` in the hub cache, downloaded once (SHA-256 prefix of its file name checked)."""
+    dst = _hub_dir() / os.path.basename(url.split("?", 1)[0])
+    if dst.is_file():
+        return dst
+    where = (
+        f"put the file there yourself: download {url} and save it as {dst}; or pass a local file "
+        "(init_cfg=dict(type='Pretrained', checkpoint='/path/to/file.pth')), or train the backbone "
+        "from scratch with --cfg-options model.backbone.init_cfg=None"
+    )
+    if _offline():
+        raise CheckpointNotFoundError(f"checkpoint {name!r} is not cached and RDET_OFFLINE is set; {where}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    match = torch.hub.HASH_REGEX.search(dst.name)
+    hash_prefix = match.group(1) if match and match.group(1) else None
+    print(f"downloading {url} to {dst}", file=sys.stderr, flush=True)
+    try:
+        torch.hub.download_url_to_file(url, str(dst), hash_prefix=hash_prefix, progress=sys.stderr.isatty())
+    except RuntimeError as err:  # torch.hub's hash check
+        raise CheckpointNotFoundError(
+            f"checkpoint {name!r}: the file downloaded from {url} does not have the SHA-256 prefix "
+            f"{hash_prefix!r} that its name carries ({err}); it was not kept"
+        ) from err
+    except OSError as err:  # URLError, HTTPError, timeouts, disk
+        raise CheckpointNotFoundError(f"checkpoint {name!r}: cannot download {url} ({err}); {where}") from err
+    return dst
+
+
+def resolve_checkpoint(filename: str | os.PathLike) -> Path:
+    """The local file for ``filename``: a path, or a remote name / URL in (or downloaded into)
+    the hub cache.
+
+    Raises:
+        CheckpointNotFoundError: a missing file, or a remote one that could not be downloaded.
     """
     name = os.fspath(filename)
-    if not name.startswith(_REMOTE):
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise CheckpointNotFoundError(f"checkpoint file {name!r} does not exist")
-        return path
-    stem = name.split("://", 1)[1].rstrip("/").rsplit("/", 1)[-1]
-    stem = re.sub(r"\.(pth|pt|bin)$", "", stem)
-    cache = _hub_dir()
-    candidates = (
-        sorted(cache.glob(f"{stem}.pth")) + sorted(cache.glob(f"{stem}-*.pth")) if cache.is_dir() else []
-    )
-    if candidates:
-        return candidates[0]
-    raise CheckpointNotFoundError(
-        f"checkpoint {name!r} is remote and rdet never downloads weights. Download it yourself "
-        f"and either put it in {cache} as {stem}-<hash>.pth, or pass the local file: "
-        f"init_cfg=dict(type='Pretrained', checkpoint='/path/to/{stem}.pth') "
-        f"(cfg_options {{'model.backbone.init_cfg.checkpoint': '/path/to/{stem}.pth'}}), "
-        "or train from scratch with {'model.backbone.init_cfg': None}. Building the model does not "
-        "need the file; only init_weights() does."
-    )
+    if name.startswith(_SCHEMES + _URL):
+        return _download(checkpoint_url(name), name)
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"checkpoint file {name!r} does not exist")
+    return path
 
 
-def _extract_state_dict(checkpoint: Any) -> dict[str, torch.Tensor]:
+def _numpy_globals() -> list[Any]:
+    """What numpy scalars and arrays in a checkpoint's ``meta`` need (MMCV pickles some)."""
+    core = getattr(np, "_core", None) or np.core
+    found = [np.dtype, np.ndarray, core.multiarray.scalar, core.multiarray._reconstruct]
+    found += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool", "uint8", "uint32")]
+    return found
+
+
+def read_checkpoint(
+    filename: str | os.PathLike, map_location: str | torch.device | None = "cpu", weights_only: bool = True
+) -> Any:
+    """Unpickle a checkpoint file (a path, remote name or URL).
+
+    ``weights_only=True`` allows tensors, containers, numbers, strings and numpy values only;
+    anything else raises :class:`UnsafeCheckpointError` naming the file and the object, and the
+    file is loaded only with ``weights_only=False`` (do that only for files you trust).
+    """
+    path = resolve_checkpoint(filename)
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes), not a checkpoint")
+    try:
+        if not weights_only:
+            return torch.load(path, map_location=map_location, weights_only=False)
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights_only" not in str(err) and "Unsupported global" not in str(err):
+            raise ValueError(f"{path}: not a PyTorch checkpoint ({err})") from err
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UnsafeCheckpointError(
+            f"{path} holds objects that a weights-only load refuses ({first}). If you trust this "
+            "file, load it with weights_only=False"
+        ) from err
+    except (RuntimeError, EOFError) as err:
+        raise ValueError(f"{path}: not a PyTorch checkpoint, or a truncated one ({err})") from err
+
+
+def extract_state_dict(checkpoint: Any, name: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """The state dict of an unpickled checkpoint: its ``state_dict`` (MMCV) or ``model`` entry,
+    or the checkpoint itself; an ``mmcls://`` checkpoint's backbone keys, unprefixed."""
     if isinstance(checkpoint, dict) and "state_dict" in checkpoint:
         checkpoint = checkpoint["state_dict"]
     elif isinstance(checkpoint, dict) and "model" in checkpoint and isinstance(checkpoint["model"], dict):
         checkpoint = checkpoint["model"]
     if not isinstance(checkpoint, dict):
-        raise TypeError(f"no state dict found in the checkpoint (got {type(checkpoint).__name__})")
+        raise TypeError(f"{name}: no state dict in the checkpoint (got {type(checkpoint).__name__})")
+    if name.startswith("mmcls://"):  # an mmcls checkpoint holds a whole classifier
+        checkpoint = {k[9:]: v for k, v in checkpoint.items() if k.startswith("backbone.")}
     return checkpoint
 
 
-def load_state_dict(
-    module: nn.Module, state_dict: dict[str, torch.Tensor], strict: bool = False
-) -> tuple[list[str], list[str]]:
-    """Load ``state_dict`` (a leading ``module.`` of DDP is stripped).
+@dataclass
+class StateDictMatch:
+    """How a state dict fits a module: keys loaded, and those that did not fit."""
 
-    Returns (missing keys, unexpected keys). ``strict`` raises ``RuntimeError`` on either,
-    and on shape mismatches; otherwise they are reported with one warning.
+    loaded: int
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)  # "key: checkpoint (a, b) vs model (c, d)"
+
+    @property
+    def exact(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def summary(self, first: int = 5) -> str:
+        """``loaded N keys; M missing (a, b, ...); ...``: counts and the first keys of each kind."""
+
+        def part(what: str, keys: list[str]) -> str:
+            more = " ..." if len(keys) > first else ""
+            return f"{len(keys)} {what}" + (f" ({', '.join(keys[:first])}{more})" if keys else "")
+
+        kinds = (
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+            ("shape-mismatched", self.mismatched),
+        )
+        return f"loaded {self.loaded} keys; " + "; ".join(part(w, k) for w, k in kinds)
+
+
+def load_state_dict(
+    module: nn.Module, state_dict: dict[str, torch.Tensor], strict: bool = True, source: str = "checkpoint"
+) -> StateDictMatch:
+    """Load ``state_dict`` into ``module`` (a leading ``module.`` of DDP is stripped).
+
+    ``strict``: any missing, unexpected or shape-mismatched key raises
+    :class:`CheckpointMismatchError` (nothing is loaded). Otherwise what fits is loaded and the
+    rest reported in one warning; a state dict of which no key fits raises all the same.
+    ``source`` names the checkpoint in messages.
     """
     state_dict = OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in state_dict.items())
     own = module.state_dict()
@@ -95,49 +244,53 @@ def load_state_dict(
         for k, v in state_dict.items()
         if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)
     ]
-    if mismatched:
-        msg = "shape mismatch while loading a checkpoint:\n  " + "\n  ".join(mismatched)
-        if strict:
-            raise RuntimeError(msg)
-        warnings.warn(msg, stacklevel=2)
-        for line in mismatched:
-            state_dict.pop(line.split(":", 1)[0])
-    result = module.load_state_dict(state_dict, strict=False)
-    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    unexpected = list(result.unexpected_keys)
-    if missing or unexpected:
-        msg = (
-            f"checkpoint does not match {type(module).__name__}: "
-            f"missing keys {missing[:20]}{' ...' if len(missing) > 20 else ''}; "
-            f"unexpected keys {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''}"
-        )
-        if strict:
-            raise RuntimeError(msg)
-        warnings.warn(msg, stacklevel=2)
-    return missing, unexpected
+    bad = {line.split(":", 1)[0] for line in mismatched}
+    fitting = OrderedDict((k, v) for k, v in state_dict.items() if k in own and k not in bad)
+    report = StateDictMatch(
+        loaded=len(fitting),
+        missing=[k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")],
+        unexpected=[k for k in state_dict if k not in own],
+        mismatched=mismatched,
+    )
+    what = f"{source} does not fit {type(module).__name__}"
+    if not fitting and own:
+        raise CheckpointMismatchError(f"{what}: not one key matches; {report.summary()}")
+    if strict and not report.exact:
+        raise CheckpointMismatchError(f"{what}: {report.summary()} (strict=False loads what fits)")
+    module.load_state_dict(fitting, strict=False)
+    if not report.exact:
+        warnings.warn(f"{what}: {report.summary()}", stacklevel=2)
+    return report
 
 
 def load_checkpoint(
     module: nn.Module,
     filename: str | os.PathLike,
     map_location: str | torch.device | None = "cpu",
-    strict: bool = False,
+    strict: bool = True,
     prefix: str | None = None,
+    weights_only: bool = True,
 ) -> dict[str, Any]:
-    """Load a checkpoint file into ``module`` (mmcv's ``load_checkpoint``); returns the checkpoint.
+    """Load a checkpoint (local file, ``torchvision://`` / ``open-mmlab://`` / ``mmcls://`` name or
+    URL) into ``module`` (MMCV's ``load_checkpoint``, strict by default); returns the checkpoint
+    (a dict with ``state_dict``). To see how it fitted, use :func:`read_checkpoint`,
+    :func:`extract_state_dict` and :func:`load_state_dict`, which returns a :class:`StateDictMatch`.
 
     Args:
-        filename: a local file, or ``torchvision://`` / ``open-mmlab://`` / URL found in the
-            hub cache (see :func:`resolve_checkpoint`).
         prefix: load only keys starting with ``prefix + '.'``, with the prefix removed.
+        strict / weights_only: see :func:`load_state_dict` and :func:`read_checkpoint`.
     """
-    path = resolve_checkpoint(filename)
-    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    state_dict = _extract_state_dict(checkpoint)
+    name = os.fspath(filename)
+    checkpoint = read_checkpoint(name, map_location=map_location, weights_only=weights_only)
+    state_dict = extract_state_dict(checkpoint, name)
     if prefix:
         p = prefix if prefix.endswith(".") else prefix + "."
         state_dict = {k[len(p) :]: v for k, v in state_dict.items() if k.startswith(p)}
         if not state_dict:
-            raise KeyError(f"no key of {path} starts with {p!r}")
-    load_state_dict(module, state_dict, strict=strict)
-    return checkpoint if isinstance(checkpoint, dict) else {"state_dict": state_dict}
+            raise KeyError(f"no key of {name} starts with {p!r}")
+    load_state_dict(module, state_dict, strict=strict, source=name)
+    return (
+        checkpoint
+        if isinstance(checkpoint, dict) and "state_dict" in checkpoint
+        else {"state_dict": state_dict}
+    )

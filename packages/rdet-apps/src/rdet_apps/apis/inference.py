@@ -30,6 +30,7 @@ def init_detector(
     checkpoint: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     cfg_options: Mapping[str, Any] | None = None,
+    strict: bool = True,
 ) -> torch.nn.Module:
     """Build a detector from an MMRotate config file (or ``Config``) and load a checkpoint.
 
@@ -42,6 +43,10 @@ def init_detector(
         config: config file path or ``rdet_core.Config``.
         checkpoint: MMRotate checkpoint (``{'meta', 'state_dict'}``) or a bare state dict.
         cfg_options: dotted overrides, as ``--cfg-options`` (``{'model.backbone.depth': 18}``).
+        strict: the checkpoint must fit the model exactly (every key, every shape), else
+            ``rdet_models.CheckpointMismatchError`` lists the first missing, unexpected and
+            mismatched keys. ``False`` is MMCV's behaviour: load what fits, warn about the rest
+            (a checkpoint of which nothing fits is an error all the same).
     """
     import rdet_models
     from rdet_core import Config
@@ -64,7 +69,7 @@ def init_detector(
     model = rdet_models.build_detector(model_cfg)
     classes = None
     if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location="cpu")
+        ckpt = load_checkpoint(model, checkpoint, map_location="cpu", strict=strict)
         classes = ckpt.get("meta", {}).get("CLASSES")
     if classes is None:
         classes = _dataset_classes(config)

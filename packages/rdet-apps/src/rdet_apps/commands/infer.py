@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rdet_core import DictAction
+
 HELP = "detect objects in images or folders; huge images go by patches; pictures and DOTA-style txt out"
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -26,6 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patch-gap", type=int, default=200, help="overlap of neighbouring patches, pixels")
     parser.add_argument("--merge-iou", type=float, default=0.1, help="NMS IoU threshold when merging patches")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override config settings, key=value (as rdet test)",
+    )
+    parser.add_argument(
+        "--no-strict",
+        dest="strict",
+        action="store_false",
+        help="load a checkpoint that does not fit the model exactly (MMCV's behaviour): what fits is "
+        "loaded, the rest reported; by default any missing, unexpected or mismatched key is an error",
+    )
 
 
 def _images(paths: list[str]) -> list[Path]:
@@ -76,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     from rdet_apps.visualization import show_result
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = init_detector(args.config, args.checkpoint, device=device)
+    model = init_detector(
+        args.config, args.checkpoint, device=device, cfg_options=args.cfg_options, strict=args.strict
+    )
     names = [str(c) for c in (model.CLASSES or range(model.num_classes))]
     scale = _test_scale(model.cfg)
     out_dir = Path(args.out_dir)

@@ -30,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show-score-thr", type=float, default=0.3, help="score threshold of the pictures")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument(
+        "--no-strict",
+        dest="strict",
+        action="store_false",
+        help="load a checkpoint that does not fit the model exactly (MMCV's behaviour): what fits is "
+        "loaded, the rest reported; by default any missing, unexpected or mismatched key is an error",
+    )
+    parser.add_argument(
         "--launcher", choices=("none", "pytorch", "slurm"), default="none", help="distributed launcher"
     )
     parser.add_argument(
@@ -95,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     test_cfg.pop("samples_per_gpu", None)
     dataset = build_dataset({**test_cfg, "test_mode": True})
     loader = build_dataloader(dataset, **dataloader_args(cfg.data, "test", dist=distributed))
-    model = init_detector(cfg, args.checkpoint, device=device)
+    model = init_detector(cfg, args.checkpoint, device=device, strict=args.strict)
     model.CLASSES = model.CLASSES or dataset.CLASSES
     results = (
         multi_gpu_test(model, loader)
