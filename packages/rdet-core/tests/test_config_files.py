@@ -137,6 +137,28 @@ def test_errors_name_the_file_and_line(tmp_path):
         Config(dict(filename="x"))
 
 
+def test_bad_bases_and_failing_code_name_the_files(tmp_path):
+    """MMCV: a cycle of _base_ is a RecursionError, a base variable without _base_ stays a
+    placeholder string, an exception in the file's code has no file or line of the config."""
+    write(tmp_path, "a.py", "_base_ = 'b.py'\nx = 1\n")
+    write(tmp_path, "b.py", "_base_ = 'c.py'\ny = 1\n")
+    write(tmp_path, "c.py", "_base_ = 'a.py'\nz = 1\n")
+    with pytest.raises(ConfigFileError, match=r"cycle: .*a\.py -> .*b\.py -> .*c\.py -> .*a\.py"):
+        Config.fromfile(tmp_path / "a.py")
+    with pytest.raises(ConfigFileError, match=r"self\.py -> .*self\.py"):
+        Config.fromfile(write(tmp_path, "self.py", "_base_ = './self.py'\n"))
+    with pytest.raises(
+        ConfigFileError, match=r"nobase\.py: \{\{ _base_\.model \}\} used, but the file has no _base_"
+    ):
+        Config.fromfile(write(tmp_path, "nobase.py", "m = {{ _base_.model }}\n"))
+    with pytest.raises(ConfigFileError, match=r"boom\.py, line 3: ZeroDivisionError"):
+        Config.fromfile(write(tmp_path, "boom.py", "a = 1\nb = 2\nc = a / 0\n"))
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(b"a = 1\nname = '\xe9t\xe9'\n")
+    with pytest.raises(ConfigFileError, match=r"latin\.py, line 2: not UTF-8"):
+        Config.fromfile(latin)
+
+
 def test_json_and_yaml_configs_with_python_bases(tmp_path):
     write(tmp_path, "base.py", "model = dict(type='A', depth=50)\n")
     j = write(tmp_path, "c.json", '{"_base_": "base.py", "model": {"depth": 18}}')

@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import re
+import traceback
 import types
 import uuid
 import warnings
@@ -83,7 +84,12 @@ def _exec_python(text: str, path: Path) -> dict[str, Any]:
     except SyntaxError as e:
         raise ConfigFileError(f"syntax error in config file {path}, line {e.lineno}: {e.msg}") from e
     namespace: dict[str, Any] = {"__file__": str(path), "__name__": f"rdet_config_{path.stem}"}
-    exec(code, namespace)
+    try:
+        exec(code, namespace)
+    except Exception as e:  # the config's own code failed: name its file and line
+        lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == str(path)]
+        where = f", line {lines[-1]}" if lines else ""
+        raise ConfigFileError(f"config file {path}{where}: {type(e).__name__}: {e}") from e
     return {
         name: value
         for name, value in namespace.items()
@@ -109,7 +115,7 @@ def _read_data_file(text: str, path: Path) -> dict[str, Any]:
 
 
 def load_file(
-    filename: str | os.PathLike, use_predefined_variables: bool = True
+    filename: str | os.PathLike, use_predefined_variables: bool = True, _chain: tuple[Path, ...] = ()
 ) -> tuple[dict[str, Any], str]:
     """Read a config file and its bases into a dict; also return the concatenated texts.
 
@@ -123,14 +129,23 @@ def load_file(
 
     Raises:
         FileNotFoundError: The file (or one of its bases) does not exist.
-        ConfigFileError: Unsupported suffix, syntax error, bad ``_base_``, a key in two bases.
+        ConfigFileError: Unsupported suffix, syntax error, an exception in the file's code (its
+            line), bad ``_base_`` (a cycle of bases, a base variable without bases), a key in two
+            bases, a file that is not UTF-8.
     """
     path = Path(os.path.expanduser(os.fspath(filename))).absolute()
     if path.suffix not in SUPPORTED_SUFFIXES:
         raise ConfigFileError(f"config file {path}: only {', '.join(SUPPORTED_SUFFIXES)} files are supported")
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    raw = path.read_text(encoding="utf-8")
+    if path.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain[_chain.index(path.resolve()) :], path.resolve()))
+        raise ConfigFileError(f"config files inherit from each other in a cycle: {cycle}")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise ConfigFileError(f"config file {path}, line {line}: not UTF-8 text ({e.reason})") from None
     text = _substitute_predefined(raw, path) if use_predefined_variables else raw
     text, base_vars = _placeholder_base_vars(text)
     cfg = _exec_python(text, path) if path.suffix == ".py" else _read_data_file(text, path)
@@ -146,6 +161,9 @@ def load_file(
 
     cfg_text = f"{path}\n{raw}"
     if BASE_KEY not in cfg:
+        if base_vars:
+            names = ", ".join(f"{{{{ _base_.{v} }}}}" for v in sorted(base_vars.values()))
+            raise ConfigFileError(f"{path}: {names} used, but the file has no _base_")
         return cfg, cfg_text
 
     bases = cfg.pop(BASE_KEY)
@@ -158,7 +176,7 @@ def load_file(
     for base in bases:
         base_path = path.parent / base
         try:
-            base_cfg, base_text = load_file(base_path, use_predefined_variables)
+            base_cfg, base_text = load_file(base_path, use_predefined_variables, (*_chain, path.resolve()))
         except FileNotFoundError:
             raise FileNotFoundError(
                 f"config file not found: {base_path.resolve()} (a _base_ of {path})"
