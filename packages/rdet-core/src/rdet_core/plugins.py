@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rdet_core.registry import Registry
 
-__all__ = ["PluginError", "PluginRow", "entry_point_names", "list_plugins", "load_entry_point", "refresh"]
+__all__ = [
+    "PluginError",
+    "PluginRow",
+    "entry_point_names",
+    "list_plugins",
+    "load_entry_point",
+    "refresh",
+    "warn_if_shadowed",
+]
 
 
 class PluginError(ImportError):
@@ -35,7 +43,7 @@ class PluginRow:
     name: str
     distribution: str
     version: str
-    status: str  # 'built-in', 'ok', 'not loaded', 'error: ...', 'conflict: ...', 'shadowed by built-in'
+    status: str  # 'built-in', 'ok', 'not loaded', 'error: ...', 'conflict: ...', 'shadowed by built-in', 'unknown group: ...'
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ class _Declared:
 _declared: dict[str, dict[str, list[_Declared]]] | None = None
 # (group, name) -> the error that loading it raised, so that it is reported, not retried.
 _failed: dict[tuple[str, str], PluginError] = {}
+# (group, name) of plugins shadowed by a built-in that a build has already warned about
+_warned_shadowed: set[tuple[str, str]] = set()
 
 
 def refresh() -> None:
@@ -60,6 +70,7 @@ def refresh() -> None:
     _editable_cache = None
     _packages_distributions.cache_clear()
     _failed.clear()
+    _warned_shadowed.clear()
 
 
 def _discover() -> dict[str, dict[str, list[_Declared]]]:
@@ -122,6 +133,25 @@ def load_entry_point(registry: Registry, name: str) -> Any:
         _failed[(group, name)] = err
         raise err from e
     return obj
+
+
+def warn_if_shadowed(registry: Registry, name: str) -> None:
+    """Warn (once) when an installed plugin declares ``name``, which ``registry`` has built in:
+    the built-in is what a config gets, not the plugin its author meant."""
+    group = registry.entry_point_group
+    claims = _discover().get(group, {}).get(name)
+    if not claims or (group, name) in _warned_shadowed:
+        return
+    _warned_shadowed.add((group, name))
+    import warnings
+
+    warnings.warn(
+        f"{name!r} in the {registry.name!r} registry is built in and also declared by plugin "
+        + " and ".join(_describe(c) for c in claims)
+        + f"; the built-in is used. Rename the plugin's entry point in group {group!r} to use it.",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 _editable_cache: list[tuple[str, str, str]] | None = None
@@ -203,7 +233,10 @@ def list_plugins(load: bool = True) -> list[PluginRow]:
         reg = by_group.get(group)
         for name, claims in names.items():
             for claim in claims:
-                if len(claims) > 1:
+                if reg is None:
+                    known = ", ".join(sorted(by_group))
+                    status = f"unknown group: no rdet registry reads {group!r} (groups: {known})"
+                elif len(claims) > 1:
                     others = " and ".join(_describe(c) for c in claims if c is not claim)
                     status = f"conflict: also claimed by {others}"
                 elif (group, name) in _failed:

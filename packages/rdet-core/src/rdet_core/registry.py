@@ -201,6 +201,8 @@ class Registry:
         import_pending_custom_modules()
         for candidate in _candidates(key):
             if candidate in self._module_dict:
+                if candidate not in self._from_plugins:
+                    plugins.warn_if_shadowed(self, candidate)
                 return self._module_dict[candidate]
         for candidate in _candidates(key):
             obj = plugins.load_entry_point(self, candidate)
