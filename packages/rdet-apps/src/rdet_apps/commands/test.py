@@ -80,6 +80,65 @@ def format_submission(
     return files
 
 
+_FORMAT_OPTIONS = ("submission_dir", "nms_thr")
+
+
+def _check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> None:
+    """Fail now, not after the inference pass, when ``path`` cannot be written."""
+    path = Path(path)
+    parent = path if folder else path.parent
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise NotADirectoryError(f"{what} {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{what} {path}: cannot write in {existing}")
+    if not folder and path.exists() and (path.is_dir() or not os.access(path, os.W_OK)):
+        raise PermissionError(f"{what} {path}: exists and cannot be written")
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """The outputs asked for can be written (before any inference)."""
+    if args.out:
+        if not str(args.out).endswith((".pkl", ".pickle")):
+            raise ValueError(
+                f"--out {args.out}: the results file must end in .pkl or .pickle (MMRotate's format)"
+            )
+        _check_writable(args.out, "--out")
+    if args.show_dir:
+        _check_writable(args.show_dir, "--show-dir", folder=True)
+    if args.format_only:
+        _check_writable(args.eval_options.get("submission_dir", "submission"), "submission_dir", folder=True)
+
+
+def check_evaluation(dataset: Any, args: argparse.Namespace) -> None:
+    """``--eval`` metrics and ``--eval-options`` that the dataset understands (before inference)."""
+    import inspect
+
+    supported = tuple(getattr(dataset, "METRICS", ("mAP",)))
+    for metric in args.eval:
+        if metric not in supported:
+            raise ValueError(
+                f"--eval {metric}: {type(dataset).__name__} computes {', '.join(supported)} "
+                "(MMRotate's bbox / segm / proposal metrics are MMDetection's, not for rotated boxes)"
+            )
+    if args.format_only:
+        allowed = set(_FORMAT_OPTIONS)
+    else:
+        params = inspect.signature(dataset.evaluate).parameters
+        allowed = {n for n in params if n not in ("self", "results", "metric", "logger", "scorer", "kwargs")}
+    unknown = sorted(set(args.eval_options) - allowed)
+    if unknown:
+        import difflib
+
+        hints = [
+            f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, allowed, 1)) else k
+            for k in unknown
+        ]
+        raise KeyError(
+            f"--eval-options {', '.join(hints)}: not an option of {'--format-only' if args.format_only else type(dataset).__name__ + '.evaluate'}; options: {', '.join(sorted(allowed))}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -92,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nothing to do: give --out, --eval, --format-only or --show-dir")
     if args.format_only and args.eval:
         raise ValueError("--eval and --format-only cannot be both given")
+    check_outputs(args)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -101,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     test_cfg = dict(cfg.data.test)
     test_cfg.pop("samples_per_gpu", None)
     dataset = build_dataset({**test_cfg, "test_mode": True})
+    check_evaluation(dataset, args)
     loader = build_dataloader(dataset, **dataloader_args(cfg.data, "test", dist=distributed))
     model = init_detector(cfg, args.checkpoint, device=device, strict=args.strict)
     model.CLASSES = model.CLASSES or dataset.CLASSES
