@@ -24,12 +24,48 @@ COMMANDS = {
 }
 
 
+class _Version(argparse.Action):
+    """``--version``: rdet's packages and torch, read only when asked (torch is slow to import)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show versions and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        import importlib.metadata as md
+
+        def version(dist: str) -> str:
+            try:
+                return md.version(dist)
+            except md.PackageNotFoundError:
+                return "not installed"
+
+        dists = (
+            "rdet-apps",
+            "rdet-core",
+            "rdet-data",
+            "rdet-models",
+            "rdet-eval",
+            "rbox-geometry",
+            "rbox-ops-cuda",
+        )
+        print(
+            f"rdet {version('rdet-apps')} ("
+            + ", ".join(f"{d} {version(d)}" for d in dists[1:])
+            + f"; torch {version('torch')})"
+        )
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rdet", description="rdet: rotated object detection.")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        own_help = getattr(module, "OWN_HELP", True)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP, add_help=own_help)
         module.add_arguments(p)
         p.set_defaults(run=module.run)
     return parser

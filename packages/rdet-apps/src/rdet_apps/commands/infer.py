@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
 from rdet_core import DictAction
@@ -35,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override config settings, key=value (as rdet test)",
     )
     parser.add_argument(
+        "--out-format",
+        choices=("txt", "json"),
+        default="txt",
+        help="detections per image: DOTA-style txt (x1 y1 ... x4 y4 class score) or json (boxes "
+        "cx, cy, w, h, theta in pixels and radians, polygons, classes, scores, image size)",
+    )
+    parser.add_argument(
         "--no-strict",
         dest="strict",
         action="store_false",
@@ -54,7 +63,41 @@ def _images(paths: list[str]) -> list[Path]:
             raise FileNotFoundError(f"no such image or folder: {p}")
     if not out:
         raise FileNotFoundError(f"no images found in {', '.join(paths)}")
-    return out
+    return list(dict.fromkeys(out))  # an image given twice is done once
+
+
+def output_names(paths: list[Path]) -> dict[Path, str]:
+    """A distinct output name (no suffix) per image: its stem; its file name where two images
+    share a stem (``a.tif``, ``a.png``); its folder and file name where two share a file name."""
+    from collections import Counter
+
+    unique = list(dict.fromkeys(paths))
+    stems = Counter(p.stem for p in unique)
+    names = {p: p.stem if stems[p.stem] == 1 else p.name for p in unique}
+    clash = Counter(names.values())
+    names = {p: f"{p.resolve().parent.name}_{n}" if clash[n] > 1 else n for p, n in names.items()}
+    used: Counter[str] = Counter()
+    for p, n in names.items():  # still equal (folders of one name): number them
+        used[n] += 1
+        names[p] = n if used[n] == 1 else f"{n}_{used[n]}"
+    return names
+
+
+def _json_detections(dets, names: list[str], score_thr: float, shape: tuple[int, ...]) -> dict:
+    import numpy as np
+
+    from rbox_geometry import obb2poly
+
+    keep = dets[dets.scores >= score_thr]
+    boxes = np.asarray(keep.boxes, np.float64)
+    return {
+        "height": int(shape[0]),
+        "width": int(shape[1]),
+        "boxes_cxcywha": boxes.round(3).tolist(),
+        "polygons": obb2poly(boxes).round(2).tolist() if len(boxes) else [],
+        "scores": np.asarray(keep.scores, np.float64).round(5).tolist(),
+        "classes": [names[int(c)] for c in keep.labels],
+    }
 
 
 def _test_scale(cfg) -> int:
@@ -98,10 +141,15 @@ def run(args: argparse.Namespace) -> int:
     scale = _test_scale(model.cfg)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for path in track(_images(args.images), desc="inference"):
+    images = _images(args.images)
+    outputs = output_names(images)
+    unreadable: list[str] = []
+    for path in track(images, desc="inference"):
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise FileNotFoundError(f"cannot read image {path}")
+        if img is None:  # one bad file does not stop a folder; counted, and the exit status says so
+            unreadable.append(str(path))
+            print(f"{path}: cannot read this image; skipped", file=sys.stderr)
+            continue
         size = args.patch_size or (scale if max(img.shape[:2]) > scale else None)
         if size:
             dets = predict_by_patches(
@@ -109,9 +157,23 @@ def run(args: argparse.Namespace) -> int:
             )
         else:
             (dets,) = predict_images(model, img)
-        show_result(img, dets, names, args.score_thr, out_dir / path.name)
-        lines = _label_lines(dets, names, args.score_thr)
-        (out_dir / f"{path.stem}.txt").write_text("".join(f"{x}\n" for x in lines))
-        print(f"{path.name}: {len(lines)} objects{' (by patches of ' + str(size) + ')' if size else ''}")
-    print(f"pictures and detections in {out_dir}")
+        name = outputs[path]
+        show_result(img, dets, names, args.score_thr, out_dir / f"{name}{path.suffix}")
+        if args.out_format == "json":
+            record = _json_detections(dets, names, args.score_thr, img.shape)
+            (out_dir / f"{name}.json").write_text(json.dumps({"image": str(path), **record}) + "\n")
+            count = len(record["scores"])
+        else:
+            lines = _label_lines(dets, names, args.score_thr)
+            (out_dir / f"{name}.txt").write_text("".join(f"{x}\n" for x in lines))
+            count = len(lines)
+        print(f"{path.name}: {count} objects{' (by patches of ' + str(size) + ')' if size else ''}")
+    print(f"pictures and detections of {len(images) - len(unreadable)} images in {out_dir}")
+    if unreadable:
+        shown = ", ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
+        print(
+            f"rdet infer: {len(unreadable)} of {len(images)} images could not be read: {shown}",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 HELP = "split huge DOTA images (and labels) into patches; see `rdet split --help`"
+#: ``rdet split --help`` is the splitter's own help (its options), not this wrapper's
+OWN_HELP = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
