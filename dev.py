@@ -3,6 +3,7 @@
 
     python3 dev.py run      # set up (if needed), then train + evaluate + draw on the bundled default
     python3 dev.py test     # set up (if needed), then run every package's tests
+    python3 dev.py wheels   # build every package and plugin as a wheel into dist/ (no dev set-up)
 
 Set-up creates ``.venv`` beside this file (or reuses it) and installs every package under
 ``packages/`` and every plugin under ``plugins/`` in editable mode, with the CPU build of
@@ -87,11 +88,33 @@ def setup() -> Path:
     return _venv_python()
 
 
+def wheels(out: Path) -> list[Path]:
+    """Build a wheel of every package and plugin into ``out`` (pure-python wheels: rbox-ops-cuda
+    ships its C++/CUDA sources and compiles them on first use). Needs only pip: the build
+    backend (hatchling) goes into a small build venv of its own, not the dev set-up."""
+    build_venv = ROOT / ".venv-build"
+    python = build_venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True).create(build_venv)
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", *BUILD_TOOLS], check=True)
+    out.mkdir(parents=True, exist_ok=True)
+    projects = [str(p) for p in _project_dirs()]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), *projects], check=True)
+    built = sorted(out.glob("*.whl"))
+    for wheel in built:
+        print(wheel.relative_to(ROOT) if wheel.is_relative_to(ROOT) else wheel)
+    return built
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "setup"}:
+    if not argv or argv[0] not in {"run", "test", "setup", "wheels"}:
         print(__doc__.strip().split("\n\n")[0], file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
+    if command == "wheels":
+        wheels(Path(rest[0]).resolve() if rest else ROOT / "dist")
+        return 0
     python = str(setup())
     if command == "setup":
         return 0
