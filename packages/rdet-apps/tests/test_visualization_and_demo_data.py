@@ -46,7 +46,15 @@ def test_show_result_draws_each_class_in_its_colour(tmp_path):
     assert len(palette_for(20)) == 20
 
 
-def test_progress_lines_on_a_non_terminal():
+def test_progress_is_quiet_on_a_non_terminal_and_drawn_on_one():
     buf = io.StringIO()
     assert list(track(range(5), desc="testing", stream=buf)) == list(range(5))
-    assert buf.getvalue().strip().endswith("eta 0s") and "testing [5/5]" in buf.getvalue()
+    assert buf.getvalue() == ""  # logs and pipes: no carriage returns, no lines
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    assert list(track(range(5), desc="testing", unit="img", stream=term)) == list(range(5))
+    assert "testing: 100%" in term.getvalue() and "5/5" in term.getvalue() and "\r" in term.getvalue()

@@ -1,15 +1,12 @@
-"""A progress bar for long loops (testing, inference over folders, splitting), on stderr.
-
-On a terminal it redraws one line; elsewhere (CI logs) it prints a line at most every
-``every`` seconds, so that logs stay short.
-"""
+"""Progress bars for long loops (testing, inference over folders, patches of huge images), on
+stderr, drawn by tqdm: one redrawn line on a terminal, nothing at all elsewhere (CI logs and
+redirected output stay clean; the commands print their own summary lines)."""
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import IO, TypeVar
 
 T = TypeVar("T")
 
@@ -17,32 +14,23 @@ __all__ = ["track"]
 
 
 def track(
-    items: Iterable[T], total: int | None = None, desc: str = "", every: float = 10.0, stream=None
+    items: Iterable[T],
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    stream: IO[str] | None = None,
 ) -> Iterator[T]:
-    """Yield ``items`` while showing ``desc [done/total] rate, eta``."""
-    stream = stream or sys.stderr
-    if total is None:
-        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-    tty = hasattr(stream, "isatty") and stream.isatty()
-    start = last = time.time()
-    done = 0
+    """Yield ``items`` while showing ``desc: done/total [elapsed<eta, rate]`` when ``stream``
+    (default stderr) is a terminal."""
+    from tqdm import tqdm
 
-    def show(final: bool = False) -> None:
-        elapsed = max(time.time() - start, 1e-9)
-        rate = done / elapsed
-        if total:
-            eta = (total - done) / rate if rate > 0 else 0.0
-            text = f"{desc} [{done}/{total}] {rate:.2f} it/s, elapsed {elapsed:.0f}s, eta {eta:.0f}s"
-        else:
-            text = f"{desc} [{done}] {rate:.2f} it/s, elapsed {elapsed:.0f}s"
-        stream.write(("\r" + text + ("\n" if final else "")) if tty else text + "\n")
-        stream.flush()
-
-    for item in items:
-        yield item
-        done += 1
-        now = time.time()
-        if (tty and now - last > 0.1) or now - last > every:
-            show()
-            last = now
-    show(final=True)
+    yield from tqdm(
+        items,
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=stream or sys.stderr,
+        disable=None,  # tqdm's "only on a terminal"
+        dynamic_ncols=True,
+        mininterval=0.2,
+    )

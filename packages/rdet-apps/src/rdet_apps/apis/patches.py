@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from rdet_apps.apis.inference import ImageInput, _model_num_classes, predict_images
+from rdet_apps.progress import track
 from rdet_core.structures import Detections, detections_to_result
 
 __all__ = ["inference_detector_by_patches", "patch_windows", "predict_by_patches"]
@@ -95,7 +96,9 @@ def predict_by_patches(
             )
         )
         windows = patch_windows(scaled.shape[1], scaled.shape[0], sizes, steps)
-        for start in range(0, len(windows), batch_size):
+        starts = range(0, len(windows), batch_size)
+        desc = f"patches of {scaled.shape[1]}x{scaled.shape[0]}"
+        for start in track(starts, desc=desc, unit="batch") if len(starts) > 1 else starts:
             chunk = windows[start : start + batch_size]
             patches = [np.ascontiguousarray(scaled[y0:y1, x0:x1]) for x0, y0, x1, y1 in chunk]
             for (x0, y0, _, _), dets in zip(chunk, predict_images(model, patches)):
