@@ -71,6 +71,35 @@ def test_nms_rotated_clustered(benchmark, backend, n):
     benchmark.extra_info["kept"] = int(keep.numel())
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA only (the CPU takes seconds)")
+@pytest.mark.parametrize("n", [30_000, 100_000])
+def test_nms_rotated_clustered_cuda(benchmark, n):
+    rbox_ops.build(cuda=True)
+    boxes, scores = clustered(n)
+    boxes, scores = boxes.cuda(), scores.cuda()
+
+    def run():
+        out = torch.ops.rbox_ops.nms_rotated(boxes, scores, 0.1, None)
+        torch.cuda.synchronize()
+        return out
+
+    keep = benchmark.pedantic(run, rounds=10, warmup_rounds=2)
+    benchmark.extra_info["kept"] = int(keep.numel())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA only")
+def test_box_iou_rotated_20000x20000_cuda(benchmark):
+    rbox_ops.build(cuda=True)
+    b1, b2 = random_boxes(20000, 1).cuda(), random_boxes(20000, 2).cuda()
+
+    def run():
+        out = torch.ops.rbox_ops.box_iou_rotated(b1, b2, 0, False)
+        torch.cuda.synchronize()
+        return out
+
+    assert benchmark.pedantic(run, rounds=10, warmup_rounds=2).shape == (20000, 20000)
+
+
 def test_roi_align_rotated_oriented_rcnn(benchmark, backend):
     """Forward + backward: 512 RoIs, 256 channels, 7 x 7, from a 256 x 256 map (stride 4)."""
     g = torch.Generator().manual_seed(0)

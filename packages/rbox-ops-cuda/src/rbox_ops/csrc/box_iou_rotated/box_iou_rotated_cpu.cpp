@@ -4,6 +4,8 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include <vector>
+
 #include "common/rotated_geometry.h"
 #include "common/torch_checks.h"
 
@@ -29,9 +31,15 @@ at::Tensor box_iou_rotated_cpu(const at::Tensor& boxes1, const at::Tensor& boxes
         for (int64_t i = begin; i < end; i++) o[i] = rotated_box_overlap(p1 + i * 5, p2 + i * 5, md);
       });
     } else {
+      // the bounding-circle test (shared with the CUDA kernel) skips far pairs: they are 0
+      std::vector<BoxCircle<scalar_t>> circles(m);
+      for (int64_t j = 0; j < m; j++) circles[j] = box_circle(p2 + j * 5);
       at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; i++)
-          for (int64_t j = 0; j < m; j++) o[i * m + j] = rotated_box_overlap(p1 + i * 5, p2 + j * 5, md);
+        for (int64_t i = begin; i < end; i++) {
+          const BoxCircle<scalar_t> ci = box_circle(p1 + i * 5);
+          for (int64_t j = 0; j < m; j++)
+            o[i * m + j] = circles_meet(ci, circles[j]) ? rotated_box_overlap(p1 + i * 5, p2 + j * 5, md) : 0;
+        }
       });
     }
   });

@@ -1,5 +1,5 @@
-// Greedy non-maximum suppression over boxes already sorted by score (host only: used by
-// the CPU kernels and by the CUDA glue, which resolves the device's bit masks on the host).
+// Greedy non-maximum suppression over boxes already sorted by score (host only: the CPU
+// kernels; the CUDA kernels walk their bit masks on the device, common/nms_mask.cuh).
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -30,22 +30,6 @@ std::vector<int64_t> greedy_nms(int64_t n, Suppress suppresses) {
     } else {
       sweep(i + 1, n);
     }
-  }
-  return keep;
-}
-
-// Resolve the CUDA kernels' suppression bit masks (n x col_blocks 64-bit words, row i holds
-// the boxes j > i that box i suppresses) into kept sorted positions.
-inline std::vector<int64_t> resolve_nms_mask(const uint64_t* mask, int64_t n) {
-  const int64_t col_blocks = (n + 63) / 64;
-  std::vector<uint64_t> removed(col_blocks, 0);
-  std::vector<int64_t> keep;
-  for (int64_t i = 0; i < n; i++) {
-    const int64_t block = i / 64, bit = i % 64;
-    if (removed[block] & (1ULL << bit)) continue;
-    keep.push_back(i);
-    const uint64_t* row = mask + i * col_blocks;
-    for (int64_t b = block; b < col_blocks; b++) removed[b] |= row[b];
   }
   return keep;
 }

@@ -5,7 +5,6 @@
 #include <ATen/ops/sort.h>
 #include <torch/library.h>
 
-#include <algorithm>
 #include <vector>
 
 #include "common/nms_greedy.h"
@@ -17,26 +16,15 @@ namespace {
 
 template <typename T>
 std::vector<int64_t> nms_rotated_sorted(const T* boxes, const int64_t* labels, int64_t n, T thr) {
-  // axis-aligned bounds of each box: a cheap test before the exact IoU (skipped for thr <= 0,
-  // where even disjoint boxes suppress each other, as in mmcv)
-  std::vector<T> bounds(n * 4);
-  for (int64_t i = 0; i < n; i++) {
-    Point<T> p[4];
-    const T* b = boxes + i * 5;
-    rotated_vertices(b[0], b[1], b[2], b[3], b[4], p);
-    T* o = bounds.data() + i * 4;
-    o[0] = std::min({p[0].x, p[1].x, p[2].x, p[3].x}) - 1;
-    o[1] = std::min({p[0].y, p[1].y, p[2].y, p[3].y}) - 1;
-    o[2] = std::max({p[0].x, p[1].x, p[2].x, p[3].x}) + 1;
-    o[3] = std::max({p[0].y, p[1].y, p[2].y, p[3].y}) + 1;
-  }
+  // the bounding circles of the boxes: a cheap test before the exact IoU, shared with the CUDA
+  // kernel (skipped for thr <= 0, where even disjoint boxes suppress each other, as in mmcv)
+  std::vector<BoxCircle<T>> circles(n);
+  for (int64_t i = 0; i < n; i++) circles[i] = box_circle(boxes + i * 5);
   const bool prefilter = thr > 0;
-  const T* bd = bounds.data();
+  const BoxCircle<T>* c = circles.data();
   return greedy_nms(n, [&](int64_t i, int64_t j) {
     if (labels && labels[i] != labels[j]) return false;
-    const T* a = bd + i * 4;
-    const T* c = bd + j * 4;
-    if (prefilter && !(a[0] <= c[2] && c[0] <= a[2] && a[1] <= c[3] && c[1] <= a[3])) return false;
+    if (prefilter && !circles_meet(c[i], c[j])) return false;
     return rotated_box_overlap(boxes + i * 5, boxes + j * 5, 0) >= thr;
   });
 }

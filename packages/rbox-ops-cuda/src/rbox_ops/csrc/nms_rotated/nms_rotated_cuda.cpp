@@ -1,16 +1,13 @@
 // nms_rotated: CUDA registration glue (compiled only for a CUDA build of torch).
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/from_blob.h>
+#include <ATen/ops/masked_select.h>
 #include <ATen/ops/sort.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <vector>
-
-#include "common/nms_greedy.h"
 #include "common/torch_checks.h"
 #include "nms_rotated/nms_rotated.h"
 
@@ -29,20 +26,21 @@ at::Tensor nms_rotated_cuda(const at::Tensor& dets, const at::Tensor& scores, do
   const auto sorted = dets.index_select(0, order).contiguous();
   at::Tensor sorted_labels;
   if (labels.has_value()) sorted_labels = labels->to(at::kLong).index_select(0, order).contiguous();
+  // the greedy walk runs on the device: the suppression masks never leave it
   const int64_t col_blocks = (n + 63) / 64;
   auto mask = at::empty({n * col_blocks}, dets.options().dtype(at::kLong));
+  auto removed = at::empty({col_blocks}, dets.options().dtype(at::kLong));
+  auto keep = at::empty({n}, dets.options().dtype(at::kBool));
   AT_DISPATCH_FLOATING_TYPES(sorted.scalar_type(), "nms_rotated_cuda", [&] {
-    launch_nms_rotated_mask<scalar_t>(n, sorted.data_ptr<scalar_t>(),
-                                      labels.has_value() ? sorted_labels.data_ptr<int64_t>() : nullptr,
-                                      static_cast<scalar_t>(iou_threshold),
-                                      reinterpret_cast<uint64_t*>(mask.data_ptr<int64_t>()),
-                                      c10::cuda::getCurrentCUDAStream());
+    launch_nms_rotated<scalar_t>(n, sorted.data_ptr<scalar_t>(),
+                                 labels.has_value() ? sorted_labels.data_ptr<int64_t>() : nullptr,
+                                 static_cast<scalar_t>(iou_threshold),
+                                 reinterpret_cast<uint64_t*>(mask.data_ptr<int64_t>()), keep.data_ptr<bool>(),
+                                 reinterpret_cast<uint64_t*>(removed.data_ptr<int64_t>()),
+                                 c10::cuda::getCurrentCUDAStream());
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  const auto mask_cpu = mask.cpu();
-  auto keep = resolve_nms_mask(reinterpret_cast<const uint64_t*>(mask_cpu.data_ptr<int64_t>()), n);
-  const auto pos = at::from_blob(keep.data(), {static_cast<int64_t>(keep.size())}, at::kLong).to(dets.device());
-  return order.index_select(0, pos);
+  return order.masked_select(keep);  // kept indices, by descending score
 }
 
 }  // namespace
