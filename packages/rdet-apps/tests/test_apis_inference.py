@@ -12,7 +12,7 @@ import pytest
 from rbox_geometry import rbbox_overlaps
 
 #: golden model cases run through init_detector + inference_detector
-PARITY_CASES = ("retinanet_obb_le90", "rotated_fcos_le90", "rotated_atss_le90")
+PARITY_CASES = ("retinanet_obb_le90", "rotated_fcos_le90", "rotated_atss_le90", "s2anet_le135", "r3det_oc")
 
 
 def load_case(shared_dir: Path, name: str) -> dict:

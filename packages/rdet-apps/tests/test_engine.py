@@ -248,7 +248,9 @@ def test_resume_after_sigkill_follows_the_same_curve(tmp_path):
 
 
 def test_two_process_ddp_matches_one_process(tmp_path):
-    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
+    # CPU processes (gloo): the GPUs, if any, are hidden (2 processes on a 1-GPU machine would
+    # be refused: one GPU per process)
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     single = tmp_path / "single"
     subprocess.run(
         [sys.executable, str(SCRIPT), str(single), "--batch", "8", "--shuffle", "0"],
@@ -283,6 +285,44 @@ def test_two_process_ddp_matches_one_process(tmp_path):
     b = torch.load(ddp / "latest.pth", weights_only=False)["state_dict"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("launcher", ["pytorch", "slurm"])
+def test_more_processes_per_node_than_gpus_fails_at_start(monkeypatch, launcher):
+    """2 processes on a 1-GPU node: a clear error naming both numbers, before the process group
+    or the GPU is touched (CUDA would say "invalid device ordinal" later)."""
+    import torch.distributed
+
+    from rdet_apps.engine import dist as rdist
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+    def touched(*args, **kwargs):
+        raise AssertionError("must fail before this")
+
+    monkeypatch.setattr(torch.cuda, "set_device", touched)
+    monkeypatch.setattr(torch.distributed, "init_process_group", touched)
+    for var in ("LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE", "SLURM_LOCALID"):
+        monkeypatch.delenv(var, raising=False)
+    if launcher == "pytorch":
+        env = {"RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29599",
+               "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}  # fmt: skip
+    else:
+        env = {"SLURM_PROCID": "0", "SLURM_NTASKS": "2", "SLURM_NODELIST": "node1", "SLURM_LOCALID": "0",
+               "SLURM_NTASKS_PER_NODE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29599"}  # fmt: skip
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(
+        RuntimeError, match=r"2 processes per node but 1 GPU\b.*--nproc_per_node 1.*CUDA_VISIBLE_DEVICES="
+    ):
+        rdist.init_dist(launcher)
+    # rank 0 passes alone, fails when it knows the node runs 2; 2 GPUs are enough for 2
+    rdist.check_gpus_per_node(0, None)
+    with pytest.raises(RuntimeError, match="2 processes per node but 1 GPU"):
+        rdist.check_gpus_per_node(0, 2)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    rdist.check_gpus_per_node(1, 2)
 
 
 def test_eval_hook_save_best_rule(tmp_path):

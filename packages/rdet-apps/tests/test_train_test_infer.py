@@ -205,8 +205,12 @@ def test_distributed_test_gathers_the_same_results(trained, tmp_path):
     _, work, options, _ = trained
     ckpt = str(work / "latest.pth")
     one, two = tmp_path / "one.pkl", tmp_path / "two.pkl"
-    assert main(["test", str(CONFIG), ckpt, "--out", str(one), "--cfg-options", *options]) == 0
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # both on the CPU: the two gloo processes cannot share one GPU (hidden from them)
+    assert (
+        main(["test", str(CONFIG), ckpt, "--out", str(one), "--device", "cpu", "--cfg-options", *options])
+        == 0
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [
         sys.executable,
         "-m",

@@ -24,6 +24,7 @@ from rdet_data import (
     collate,
     dataloader_args,
 )
+from rdet_data.loader import default_workers
 
 CONFIGS = "configs/mmrotate-0.3.4/_base_/datasets"
 
@@ -124,7 +125,7 @@ def test_dataloader_args_old_and_new_style():
     assert dataloader_args(old, "train")["samples_per_gpu"] == 4
     assert dataloader_args(old, "train")["workers_per_gpu"] == 3
     assert dataloader_args(old, "val")["samples_per_gpu"] == 8
-    assert dataloader_args(old, "test") == {"samples_per_gpu": 1, "workers_per_gpu": 2, "shuffle": False,
+    assert dataloader_args(old, "test") == {"samples_per_gpu": 1, "workers_per_gpu": default_workers(), "shuffle": False,
                                             "persistent_workers": False, "dist": False, "seed": None, "num_gpus": 1}  # fmt: skip
     new = dict(
         old,
@@ -138,6 +139,23 @@ def test_dataloader_args_old_and_new_style():
     assert dataloader_args(new, "test")["samples_per_gpu"] == 3
     with pytest.raises(KeyError, match="unknown keys"):
         dataloader_args(dict(train_dataloader=dict(batch=2)), "train")
+
+
+def test_default_workers_follow_the_cpus(monkeypatch):
+    import os
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    for cpus, procs, want in ((2, 1, 2), (4, 1, 3), (16, 1, 8), (64, 1, 8), (16, 4, 3), (16, 8, 2)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)), raising=False)
+        assert default_workers(procs) == want, (cpus, procs)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert default_workers() == 3  # 16 CPUs shared by torchrun's 4 processes
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    # the config's number wins; None or 'auto' ask for the default
+    assert dataloader_args(dict(workers_per_gpu=3), "train")["workers_per_gpu"] == 3
+    assert dataloader_args(dict(workers_per_gpu="auto"), "train")["workers_per_gpu"] == 8
+    assert dataloader_args(dict(test_dataloader=dict(workers_per_gpu=None)), "test")["workers_per_gpu"] == 8
+    assert dataloader_args({}, "val")["workers_per_gpu"] == 8
 
 
 def test_workers_give_different_random_draws(shared_or_none, syn, tmp_path):

@@ -5,6 +5,7 @@ and data loaders from an MMRotate ``data = dict(...)`` config (old and new style
 from __future__ import annotations
 
 import copy
+import os
 import random
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -30,6 +31,7 @@ __all__ = [
     "build_dataloaders",
     "collate",
     "dataloader_args",
+    "default_workers",
     "worker_init_fn",
 ]
 
@@ -212,6 +214,23 @@ def _collate_samples(samples: list[DetSample], sources: list[str]) -> DetBatch:
     return DetBatch(images=images, metas=metas, gts=gts)
 
 
+def default_workers(processes_per_node: int | None = None, max_workers: int = 8) -> int:
+    """Loader workers per process when the config does not say (``workers_per_gpu``): the
+    CPUs this process may use, shared among the training processes of the node
+    (``processes_per_node``, default torchrun's ``LOCAL_WORLD_SIZE`` or 1), one left to each
+    main process; at least 2 (MMDetection's default), at most ``max_workers``. On 2 cores: 2;
+    on 16 cores with one GPU: 8."""
+    if processes_per_node is None:
+        local = os.environ.get("LOCAL_WORLD_SIZE", "")
+        processes_per_node = int(local) if local.isdigit() else 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    per_process = cpus // max(int(processes_per_node), 1)
+    return max(2, min(int(max_workers), per_process - 1))
+
+
 def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int | None) -> None:
     """Seed numpy, random and torch in each worker: ``num_workers * rank + worker_id + seed``.
 
@@ -230,7 +249,7 @@ def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int | None
 def build_dataloader(
     dataset: Dataset,
     samples_per_gpu: int,
-    workers_per_gpu: int,
+    workers_per_gpu: int | str | None,
     num_gpus: int = 1,
     dist: bool = True,
     shuffle: bool = True,
@@ -245,10 +264,14 @@ def build_dataloader(
     ``dist`` (default True, as MMDetection; one process outside ``torch.distributed``):
     per-process batches of ``samples_per_gpu`` through ``DistributedGroupSampler`` (shuffle) or
     ``DistributedSampler``. Not ``dist``: batches of ``num_gpus * samples_per_gpu`` through
-    ``GroupSampler`` (shuffle) or in order. Other ``kwargs`` go to ``DataLoader``.
+    ``GroupSampler`` (shuffle) or in order. ``workers_per_gpu`` None or ``'auto'``:
+    ``default_workers()`` (from the CPUs this process may use). Other ``kwargs`` go to
+    ``DataLoader``.
     """
     if runner_type != "EpochBasedRunner" and runner_type != "IterBasedRunner":
         raise ValueError(f"unknown runner_type {runner_type!r}")
+    if workers_per_gpu is None or workers_per_gpu == "auto":
+        workers_per_gpu = default_workers()
     if class_aware_sampler is not None:
         raise NotImplementedError("class_aware_sampler is not supported; use ClassBalancedDataset")
     rank, world_size = get_dist_info()
@@ -293,14 +316,16 @@ def dataloader_args(
     Old style: ``data.samples_per_gpu`` / ``workers_per_gpu`` / ``persistent_workers`` (train
     only) and ``samples_per_gpu`` inside ``data.val`` / ``data.test``. New style (v0.3.0):
     ``data.train_dataloader`` / ``val_dataloader`` / ``test_dataloader``, which win.
-    Defaults: train 2 x 2 shuffled; val / test 1 image, 2 workers, in order.
+    Defaults: train 2 images per GPU, shuffled; val / test 1 image, in order; workers
+    ``default_workers()`` (2 on 2 cores, 8 on 16), also where the config says ``None`` or
+    ``'auto'``.
     """
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
     if split == "train":
         args: dict[str, Any] = {
             "samples_per_gpu": 2,
-            "workers_per_gpu": 2,
+            "workers_per_gpu": default_workers(),
             "shuffle": True,
             "persistent_workers": False,
         }
@@ -308,7 +333,12 @@ def dataloader_args(
             if key in data_cfg:
                 args[key] = data_cfg[key]
     else:
-        args = {"samples_per_gpu": 1, "workers_per_gpu": 2, "shuffle": False, "persistent_workers": False}
+        args = {
+            "samples_per_gpu": 1,
+            "workers_per_gpu": default_workers(),
+            "shuffle": False,
+            "persistent_workers": False,
+        }
         split_cfg = data_cfg.get(split)
         inner = [split_cfg] if isinstance(split_cfg, Mapping) else list(split_cfg or [])
         per_split = [c["samples_per_gpu"] for c in inner if isinstance(c, Mapping) and "samples_per_gpu" in c]
@@ -316,6 +346,8 @@ def dataloader_args(
             args["samples_per_gpu"] = max(per_split)
     args.update({"dist": dist, "seed": seed, "num_gpus": num_gpus})
     args.update(dict(data_cfg.get(f"{split}_dataloader") or {}))
+    if args.get("workers_per_gpu") is None or args.get("workers_per_gpu") == "auto":
+        args["workers_per_gpu"] = default_workers()
     unknown = set(args) - set(_LOADER_KEYS)
     if unknown:
         raise KeyError(f"data.{split}_dataloader: unknown keys {sorted(unknown)}")

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import rdet_models
     from rdet_apps.apis import init_detector, predict_by_patches, predict_images
     from rdet_apps.apis.test import evaluate_results, single_gpu_test
-    from rdet_apps.apis.train import train_detector
+    from rdet_apps.apis.train import default_device, train_detector
     from rdet_apps.demo_data import make_demo_dota
     from rdet_apps.engine import set_random_seed
     from rdet_apps.logs import get_logger
@@ -65,12 +65,16 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     logger = get_logger(work / "train.log")
     set_random_seed(cfg.seed)
+    train_start = time.time()
     model = rdet_models.build_detector(cfg.model)
     model.init_weights()
+    device = default_device(False)  # the GPU where there is one
+    model.to(device)
     runner = train_detector(model, build_dataset(cfg.data.train), cfg, validate=True, logger=logger)
     latest = work / "latest.pth"
 
-    detector = init_detector(cfg, latest, device="cpu")
+    train_seconds = time.time() - train_start
+    detector = init_detector(cfg, latest, device=str(device))
     dataset = build_dataset({**dict(cfg.data.test), "test_mode": True})
     loader = build_dataloader(dataset, **dataloader_args(cfg.data, "test"))
     results = single_gpu_test(detector, loader, progress=False)
@@ -93,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
     losses = runner.losses_history
     print(
-        f"trained {runner.epoch} epochs ({runner.iter} iterations) in {time.time() - start:.0f} s; loss {np.mean(losses[:5]):.3f} -> {np.mean(losses[-5:]):.3f}"
+        f"trained {runner.epoch} epochs ({runner.iter} iterations) on {device.type} in {train_seconds:.1f} s "
+        f"({time.time() - start:.0f} s in all); loss {np.mean(losses[:5]):.3f} -> {np.mean(losses[-5:]):.3f}"
     )
     print(f"mAP@0.5 on {len(dataset)} validation images: {metrics['mAP']:.3f}")
     print(f"checkpoint: {latest}")

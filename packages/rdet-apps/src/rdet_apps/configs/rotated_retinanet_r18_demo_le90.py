@@ -103,7 +103,7 @@ test_pipeline = [
 ]
 data = dict(
     samples_per_gpu=8,
-    workers_per_gpu=2,
+    workers_per_gpu="auto",  # from the CPUs at hand: 2 on 2 cores, 8 on 16
     train=dict(
         type="DOTADataset",
         classes=classes,

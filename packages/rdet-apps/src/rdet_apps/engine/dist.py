@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["get_dist_info", "init_dist", "set_random_seed"]
+__all__ = ["check_gpus_per_node", "get_dist_info", "init_dist", "set_random_seed"]
 
 
 def get_dist_info() -> tuple[int, int]:
@@ -20,16 +20,51 @@ def get_dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+def _local_processes() -> int | None:
+    """Processes of this job on this node, as the launcher says (torchrun's
+    ``LOCAL_WORLD_SIZE``, Slurm's ``SLURM_NTASKS_PER_NODE``, e.g. ``4`` or ``4(x2)``)."""
+    for var in ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"):
+        value = os.environ.get(var, "")
+        digits = value.split("(")[0].split(",")[0].strip()
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def check_gpus_per_node(local_rank: int, local_processes: int | None = None) -> None:
+    """Fail at start when this node runs more processes than it has GPUs (each process takes
+    the GPU of its local rank; CUDA would say "invalid device ordinal" later, or two
+    processes would share one GPU).
+
+    Raises:
+        RuntimeError: ``N processes but M GPUs`` on this node, and how to fix it.
+    """
+    if not torch.cuda.is_available():
+        return
+    gpus = torch.cuda.device_count()
+    n = max(local_processes or 0, local_rank + 1)
+    if n > gpus:
+        raise RuntimeError(
+            f"{n} processes per node but {gpus} GPU{'s' if gpus != 1 else ''} on this node: each process "
+            f"needs a GPU of its own. Start at most {gpus} (torchrun --nproc_per_node {gpus}, or fewer "
+            "Slurm tasks per node), or train on the CPU with gloo by hiding the GPUs: "
+            "CUDA_VISIBLE_DEVICES= torchrun ..."
+        )
+
+
 def init_dist(launcher: str, backend: str | None = None, port: int | None = None) -> tuple[int, int]:
     """Join the process group of a ``torchrun`` or Slurm launch; returns ``(rank, world_size)``.
 
     ``backend`` defaults to nccl where CUDA is available, else gloo. Under Slurm, the master
     address is the first node of ``SLURM_NODELIST`` and the port ``port`` or ``MASTER_PORT``
-    or 29500.
+    or 29500. Where CUDA is available, each process takes the GPU of its local rank, so a
+    node may not run more processes than it has GPUs (``check_gpus_per_node``); to run
+    several CPU processes on a machine with GPUs, hide them (``CUDA_VISIBLE_DEVICES=``).
 
     Raises:
         ValueError: An unknown launcher.
-        RuntimeError: The environment lacks what the launcher sets (names the variable).
+        RuntimeError: The environment lacks what the launcher sets (names the variable), or
+            the node runs more processes than it has GPUs (names both numbers).
     """
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     if launcher == "pytorch":
@@ -46,13 +81,19 @@ def init_dist(launcher: str, backend: str | None = None, port: int | None = None
         os.environ.setdefault("MASTER_PORT", str(port or 29500))
         os.environ["RANK"] = os.environ["SLURM_PROCID"]
         os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
+        local = os.environ.get("SLURM_LOCALID")
         os.environ.setdefault(
-            "LOCAL_RANK", str(int(os.environ["SLURM_PROCID"]) % max(torch.cuda.device_count(), 1))
+            "LOCAL_RANK",
+            local
+            if local is not None
+            else str(int(os.environ["SLURM_PROCID"]) % max(torch.cuda.device_count(), 1)),
         )
     else:
         raise ValueError(f"launcher must be 'pytorch' or 'slurm', got {launcher!r}")
     if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        check_gpus_per_node(local_rank, _local_processes())
+        torch.cuda.set_device(local_rank)
     dist.init_process_group(backend=backend)
     return get_dist_info()
 

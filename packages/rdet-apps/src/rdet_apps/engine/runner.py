@@ -8,6 +8,14 @@ hands over its metrics through ``log_val_metrics``). Hooks see it as
 The model is any ``nn.Module`` with ``loss(batch) -> dict[str, Tensor | list[Tensor]]``
 (MMDetection's loss names: every key containing ``'loss'`` is summed into the total). The
 runner wraps it so that DistributedDataParallel sees the loss computation as ``forward``.
+
+Feeding a GPU: the loss values stay tensors on the device between logging points (no host
+sync per loss term and iteration); ``log_buffer`` and ``losses_history`` bring them over when
+someone reads them (the logger hooks at their interval, the end of an epoch, a checkpoint),
+and at the latest every ``max_pending`` iterations. A non-finite loss is then reported with
+the iteration where it happened; no checkpoint is written after it. On the CPU, where a sync
+costs nothing, every iteration is checked before its backward pass, as it always was. Batches
+reach a CUDA model through ``DevicePrefetcher`` (pinned memory, asynchronous copies).
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ import torch
 from torch import nn
 
 from rdet_apps.engine.checkpoint import get_rng_state, load_state, save_checkpoint, set_rng_state, unwrap
+from rdet_apps.engine.device import DevicePrefetcher
 from rdet_apps.engine.dist import get_dist_info
 from rdet_apps.engine.hooks.base import Hook, get_priority
 from rdet_apps.engine.log_buffer import LogBuffer
-from rdet_models import check_finite_losses
+from rdet_models import NonFiniteLossError, check_finite_losses
 from rdet_models import parse_losses as _parse_losses
 
 __all__ = ["LossWrapper", "Runner", "parse_losses"]
@@ -57,6 +66,51 @@ def parse_losses(
     return _parse_losses(losses)
 
 
+class _Record:
+    """One training iteration's logged values, still on the device: ``values`` (one per
+    name, float64), and ``finite`` (one flag per loss term and level) for the NaN check."""
+
+    __slots__ = ("finite", "finite_names", "iteration", "names", "times", "values")
+
+    def __init__(self, iteration: int, names: list[str], values: torch.Tensor,
+                 finite_names: list[str], finite: torch.Tensor) -> None:  # fmt: skip
+        self.iteration, self.names, self.values = iteration, names, values
+        self.finite_names, self.finite = finite_names, finite
+        self.times: dict[str, float] = {}
+
+
+def _tensor_losses(
+    losses: dict[str, Any],
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[str], torch.Tensor]:
+    """rdet-models' ``parse_losses`` without its host syncs: the total (the same sum, in the
+    same order, so the same gradients), the logged values as 0-d tensors, and the finiteness
+    of every term (per level for lists) as one bool tensor, with the names that
+    ``check_finite_losses`` gives them."""
+    log_vars: dict[str, torch.Tensor] = {}
+    finite_names: list[str] = []
+    finite: list[torch.Tensor] = []
+    for name, value in losses.items():
+        if isinstance(value, torch.Tensor):
+            log_vars[name] = value.mean()
+            finite_names.append(name)
+            finite.append(torch.isfinite(value).all())
+        elif isinstance(value, (list, tuple)):
+            log_vars[name] = sum(v.mean() for v in value)  # type: ignore[assignment]
+            for level, v in enumerate(value):
+                finite_names.append(f"{name}[level {level}]")
+                finite.append(torch.isfinite(v).all())
+        else:
+            raise TypeError(f"{name} is not a tensor or a list of tensors (got {type(value).__name__})")
+    total = sum(v for k, v in log_vars.items() if "loss" in k)
+    if not isinstance(total, torch.Tensor):
+        device = next(iter(log_vars.values())).device if log_vars else None
+        total = torch.zeros((), device=device)
+    log_vars["loss"] = total
+    # a term computed on the CPU beside a CUDA model (a constant accuracy ...) joins the others
+    flags = torch.stack([f.to(total.device) for f in finite]) if finite else torch.ones(0, dtype=torch.bool)
+    return total, log_vars, finite_names, flags.to(total.device)
+
+
 class Runner:
     """Runs training for ``max_epochs`` epochs or ``max_iters`` iterations.
 
@@ -71,6 +125,8 @@ class Runner:
         find_unused_parameters: Passed to DistributedDataParallel.
         meta: Saved in every checkpoint's ``meta`` (config text, class names, seed, ...).
         logger: Where text logs go (default the ``rdet`` logger).
+        max_pending: On a GPU, bring the logged values to the host at least this often
+            (iterations); the logger hooks usually do it sooner, at their interval.
     """
 
     def __init__(
@@ -86,6 +142,7 @@ class Runner:
         find_unused_parameters: bool = False,
         meta: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
+        max_pending: int = 50,
     ) -> None:
         if (max_epochs is None) == (max_iters is None):
             raise ValueError("give exactly one of max_epochs and max_iters")
@@ -114,14 +171,65 @@ class Runner:
         self.meta = dict(meta or {})
         self.logger = logger or logging.getLogger("rdet")
         self.timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
+        self.device = next(model.parameters()).device
         self.hooks: list[tuple[int, Hook]] = []
-        self.log_buffer = LogBuffer()
+        self._log_buffer = LogBuffer()
+        self._losses_history: list[float] = []
+        self._pending: list[_Record] = []
+        # a host sync per iteration costs nothing on the CPU; on a GPU it stalls the queue
+        self.max_pending = 1 if device_type == "cpu" else max(int(max_pending), 1)
         self.epoch = 0
         self.iter = 0
         self.inner_iter = 0
         self.start_iter = 0
         self.iters_per_epoch = 0
-        self.losses_history: list[float] = []
+
+    # -- logged values -------------------------------------------------------------------------
+
+    @property
+    def log_buffer(self) -> LogBuffer:
+        """The values logged since the last logging (pending device values brought over first)."""
+        self.flush()
+        return self._log_buffer
+
+    @property
+    def losses_history(self) -> list[float]:
+        """The total loss of every training iteration of this run, in order."""
+        self.flush()
+        return self._losses_history
+
+    def flush(self) -> None:
+        """Bring the pending iterations' values to the host (one sync) into the log buffer and
+        the loss history, in order.
+
+        Raises:
+            rdet_models.NonFiniteLossError: A loss term of a pending iteration is NaN or
+                infinite; the message names the first such iteration (1-based) and its terms.
+        """
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        flat = torch.cat([torch.cat([r.values, r.finite.to(r.values.dtype)]) for r in pending]).tolist()
+        at = 0
+        for r in pending:
+            values = flat[at : at + len(r.names)]
+            at += len(r.names)
+            finite = flat[at : at + len(r.finite_names)]
+            at += len(r.finite_names)
+            bad = [n for n, ok in zip(r.finite_names, finite) if not ok]
+            if bad:
+                self._raise_non_finite(r.iteration, bad)
+            log_vars = dict(zip(r.names, values))
+            log_vars.update(r.times)
+            self._log_buffer.update(log_vars)
+            self._losses_history.append(log_vars["loss"])
+
+    @staticmethod
+    def _raise_non_finite(iteration: int, bad: list[str]) -> None:
+        try:  # rdet-models words the error; build it from a stand-in with the same names
+            check_finite_losses({name: float("nan") for name in bad}, iteration=iteration + 1)
+        except NonFiniteLossError as e:
+            raise NonFiniteLossError(str(e), iteration + 1, bad) from None
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -140,15 +248,18 @@ class Runner:
         """Results of an evaluation during training (``EvalHook`` hands them over): they replace
         what the log buffer holds, so that the ``val`` record holds the metrics only, and every
         hook's ``after_val_epoch`` runs once. Values that are not numbers are not logged."""
-        self.log_buffer.clear()
-        self.log_buffer.update({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
+        self.flush()
+        self._log_buffer.clear()
+        self._log_buffer.update({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         self.call_hook("after_val_epoch")
 
     # -- checkpoints -----------------------------------------------------------------------------
 
     def save_checkpoint(self, path: str | Path, save_optimizer: bool = True) -> Path:
         """Save weights (+ optimizer) with the state resuming needs in ``meta``; only rank 0
-        writes (the weights are the same on every rank)."""
+        writes (the weights are the same on every rank). Pending logged values are checked
+        first: weights after a non-finite loss are never saved."""
+        self.flush()
         if self.rank != 0:
             return Path(path)
         meta = {
@@ -191,11 +302,15 @@ class Runner:
         dtype = torch.float16 if self.amp == "fp16" and self.device_type == "cuda" else torch.bfloat16
         return torch.autocast(self.device_type, dtype=dtype)
 
-    def train_step(self, batch: Any) -> dict[str, float]:
-        """One optimisation step on one batch; returns the logged values."""
+    def train_step(self, batch: Any) -> _Record:
+        """One optimisation step on one batch. Returns its logged values, still on the device
+        (``flush`` brings them over); on the CPU a non-finite loss raises here, before the
+        backward pass."""
         with self._autocast():
             losses = self.model(batch)
-        total, log_vars = parse_losses(losses, self.iter)
+        total, log_vars, finite_names, finite = _tensor_losses(losses)
+        if self.max_pending == 1 and not bool(finite.all()):
+            self._raise_non_finite(self.iter, [n for n, ok in zip(finite_names, finite.tolist()) if not ok])
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(total).backward()
@@ -205,14 +320,22 @@ class Runner:
         if self.grad_clip:
             params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
             if params:
-                norm = nn.utils.clip_grad_norm_(params, **self.grad_clip)
-                log_vars["grad_norm"] = float(norm)
+                log_vars["grad_norm"] = nn.utils.clip_grad_norm_(params, **self.grad_clip)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
-        return log_vars
+        values = torch.stack(
+            [v.detach().reshape(()).to(total.device, torch.float64) for v in log_vars.values()]
+        )
+        return _Record(self.iter, list(log_vars), values, finite_names, finite)
+
+    def _log_train_step(self, record: _Record, data_time: float, iter_time: float) -> None:
+        record.times = {"data_time": data_time, "time": iter_time}
+        self._pending.append(record)
+        if len(self._pending) >= self.max_pending:
+            self.flush()
 
     def val_step(self, batch: Any) -> dict[str, float]:
         """Losses on a validation batch, without gradients (the ``('val', 1)`` workflow)."""
@@ -230,18 +353,16 @@ class Runner:
             sampler.set_epoch(self.epoch)
         self.call_hook("before_train_epoch")
         end = time.time()
-        for i, batch in enumerate(loader):
+        for i, batch in enumerate(self._feed(loader)):
             data_time = time.time() - end
             self.inner_iter = i
             self.call_hook("before_train_iter")
-            log_vars = self.train_step(batch)
-            log_vars["data_time"] = data_time
-            log_vars["time"] = time.time() - end
-            self.log_buffer.update(log_vars)
-            self.losses_history.append(log_vars["loss"])
+            record = self.train_step(batch)
+            self._log_train_step(record, data_time, time.time() - end)
             self.call_hook("after_train_iter")
             self.iter += 1
             end = time.time()
+        self.flush()  # at the latest once an epoch (a NaN is reported before the epoch's hooks)
         self.call_hook("after_train_epoch")
         self.epoch += 1
 
@@ -250,7 +371,7 @@ class Runner:
         self.call_hook("before_val_epoch")
         totals: dict[str, float] = {}
         n = 0
-        for i, batch in enumerate(loader):
+        for i, batch in enumerate(self._feed(loader)):
             self.inner_iter = i + 1
             for k, v in self.val_step(batch).items():
                 totals[k] = totals.get(k, 0.0) + v
@@ -284,10 +405,15 @@ class Runner:
             self._run_iters(loaders, workflow)
         self.call_hook("after_run")
 
+    def _feed(self, loader: Iterable[Any]) -> Iterable[Any]:
+        """The loader's batches as the model takes them: on a CUDA device, pinned and copied
+        ahead, asynchronously (``DevicePrefetcher``); elsewhere as they come."""
+        return DevicePrefetcher(loader, self.device) if self.device_type == "cuda" else loader
+
     def _run_iters(self, loaders: dict[str, Iterable[Any]], workflow: Sequence[tuple[str, int]]) -> None:
         train = loaders["train"]
         self.iters_per_epoch = len(train)  # type: ignore[arg-type]
-        iterator = iter(train)
+        iterator = iter(self._feed(train))
         self.model.train()
         self.call_hook("before_train_epoch")
         while self.iter < self.max_iters:
@@ -299,15 +425,13 @@ class Runner:
                 sampler = getattr(train, "sampler", None)
                 if hasattr(sampler, "set_epoch"):
                     sampler.set_epoch(self.epoch)
-                iterator = iter(train)
+                iterator = iter(self._feed(train))
                 batch = next(iterator)
             self.inner_iter = self.iter % max(self.iters_per_epoch, 1)
             self.call_hook("before_train_iter")
-            log_vars = self.train_step(batch)
-            log_vars["data_time"] = 0.0
-            log_vars["time"] = time.time() - end
-            self.log_buffer.update(log_vars)
-            self.losses_history.append(log_vars["loss"])
+            record = self.train_step(batch)
+            self._log_train_step(record, 0.0, time.time() - end)
             self.call_hook("after_train_iter")
             self.iter += 1
+        self.flush()
         self.call_hook("after_train_epoch")
