@@ -155,6 +155,37 @@ def test_import_compiles_nothing(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_import_is_light_and_compiling_says_so(tmp_path):
+    """`import rbox_ops` does not import torch._dynamo (2 s); a first build announces itself on
+    stderr (the compile itself is stubbed here: it takes a minute)."""
+    r = _run(
+        """
+        import sys
+        import rbox_ops
+        assert "torch._dynamo" not in sys.modules
+        from torch.utils import cpp_extension
+        from rbox_ops import _build
+        cpp_extension.load = lambda **kw: (_ for _ in ()).throw(RuntimeError("stub: no compile"))
+        try:
+            _build.load_library("cpu")
+        except RuntimeError as e:
+            assert "stub" in str(e), e
+        """,
+        RBOX_OPS_CACHE=str(tmp_path),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "rbox_ops: compiling the C++ kernels (cpu), once per torch version" in r.stderr
+
+
+def test_ninja_beside_the_interpreter_is_found_without_path(monkeypatch):
+    """A venv's ninja counts even when the venv is not activated (its bin not on PATH)."""
+    if shutil.which("ninja", path=os.path.dirname(sys.executable)) is None:
+        pytest.skip("no ninja beside this interpreter")
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    _build._put_ninja_on_path()
+    assert shutil.which("ninja") is not None
+
+
 def test_no_compiler_falls_back_with_one_warning(tmp_path):
     r = _run(
         """

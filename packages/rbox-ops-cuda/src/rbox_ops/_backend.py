@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import warnings
 
@@ -64,7 +65,6 @@ def _ensure(kind: str, verbose: bool = False) -> None:
         _loaded[kind] = True
 
 
-@torch.compiler.disable
 def _resolve(device_type: str) -> bool:
     forced = forced_backend()
     if forced == "torch":
@@ -103,7 +103,10 @@ def use_compiled(device: torch.device) -> bool:
     """Whether ops on ``device`` run the compiled kernels (loads or builds them on first call)."""
     key = (device.type, os.environ.get("RBOX_OPS_BACKEND"))
     if key not in _decided:
-        _decided[key] = _resolve(device.type)
+        # Keep dynamo out of loading and compiling. torch.compiler.disable imports torch._dynamo
+        # (2 s), so only apply it when dynamo is loaded (it is whenever something is compiling).
+        resolve = torch.compiler.disable(_resolve) if "torch._dynamo" in sys.modules else _resolve
+        _decided[key] = resolve(device.type)
     return _decided[key]
 
 

@@ -76,8 +76,27 @@ def library_path(kind: str) -> Path:
     return cache_root() / name / f"{name}.so"
 
 
+def _put_ninja_on_path() -> None:
+    """torch looks for ``ninja`` on PATH; the ninja that pip installed beside this interpreter (a
+    venv's ``bin``, not activated) or inside the ``ninja`` package counts too."""
+    if shutil.which("ninja") is not None:
+        return
+    folders = [os.path.dirname(sys.executable)]
+    try:
+        import ninja  # the PyPI package: its binary lives in ninja.BIN_DIR
+
+        folders.append(ninja.BIN_DIR)
+    except (ImportError, AttributeError):
+        pass
+    for folder in folders:
+        if shutil.which("ninja", path=folder) is not None:
+            os.environ["PATH"] = folder + os.pathsep + os.environ.get("PATH", "")
+            return
+
+
 def cannot_build(kind: str) -> str | None:
     """Why this machine cannot compile the ``kind`` library, or None if it may."""
+    _put_ninja_on_path()
     if shutil.which(os.environ.get("CXX", "c++")) is None:
         return f"no C++ compiler ({os.environ.get('CXX', 'c++')}) on PATH"
     from torch.utils import cpp_extension
@@ -102,6 +121,14 @@ def load_library(kind: str, verbose: bool = False) -> Path:
         from torch.utils import cpp_extension
 
         so.parent.mkdir(parents=True, exist_ok=True)
+        if not verbose:
+            what = "CUDA" if kind == "cuda" else "C++"
+            print(
+                f"rbox_ops: compiling the {what} kernels ({kind}), once per torch version, into {so.parent.parent} "
+                "(about a minute; later runs load them from there)",
+                file=sys.stderr,
+                flush=True,
+            )
         cpp_extension.load(
             name=so.stem,
             sources=[str(s) for s in sources(kind)],
