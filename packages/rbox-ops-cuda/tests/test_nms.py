@@ -165,3 +165,17 @@ def test_bad_input(boxes):
         nms(b[:, :4], s, 0.5, offset=2)
     with pytest.raises(ValueError, match="type must be 'nms' or 'nms_rotated'"):
         batched_nms(b, s, torch.zeros(4, dtype=torch.long), dict(type="soft_nms", iou_threshold=0.5))
+
+
+def test_nan_scores_are_not_kept_and_suppress_nothing(backend, device):
+    """mmcv sorts a NaN score first: that box is kept and suppresses its valid neighbours."""
+    from rbox_ops import nms_rotated
+
+    boxes = torch.tensor([[10.0, 10, 8, 4, 0.1], [10.5, 10, 8, 4, 0.1], [40, 40, 6, 6, 0]], device=device)
+    scores = torch.tensor([float("nan"), 0.9, 0.8], device=device)
+    dets, keep = nms_rotated(boxes, scores, 0.5)
+    assert keep.tolist() == [1, 2] and torch.isfinite(dets).all()
+    labels = torch.tensor([0, 0, 1], device=device)
+    assert nms_rotated(boxes, scores, 0.5, labels)[1].tolist() == [1, 2]
+    all_nan = torch.full((3,), float("nan"), device=device)
+    assert nms_rotated(boxes, all_nan, 0.5)[1].numel() == 0

@@ -132,3 +132,18 @@ def test_bad_input():
         roi_align_rotated(x, torch.zeros(1, 6), (7, 0))
     with pytest.raises(ValueError, match="pool_mode must be"):
         roi_align(x, torch.zeros(1, 5), 7, pool_mode="sum")
+
+
+def test_huge_rois_sample_a_capped_grid_and_negative_sampling_is_an_error(backend, device):
+    """sampling_ratio=0 on a 1e5-pixel RoI: mmcv asks for ceil(1e5 / 7)^2 samples per bin and
+    hangs; here the adaptive grid stops at 64 per bin side, and equals sampling_ratio=64."""
+    from rbox_ops import roi_align_rotated
+
+    x = torch.rand(1, 2, 16, 16, device=device)
+    huge = torch.tensor([[0, 8.0, 8, 1e5, 1e5, 0.3]], device=device)
+    adaptive = roi_align_rotated(x, huge, 7, 1.0, 0)
+    assert torch.equal(adaptive, roi_align_rotated(x, huge, 7, 1.0, 64))
+    small = torch.tensor([[0, 8.0, 8, 12, 9, 0.3]], device=device)  # 2 x 2 samples: below the cap
+    assert torch.equal(roi_align_rotated(x, small, 7, 1.0, 0), roi_align_rotated(x, small, 7, 1.0, 2))
+    with pytest.raises(ValueError, match="sampling_ratio must be >= 0"):
+        roi_align_rotated(x, small, 7, 1.0, -1)

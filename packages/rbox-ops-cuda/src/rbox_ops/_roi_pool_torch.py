@@ -29,11 +29,15 @@ class RoiGeom:
     grid_w: torch.Tensor  # long
 
 
+#: the adaptive grid's cap per bin side (csrc/common/roi_sampling.h: kMaxAdaptiveGrid)
+MAX_ADAPTIVE_GRID = 64
+
+
 def _grid(sampling_ratio: int, extent: torch.Tensor, pooled: int) -> torch.Tensor:
     if sampling_ratio > 0:
         return torch.full_like(extent, sampling_ratio, dtype=torch.long)
     g = torch.ceil(extent / pooled)
-    return torch.where(g > 0, g, torch.zeros_like(g)).nan_to_num(0).long()
+    return torch.where(g > 0, g, torch.zeros_like(g)).nan_to_num(0).clamp(max=MAX_ADAPTIVE_GRID).long()
 
 
 def _batch(rois: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -22,7 +22,8 @@ def nms_rotated(
     Boxes are visited by descending score (a stable sort: equal scores keep their input
     order); a kept box removes every later box whose IoU with it is >= ``iou_threshold``
     (and, given ``labels``, that has the same label). A box with a NaN/inf value has IoU 0
-    with everything, so it neither removes nor is removed.
+    with everything, so it neither removes nor is removed. A box whose score is NaN is not
+    kept and removes nothing (sorted, NaN would rank first and suppress valid boxes).
 
     Args:
         dets: (N, 5) boxes. scores: (N,). labels: optional (N,) integer classes.
@@ -47,12 +48,21 @@ def nms_rotated(
     if not clockwise:
         boxes = boxes * boxes.new_tensor([1, 1, 1, 1, -1])
     thr = float(iou_threshold)
-    if dets.shape[0] == 0:
+    scored = None
+    if dets.shape[0] and bool(torch.isnan(scores).any()):  # NaN scores take no part
+        scored = (~torch.isnan(scores)).nonzero().squeeze(1)
+        boxes, labels = boxes[scored], None if labels is None else labels[scored]
+        scores_in = scores.detach()[scored]
+    else:
+        scores_in = scores.detach()
+    if boxes.shape[0] == 0:
         keep = torch.zeros(0, dtype=torch.long, device=dets.device)
     elif _backend.use_compiled(boxes.device):
-        keep = torch.ops.rbox_ops.nms_rotated(boxes, scores.detach().to(boxes.dtype), thr, labels)
+        keep = torch.ops.rbox_ops.nms_rotated(boxes, scores_in.to(boxes.dtype), thr, labels)
     else:
-        keep = nms_rotated_torch(boxes, scores.detach(), thr, labels)
+        keep = nms_rotated_torch(boxes, scores_in, thr, labels)
+    if scored is not None:
+        keep = scored[keep]
     return torch.cat((dets[keep], scores[keep].reshape(-1, 1).to(dets.dtype)), 1), keep
 
 

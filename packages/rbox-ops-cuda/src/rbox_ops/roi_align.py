@@ -41,6 +41,10 @@ def roi_align(
     ph, pw = pair(output_size, "output_size")
     dtype = compute_dtype(input)
     x, r = input.to(dtype), rois.detach().to(dtype)
+    if int(sampling_ratio) < 0:
+        raise ValueError(
+            f"sampling_ratio must be >= 0 (0: adaptive, at most 64 per bin side), got {sampling_ratio}"
+        )
     args = (ph, pw, float(spatial_scale), int(sampling_ratio), bool(aligned))
     if pool_mode == "avg" and _backend.use_compiled(x.device):
         out = torch.ops.rbox_ops.roi_align(x, r, *args)

@@ -25,7 +25,7 @@ def roi_align_rotated(
         input: (B, C, H, W) features. rois: (R, 6) = (batch_index, cx, cy, w, h, theta) in
             image pixels (scaled by ``spatial_scale`` to the map) and radians.
         output_size: (PH, PW) or an int. sampling_ratio: samples per bin side (0: adaptive,
-            ceil(roi size / bins)). aligned: shift by half a pixel (the pixel-model fix).
+            ceil(roi size / bins), at most 64; mmcv has no cap). aligned: shift by half a pixel (the pixel-model fix).
         clockwise: theta is clockwise on screen (MMRotate's boxes); mmcv's default False.
 
     Returns:
@@ -40,6 +40,10 @@ def roi_align_rotated(
     ph, pw = pair(output_size, "output_size")
     dtype = compute_dtype(input)
     x, r = input.to(dtype), rois.detach().to(dtype)
+    if int(sampling_ratio) < 0:
+        raise ValueError(
+            f"sampling_ratio must be >= 0 (0: adaptive, at most 64 per bin side), got {sampling_ratio}"
+        )
     args = (ph, pw, float(spatial_scale), int(sampling_ratio), bool(aligned), bool(clockwise))
     if _backend.use_compiled(x.device):
         out = torch.ops.rbox_ops.roi_align_rotated(x, r, *args)

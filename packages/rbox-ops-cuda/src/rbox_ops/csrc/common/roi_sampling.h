@@ -50,11 +50,18 @@ struct RoiGeom {
   int grid_h, grid_w;
 };
 
+// The adaptive grid (sampling_ratio 0) is ceil(extent / bins) samples per bin side, as mmcv,
+// but at most kMaxAdaptiveGrid: a RoI of 1e5 feature pixels would otherwise ask for 1e8
+// samples per bin (mmcv hangs). Real RoIs stay far below it (a 1024-pixel object at stride 4
+// is 256 feature pixels: 37 per side of a 7 x 7 grid), so results equal mmcv's there.
+constexpr int kMaxAdaptiveGrid = 64;
+
 template <typename T>
 RBOX_HD int adaptive_grid(int sampling_ratio, T extent, int pooled) {
   if (sampling_ratio > 0) return sampling_ratio;
   const T g = ceil(extent / static_cast<T>(pooled));
-  return g > 0 ? static_cast<int>(g) : 0;  // an empty RoI has no samples (output 0), as in mmcv
+  if (!(g > 0)) return 0;  // an empty (or NaN) RoI has no samples (output 0), as in mmcv
+  return g < kMaxAdaptiveGrid ? static_cast<int>(g) : kMaxAdaptiveGrid;
 }
 
 // roi = (batch_index, cx, cy, w, h, theta); mmcv's RoIAlignRotated conventions.
