@@ -133,7 +133,8 @@ def test_runner_with_config_hooks_checkpoints_and_logs(tmp_path):
     assert names == ["best_mAP_epoch_3.pth", "epoch_2.pth", "epoch_3.pth", "latest.pth"]
     assert os.readlink(tmp_path / "latest.pth") == "epoch_3.pth"
     assert seen == ["Toy"] * 3  # the evaluator gets the unwrapped model
-    ckpt = torch.load(tmp_path / "epoch_3.pth", weights_only=False)
+    # PyTorch's default weights-only unpickler reads rdet's checkpoints: they cannot run code
+    ckpt = torch.load(tmp_path / "epoch_3.pth", weights_only=True)
     assert (
         set(ckpt) == {"meta", "state_dict", "optimizer"}
         and ckpt["meta"]["epoch"] == 3
@@ -334,3 +335,81 @@ def test_eval_hook_save_best_rule(tmp_path):
     assert hook.best_score == 0.7 and [p.name for p in tmp_path.glob("best_*.pth")] == [
         "best_mAP_epoch_3.pth"
     ]
+
+
+def test_rng_states_round_trip_as_tensors_and_old_tuples_still_restore():
+    """Checkpoints hold the generator states as tensors and plain values (weights-only
+    loadable); the tuples that earlier rdet versions pickled restore too."""
+    import random
+
+    import numpy as np
+
+    from rdet_apps.engine.checkpoint import get_rng_state, set_rng_state
+
+    state = get_rng_state()
+    draws = (random.random(), np.random.rand(), torch.rand(1).item())
+    set_rng_state(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == draws
+    old = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    draws = (random.random(), np.random.rand(), torch.rand(1).item())
+    set_rng_state(old)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == draws
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "message"),
+    [
+        (
+            {"runner": {"type": "EpochBasedRunner", "max_epoch": 3}},
+            KeyError,
+            "runner.max_epoch.*did you mean runner.max_epochs",
+        ),
+        (
+            {"lr_config": {"policy": "step", "stepp": [2]}},
+            KeyError,
+            "lr_config.stepp.*did you mean lr_config.step",
+        ),
+        (
+            {"checkpoint_config": {"intervall": 1}},
+            KeyError,
+            "checkpoint_config.intervall.*did you mean checkpoint_config.interval",
+        ),
+        (
+            {"log_config": {"interval": 2, "hook": []}},
+            KeyError,
+            "log_config.hook.*did you mean log_config.hooks",
+        ),
+        (
+            {"evaluation": {"interval": 1, "metirc": "mAP"}},
+            KeyError,
+            "evaluation.metirc.*did you mean evaluation.metric",
+        ),
+        ({"evaluaton": {"interval": 1}}, KeyError, "evaluaton.*did you mean evaluation"),
+        (
+            {"runner": {"type": "EpochBasedRunner", "max_epochs": -1}},
+            ValueError,
+            "runner.max_epochs must be a positive integer, got -1",
+        ),
+    ],
+)
+def test_typos_and_bad_values_in_the_runtime_config_are_named(tmp_path, override, error, message):
+    """MMCV raises TypeError for most hook keys, and ignores checkpoint_config's and top-level typos."""
+    cfg = dict(
+        optimizer=dict(type="SGD", lr=0.01),
+        runner=dict(type="EpochBasedRunner", max_epochs=1),
+        lr_config=dict(policy="step", step=[2]),
+        log_config=dict(interval=2, hooks=[dict(type="TextLoggerHook")]),
+    )
+    cfg.update(override)
+    with pytest.raises(error, match=message):
+        build_runner(cfg, Toy(), tmp_path)
+
+
+@pytest.mark.parametrize("value", [0, -2, "abc", 1.5])
+def test_samples_per_gpu_must_be_a_positive_integer(value):
+    from rdet_data import dataloader_args
+
+    with pytest.raises(
+        ValueError, match=rf"data.samples_per_gpu \(train\) must be an integer >= 1, got {value!r}"
+    ):
+        dataloader_args({"samples_per_gpu": value}, "train")

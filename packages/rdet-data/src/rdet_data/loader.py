@@ -351,6 +351,10 @@ def dataloader_args(
     unknown = set(args) - set(_LOADER_KEYS)
     if unknown:
         raise KeyError(f"data.{split}_dataloader: unknown keys {sorted(unknown)}")
+    for key, least in (("samples_per_gpu", 1), ("workers_per_gpu", 0)):
+        value = args[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"data.{key} ({split}) must be an integer >= {least}, got {value!r}")
     return args
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from rdet_apps.engine.checkpoint import unwrap
+from rdet_apps.engine.config_checks import check_runtime_config
 from rdet_apps.engine.hooks import CheckpointHook, EvalHook, LrUpdaterHook, NumClassCheckHook
 from rdet_apps.engine.optim import build_optimizer
 from rdet_apps.engine.runner import Runner
@@ -58,6 +59,7 @@ def build_runner(
         amp: Force AMP (``'fp16'``/``'bf16'``); default from the config's ``fp16`` key.
         meta: Saved into checkpoints (class names, config text, seed, ``num_classes``).
     """
+    check_runtime_config(cfg)
     runner_cfg = dict(
         _get(cfg, "runner", {"type": "EpochBasedRunner", "max_epochs": _get(cfg, "total_epochs", 12)})
     )

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rdet_models.checkpoint import resolve_checkpoint
+from rdet_models.checkpoint import read_checkpoint
 
 __all__ = ["get_rng_state", "load_state", "save_checkpoint", "set_rng_state", "unwrap"]
 
@@ -31,17 +31,38 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def get_rng_state() -> dict[str, Any]:
-    """Python, numpy and torch (CPU and CUDA) generator states."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, numpy and torch (CPU and CUDA) generator states, as tensors and plain values only:
+    a checkpoint holding them loads with ``torch.load(weights_only=True)``."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore the generator states that ``get_rng_state`` returned (CUDA's when there is one)."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    """Restore the generator states that ``get_rng_state`` returned (CUDA's when there is one);
+    checkpoints of earlier rdet versions (numpy's and python's tuples) restore too."""
+    py = state["python"]
+    if isinstance(py, dict):
+        py = (py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"])
+    random.setstate(py)
+    npy = state["numpy"]
+    if isinstance(npy, dict):
+        keys = np.asarray(npy["keys"].tolist(), np.uint32)
+        npy = (npy["name"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+    np.random.set_state(npy)
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -72,9 +93,11 @@ def save_checkpoint(
 
 
 def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint file (ours or MMRotate's) without touching any model.
+    """Read a checkpoint file (ours or MMRotate's) without touching any model, weights-only
+    (``rdet_models.checkpoint.read_checkpoint``: a checkpoint cannot run code).
 
     Raises:
-        rdet_models.CheckpointNotFoundError: No such file (rdet never downloads weights).
+        rdet_models.CheckpointNotFoundError: No such file.
+        rdet_models.UnsafeCheckpointError: It holds objects a weights-only load refuses.
     """
-    return torch.load(resolve_checkpoint(path), map_location=map_location, weights_only=False)
+    return read_checkpoint(path, map_location=map_location)
