@@ -413,3 +413,24 @@ def test_samples_per_gpu_must_be_a_positive_integer(value):
         ValueError, match=rf"data.samples_per_gpu \(train\) must be an integer >= 1, got {value!r}"
     ):
         dataloader_args({"samples_per_gpu": value}, "train")
+
+
+def test_load_from_reports_the_fit_in_the_log_and_refuses_a_checkpoint_sharing_nothing(tmp_path, caplog):
+    """MMCV's load_from warns on stderr and trains from random weights when nothing fits."""
+    import logging
+
+    from rdet_models import CheckpointMismatchError
+
+    src = Toy()
+    state = {**src.state_dict(), "head.extra": torch.zeros(1)}
+    torch.save({"state_dict": state}, tmp_path / "partial.pth")
+    cfg = dict(optimizer=dict(type="SGD", lr=0.01), runner=dict(type="EpochBasedRunner", max_epochs=1))
+    with caplog.at_level(logging.INFO, logger="rdet"):
+        runner = build_runner({**cfg, "load_from": str(tmp_path / "partial.pth")}, Toy(), tmp_path / "a")
+    assert any("load_from" in r.message and "1 unexpected (head.extra)" in r.message for r in caplog.records)
+    assert all(
+        torch.equal(a, b) for a, b in zip(runner.raw_model.state_dict().values(), src.state_dict().values())
+    )
+    torch.save({"state_dict": {"classifier.w": torch.zeros(1)}}, tmp_path / "alien.pth")
+    with pytest.raises(CheckpointMismatchError, match="not one key matches"):
+        build_runner({**cfg, "load_from": str(tmp_path / "alien.pth")}, Toy(), tmp_path / "b")

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,15 +23,22 @@ from rdet_apps.engine.optim import build_optimizer
 from rdet_apps.engine.runner import Runner
 from rdet_apps.engine.schedules import build_schedule
 from rdet_apps.registry import HOOKS
-from rdet_models.checkpoint import load_checkpoint
+from rdet_models.checkpoint import extract_state_dict, load_state_dict, read_checkpoint
 
 __all__ = ["build_runner", "load_weights"]
 
 
-def load_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
-    """``load_from``: the checkpoint's weights into ``model``; missing and unexpected keys are
-    reported with a warning, not an error. Returns the checkpoint."""
-    return load_checkpoint(unwrap(model), path, strict=False)
+def load_weights(model: nn.Module, path: str | Path, logger: logging.Logger | None = None) -> dict[str, Any]:
+    """``load_from`` (fine-tuning): what fits of the checkpoint's weights into ``model``; the
+    counts of loaded, missing, unexpected and mismatched keys go to ``logger`` (the work-dir
+    log). A checkpoint of which no key fits is an error. Returns the checkpoint."""
+    checkpoint = read_checkpoint(path)
+    state = extract_state_dict(checkpoint, str(path))
+    with warnings.catch_warnings():  # reported in the log below, with the counts
+        warnings.simplefilter("ignore")
+        report = load_state_dict(unwrap(model), state, strict=False, source=str(path))
+    (logger or logging.getLogger("rdet")).info(f"load_from {path}: {report.summary()}")
+    return checkpoint
 
 
 def _get(cfg: Mapping[str, Any], key: str, default: Any = None) -> Any:
@@ -109,5 +117,5 @@ def build_runner(
     if _get(cfg, "resume_from"):
         runner.resume(cfg["resume_from"])
     elif _get(cfg, "load_from"):
-        load_weights(model, cfg["load_from"])
+        load_weights(model, cfg["load_from"], runner.logger)
     return runner
