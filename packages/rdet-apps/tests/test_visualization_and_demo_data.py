@@ -58,3 +58,29 @@ def test_progress_is_quiet_on_a_non_terminal_and_drawn_on_one():
     term = Terminal()
     assert list(track(range(5), desc="testing", unit="img", stream=term)) == list(range(5))
     assert "testing: 100%" in term.getvalue() and "5/5" in term.getvalue() and "\r" in term.getvalue()
+
+
+def test_the_demo_scene_puts_objects_on_patch_edges(tmp_path):
+    """The main job's huge-image picture: a 2048-pixel scene of the demo's domain in which a
+    third of the objects straddle the edges of the 256-pixel windows (stride 200)."""
+    from rdet_apps.apis.patches import patch_windows
+    from rdet_apps.demo_data import make_demo_scene
+    from rdet_data.formats import read_dota_labels
+
+    scene = make_demo_scene(tmp_path, size=1024, patch=256, step=200)
+    labels = read_dota_labels(scene.labels / "SCENE.txt")
+    assert len(labels) == scene.num_objects >= 40
+    windows = patch_windows(1024, 1024, [256], [200])
+    polys = labels.polygons.reshape(-1, 4, 2)
+    lo, hi = polys.min(1), polys.max(1)
+    inside_one = np.zeros(len(polys), bool)
+    cut = np.zeros(len(polys), bool)
+    for x0, y0, x1, y1 in windows:
+        fully = (lo[:, 0] >= x0) & (hi[:, 0] <= x1) & (lo[:, 1] >= y0) & (hi[:, 1] <= y1)
+        partly = (hi[:, 0] > x0) & (lo[:, 0] < x1) & (hi[:, 1] > y0) & (lo[:, 1] < y1) & ~fully
+        inside_one |= fully
+        cut |= partly
+    assert cut.mean() > 0.3  # many objects are cut by some window's edge ...
+    assert inside_one.mean() > 0.9  # ... and still whole in a neighbouring one
+    again = make_demo_scene(tmp_path / "again", size=1024, patch=256, step=200)
+    assert (again.labels / "SCENE.txt").read_text() == (scene.labels / "SCENE.txt").read_text()

@@ -18,7 +18,7 @@ import numpy as np
 
 from rbox_geometry import obb2poly
 
-__all__ = ["DEMO_CLASSES", "DemoSet", "make_demo_dota"]
+__all__ = ["DEMO_CLASSES", "DemoSet", "make_demo_dota", "make_demo_scene"]
 
 DEMO_CLASSES = ("plane", "ship", "storage-tank")
 _COLOURS = {"plane": (230, 230, 240), "ship": (40, 90, 220), "storage-tank": (60, 200, 240)}  # BGR
@@ -72,22 +72,70 @@ def _draw(img: np.ndarray, cls: str, box: np.ndarray) -> None:
         )
 
 
-def _layout(rng: np.random.Generator, size: int, max_objects: int) -> list[tuple[str, np.ndarray]]:
-    """Objects that do not overlap (rejection sampling on their bounding circles)."""
+def _layout(
+    rng: np.random.Generator,
+    size: int,
+    max_objects: int,
+    object_scale: int | None = None,
+    centres: np.ndarray | None = None,
+) -> list[tuple[str, np.ndarray]]:
+    """Objects that do not overlap (rejection sampling on their bounding circles), as large as
+    in an image of ``object_scale`` pixels (default ``size``); ``centres`` (k, 2) are tried first."""
+    scale = object_scale or size
     placed: list[tuple[str, np.ndarray]] = []
-    for _ in range(max_objects * 10):
+    wanted = [] if centres is None else [tuple(c) for c in centres]
+    for attempt in range(max_objects * 10 + len(wanted)):
         if len(placed) >= max_objects:
             break
         cls = DEMO_CLASSES[int(rng.integers(0, len(DEMO_CLASSES)))]
         lo, hi = _ASPECT[cls]
-        h = rng.uniform(size * 0.06, size * 0.11)
+        h = rng.uniform(scale * 0.06, scale * 0.11)
         w = h * rng.uniform(lo, hi)
         radius = math.hypot(w, h) / 2
-        cx, cy = rng.uniform(radius + 2, size - radius - 2, 2)
+        if attempt < len(wanted):
+            cx, cy = np.clip(wanted[attempt], radius + 2, size - radius - 2)
+        else:
+            cx, cy = rng.uniform(radius + 2, size - radius - 2, 2)
         theta = rng.uniform(-math.pi / 2, math.pi / 2)
         if all(math.hypot(cx - b[0], cy - b[1]) > radius + math.hypot(b[2], b[3]) / 2 + 3 for _, b in placed):
             placed.append((cls, np.array([cx, cy, w, h, theta])))
     return placed
+
+
+def _write_dota(root: Path, name: str, img: np.ndarray, objects: list[tuple[str, np.ndarray]], rng) -> None:
+    lines = ["imagesource:rdet-synthetic", "gsd:0.5"]
+    for cls, box in objects:
+        poly = obb2poly(box[None]).reshape(-1)
+        difficult = int(rng.random() < 1 / 12)
+        lines.append(" ".join(f"{v:.1f}" for v in poly) + f" {cls} {difficult}")
+    cv2.imwrite(str(root / "images" / f"{name}.png"), img)
+    (root / "labelTxt" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+
+
+def make_demo_scene(
+    root: str | os.PathLike, size: int = 2048, patch: int = 256, step: int = 200, seed: int = 7
+) -> DemoSet:
+    """One large scene of the demo's domain (objects as large as in its ``patch``-pixel images),
+    written as ``images/SCENE.png`` + ``labelTxt/SCENE.txt``: for huge-image inference by
+    patches. A third of the objects sit on the edges of the ``patch`` x ``patch`` windows at
+    stride ``step`` (so that neighbouring patches both see them and the merge must keep one)."""
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labelTxt").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng((seed, size))
+    img = _background(rng, size)
+    count = (size // patch) ** 2 * 4
+    edges = np.arange(patch, size, step, dtype=np.float64)  # right / bottom edges of the windows
+    on_edges = np.stack(
+        [rng.choice(edges, count // 3), rng.uniform(0, size, count // 3)], axis=1
+    )  # on vertical edges; half of them turned onto horizontal ones
+    flip = rng.random(len(on_edges)) < 0.5
+    on_edges[flip] = on_edges[flip][:, ::-1]
+    objects = _layout(rng, size, count, object_scale=patch, centres=on_edges)
+    for cls, box in objects:
+        _draw(img, cls, box)
+    _write_dota(root, "SCENE", img, objects, rng)
+    return DemoSet(root, 1, len(objects))
 
 
 def make_demo_dota(
@@ -107,14 +155,8 @@ def make_demo_dota(
         rng = np.random.default_rng((seed, i))
         img = _background(rng, size)
         objects = _layout(rng, size, int(rng.integers(2, max_objects + 1)))
-        lines = ["imagesource:rdet-synthetic", "gsd:0.5"]
         for cls, box in objects:
             _draw(img, cls, box)
-            poly = obb2poly(box[None]).reshape(-1)
-            difficult = int(rng.random() < 1 / 12)
-            lines.append(" ".join(f"{v:.1f}" for v in poly) + f" {cls} {difficult}")
-        name = f"S{seed:02d}{i:04d}"
-        cv2.imwrite(str(root / "images" / f"{name}.png"), img)
-        (root / "labelTxt" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        _write_dota(root, f"S{seed:02d}{i:04d}", img, objects, rng)
         total += len(objects)
     return DemoSet(root, num_images, total)

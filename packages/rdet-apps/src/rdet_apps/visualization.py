@@ -92,3 +92,12 @@ def show_result(
         if not cv2.imwrite(os.fspath(out_file), canvas):
             raise OSError(f"cannot write {out_file}")
     return canvas
+
+
+def draw_patch_grid(
+    img: np.ndarray, windows: np.ndarray, colour: tuple[int, int, int] = (255, 255, 255), thickness: int = 1
+) -> np.ndarray:
+    """Outline patch windows (P, 4) ``x0, y0, x1, y1`` (pixels) on a BGR image, in place."""
+    for x0, y0, x1, y1 in np.asarray(windows, np.int64):
+        cv2.rectangle(img, (int(x0), int(y0)), (int(x1) - 1, int(y1) - 1), colour, thickness, cv2.LINE_4)
+    return img
