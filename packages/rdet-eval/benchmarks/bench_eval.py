@@ -2,11 +2,15 @@
 
     python -m pytest packages/rdet-eval/benchmarks/bench_eval.py --benchmark-enable
 
+On a shared machine add ``--benchmark-timer=time.process_time``: wall-clock times there
+measure the neighbours (a process that gets 40% of a core looks 2.5 times slower).
+
 Compares, in the same run: MMRotate's metric (``eval_rbbox_map``), the official metric on
 arrays and from files, and the obvious alternative, the devkit's own algorithm written as it
 is (a Python loop over detections, polygon IoU by shapely). The official devkit itself
 (``polyiou``, a SWIG extension) takes 4.6 s on one core of this machine for this input
-(../shared/golden/dota_devkit/README.md).
+(../shared/golden/dota_devkit/README.md); the goals are 20 times faster than that from files
+(0.23 s) and than the shapely loop for ``eval_rbbox_map``.
 """
 
 from __future__ import annotations

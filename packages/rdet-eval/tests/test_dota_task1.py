@@ -1,6 +1,10 @@
 """The official DOTA Task1 metric against DOTA_devkit's own outputs (../shared/golden/dota_devkit)."""
 
 import json
+import os
+import platform
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -142,6 +146,7 @@ def test_a_class_without_objects_is_nan_and_left_out(tmp_path):
     )
     (tmp_path / "res").mkdir()
     (tmp_path / "res" / "Task1_plane.txt").write_text("P0001 0.9 0 0 10 0 10 10 0 10\n")
+    (tmp_path / "res" / "Task1_ship.txt").write_text("")  # no detections: an empty file
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = evaluate_dota_task1(tmp_path / "res", tmp_path / "labels", classes=["plane", "ship"])
@@ -151,3 +156,77 @@ def test_a_class_without_objects_is_nan_and_left_out(tmp_path):
         and res["ap"]["plane"] == pytest.approx(1.0)
         and res["mAP"] == pytest.approx(1.0)
     )
+
+
+# -- issue 15 item 24: the devkit's sort depends on numpy; sort="stable" does not -------------
+
+_STABLE_CHILD = """
+import json, sys
+from rdet_eval import evaluate_dota_task1
+base, classes = sys.argv[1], sys.argv[2].split(",")
+kw = dict(classes=classes, image_list=base + "/imgnamefile.txt")
+res = {s: evaluate_dota_task1(base + "/result_classname", base + "/row_DOTA_labels", sort=s, **kw)["mAP"]
+       for s in ("devkit", "stable")}
+print(json.dumps(res))
+"""
+
+
+def _real_example_classes(devkit_dir):
+    return list(_reference(devkit_dir / "real_example", 0.5, 1)["classes"])
+
+
+def test_stable_sort_breaks_ties_in_result_file_order(shared_dir, devkit_dir, tmp_path):
+    """Scores of the real example have 3 decimals and tie often. sort='stable' takes tied
+    detections in file order: the same as untying them by file order first (then every sort
+    agrees). The devkit's numpy sort gives 0.714305 (numpy 1.24), 0.714880 (1.26), 0.714606
+    (2.x with AVX2), see the README."""
+    classes = _real_example_classes(devkit_dir)
+    base = shared_dir / EXAMPLE
+    kw = dict(classes=classes, image_list=base / "imgnamefile.txt")
+    (tmp_path / "untied").mkdir()
+    for path in (base / "result_classname").glob("Task1_*.txt"):
+        rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+        assert len({r[1] for r in rows}) < len(rows)  # there are ties
+        # line k loses k * 1e-7: ties now fall in file order, distinct 3-decimal scores keep theirs
+        text = "".join(f"{r[0]} {float(r[1]) - k * 1e-7!r} {' '.join(r[2:])}\n" for k, r in enumerate(rows))
+        (tmp_path / "untied" / path.name).write_text(text)
+    for thr, voc07 in SETTINGS:
+        stable = evaluate_dota_task1(
+            base / "result_classname", base / "row_DOTA_labels", thr, bool(voc07), sort="stable", **kw
+        )
+        untied = evaluate_dota_task1(tmp_path / "untied", base / "row_DOTA_labels", thr, bool(voc07), **kw)
+        assert stable["ap"] == untied["ap"] and stable["tp"] == untied["tp"]
+        ref = _reference(devkit_dir / "real_example", thr, voc07)
+        assert abs(stable["mAP"] - ref["mAP"]) <= 2e-3  # within the golden README's tolerance
+    mean_ap = evaluate_dota_task1(base / "result_classname", base / "row_DOTA_labels", sort="stable", **kw)[
+        "mAP"
+    ]
+    assert mean_ap == pytest.approx(0.7145765908, abs=1e-9)
+
+
+def test_stable_sort_does_not_depend_on_numpy_simd(shared_dir, devkit_dir):
+    """numpy dispatches its default sort to SIMD code (x86-simd-sort) where the CPU has it:
+    the devkit's order of tied scores changes with it. A second interpreter with that code
+    switched off gives the same stable answer."""
+    classes = _real_example_classes(devkit_dir)
+    args = [str(shared_dir / EXAMPLE), ",".join(classes)]
+    here = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", _STABLE_CHILD, *args], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": "X86_V3"}
+    child = subprocess.run(
+        [sys.executable, "-c", _STABLE_CHILD, *args], capture_output=True, text=True, env=env
+    )
+    if child.returncode != 0 or platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip(f"cannot switch numpy's SIMD sort off here: {child.stderr.strip()[-200:]}")
+    there = json.loads(child.stdout)
+    assert here["stable"] == there["stable"] == pytest.approx(0.7145765908, abs=1e-9)
+    # the devkit's order (informative: equal where numpy has no SIMD sort for this CPU)
+    assert {round(here["devkit"], 6), round(there["devkit"], 6)} <= {0.714305, 0.71488, 0.714606}
+
+
+def test_sort_must_be_known():
+    with pytest.raises(ValueError, match=r"sort must be one of \('devkit', 'stable'\), got 'quick'"):
+        eval_dota_task1([[np.zeros((0, 9))]], [{"polygons": np.zeros((0, 8)), "labels": []}], sort="quick")

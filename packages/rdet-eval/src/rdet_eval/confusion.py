@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rbox_geometry import rbbox_overlaps
+from rdet_eval._checks import check_iou_thr, check_labels
 from rdet_eval.detections import DetectionsLike, per_class_results
 from rdet_eval.nms import nms_rotated_np
 
@@ -41,7 +42,14 @@ def confusion_matrix(
         nms_iou_thr: Rotated NMS per class before counting, if given.
         num_classes: Required for typed detections (the matrix's size); checked against
             per-class input when given.
+
+    Raises:
+        ValueError: ``det_results`` and ``annotations`` of different lengths, an object's
+            label outside ``[0, num_classes)`` (MMRotate's tool counts label ``num_classes``
+            as background and wraps negative ones), ``tp_iou_thr`` outside (0, 1], a
+            non-finite detection.
     """
+    check_iou_thr(tp_iou_thr, "tp_iou_thr")
     if len(det_results) != len(annotations):
         raise ValueError(f"det_results has {len(det_results)} images but annotations has {len(annotations)}")
     det_results, num_classes = per_class_results(det_results, num_classes, "det_results")
@@ -50,6 +58,7 @@ def confusion_matrix(
     for i, (per_class, ann) in enumerate(zip(det_results, annotations)):
         gt_boxes = np.asarray(ann["bboxes"], np.float64).reshape(-1, 5)
         gt_labels = np.asarray(ann["labels"], np.int64).reshape(-1)
+        check_labels(gt_labels, num_classes, lambda k, i=i: f"annotations[{i}]['labels']")
         if len(per_class) != num_classes:
             raise ValueError(
                 f"det_results[{i}] has {len(per_class)} classes, det_results[0] has {num_classes}"

@@ -6,7 +6,10 @@
   flag (1, or 2 from the splitter) is difficult.
 * Task1 result files (``Task1_<class>.txt``): ``image score x1 y1 ... x4 y4`` per detection.
 
-Unlike the devkit, a malformed line is an error naming the file and line.
+Fields are what ``bytes.split()`` separates; lines end at ``\n``, ``\r\n`` or a lone ``\r``.
+Unlike the devkit, a malformed line is an error naming the file and line: the number of
+fields of every line is checked (a vectorised count) before all numbers are parsed in one
+pass, so a line with a field too many or too few cannot shift the columns of the others.
 """
 
 from __future__ import annotations
@@ -18,7 +21,20 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DotaFileError", "DotaObjects", "Task1Results", "read_dota_objects", "read_task1", "write_task1"]
+from rdet_eval._textscan import Lines, parse_floats, scan_lines
+
+__all__ = [
+    "DotaFileError",
+    "DotaObjects",
+    "LabelSet",
+    "Task1Arrays",
+    "Task1Results",
+    "read_dota_objects",
+    "read_label_files",
+    "read_task1",
+    "read_task1_arrays",
+    "write_task1",
+]
 
 
 class DotaFileError(ValueError):
@@ -43,88 +59,156 @@ class Task1Results:
     polygons: np.ndarray
 
 
-def _floats(tokens: Sequence[str], path: Path, lineno: int, what: str) -> list[float]:
-    try:
-        values = [float(t) for t in tokens]
-    except ValueError:
-        raise DotaFileError(f"{path}:{lineno}: {what} must be numbers, got {' '.join(tokens)!r}") from None
-    if not all(np.isfinite(values)):
-        raise DotaFileError(f"{path}:{lineno}: {what} must be finite, got {' '.join(tokens)!r}")
-    return values
+_TASK1_FORMAT = "'image score x1 y1 ... x4 y4' (10 fields)"
+_LABEL_FORMAT = "'x1 y1 ... x4 y4 class [difficult]'"
 
 
-def _coords(rows: list[list[str]], lines: list[int], path: Path, what: str) -> np.ndarray:
-    """Parse rows of number strings at once; on failure, find and name the first bad line."""
-    try:
-        values = np.array(rows, dtype=str).astype(np.float64) if rows else np.zeros((0, len(what.split())))
-        if np.isfinite(values).all():
-            return values
-    except ValueError:
-        pass
-    for tokens, lineno in zip(rows, lines):
-        _floats(tokens, path, lineno, what)
-    raise AssertionError("unreachable: a bad value was not found")  # pragma: no cover
+def _numbers(lines: Lines, index: np.ndarray, rows: int, width: int) -> tuple[np.ndarray, int | None, str]:
+    """``(rows, width)`` float64 of fields ``index`` (row-major) and the first bad row
+    (None if all are finite numbers) with what is wrong there."""
+    values, bad = parse_floats(lines, index)
+    values = values.reshape(rows, width)
+    finite = np.isfinite(values).all(1)
+    if bad.size == 0 and finite.all():
+        return values, None, ""
+    first_nan = int(np.argmin(finite))
+    if bad.size and bad[0] // width <= first_nan:
+        return values, int(bad[0] // width), "numbers"
+    return values, first_nan, "finite"
 
 
-def read_dota_objects(path: str | os.PathLike) -> DotaObjects:
-    """Read a DOTA label file with the official evaluation's rules (see the module docstring)."""
+def _text(fields: Sequence[bytes]) -> str:
+    return " ".join(t.decode("utf-8", "replace") for t in fields)
+
+
+def _string_codes(tokens: Sequence[bytes]) -> tuple[list[str], np.ndarray]:
+    """Distinct strings (in first-seen order, decoded) and the code of each token."""
+    distinct = dict.fromkeys(tokens)
+    index = {t: i for i, t in enumerate(distinct)}
+    code = np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))
+    return [t.decode("utf-8") for t in distinct], code
+
+
+@dataclass
+class Task1Arrays:
+    """A Task1 file as arrays: detection k is on image ``images[image_code[k]]``, from line
+    ``line[k]`` (1-based) of the file."""
+
+    images: list[str]
+    image_code: np.ndarray
+    scores: np.ndarray
+    polygons: np.ndarray
+    line: np.ndarray
+
+
+def read_task1_arrays(path: str | os.PathLike) -> Task1Arrays:
+    """:func:`read_task1` with the image names as codes (what the evaluation needs)."""
     path = Path(path)
-    rows, names, flags, lines = [], [], [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            tokens = line.split()
-            if len(tokens) < 9:
-                continue
-            if len(tokens) > 10:
-                raise DotaFileError(
-                    f"{path}:{lineno}: expected 'x1 y1 ... x4 y4 class [difficult]', got {len(tokens)} fields"
-                )
-            rows.append(tokens[:8])
-            names.append(tokens[8])
-            flags.append(tokens[9] if len(tokens) == 10 else "0")
-            lines.append(lineno)
-    polygons = _coords(rows, lines, path, "coordinates").reshape(-1, 8)
-    try:
-        difficult = np.array(flags, dtype=str).astype(np.int64) != 0 if flags else np.zeros(0, bool)
-    except ValueError:
-        bad = next(i for i, f in enumerate(flags) if not f.lstrip("-").isdigit())
+    lines = scan_lines(path.read_bytes())
+    used = lines.count > 0
+    bad = np.flatnonzero(used & (lines.count != 10))
+    if bad.size:  # every line is checked before any number is read
+        first = int(bad[0])
+        more = f" (and {bad.size - 1} more such lines)" if bad.size > 1 else ""
         raise DotaFileError(
-            f"{path}:{lines[bad]}: difficult must be an integer, got {flags[bad]!r}"
-        ) from None
-    return DotaObjects(polygons, names, difficult)
+            f"{path}:{first + 1}: expected {_TASK1_FORMAT}, got {int(lines.count[first])}{more}: "
+            f"{lines.text(first)!r}"
+        )
+    rows = int(used.sum())
+    fields = np.arange(10 * rows).reshape(rows, 10)  # now exactly 10 per used line
+    values, bad_row, what = _numbers(lines, fields[:, 1:].ravel(), rows, 9)
+    if bad_row is not None:
+        line = int(np.flatnonzero(used)[bad_row])
+        raise DotaFileError(
+            f"{path}:{line + 1}: score and coordinates must be {what}, "
+            f"got {_text(lines.fields(fields[bad_row, 1:]))!r}"
+        )
+    names = lines.fields(fields[:, 0])
+    images, code = _string_codes(names)
+    return Task1Arrays(images, code, values[:, 0].copy(), values[:, 1:].copy(), np.flatnonzero(used) + 1)
 
 
 def read_task1(path: str | os.PathLike) -> Task1Results:
-    """Read a ``Task1_<class>.txt`` result file (blank lines are skipped)."""
-    path = Path(path)
-    lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    heads = [line.split(None, 1) for line in lines]
-    images = [h[0] for h in heads]
-    # one C-level parse of every number; a line-by-line pass only to name a bad line
-    try:
-        values = (
-            np.fromstring(" ".join(h[1] if len(h) > 1 else "" for h in heads), sep=" ")
-            if lines
-            else np.zeros(0)
+    """Read a ``Task1_<class>.txt`` result file (blank lines are skipped).
+
+    Raises:
+        DotaFileError: A line without exactly 10 fields, or whose score and coordinates are
+            not finite numbers: ``file:line:`` of the first one.
+    """
+    arrays = read_task1_arrays(path)
+    names = np.array(arrays.images, dtype=object)
+    return Task1Results(names[arrays.image_code].tolist(), arrays.scores, arrays.polygons)
+
+
+@dataclass
+class LabelSet:
+    """The objects of several label files, in file order: object k is of class
+    ``names[name_code[k]]`` and in file ``file_index[k]``."""
+
+    polygons: np.ndarray
+    names: list[str]
+    name_code: np.ndarray
+    difficult: np.ndarray
+    file_index: np.ndarray
+
+
+def read_label_files(paths: Sequence[str | os.PathLike]) -> LabelSet:
+    """Read DOTA label files at once, with the rules of :func:`read_dota_objects`.
+
+    Raises:
+        DotaFileError: A line with more than 10 fields, coordinates that are not finite
+            numbers, a difficult flag that is not an integer: ``file:line:`` of the first one.
+    """
+    paths = [Path(p) for p in paths]
+    chunks = [p.read_bytes() for p in paths]
+    lines = scan_lines(b"\n".join(chunks))
+    file_start = np.cumsum([0] + [len(c) + 1 for c in chunks[:-1]])
+    line_file = np.searchsorted(file_start, lines.start, side="right") - 1
+    first_line = np.searchsorted(lines.start, file_start)
+
+    def error(line: int, message: str) -> DotaFileError:
+        f = int(line_file[line])
+        return DotaFileError(f"{paths[f]}:{line - int(first_line[f]) + 1}: {message}")
+
+    too_many = np.flatnonzero(lines.count > 10)
+    if too_many.size:
+        line = int(too_many[0])
+        raise error(
+            line, f"expected {_LABEL_FORMAT}, got {int(lines.count[line])} fields: {lines.text(line)!r}"
         )
-    except ValueError:  # a token that is not a number
-        values = np.zeros(0)
-    if values.size != 9 * len(lines) or not np.isfinite(values).all():
-        rows, numbers = [], []
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                tokens = line.split()
-                if not tokens:
-                    continue
-                if len(tokens) != 10:
-                    raise DotaFileError(
-                        f"{path}:{lineno}: expected 'image score x1 y1 ... x4 y4' (10 fields), got {len(tokens)}"
-                    )
-                rows.append(tokens[1:])
-                numbers.append(lineno)
-        values = _coords(rows, numbers, path, "score and coordinates")
-    values = values.reshape(-1, 9)
-    return Task1Results(images, values[:, 0].copy(), values[:, 1:].copy())
+    objects = np.flatnonzero(lines.count >= 9)  # shorter lines (headers, blanks) are skipped
+    first = lines.first[objects]
+    coords = first[:, None] + np.arange(8)
+    polygons, bad_row, what = _numbers(lines, coords.ravel(), objects.size, 8)
+    if bad_row is not None:
+        raise error(
+            int(objects[bad_row]), f"coordinates must be {what}, got {_text(lines.fields(coords[bad_row]))!r}"
+        )
+    names, name_code = _string_codes(lines.fields(first + 8))
+    difficult = np.zeros(objects.size, bool)
+    flagged = np.flatnonzero(lines.count[objects] == 10)
+    if flagged.size:
+        flags, flag_code = _string_codes(lines.fields(first[flagged] + 9))
+        values = []
+        for k, flag in enumerate(flags):
+            try:
+                values.append(int(flag))
+            except ValueError:
+                line = int(objects[flagged[np.argmax(flag_code == k)]])
+                raise error(line, f"difficult must be an integer, got {flag!r}") from None
+        difficult[flagged] = np.asarray(values, np.int64)[flag_code] != 0
+    return LabelSet(polygons, names, name_code, difficult, line_file[objects])
+
+
+def read_dota_objects(path: str | os.PathLike) -> DotaObjects:
+    """Read a DOTA label file with the official evaluation's rules (see the module docstring).
+
+    Raises:
+        DotaFileError: As :func:`read_label_files`.
+    """
+    labels = read_label_files([path])
+    names = np.array(labels.names, dtype=object)
+    return DotaObjects(labels.polygons, names[labels.name_code].tolist(), labels.difficult)
 
 
 def write_task1(
@@ -138,6 +222,10 @@ def write_task1(
 
     Returns:
         The number of lines written.
+
+    Raises:
+        ValueError: An image name that is empty or holds whitespace, a non-finite score or
+            coordinate (the devkit would write ``nan``).
     """
     fmt = (lambda v: repr(float(v))) if decimals is None else (lambda v: f"{float(v):.{decimals}f}")
     n = 0
@@ -145,6 +233,11 @@ def write_task1(
         for image, score, coords in rows:
             if any(c.isspace() for c in image) or not image:
                 raise ValueError(f"image name {image!r} must be non-empty without spaces")
+            if not (np.isfinite(score) and np.isfinite(coords).all()):
+                raise ValueError(
+                    f"{path}: row {n} (image {image!r}) is not finite: score {score}, coordinates "
+                    f"{np.asarray(coords, np.float64).tolist()}"
+                )
             f.write(f"{image} {float(score)!r} {' '.join(fmt(v) for v in coords)}\n")
             n += 1
     return n

@@ -1,7 +1,8 @@
 """The official DOTA Task1 metric, as the evaluation server (DOTA_devkit's ``voc_eval``) computes it.
 
 Per class: detections sorted by descending score (numpy's default sort over the result
-file's lines, as the devkit); each matched to the annotated quadrilateral of its image
+file's lines, as the devkit; ``sort="stable"`` keeps tied scores in file order, the same on
+every numpy, see the README); each matched to the annotated quadrilateral of its image
 that it overlaps most by polygon IoU, when that IoU is strictly above the threshold;
 difficult objects are neither true nor false positives; VOC07 11-point AP or area AP; mAP
 the mean over classes. The same numbers as the devkit, computed for all images at once.
@@ -9,7 +10,9 @@ the mean over classes. The same numbers as the devkit, computed for all images a
 Differences, on purpose: a class without any non-difficult object gets AP NaN (the devkit
 divides by zero) and is left out of the mAP with a warning; detections on images that are
 not annotated, unknown class names and malformed lines are errors naming the item (the
-devkit raises KeyError or crashes in numpy).
+devkit raises KeyError or crashes in numpy); so are a missing results folder or class file
+(the devkit raises on the first file it cannot open), labels outside the classes and an IoU
+threshold outside (0, 1].
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from rbox_geometry import polygon_overlaps
+from rdet_eval._checks import check_iou_thr, check_sort
+from rdet_eval._polyiou import pair_iou
 from rdet_eval.ap import voc_ap
-from rdet_eval.dota_files import read_dota_objects, read_task1
+from rdet_eval.dota_files import read_label_files, read_task1_arrays
 from rdet_eval.flatten import flatten_annotations, flatten_results
-from rdet_eval.matching import best_overlaps, claim_matches
+from rdet_eval.matching import best_overlaps_by_class, claim_matches
 
 __all__ = ["DOTA_V1_CLASSES", "DOTA_V2_CLASSES", "DOTA_V15_CLASSES", "eval_dota_task1", "evaluate_dota_task1"]
 
@@ -39,37 +43,54 @@ DOTA_V15_CLASSES = (*DOTA_V1_CLASSES, "container-crane")
 DOTA_V2_CLASSES = (*DOTA_V15_CLASSES, "airport", "helipad")
 
 
-def _polygon_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return polygon_overlaps(a, b, is_aligned=True)
+def _score_order(scores: np.ndarray, sort: str) -> np.ndarray:
+    """Indices by descending score. ``'devkit'``: numpy's default sort of ``-scores``, as the
+    devkit (ties in an order that depends on numpy's version and the CPU); ``'stable'``: ties in
+    input order, the same everywhere."""
+    return np.argsort(-scores, kind="stable" if sort == "stable" else None)
 
 
-def _class_ap(
+def _per_class_ap(
+    det_class: np.ndarray,
     det_image: np.ndarray,
     det_score: np.ndarray,
     det_poly: np.ndarray,
+    gt_class: np.ndarray,
     gt_image: np.ndarray,
     gt_poly: np.ndarray,
     gt_difficult: np.ndarray,
+    num_classes: int,
     iou_thr: float,
     use_07_metric: bool,
-) -> dict[str, Any]:
-    """AP of one class; detections in result-file order (it decides ties, as in the devkit)."""
-    order = np.argsort(-det_score)  # the devkit's sort, same numpy default
-    D = det_score.shape[0]
-    rank = np.empty(D, np.int64)
-    rank[order] = np.arange(D)
-    best, which = best_overlaps(det_image, det_poly, gt_image, gt_poly, _polygon_iou)
-    tp, fp = claim_matches(rank, best > iou_thr, which, gt_difficult)
-    npos = int((~gt_difficult).sum())
-    tp_cum = np.cumsum(tp[order].astype(np.float64))
-    fp_cum = np.cumsum(fp[order].astype(np.float64))
-    if npos == 0:
-        ap = float("nan")
-    else:
-        rec = tp_cum / float(npos)
-        prec = tp_cum / np.maximum(tp_cum + fp_cum, np.finfo(np.float64).eps)
-        ap = voc_ap(rec, prec, use_07_metric)
-    return {"ap": ap, "npos": npos, "num_dets": D, "tp": int(tp.sum())}
+    sort: str,
+) -> list[dict[str, Any]]:
+    """AP of each class; each class's detections in result-file order (it decides ties, as in
+    the devkit). Objects of class -1 are not evaluated."""
+    best, which = best_overlaps_by_class(
+        det_class, det_image, gt_class, gt_image, lambda d, g: pair_iou(det_poly[d], gt_poly[g])
+    )
+    matched = best > iou_thr
+    by_class = np.argsort(det_class, kind="stable")
+    bounds = np.searchsorted(det_class[by_class], np.arange(num_classes + 1))
+    out = []
+    for c in range(num_classes):
+        d = by_class[bounds[c] : bounds[c + 1]]
+        D = d.size
+        order = _score_order(det_score[d], sort)
+        rank = np.empty(D, np.int64)
+        rank[order] = np.arange(D)
+        tp, fp = claim_matches(rank, matched[d], which[d], gt_difficult)
+        npos = int(((gt_class == c) & ~gt_difficult).sum())
+        tp_cum = np.cumsum(tp[order].astype(np.float64))
+        fp_cum = np.cumsum(fp[order].astype(np.float64))
+        if npos == 0:
+            ap = float("nan")
+        else:
+            rec = tp_cum / float(npos)
+            prec = tp_cum / np.maximum(tp_cum + fp_cum, np.finfo(np.float64).eps)
+            ap = voc_ap(rec, prec, use_07_metric)
+        out.append({"ap": ap, "npos": npos, "num_dets": D, "tp": int(tp.sum())})
+    return out
 
 
 def _summarise(per_class: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -96,6 +117,7 @@ def eval_dota_task1(
     iou_thr: float = 0.5,
     use_07_metric: bool = True,
     class_names: Sequence[str] | None = None,
+    sort: str = "devkit",
 ) -> dict[str, Any]:
     """The official metric on arrays (what a training loop has).
 
@@ -103,48 +125,86 @@ def eval_dota_task1(
         det_results: Per image, per class, (k, 9) arrays ``(x1, y1, ..., x4, y4, score)``.
         annotations: Per image, a dict with ``polygons`` (n, 8), ``labels`` (n,) class
             indices, and optionally ``difficult`` (n,) bool.
+        iou_thr: A detection matches an object at IoU strictly above it; in (0, 1].
         class_names: Names for the result's keys (default ``'0'``, ``'1'``, ...).
+        sort: ``'devkit'`` (default): detections in the order of numpy's default sort of
+            their scores, as the devkit; tied scores then fall in an order that depends on
+            numpy's version and the CPU (see the README). ``'stable'``: ties in input order
+            (image, then array order), one answer on every numpy.
 
     Returns:
         ``{'mAP', 'ap': {class: AP}, 'npos', 'num_dets', 'tp'}`` (the last three per class).
+
+    Raises:
+        ValueError: ``det_results`` and ``annotations`` differ in length, a label outside
+            ``[0, num_classes)``, ``iou_thr`` outside (0, 1], an unknown ``sort``, a
+            malformed or non-finite detection (named ``det_results[i][c]``).
     """
+    iou_thr = check_iou_thr(iou_thr)
+    sort = check_sort(sort)
     if len(det_results) != len(annotations):
-        raise ValueError(f"det_results has {len(det_results)} images but annotations has {len(annotations)}")
+        raise ValueError(
+            f"det_results has {len(det_results)} images but annotations has {len(annotations)}: "
+            "give one entry per image of the dataset, in the same order"
+        )
     num_classes = len(det_results[0]) if det_results else len(class_names or ())
     names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
     if len(names) != num_classes:
-        raise ValueError(f"{len(names)} class names for {num_classes} classes")
+        raise ValueError(f"class_names has {len(names)} names but det_results[0] has {num_classes} classes")
     dets, det_image, det_label = flatten_results(det_results, 9, "det_results")
     gt_poly, gt_image, gt_label, gt_difficult = flatten_annotations(
-        annotations, "polygons", 8, flag_key="difficult"
+        annotations, "polygons", 8, flag_key="difficult", num_classes=num_classes
     )
-    per_class = {}
-    for c, name in enumerate(names):
-        d, g = det_label == c, gt_label == c
-        per_class[name] = _class_ap(
-            det_image[d],
-            dets[d, 8],
-            dets[d, :8],
-            gt_image[g],
-            gt_poly[g],
-            gt_difficult[g],
-            iou_thr,
-            use_07_metric,
-        )
-    return _summarise(per_class)
+    per_class = _per_class_ap(
+        det_label,
+        det_image,
+        dets[:, 8],
+        dets[:, :8],
+        gt_label,
+        gt_image,
+        gt_poly,
+        gt_difficult,
+        num_classes,
+        iou_thr,
+        use_07_metric,
+        sort,
+    )
+    return _summarise(dict(zip(names, per_class)))
+
+
+def _listing(folder: Path, limit: int = 10) -> str:
+    entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+    if not entries:
+        return "it is empty"
+    shown = ", ".join(entries[:limit])
+    return f"it holds {shown}" + (f" ... ({len(entries)} entries)" if len(entries) > limit else "")
+
+
+def _folder(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{what} {path} is a file, not a folder")
+    return path
 
 
 def _image_names(ann_dir: Path, image_list: Sequence[str] | str | os.PathLike | None) -> list[str]:
     if image_list is None:
         names = sorted(p.stem for p in ann_dir.glob("*.txt"))
         if not names:
-            raise FileNotFoundError(f"no label files (*.txt) in {ann_dir}")
+            raise FileNotFoundError(f"no label files (*.txt) in {ann_dir}: {_listing(ann_dir)}")
         return names
     if isinstance(image_list, (str, os.PathLike)):
-        return [
+        names = [
             line.strip() for line in Path(image_list).read_text(encoding="utf-8").splitlines() if line.strip()
         ]
-    return list(image_list)
+        if not names:
+            raise ValueError(f"image_list {image_list} names no image")
+        return names
+    names = list(image_list)
+    if not names:
+        raise ValueError("image_list is empty: no image to evaluate")
+    return names
 
 
 def evaluate_dota_task1(
@@ -154,69 +214,90 @@ def evaluate_dota_task1(
     use_07_metric: bool = True,
     classes: Sequence[str] | None = None,
     image_list: Sequence[str] | str | os.PathLike | None = None,
+    sort: str = "devkit",
 ) -> dict[str, Any]:
     """The official metric on files: ``Task1_<class>.txt`` results against DOTA label files.
 
     Args:
-        det_dir: Folder of ``Task1_<class>.txt`` files; a class without a file has no detections.
+        det_dir: Folder with one ``Task1_<class>.txt`` per evaluated class (an empty file
+            for a class without detections, as :func:`~rdet_eval.write_submission` writes).
         ann_dir: Folder of ``<image>.txt`` DOTA label files.
-        classes: Class names (default DOTA v1.0's 15).
+        iou_thr: A detection matches an object at IoU strictly above it; in (0, 1].
+        classes: Class names (default DOTA v1.0's 15). Objects of other classes in the label
+            files are not evaluated (as the devkit).
         image_list: The images to evaluate: names, or a file with one name per line
             (the devkit's ``imagesetfile``); default every label file in ``ann_dir``.
+        sort: ``'devkit'`` (default) or ``'stable'``, see :func:`eval_dota_task1`; stable
+            ties fall in result-file line order.
 
     Returns:
         ``{'mAP', 'ap': {class: AP}, 'npos', 'num_dets', 'tp'}``.
 
     Raises:
-        FileNotFoundError: A listed image has no label file.
-        ValueError: A result file names an unknown class, or a detection an image that is
-            not evaluated; malformed lines raise ``DotaFileError`` (``file:line:``).
+        FileNotFoundError: ``det_dir`` or ``ann_dir`` does not exist, ``det_dir`` holds no
+            ``Task1_*.txt`` (the message lists what it holds) or lacks an evaluated class's
+            file, a listed image has no label file.
+        NotADirectoryError: ``det_dir`` or ``ann_dir`` is a file.
+        ValueError: A result file names an unknown class, a detection an image that is not
+            evaluated; ``iou_thr`` outside (0, 1]; malformed lines raise ``DotaFileError``
+            (``file:line:``).
     """
-    det_dir, ann_dir = Path(det_dir), Path(ann_dir)
+    iou_thr = check_iou_thr(iou_thr)
+    sort = check_sort(sort)
+    det_dir = _folder(Path(det_dir), "results folder (det_dir)")
+    ann_dir = _folder(Path(ann_dir), "label folder (ann_dir)")
     names = list(classes) if classes is not None else list(DOTA_V1_CLASSES)
-    for path in sorted(det_dir.glob("Task1_*.txt")):
+    found = sorted(det_dir.glob("Task1_*.txt"))
+    if not found:
+        raise FileNotFoundError(f"no Task1_<class>.txt result files in {det_dir}: {_listing(det_dir)}")
+    for path in found:
         cls = path.stem[len("Task1_") :]
         if cls not in names:
             raise ValueError(f"{path}: class {cls!r} is not among the evaluated classes {names}")
+    missing = [cls for cls in names if not (det_dir / f"Task1_{cls}.txt").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"no result file for {len(missing)} of the {len(names)} evaluated classes in {det_dir}: "
+            + ", ".join(f"Task1_{cls}.txt" for cls in missing)
+            + " (a class without detections needs an empty file; or pass classes=)"
+        )
     images = _image_names(ann_dir, image_list)
     index = {name: i for i, name in enumerate(images)}
-    gt_polys, gt_names, gt_difficult, gt_image = [], [], [], []
-    for i, image in enumerate(images):
-        path = ann_dir / f"{image}.txt"
+    label_paths = [ann_dir / f"{image}.txt" for image in images]
+    for image, path in zip(images, label_paths):
         if not path.is_file():
             raise FileNotFoundError(f"no label file for image {image!r}: {path}")
-        objs = read_dota_objects(path)
-        gt_polys.append(objs.polygons)
-        gt_names += objs.names
-        gt_difficult.append(objs.difficult)
-        gt_image.append(np.full(len(objs.names), i))
-    all_polys, all_difficult, all_image = (
-        np.vstack(gt_polys),
-        np.concatenate(gt_difficult),
-        np.concatenate(gt_image),
-    )
-    all_names = np.asarray(gt_names, dtype=object)
-    per_class = {}
-    for cls in names:
+    labels = read_label_files(label_paths)
+    class_index = {name: c for c, name in enumerate(names)}
+    gt_class = np.array([class_index.get(n, -1) for n in labels.names], np.int64)[labels.name_code]
+    keep = gt_class >= 0
+    det_class, det_image, det_score, det_poly = [], [], [], []
+    for c, cls in enumerate(names):
         path = det_dir / f"Task1_{cls}.txt"
-        res = read_task1(path) if path.is_file() else None
-        det_images = res.images if res else []
-        unknown = sorted(set(det_images) - index.keys())
+        res = read_task1_arrays(path)
+        unknown = sorted(set(res.images) - index.keys())
         if unknown:
             raise ValueError(
                 f"{path}: detections on images that are not evaluated: {', '.join(unknown[:5])}"
-                + (" ..." if len(unknown) > 5 else "")
+                + (f" ... ({len(unknown)} images)" if len(unknown) > 5 else "")
             )
-        det_image = np.array([index[n] for n in det_images], np.int64)
-        keep = all_names == cls
-        per_class[cls] = _class_ap(
-            det_image,
-            res.scores if res else np.zeros(0),
-            res.polygons if res else np.zeros((0, 8)),
-            all_image[keep],
-            all_polys[keep],
-            all_difficult[keep],
-            iou_thr,
-            use_07_metric,
-        )
-    return _summarise(per_class)
+        image_of = np.array([index[n] for n in res.images], np.int64)
+        det_image.append(image_of[res.image_code] if res.images else np.zeros(0, np.int64))
+        det_class.append(np.full(res.scores.shape[0], c, np.int64))
+        det_score.append(res.scores)
+        det_poly.append(res.polygons)
+    per_class = _per_class_ap(
+        np.concatenate(det_class),
+        np.concatenate(det_image),
+        np.concatenate(det_score),
+        np.vstack(det_poly),
+        gt_class[keep],
+        labels.file_index[keep],
+        labels.polygons[keep],
+        labels.difficult[keep],
+        len(names),
+        iou_thr,
+        use_07_metric,
+        sort,
+    )
+    return _summarise(dict(zip(names, per_class)))

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rdet_eval._checks import check_labels
+
 __all__ = ["flatten_annotations", "flatten_results"]
 
 
@@ -56,6 +58,7 @@ def flatten_annotations(
     width: int,
     ignore: tuple[str, str] | None = None,
     flag_key: str | None = None,
+    num_classes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-image annotation dicts -> geometry rows, image index, label, ignored flag.
 
@@ -65,6 +68,11 @@ def flatten_annotations(
         ignore: Keys of separately listed ignored objects (``('bboxes_ignore',
             'labels_ignore')``), appended after each image's objects.
         flag_key: A per-object boolean key marking ignored objects (``'difficult'``).
+        num_classes: If given, every label must lie in ``[0, num_classes)``.
+
+    Raises:
+        ValueError: A label outside ``[0, num_classes)``, named
+            ``annotations[i]['labels']`` (or the ignore key) with the value and the count.
     """
     geoms, images, labels, ignored = [], [], [], []
     for i, ann in enumerate(annotations):
@@ -96,9 +104,47 @@ def flatten_annotations(
         images.append(np.full(count, i))
     if not geoms:
         return np.zeros((0, width)), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, bool)
-    return (
-        np.vstack(geoms),
-        np.concatenate(images),
-        np.concatenate(labels).astype(np.int64),
-        np.concatenate(ignored),
-    )
+    flat_images = np.concatenate(images)
+    flat_labels = np.concatenate(labels)
+    flat_ignored = np.concatenate(ignored)
+    _check_whole(flat_labels, flat_images, flat_ignored, ignore)
+    if num_classes is not None:
+        check_annotation_labels(flat_labels, flat_images, flat_ignored, num_classes, ignore)
+    return np.vstack(geoms), flat_images, flat_labels.astype(np.int64), flat_ignored
+
+
+def check_annotation_labels(
+    labels: np.ndarray,
+    images: np.ndarray,
+    ignored: np.ndarray,
+    num_classes: int,
+    ignore: tuple[str, str] | None = None,
+) -> None:
+    """Flattened annotation labels must be whole numbers in ``[0, num_classes)``.
+
+    Raises:
+        ValueError: Naming ``annotations[i]['labels']`` (or the ignore key: ``ignored``
+            marks those rows when ``ignore`` is given), the label and ``num_classes``.
+    """
+
+    check_labels(labels, num_classes, lambda k: _label_name(images, ignored, ignore, k))
+
+
+def _label_name(images: np.ndarray, ignored: np.ndarray, ignore: tuple[str, str] | None, k: int) -> str:
+    key = ignore[1] if ignore is not None and ignored[k] else "labels"
+    return f"annotations[{images[k]}][{key!r}]"
+
+
+def _check_whole(
+    labels: np.ndarray, images: np.ndarray, ignored: np.ndarray, ignore: tuple[str, str] | None
+) -> None:
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        try:
+            frac = np.flatnonzero(np.mod(labels, 1) != 0)
+        except TypeError:
+            frac = np.zeros(1, np.int64)
+        if frac.size:
+            k = int(frac[0])
+            raise ValueError(
+                f"{_label_name(images, ignored, ignore, k)} has label {labels[k].item()!r}, which is not a class index"
+            )

@@ -14,26 +14,21 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["best_overlaps", "claim_matches"]
+__all__ = ["best_overlaps", "best_overlaps_by_class", "claim_matches"]
 
 PairOverlaps = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def best_overlaps(
-    det_image: np.ndarray,
-    det_geom: np.ndarray,
-    gt_image: np.ndarray,
-    gt_geom: np.ndarray,
-    pair_overlaps: PairOverlaps,
+    det_image: np.ndarray, gt_image: np.ndarray, pair_overlaps: PairOverlaps
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each detection's largest overlap with an object of its own image, and that object.
 
     Args:
-        det_image: (D,) image index of each detection.
-        det_geom: (D, k) detection geometry (boxes or polygons).
-        gt_image: (G,) image index of each object.
-        gt_geom: (G, k) object geometry.
-        pair_overlaps: IoU of aligned pairs: ``(P, k), (P, k) -> (P,)``.
+        det_image: (D,) image (or any group) index of each detection.
+        gt_image: (G,) image (group) index of each object.
+        pair_overlaps: IoU of pairs by index: ``det (P,), object (P,) -> (P,)``, e.g.
+            ``lambda i, j: box_iou_rotated(dets[i], gts[j], aligned=True)``.
 
     Returns:
         ``(best (D,) float64, which (D,) int64)``: ``best`` is 0 and ``which`` -1 for a
@@ -53,7 +48,7 @@ def best_overlaps(
     pair_gt = gt_order[np.repeat(start, count) + offsets]
     if pair_det.shape[0] == 0:
         return best, which
-    iou = np.asarray(pair_overlaps(det_geom[pair_det], gt_geom[pair_gt]), np.float64)
+    iou = np.asarray(pair_overlaps(pair_det, pair_gt), np.float64)
     iou = np.where(np.isnan(iou), 0.0, iou)
     has = count > 0
     seg_start = (np.cumsum(count) - count)[has]
@@ -61,6 +56,41 @@ def best_overlaps(
     at_max = iou == best[pair_det]
     first_dets, first_pos = np.unique(pair_det[at_max], return_index=True)
     which[first_dets] = pair_gt[np.flatnonzero(at_max)[first_pos]]
+    return best, which
+
+
+def best_overlaps_by_class(
+    det_class: np.ndarray,
+    det_image: np.ndarray,
+    gt_class: np.ndarray,
+    gt_image: np.ndarray,
+    pair_overlaps_of: Callable[[np.ndarray, np.ndarray], PairOverlaps],
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`best_overlaps` of each class's detections against its objects, class by class
+    (arrays of one class stay in cache); objects of a class below 0 meet nothing.
+
+    Args:
+        pair_overlaps_of: ``(det indices, object indices)`` of one class -> the
+            ``pair_overlaps`` of :func:`best_overlaps` over those subsets.
+
+    Returns:
+        ``(best, which)`` as :func:`best_overlaps`, ``which`` a global object index.
+    """
+    best = np.zeros(det_class.shape[0])
+    which = np.full(det_class.shape[0], -1, np.int64)
+    det_order = np.argsort(det_class, kind="stable")  # each class in input order
+    gt_order = np.argsort(gt_class, kind="stable")
+    top = int(max(det_class.max(initial=-1), gt_class.max(initial=-1)))
+    classes = np.arange(top + 2)
+    det_bounds = np.searchsorted(det_class[det_order], classes)
+    gt_bounds = np.searchsorted(gt_class[gt_order], classes)
+    for c in range(top + 1):
+        d = det_order[det_bounds[c] : det_bounds[c + 1]]
+        g = gt_order[gt_bounds[c] : gt_bounds[c + 1]]
+        if d.size and g.size:
+            b, w = best_overlaps(det_image[d], gt_image[g], pair_overlaps_of(d, g))
+            best[d] = b
+            which[d] = np.where(w >= 0, g[np.maximum(w, 0)], -1)
     return best, which
 
 

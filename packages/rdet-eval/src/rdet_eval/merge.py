@@ -27,7 +27,7 @@ from rdet_eval.detections import (
     is_typed_results,
     resolve_num_classes,
 )
-from rdet_eval.dota_files import DotaFileError, write_task1
+from rdet_eval.dota_files import DotaFileError, read_task1_arrays, write_task1
 from rdet_eval.nms import nms_polygons, nms_rotated_np
 
 __all__ = ["PatchName", "merge_patch_results", "merge_task1_patch_file", "parse_patch_name"]
@@ -134,7 +134,15 @@ def _merge_per_class(
         lists = collected.setdefault(patch.image, [[] for _ in range(num_classes)])
         for c, dets in enumerate(per_class):
             if len(dets):
-                lists[c].append(_to_image(dets, patch))
+                d = _to_image(dets, patch)
+                bad = ~np.isfinite(d).all(1)
+                if bad.any():
+                    k = int(np.flatnonzero(bad)[0])
+                    raise ValueError(
+                        f"detections of patch {name!r}, class {c}: {int(bad.sum())} of {len(d)} rows are "
+                        f"not finite, the first is row {k}: {np.asarray(dets, np.float64)[k].tolist()}"
+                    )
+                lists[c].append(d)
     merged = {}
     for image, lists in collected.items():
         out = []
@@ -160,32 +168,37 @@ def merge_task1_patch_file(
     lines on whole images, after polygon NMS per image. Returns kept counts per image.
 
     Raises:
-        DotaFileError: A malformed line (``file:line:``) or a name that is not a patch name.
+        DotaFileError: A malformed line, a score or coordinate that is not a finite number
+            (the devkit writes ``nan`` lines, and its NMS ranks a NaN score first so that it
+            suppresses valid boxes), or a name that is not a patch name: ``file:line:``.
     """
     src = Path(src)
-    by_image: dict[str, list[np.ndarray]] = {}
-    with open(src, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            if len(tokens) != 10:
-                raise DotaFileError(
-                    f"{src}:{lineno}: expected 'patch score x1 y1 ... x4 y4' (10 fields), got {len(tokens)}"
-                )
-            try:
-                patch = parse_patch_name(tokens[0])
-                values = np.array([float(t) for t in tokens[1:]])
-            except ValueError as e:
-                raise DotaFileError(f"{src}:{lineno}: {e}") from None
-            det = _to_image(np.concatenate([values[1:], values[:1]])[None], patch)
-            by_image.setdefault(patch.image, []).append(det[0])
+    res = read_task1_arrays(src)
+    patches = []
+    for k, name in enumerate(res.images):
+        try:
+            patches.append(parse_patch_name(name))
+        except ValueError as e:
+            raise DotaFileError(f"{src}:{res.line[np.argmax(res.image_code == k)]}: {e}") from None
+    image_index = {name: i for i, name in enumerate(dict.fromkeys(p.image for p in patches))}
+    images = list(image_index)
+    image_of_patch = np.array([image_index[p.image] for p in patches], np.int64)
+    x = np.array([p.x for p in patches], np.float64)[res.image_code]
+    y = np.array([p.y for p in patches], np.float64)[res.image_code]
+    rate = np.array([p.rate for p in patches], np.float64)[res.image_code]
+    polys = res.polygons.copy()
+    polys[:, 0::2] += x[:, None]
+    polys[:, 1::2] += y[:, None]
+    polys /= rate[:, None]
+    image = image_of_patch[res.image_code] if patches else np.zeros(0, np.int64)
     rows = []
     counts = {}
-    for image, dets in by_image.items():
-        d = np.vstack(dets)
-        keep = nms_polygons(d[:, :8], d[:, 8], nms_thr)
-        counts[image] = int(keep.size)
-        rows += [(image, d[k, 8], d[k, :8]) for k in keep]
+    by_image = np.argsort(image, kind="stable")  # each image's detections in file order
+    bounds = np.searchsorted(image[by_image], np.arange(len(images) + 1))
+    for i, name in enumerate(images):
+        d = by_image[bounds[i] : bounds[i + 1]]
+        keep = nms_polygons(polys[d], res.scores[d], nms_thr)
+        counts[name] = int(keep.size)
+        rows += [(name, res.scores[d[k]], polys[d[k]]) for k in keep]
     write_task1(dst, rows)
     return counts

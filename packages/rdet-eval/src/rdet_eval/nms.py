@@ -13,6 +13,18 @@ from rbox_geometry import polygon_overlaps, rbbox_overlaps
 __all__ = ["nms_polygons", "nms_rotated_np"]
 
 
+def _check_finite(geom: np.ndarray, scores: np.ndarray, what: str) -> None:
+    """NaN would rank first (numpy sorts it last; descending order reverses that) and suppress
+    valid boxes: refuse it."""
+    bad = ~(np.isfinite(scores) & np.isfinite(geom).all(1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what}: {int(bad.sum())} of {bad.size} detections are not finite, the first is {i}: "
+            f"{geom[i].tolist()} score {scores[i]}"
+        )
+
+
 def _greedy(order: np.ndarray, overlaps_with, iou_thr: float) -> np.ndarray:
     keep = []
     while order.size:
@@ -32,9 +44,14 @@ def nms_rotated_np(boxes: np.ndarray, scores: np.ndarray, iou_thr: float) -> np.
         boxes: (K, 5) ``(cx, cy, w, h, theta)``.
         scores: (K,).
         iou_thr: Drop boxes whose IoU with a kept one is above this.
+
+    Raises:
+        ValueError: A box or score is not finite.
     """
-    boxes = np.asarray(boxes, np.float64)
-    order = np.argsort(-np.asarray(scores), kind="stable")
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 5)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    _check_finite(boxes, scores, "nms_rotated_np")
+    order = np.argsort(-scores, kind="stable")
     return _greedy(order, lambda i, rest: rbbox_overlaps(boxes[i : i + 1], boxes[rest])[0], iou_thr)
 
 
@@ -48,7 +65,13 @@ def nms_polygons(polys: np.ndarray, scores: np.ndarray, iou_thr: float) -> np.nd
         polys: (K, 8) quadrilaterals.
         scores: (K,).
         iou_thr: Drop polygons whose IoU with a kept one is above this.
+
+    Raises:
+        ValueError: A polygon or score is not finite (the devkit would keep a NaN-scored
+            polygon first and let it suppress valid ones).
     """
-    polys = np.asarray(polys, np.float64)
-    order = np.asarray(scores).argsort()[::-1]
+    polys = np.asarray(polys, np.float64).reshape(-1, 8)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    _check_finite(polys, scores, "nms_polygons")
+    order = scores.argsort()[::-1]
     return _greedy(order, lambda i, rest: polygon_overlaps(polys[i : i + 1], polys[rest])[0], iou_thr)

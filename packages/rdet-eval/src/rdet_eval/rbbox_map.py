@@ -15,19 +15,16 @@ from typing import Any
 import numpy as np
 
 from rbox_geometry import box_iou_rotated
+from rdet_eval._checks import check_iou_thr
 from rdet_eval.ap import average_precision
 from rdet_eval.detections import DetectionsLike, flatten_detections, is_typed_results
-from rdet_eval.flatten import flatten_annotations, flatten_results
-from rdet_eval.matching import best_overlaps, claim_matches
+from rdet_eval.flatten import check_annotation_labels, flatten_annotations, flatten_results
+from rdet_eval.matching import best_overlaps_by_class, claim_matches
 from rdet_eval.table import format_table
 
 __all__ = ["eval_rbbox_map", "eval_rbbox_map_coco", "print_map_summary"]
 
 COCO_IOU_THRS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2).tolist())
-
-
-def _aligned_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return box_iou_rotated(a, b, aligned=True)
 
 
 DetResults = Sequence[Sequence[np.ndarray]] | Sequence[DetectionsLike]
@@ -42,10 +39,14 @@ def _flatten(
     """Both forms of detections (per-class lists or DetectionsLike) and the annotations as
     flat arrays; typed detections flatten in the per-class form's order (identical numbers)."""
     if len(det_results) != len(annotations):
-        raise ValueError(f"det_results has {len(det_results)} images but annotations has {len(annotations)}")
+        raise ValueError(
+            f"det_results has {len(det_results)} images but annotations has {len(annotations)}: "
+            "give one result per image of the dataset, in the same order"
+        )
     if not len(det_results):
         raise ValueError("det_results is empty: nothing to evaluate")
-    gts = flatten_annotations(annotations, "bboxes", 5, ignore=("bboxes_ignore", "labels_ignore"))
+    ignore = ("bboxes_ignore", "labels_ignore")
+    gts = flatten_annotations(annotations, "bboxes", 5, ignore=ignore)
     if is_typed_results(det_results, "det_results"):
         dets, det_image, det_label, n = flatten_detections(
             det_results, "det_results", num_classes, class_names, extra_labels=[gts[2]]
@@ -55,6 +56,10 @@ def _flatten(
         if num_classes is not None and num_classes != n:
             raise ValueError(f"det_results[0] has {n} classes but num_classes is {num_classes}")
         dets, det_image, det_label = flatten_results(det_results, 6, "det_results")
+    if isinstance(class_names, (list, tuple)) and len(class_names) != n:
+        raise ValueError(f"dataset has {len(class_names)} class names but the detections have {n} classes")
+    # MMRotate ignores an object whose label is no class; here it is an error
+    check_annotation_labels(gts[2], gts[1], gts[3], n, ignore)
     # MMRotate evaluates in float32 (its IoU op takes float32)
     return (
         n,
@@ -63,18 +68,54 @@ def _flatten(
     )
 
 
-def _class_results(dets_all, gts_all, c, iou_thrs, area_ranges, use_07_metric) -> list[dict[str, Any]]:
+def _overlaps(dets_all, gts_all) -> tuple[np.ndarray, np.ndarray]:
+    """Every detection's best IoU with an object of its class and image, and that object
+    (global index)."""
+    return best_overlaps_by_class(
+        dets_all[2],
+        dets_all[1],
+        gts_all[2],
+        gts_all[1],
+        lambda d, g: _pair_iou(dets_all[0][d, :5], gts_all[0][g]),
+    )
+
+
+def _pair_iou(boxes1: np.ndarray, boxes2: np.ndarray):
+    """IoU of index pairs, as ``box_iou_rotated(boxes1[i], boxes2[j], aligned=True)``: pairs
+    whose circumscribed circles do not meet are 0 there and are never gathered here (the
+    same test, on circles computed once per box)."""
+
+    def circles(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        b = b.astype(np.float64)
+        return b[:, 0], b[:, 1], np.sqrt(b[:, 2] ** 2 + b[:, 3] ** 2) / 2
+
+    x1, y1, r1 = circles(boxes1)
+    x2, y2, r2 = circles(boxes2)
+
+    def iou(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        out = np.zeros(i.shape[0])
+        near = np.flatnonzero((x1[i] - x2[j]) ** 2 + (y1[i] - y2[j]) ** 2 < (r1[i] + r2[j]) ** 2)
+        out[near] = box_iou_rotated(boxes1[i[near]], boxes2[j[near]], aligned=True)
+        return out
+
+    return iou
+
+
+def _class_results(
+    dets_all, gts_all, overlaps, c, iou_thrs, area_ranges, use_07_metric
+) -> list[dict[str, Any]]:
     """One result dict per IoU threshold for class ``c`` (overlaps computed once)."""
     keep = dets_all[2] == c
     cls_dets, det_image = dets_all[0][keep], dets_all[1][keep]
+    best, which = overlaps[0][keep], overlaps[1][keep]  # which: a global object index
     gkeep = gts_all[2] == c
-    gt_boxes, gt_image, gt_ignored = gts_all[0][gkeep], gts_all[1][gkeep], gts_all[3][gkeep]
-    best, which = best_overlaps(det_image, cls_dets[:, :5], gt_image, gt_boxes, _aligned_iou)
+    gt_ignored_all = gts_all[3]
+    gt_area_all = gts_all[0][:, 2] * gts_all[0][:, 3]
+    gt_ignored, gt_area = gt_ignored_all[gkeep], gt_area_all[gkeep]
     D = cls_dets.shape[0]
     rank = np.empty(D, np.int64)
     rank[np.lexsort((-cls_dets[:, 5], det_image))] = np.arange(D)  # score order within each image
     ranges = area_ranges or [(None, None)]
-    gt_area = gt_boxes[:, 2] * gt_boxes[:, 3]
     det_area = cls_dets[:, 2] * cls_dets[:, 3]
     num_gts = np.array(
         [
@@ -90,11 +131,11 @@ def _class_results(dets_all, gts_all, c, iou_thrs, area_ranges, use_07_metric) -
         tps, fps = [], []
         for lo, hi in ranges:
             if lo is None:
-                tp, fp = claim_matches(rank, best >= thr, which, gt_ignored)
+                tp, fp = claim_matches(rank, best >= thr, which, gt_ignored_all)
             else:
-                out_of_range = (gt_area < lo) | (gt_area >= hi)
+                out_of_range = (gt_area_all < lo) | (gt_area_all >= hi)
                 in_range = (det_area >= lo) & (det_area < hi)
-                tp, fp = claim_matches(rank, best >= thr, which, gt_ignored | out_of_range, in_range)
+                tp, fp = claim_matches(rank, best >= thr, which, gt_ignored_all | out_of_range, in_range)
             tps.append(tp)
             fps.append(fp)
         tp = np.cumsum(np.vstack(tps)[:, sort_inds], axis=1)
@@ -160,12 +201,18 @@ def eval_rbbox_map(
     Raises:
         ValueError: Malformed input, named by image (and class): a per-class array of the
             wrong shape, detections whose boxes, scores and labels differ in length, a
-            label outside ``num_classes``, a non-finite value.
+            detection's or an annotation's label outside ``[0, num_classes)`` (MMRotate
+            silently ignores such an object), a non-finite value; ``det_results`` and
+            ``annotations`` of different lengths, ``dataset`` names for another number of
+            classes, ``iou_thr`` outside (0, 1].
     """
+    iou_thr = check_iou_thr(iou_thr)
     num_classes, dets, gts = _flatten(det_results, annotations, num_classes, dataset)
     area_ranges = [(lo**2, hi**2) for lo, hi in scale_ranges] if scale_ranges is not None else None
+    overlaps = _overlaps(dets, gts)
     results = [
-        _class_results(dets, gts, c, (iou_thr,), area_ranges, use_07_metric)[0] for c in range(num_classes)
+        _class_results(dets, gts, overlaps, c, (iou_thr,), area_ranges, use_07_metric)[0]
+        for c in range(num_classes)
     ]
     mean_ap = _mean_ap(results, len(area_ranges) if area_ranges else None)
     print_map_summary(mean_ap, results, dataset, area_ranges, logger=logger)
@@ -188,9 +235,13 @@ def eval_rbbox_map_coco(
         ``{'mAP': mean over thresholds, 'mAP_50': ..., 'mAP_75': ..., 'per_thr': {thr: mAP},
         'ap': (num_classes,) per-class AP averaged over thresholds}``.
     """
+    iou_thrs = tuple(check_iou_thr(t, f"iou_thrs[{k}]") for k, t in enumerate(iou_thrs))
+    if not iou_thrs:
+        raise ValueError("iou_thrs is empty: give at least one IoU threshold")
     num_classes, dets, gts = _flatten(det_results, annotations, num_classes)
+    overlaps = _overlaps(dets, gts)
     per_class = [
-        _class_results(dets, gts, c, tuple(iou_thrs), None, use_07_metric) for c in range(num_classes)
+        _class_results(dets, gts, overlaps, c, iou_thrs, None, use_07_metric) for c in range(num_classes)
     ]
     per_thr = {float(t): float(_mean_ap([pc[k] for pc in per_class], None)) for k, t in enumerate(iou_thrs)}
     class_ap = np.array([np.mean([r["ap"] for r in pc]) for pc in per_class], np.float64)
