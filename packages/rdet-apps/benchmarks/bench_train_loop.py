@@ -19,9 +19,8 @@
 256 px, on the embedded synthetic set). ``retinanet-dota``: MMRotate's
 rotated_retinanet_obb_r50_fpn_1x_dota_le90 (ResNet-50, 1024 px, batch 2, no pretrained
 download) on a synthetic DOTA-format set of ``--images`` 1024 px images (3 of DOTA's classes,
-up to 40 objects each) written to a temporary folder. The config comes from
-``$RDET_SHARED/configs/mmrotate-0.3.4`` when there, else from ``benchmarks/configs/`` (the
-same config, its ``_base_`` merged in).
+up to 40 objects each) written to a temporary folder; its config is read from
+``$RDET_SHARED/configs/mmrotate-0.3.4`` (benchmarks/gpu.sh carries that folder to a GPU machine).
 
 Prints one JSON object per finished part (the results so far) and writes the last to --json.
 """
@@ -45,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 SHARED = Path(os.environ.get("RDET_SHARED", ROOT.parent / "shared"))
 DOTA_NAME = "rotated_retinanet_obb_r50_fpn_1x_dota_le90.py"
-DOTA_CONFIGS = (SHARED / "configs/mmrotate-0.3.4/rotated_retinanet" / DOTA_NAME, HERE / "configs" / DOTA_NAME)
+DOTA_CONFIG = SHARED / "configs/mmrotate-0.3.4/rotated_retinanet" / DOTA_NAME
 
 
 class StopBench(Exception):
@@ -79,8 +78,9 @@ def _config(name: str, work: Path, images: int) -> tuple[Any, int]:
         val = make_demo_dota(data / "val", num_images=16, size=256, seed=1)
         options: dict[str, Any] = {}
     else:
-        path = next(p for p in DOTA_CONFIGS if p.is_file())
-        cfg = Config.fromfile(path)
+        if not DOTA_CONFIG.is_file():
+            raise FileNotFoundError(f"{DOTA_CONFIG}: MMRotate's configs are needed (set RDET_SHARED)")
+        cfg = Config.fromfile(DOTA_CONFIG)
         train = make_demo_dota(data / "train", num_images=images, size=1024, max_objects=40, seed=0)
         val = make_demo_dota(data / "val", num_images=4, size=1024, max_objects=40, seed=1)
         options = {
