@@ -1,9 +1,12 @@
 """Synthetic data written into tmp_path: DOTA, HRSC2016, DIOR-R and YOLO-OBB files with images,
 covering the same code paths as the real samples in ../shared (headers, CRLF, floats,
-difficult=2, zero-area quads, empty files, values outside [0, 1])."""
+difficult=2, zero-area quads, empty files, values outside [0, 1]), and the bad input of
+test_bad_input.py (EXIF-rotated JPEG / PNG, written by hand: no Pillow needed)."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -132,6 +135,36 @@ def write_yolo(root: Path) -> Path:
     return root
 
 
+def _exif(orientation: int) -> bytes:
+    """A big-endian EXIF (TIFF) block whose IFD0 holds only Orientation (tag 0x0112, SHORT)."""
+    entry = struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
+    return b"MM\x00*" + struct.pack(">IH", 8, 1) + entry + struct.pack(">I", 0)
+
+
+def exif_jpeg(img: np.ndarray, orientation: int) -> bytes:
+    """``img`` as a JPEG with an EXIF APP1 segment (written by hand, right after SOI) holding ``orientation``.
+
+    The stored pixels are ``img``; OpenCV's IMREAD_COLOR turns them by the tag (6: 90 deg clockwise).
+    """
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 98])
+    assert ok
+    payload = b"Exif\x00\x00" + _exif(orientation)
+    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    data = buf.tobytes()
+    return data[:2] + app1 + data[2:]
+
+
+def exif_png(img: np.ndarray, orientation: int, after_idat: bool = False) -> bytes:
+    """``img`` as a PNG with an ``eXIf`` chunk holding ``orientation`` (before the image data, or after it)."""
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    data = buf.tobytes()
+    body = _exif(orientation)
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    at = data.index(b"IEND" if after_idat else b"IDAT") - 4
+    return data[:at] + chunk + data[at:]
+
+
 @pytest.fixture(scope="session")
 def syn():
     """The synthetic-data helpers of this file (tests import no helper modules: pytest runs in importlib mode)."""
@@ -140,4 +173,5 @@ def syn():
     return types.SimpleNamespace(
         REAL=REAL, SYN_BOXES=SYN_BOXES, SYN_NAMES=SYN_NAMES, draw_image=draw_image,
         write_dota=write_dota, write_hrsc=write_hrsc, write_dior=write_dior, write_yolo=write_yolo,
+        exif_jpeg=exif_jpeg, exif_png=exif_png,
     )  # fmt: skip

@@ -164,3 +164,96 @@ def test_cli_main(syn, tmp_path, capsys):
     settings = json.loads((tmp_path / "o/split_settings.json").read_text())
     assert settings["padding_value"] == [104, 116, 124] and settings["iof_thr"] == 0.7  # ss_trainval
     assert main(["--save-dir", "x"]) == 2
+
+
+# -- issue 15: an interrupted split resumes to the same output; EXIF-rotated images -----------------
+
+KILLED_SPLIT = r"""
+import os, signal, sys
+import rdet_data.split.splitter as sp
+
+img, save, ann, at, sig = sys.argv[1:6]
+calls = 0
+write = sp._write_atomic
+
+
+def dying(path, data):  # the kill lands in the middle of write number `at`
+    global calls
+    calls += 1
+    if calls == int(at):
+        with open(f"{path}.tmp{os.getpid()}", "wb") as f:
+            f.write(data[: len(data) // 2])
+        os.kill(os.getpid(), getattr(signal, sig))
+    write(path, data)
+
+
+sp._write_atomic = dying
+sp.split_dota(img, save, ann, sizes=[256], gaps=[56], progress=False)
+"""
+
+
+def _tree(save: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(save)): p.read_bytes() for p in sorted(save.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM", "SIGINT"])
+def test_split_killed_mid_write_resumes_to_the_uninterrupted_output(syn, tmp_path, sig):
+    """A split killed while writing a label file (its 13th write: the settings, then a patch and
+    its label file by turns, so the second image's third label file), then run again, gives byte for byte what one run gives; no ``*.part*.txt`` or
+    temporary file is left for a dataset to read. SIGTERM and SIGINT clean up on the way out;
+    after SIGKILL the rerun does (and removes an older version's ``*.part<pid>.txt`` too)."""
+    import subprocess
+    import sys
+
+    from rdet_data import DOTADataset
+
+    ann, img = syn.write_dota(tmp_path / "d", n_images=3)
+    clean, save = tmp_path / "clean", tmp_path / "resumed"
+    split_dota(str(img), str(clean), str(ann), sizes=[256], gaps=[56], progress=False)
+    run = subprocess.run([sys.executable, "-c", KILLED_SPLIT, str(img), str(save), str(ann), "13", sig],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    expected_rc = {"SIGKILL": -9, "SIGTERM": 128 + 15, "SIGINT": -2}[sig]  # SIGINT: KeyboardInterrupt
+    assert run.returncode == expected_rc, run.stderr[-2000:]
+    left = [str(p.relative_to(save)) for p in save.rglob("*") if re.search(r"\.tmp\d+$", p.name)]
+    assert left == (
+        ["annfiles/P0001__256__0___44.txt.tmp" + left[0].rsplit("tmp", 1)[1]] if sig == "SIGKILL" else []
+    )
+    assert len(_tree(save)) < len(_tree(clean))
+    (save / "annfiles" / "P0001__256__0___0.part4242.txt").write_text("1 2 3")  # an older version's leftover
+    again = split_dota(str(img), str(save), str(ann), sizes=[256], gaps=[56], progress=False)
+    assert again == split_dota(str(img), str(clean), str(ann), sizes=[256], gaps=[56], progress=False)
+    assert _tree(save) == _tree(clean)
+    a = DOTADataset(str(save / "annfiles"), [], img_prefix=str(save / "images"), filter_empty_gt=False)
+    b = DOTADataset(str(clean / "annfiles"), [], img_prefix=str(clean / "images"), filter_empty_gt=False)
+    assert a.summary()["objects"] == b.summary()["objects"] and a.img_ids == b.img_ids
+
+
+def test_split_progress_line_cut_by_a_kill_is_not_continued(syn, tmp_path):
+    """A record cut in the middle is dropped and the log rewritten, so the next record starts on its own line."""
+    ann, img = syn.write_dota(tmp_path / "d", n_images=2)
+    save = tmp_path / "out"
+    kw = dict(sizes=[256], gaps=[56], progress=False)
+    split_dota(str(img), str(save), str(ann), **kw)
+    log = save / "split_progress.jsonl"
+    lines = log.read_text().splitlines()
+    log.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # no newline: cut by the kill
+    split_dota(str(img), str(save), str(ann), **kw)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == sorted(json.loads(line)["id"] for line in lines)
+
+
+def test_split_reads_exif_rotated_images_as_the_pipeline_does(syn, tmp_path):
+    """A JPEG stored 400 x 300 with Orientation 6 is split as the 300 x 400 image OpenCV's
+    IMREAD_COLOR (LoadImageFromFile) shows, which its labels describe."""
+    shown = syn.draw_image(300, 400, np.array([[150, 300, 80, 40, 0.3]]))
+    img_dir = tmp_path / "images"
+    img_dir.mkdir()
+    path = img_dir / "R.jpg"
+    path.write_bytes(syn.exif_jpeg(cv2.rotate(shown, cv2.ROTATE_90_COUNTERCLOCKWISE), 6))
+    rep = split_dota(str(img_dir), str(tmp_path / "o"), sizes=[256], gaps=[56], progress=False)
+    assert (rep["per_image"][0]["width"], rep["per_image"][0]["height"]) == (300, 400)
+    names = sorted(p.stem for p in (tmp_path / "o/images").iterdir())
+    assert names == ["R__256__0___0", "R__256__0___144", "R__256__44___0", "R__256__44___144"]
+    loaded = cv2.imread(str(path))  # IMREAD_COLOR, as the pipeline
+    patch = cv2.imread(str(tmp_path / "o/images/R__256__44___144.png"))
+    np.testing.assert_array_equal(patch, loaded[144:400, 44:300])

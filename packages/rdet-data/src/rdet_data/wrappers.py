@@ -26,12 +26,17 @@ def _merge_summaries(name: str, parts: list[DatasetSummary]) -> DatasetSummary:
     for p in parts:
         per_class.update(p["per_class"])
         dropped.update(p["dropped"])
-    keys = ("images", "images_without_objects", "images_filtered", "objects", "difficult", "ignored")
+    # a class is unseen in the whole when no part's label files name it
+    first = parts[0].get("unseen_classes", {}) if parts else {}
+    unseen = {c: v for c, v in first.items() if all(c in p.get("unseen_classes", {}) for p in parts)}
+    keys = ("images", "images_without_objects", "images_filtered", "images_missing", "objects", "difficult",
+            "ignored")  # fmt: skip
     return DatasetSummary(
         dataset=name,
-        **{k: sum(p[k] for p in parts) for k in keys},
+        **{k: sum(p.get(k, 0) for p in parts) for k in keys},
         per_class=dict(per_class),
         dropped={r: dropped.get(r, 0) for r in DROP_REASONS},
+        unseen_classes=unseen,
     )
 
 

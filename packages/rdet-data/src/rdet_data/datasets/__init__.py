@@ -1,6 +1,7 @@
 """Datasets: MMRotate's (DOTA, HRSC2016, SAR) and DIOR-R, YOLO-OBB; each registered in ``DATASETS``."""
 
 from rdet_data.datasets.base import DatasetSummary, RotatedDataset
+from rdet_data.datasets.checks import EmptyDatasetError
 from rdet_data.datasets.dior import DIORDataset
 from rdet_data.datasets.dota import DOTADataset, DOTAv2Dataset, DOTAv15Dataset, SARDataset
 from rdet_data.datasets.hrsc import HRSCDataset
@@ -15,6 +16,7 @@ __all__ = [
     "DOTAv2Dataset",
     "DOTAv15Dataset",
     "DatasetSummary",
+    "EmptyDatasetError",
     "HRSCDataset",
     "RotatedDataset",
     "SARDataset",

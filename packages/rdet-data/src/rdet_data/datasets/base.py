@@ -8,6 +8,12 @@ A dataset holds ``data_infos``: one dict per image, ``{'filename': str (relative
   dataset's angle ``version``; ``labels`` (n,) int64, 0-based indices into ``CLASSES``;
 - ``polygons`` (n, 8) float32, the annotated corners; ``difficult`` (n,) int64;
 - ``bboxes_ignore`` (m, 5), ``labels_ignore`` (m,), ``polygons_ignore`` (m, 8).
+
+Checked at construction (``on_error='raise'``: an error naming the file and line or object;
+``'warn'``: a warning, and the object, line or image is dropped and counted in ``summary()``):
+corners more than an image size outside their image, label files whose image is missing (when
+the pipeline loads images), ``classes`` entries that no label file names (a warning with the
+closest names), and a dataset left without a sample (:class:`EmptyDatasetError`, always).
 """
 
 from __future__ import annotations
@@ -23,9 +29,18 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from rdet_data.datasets.checks import (
+    OUTSIDE_MARGIN,
+    EmptyDatasetError,
+    closest_names,
+    missing_files,
+    outside_image,
+)
+from rdet_data.formats.dota import DotaLabelError
+from rdet_data.formats.text import read_text_lines
 from rdet_data.transforms.compose import Compose
 
-__all__ = ["DatasetSummary", "RotatedDataset", "empty_ann", "poly2obb"]
+__all__ = ["DatasetSummary", "EmptyDatasetError", "RotatedDataset", "empty_ann", "poly2obb"]
 
 logger = logging.getLogger("rdet_data")
 
@@ -34,6 +49,7 @@ DROP_REASONS = {
     "difficulty": "difficult > the `difficulty` threshold",
     "other_class": "class not in `classes`",
     "malformed_line": "skipped with on_error='warn'",
+    "out_of_image": "a corner more than an image size outside the image (on_error='warn')",
 }
 
 
@@ -66,13 +82,17 @@ class DatasetSummary(dict):
     """What a dataset loaded: a dict whose ``str()`` is a table.
 
     Keys: ``dataset``, ``images``, ``images_without_objects``, ``images_filtered`` (dropped by
-    ``filter_empty_gt``), ``objects``, ``per_class`` ({class: n}), ``difficult`` (kept objects
-    with a difficult flag > 0), ``ignored`` (objects in ``*_ignore``), ``dropped`` ({reason: n}).
+    ``filter_empty_gt``), ``images_missing`` (label files without their image, dropped with
+    ``on_error='warn'``), ``objects``, ``per_class`` ({class: n}), ``difficult`` (kept objects
+    with a difficult flag > 0), ``ignored`` (objects in ``*_ignore``), ``dropped`` ({reason: n},
+    reasons in ``DROP_REASONS``), ``unseen_classes`` ({class of a ``classes`` override that no
+    label file names: [closest names in the label files]}).
     """
 
     def __str__(self) -> str:
         rows = [("images", self["images"]), ("  without objects", self["images_without_objects"])]
         rows.append(("  filtered (no objects)", self["images_filtered"]))
+        rows.append(("  missing (dropped)", self.get("images_missing", 0)))
         rows += [
             ("objects", self["objects"]),
             ("  difficult", self["difficult"]),
@@ -83,6 +103,8 @@ class DatasetSummary(dict):
         width = max(len(r[0]) for r in rows)
         lines = [f"{self['dataset']}", "-" * (width + 10)]
         lines += [f"{name:<{width}}  {n:>8}" for name, n in rows]
+        for name, close in self.get("unseen_classes", {}).items():
+            lines.append(f"class {name!r} is in no label file (closest: {', '.join(close) or 'none'})")
         return "\n".join(lines)
 
 
@@ -97,8 +119,9 @@ class RotatedDataset(Dataset):
         img_prefix: Folder of the images; ``data_infos[i]['filename']`` is relative to it.
         test_mode: ``__getitem__`` runs the pipeline without annotations; no filtering.
         filter_empty_gt: Leave out images without objects (training only).
-        on_error: ``'raise'`` (default): a malformed annotation is an error naming file and
-            line. ``'warn'``: it is skipped with a warning and counted in ``summary()``.
+        on_error: ``'raise'`` (default): a malformed annotation (a bad line, an unknown class,
+            a corner far outside the image, a missing image) is an error naming file and line.
+            ``'warn'``: it is skipped with a warning and counted in ``summary()``.
         scorer: For :meth:`evaluate`: a function with ``rdet_eval.eval_rbbox_map``'s
             signature (rdet-data does not import rdet-eval).
     """
@@ -106,6 +129,9 @@ class RotatedDataset(Dataset):
     CLASSES: tuple[str, ...] | None = None
     PALETTE = None
     scorer: Callable[..., Any] | None = None
+    outside_margin: float = OUTSIDE_MARGIN  # corners may lie this many image sizes outside
+    case_insensitive_classes: bool = False  # class names match whatever their case (DIOR)
+    empty_hint: str = ""  # what "no label files" means for this format (set by load_annotations)
 
     def __init__(
         self,
@@ -146,14 +172,24 @@ class RotatedDataset(Dataset):
                 self.seg_prefix = osp.join(data_root, self.seg_prefix)
         self.dropped: Counter[str] = Counter()
         self.images_filtered = 0
+        self.images_missing = 0
+        self.label_names: Counter[str] = Counter()  # class names as the label files write them
+        self.label_files: int | None = None  # label files (or listed ids) read; set by load_annotations
+        self.pipeline = Compose(pipeline or [])
         self.data_infos = self.load_annotations(self.ann_file)
+        loaded = len(self.data_infos)
+        self.unseen_classes = self._check_classes()
         self.proposals = None
         if not test_mode:
             valid = self._filter_imgs()
             self.images_filtered = len(self.data_infos) - len(valid)
             self.data_infos = [self.data_infos[i] for i in valid]
+        self._check_images()
+        if not self.data_infos:
+            raise EmptyDatasetError(self._empty_message(loaded))
+        if hasattr(self, "img_ids"):  # kept in step with data_infos (format_results zips them)
+            self.img_ids = [osp.splitext(osp.basename(info["filename"]))[0] for info in self.data_infos]
         self._set_group_flag()
-        self.pipeline = Compose(pipeline or [])
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -167,17 +203,144 @@ class RotatedDataset(Dataset):
         if classes is None:
             return cls.CLASSES
         if isinstance(classes, str):
-            with open(classes, encoding="utf-8") as f:
-                return tuple(line.strip() for line in f if line.strip())
+            return tuple(line.strip() for _, line in read_text_lines(classes)[0] if line.strip())
         if isinstance(classes, (tuple, list)):
             return tuple(classes)
         raise ValueError(f"unsupported type {type(classes)} of classes")
 
-    def _bad_annotation(self, message: str) -> None:
-        """Raise, or (on_error='warn') warn and count a skipped item."""
+    def _bad_annotation(self, message: str, error: type[Exception] = ValueError) -> None:
+        """Raise ``error``, or (on_error='warn') warn about a skipped item (the caller counts it)."""
         if self.on_error == "raise":
-            raise ValueError(message)
+            raise error(message)
         warnings.warn(message, stacklevel=3)
+
+    def _inside(
+        self,
+        path: str,
+        where: Sequence[str],
+        polygons: np.ndarray,
+        width: float,
+        height: float,
+        unit: str = "px",
+    ) -> np.ndarray:
+        """(n,) bool: objects whose corners lie within ``outside_margin`` image sizes of the image.
+
+        Those outside are a :class:`DotaLabelError` naming ``path``, the first one's place
+        (``where[i]``: ``'12'`` for line 12, ``' object 3'``), its corner and the image size, or
+        (``on_error='warn'``) one warning per file, dropped and counted as ``out_of_image``.
+        ``unit='normalised'``: ``polygons`` are YOLO's 0..1 values and ``width, height`` 1.
+        """
+        out = outside_image(polygons, width, height, self.outside_margin)
+        if not out.any():
+            return ~out
+        i = int(np.flatnonzero(out)[0])
+        p = np.asarray(polygons[i], np.float64)
+        m = self.outside_margin
+        if unit == "px":
+            allowed = f"x {-m * width:g}..{(1 + m) * width:g}, y {-m * height:g}..{(1 + m) * height:g}"
+            size = f"the {width:g} x {height:g} px image (allowed: {allowed})"
+        else:
+            allowed = f"{-m:g}..{1 + m:g}; pixels written as-is?"
+            size = f"the image: YOLO-OBB corners are x / width, y / height, 0..1 (allowed: {allowed})"
+        message = (
+            f"{path}:{where[i]}: corners {' '.join(f'{v:g}' for v in p)} lie far outside {size}; "
+            f"{int(out.sum())} such object(s) in this file"
+        )
+        self._bad_annotation(message, DotaLabelError)
+        self.dropped["out_of_image"] += int(out.sum())
+        return ~out
+
+    def _check_classes(self) -> dict[str, list[str]]:
+        """``{name: closest names}`` for ``classes`` entries that no label file names (and a warning)."""
+        if not self.custom_classes or not self.label_names or not self.CLASSES:
+            return {}
+        fold = str.lower if self.case_insensitive_classes else str
+        seen = {fold(n) for n in self.label_names}
+        unseen = {c: closest_names(c, self.label_names) for c in self.CLASSES if fold(c) not in seen}
+        if unseen:
+            common = ", ".join(f"{n} ({k})" for n, k in self.label_names.most_common(10))
+            hints = "; ".join(
+                f"{c!r}: did you mean {' or '.join(map(repr, close))}?" if close else f"{c!r}: nothing close"
+                for c, close in unseen.items()
+            )
+            warnings.warn(
+                f"{type(self).__name__} ({self.ann_file}): {len(unseen)} of the {len(self.CLASSES)} "
+                f"`classes` appear in no label file, so they get no objects: {hints} "
+                f"(the label files name: {common})",
+                stacklevel=3,
+            )
+        return unseen
+
+    def _loads_images(self) -> bool:
+        """Whether the pipeline reads image files (a ``LoadImageFromFile``, not the webcam one)."""
+        from rdet_data.transforms.loading import LoadImageFromFile, LoadImageFromWebcam
+
+        return any(
+            isinstance(t, LoadImageFromFile) and not isinstance(t, LoadImageFromWebcam)
+            for t in self.pipeline.transforms
+        )
+
+    def _check_images(self) -> None:
+        """Every kept sample's image exists, when the pipeline loads images (one folder listing).
+
+        Raises:
+            FileNotFoundError: ``img_prefix`` is not a folder, or images are missing (naming the
+                first five and how many); with ``on_error='warn'`` those samples are dropped.
+        """
+        if not self.data_infos or not self._loads_images():
+            return
+        name = type(self).__name__
+        prefix = self.img_prefix or ""
+        if prefix and not osp.isdir(prefix):
+            raise FileNotFoundError(
+                f"{name}: img_prefix {prefix!r} is not a folder (ann_file: {self.ann_file})"
+            )
+        missing = missing_files(prefix, [info["filename"] for info in self.data_infos])
+        if not missing:
+            return
+        first = ", ".join(self.data_infos[i]["filename"] for i in missing[:5])
+        where = (
+            f"img_prefix {prefix!r}"
+            if prefix
+            else f"the working directory {os.getcwd()!r} (img_prefix is not set)"
+        )
+        message = (
+            f"{name}: {len(missing)} of {len(self.data_infos)} images are not in {where}: {first}"
+            f"{' ...' if len(missing) > 5 else ''} (their labels: {self.ann_file})"
+        )
+        hint = "; on_error='warn' drops them" if self.on_error == "raise" else ": dropped"
+        self._bad_annotation(message + hint, FileNotFoundError)
+        drop = set(missing)
+        self.data_infos = [info for i, info in enumerate(self.data_infos) if i not in drop]
+        self.images_missing += len(missing)
+
+    def _empty_message(self, loaded: int) -> str:
+        """Why no sample is left: nothing found, everything filtered (by what), or images missing."""
+        name = f"{type(self).__name__}: no {'test' if self.test_mode else 'training'} samples from {self.ann_file}"
+        if loaded == 0:
+            if self.label_files == 0:
+                return f"{name}: it holds no label files{self.empty_hint}"
+            return f"{name}: it lists no images"
+        if self.images_missing == loaded - self.images_filtered and self.images_missing:
+            return f"{name}: all {self.images_missing} images are missing from img_prefix {self.img_prefix!r}"
+        dropped = {r: n for r, n in self.dropped.items() if n}
+        n_dropped = sum(dropped.values())
+        why = (
+            f"{n_dropped} objects were dropped: "
+            + ", ".join(f"{n} {r} ({DROP_REASONS.get(r, r)})" for r, n in dropped.items())
+            if dropped
+            else "the label files hold no objects"
+        )
+        text = (
+            f"{name}: all {loaded} images were left out by filter_empty_gt=True, as none has an object "
+            f"left; {why}"
+        )
+        if dropped.get("other_class") and self.CLASSES:
+            common = ", ".join(f"{n} ({k})" for n, k in self.label_names.most_common(10))
+            text += f"; classes: {', '.join(self.CLASSES)}; the label files name: {common or '-'}"
+        if self.label_files == 0:
+            text += f"; no label files were found{self.empty_hint}"
+        return text
 
     def _count_skipped_lines(self, messages: Sequence[str]) -> None:
         for message in messages:
@@ -333,11 +496,13 @@ class RotatedDataset(Dataset):
             images=len(self),
             images_without_objects=empty,
             images_filtered=self.images_filtered,
+            images_missing=self.images_missing,
             objects=n_objects,
             per_class={c: per_class.get(c, 0) for c in names},
             difficult=difficult,
             ignored=ignored,
             dropped={reason: self.dropped.get(reason, 0) for reason in DROP_REASONS},
+            unseen_classes=dict(self.unseen_classes),
         )
 
     def __repr__(self) -> str:

@@ -28,8 +28,12 @@ class DIORDataset(RotatedDataset):
             with that stem.
         version: Angle version of the boxes (corners through ``poly2obb_np``).
         Objects flagged ``difficult`` go to ``bboxes_ignore`` (VOC's and MMRotate 1.x's rule).
+        Corners more than an image size outside ``<size>`` are an error naming the XML and the
+        object (``on_error='warn'``: dropped, ``out_of_image``). Class names match whatever
+        their case, in the label files and in a ``classes`` override.
     """
 
+    case_insensitive_classes = True
     CLASSES = (
         "airplane", "airport", "baseballfield", "basketballcourt", "bridge", "chimney",
         "expressway-service-area", "expressway-toll-station", "dam", "golffield",
@@ -56,8 +60,12 @@ class DIORDataset(RotatedDataset):
         images = self._image_names()
         cls_map = {c.lower(): i for i, c in enumerate(self.CLASSES)}
         infos = []
-        for img_id in read_id_list(ann_file):
+        ids = read_id_list(ann_file)
+        self.label_files = len(ids)
+        self.empty_hint = f" (no image id in {ann_file})"
+        for img_id in ids:
             xml = read_dior_xml(osp.join(ann_dir, f"{img_id}.xml"))
+            self.label_names.update(xml.names)
             ann = empty_ann()
             if len(xml):
                 labels = np.array([cls_map.get(n.lower(), -1) for n in xml.names], np.int64)
@@ -67,10 +75,14 @@ class DIORDataset(RotatedDataset):
                         f"{xml.path}: unknown DIOR class {xml.names[int(np.flatnonzero(unknown)[0])]!r}"
                     )
                 boxes = poly2obb(xml.polygons, self.version)
-                bad = ~unknown & np.isnan(boxes).any(axis=1)
                 self.dropped["other_class"] += int(unknown.sum())
+                keep = ~unknown
+                if xml.width > 0 and xml.height > 0:
+                    where = [f" object {k + 1}" for k in np.flatnonzero(keep)]
+                    keep[keep] = self._inside(str(xml.path), where, xml.polygons[keep], xml.width, xml.height)
+                bad = keep & np.isnan(boxes).any(axis=1)
                 self.dropped["degenerate"] += int(bad.sum())
-                keep = ~unknown & ~bad
+                keep &= ~bad
                 hard = xml.difficult > 0
                 for suffix, sel in (("", keep & ~hard), ("_ignore", keep & hard)):
                     ann["bboxes" + suffix] = boxes[sel]

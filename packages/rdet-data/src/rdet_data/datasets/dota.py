@@ -11,6 +11,7 @@ import numpy as np
 import rbox_geometry as rg
 from rdet_data.datasets.base import IMAGE_EXTENSIONS, RotatedDataset, empty_ann, poly2obb
 from rdet_data.formats.dota import read_dota_labels
+from rdet_data.formats.imagesize import image_size
 from rdet_data.registry import DATASETS
 
 __all__ = ["DOTADataset", "DOTAv2Dataset", "DOTAv15Dataset", "SARDataset"]
@@ -39,7 +40,9 @@ class DOTADataset(RotatedDataset):
     Each label file gives one image ``<id>.<ext>`` in ``img_prefix`` (``.png`` as MMRotate
     assumes, or whichever image with that stem is there). Polygons become boxes with
     MMRotate's ``poly2obb_np``; those with a side under 2 px (e.g. the zero-area quads of split
-    patches) are dropped and counted. An empty file is an image without objects.
+    patches) are dropped and counted. An empty file is an image without objects. Where the
+    image is there, its size (from the header) bounds the corners: more than an image size
+    outside is an error naming file:line (``on_error='warn'``: dropped, ``out_of_image``).
     """
 
     CLASSES = DOTA_V1_CLASSES
@@ -58,30 +61,49 @@ class DOTADataset(RotatedDataset):
             raise FileNotFoundError(f"{type(self).__name__}: ann_file {ann_folder!r} is not a folder")
         images = self._image_names()
         ann_files = sorted(glob.glob(osp.join(glob.escape(ann_folder), "*.txt")))
+        self.label_files = len(ann_files)
         infos: list[dict[str, Any]] = []
         if not ann_files:  # test phase: the folder holds images
             for path in sorted(glob.glob(osp.join(glob.escape(ann_folder), "*"))):
                 stem, ext = osp.splitext(osp.basename(path))
                 if ext.lower() in IMAGE_EXTENSIONS:
                     infos.append({"filename": images.get(stem, osp.basename(path)), "ann": empty_ann()})
+            self.empty_hint = (
+                f" (*.txt), only {len(infos)} images: is ann_file the image folder?"
+                if infos
+                else " (*.txt) and no images"
+            )
         else:
             cls_map = {c: i for i, c in enumerate(self.CLASSES)}
             for path in ann_files:
                 stem = osp.splitext(osp.basename(path))[0]
-                info = {"filename": images.get(stem, stem + ".png"), "ann": self._load_file(path, cls_map)}
+                image = osp.join(self.img_prefix, images[stem]) if stem in images else None
+                info = {
+                    "filename": images.get(stem, stem + ".png"),
+                    "ann": self._load_file(path, cls_map, image),
+                }
                 infos.append(info)
         self.img_ids = [osp.splitext(info["filename"])[0] for info in infos]
         return infos
 
-    def _load_file(self, path: str, cls_map: dict[str, int]) -> dict[str, np.ndarray]:
+    def _load_file(
+        self, path: str, cls_map: dict[str, int], image: str | None = None
+    ) -> dict[str, np.ndarray]:
+        """One label file's ``ann``; ``image``: its image, whose size (read from the header) bounds the corners."""
         labels = read_dota_labels(path, errors="skip" if self.on_error == "warn" else "raise")
         self._count_skipped_lines(labels.skipped)
+        self.label_names.update(labels.names)
         ann = empty_ann()
         if not len(labels):
             return ann
+        keep = np.ones(len(labels), bool)
+        if image is not None:
+            width, height = image_size(image)
+            keep = self._inside(str(path), [str(n) for n in labels.lines], labels.polygons, width, height)
         boxes = poly2obb(labels.polygons, self.version)
-        keep = ~np.isnan(boxes).any(axis=1)
-        self.dropped["degenerate"] += int((~keep).sum())
+        degenerate = keep & np.isnan(boxes).any(axis=1)
+        self.dropped["degenerate"] += int(degenerate.sum())
+        keep &= ~degenerate
         cls = np.array([cls_map.get(n, -1) for n in labels.names], np.int64)
         unknown = keep & (cls < 0)
         if unknown.any():

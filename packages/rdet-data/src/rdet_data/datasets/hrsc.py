@@ -9,6 +9,7 @@ import numpy as np
 
 import rbox_geometry as rg
 from rdet_data.datasets.base import RotatedDataset, empty_ann, poly2obb
+from rdet_data.formats.text import read_text_lines
 from rdet_data.formats.xml_labels import read_hrsc_xml
 from rdet_data.registry import DATASETS
 
@@ -16,11 +17,10 @@ __all__ = ["HRSCDataset", "read_id_list", "resolve_subdir"]
 
 
 def read_id_list(path: str) -> list[str]:
-    """Image ids, one a line (blank lines skipped)."""
+    """Image ids, one a line (blank lines skipped); not UTF-8: ``LabelEncodingError`` naming file:line."""
     if not osp.isfile(path):
         raise FileNotFoundError(f"image list {path!r} does not exist")
-    with open(path, encoding="utf-8-sig") as f:
-        return [line.strip() for line in f if line.strip()]
+    return [line.strip() for _, line in read_text_lines(path)[0] if line.strip()]
 
 
 def resolve_subdir(subdir: str, img_prefix: str, ann_file: str) -> str:
@@ -55,6 +55,9 @@ class HRSCDataset(RotatedDataset):
             ``1000000xx``; objects with another id are dropped and counted.
         version: Angle version. The XML's ``mbox_*`` is read as an 'le90' box; for other
             versions it goes through its polygon (MMRotate's rule).
+
+    Corners more than an image size outside ``Img_SizeWidth`` x ``Img_SizeHeight`` are an error
+    naming the XML and the object (``on_error='warn'``: dropped, ``out_of_image``).
     """
 
     CLASSES = None
@@ -96,7 +99,10 @@ class HRSCDataset(RotatedDataset):
         ann_dir = resolve_subdir(self.ann_subdir, self.img_prefix, ann_file)
         images = self._image_names()
         infos = []
-        for img_id in read_id_list(ann_file):
+        ids = read_id_list(ann_file)
+        self.label_files = len(ids)
+        self.empty_hint = f" (no image id in {ann_file})"
+        for img_id in ids:
             xml = read_hrsc_xml(osp.join(ann_dir, f"{img_id}.xml"))
             ann = empty_ann(with_heads=True)
             if len(xml):
@@ -108,6 +114,8 @@ class HRSCDataset(RotatedDataset):
                 boxes = xml.boxes.copy() if self.version == "le90" else poly2obb(polygons, self.version)
                 keep = labels >= 0
                 self.dropped["other_class"] += int((~keep).sum())
+                where = [f" object {k + 1}" for k in np.flatnonzero(keep)]
+                keep[keep] = self._inside(str(xml.path), where, polygons[keep], xml.width, xml.height)
                 bad = keep & np.isnan(boxes).any(axis=1)
                 self.dropped["degenerate"] += int(bad.sum())
                 keep &= ~bad

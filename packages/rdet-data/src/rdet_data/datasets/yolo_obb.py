@@ -29,9 +29,13 @@ class YOLOOBBDataset(RotatedDataset):
             ``names:``). Required: YOLO label files hold only indices.
         version: Angle version of the boxes.
 
-    Corners are scaled to pixels by the image size read from the image header; values
-    slightly outside [0, 1] (objects crossing the border) are kept, like DOTA's.
-    There is no difficult flag (all 0). An index >= len(classes) is an error naming file:line.
+    Corners are scaled to pixels by the image size read from the image header (after EXIF
+    orientation, as the pipeline's pixels); values slightly outside [0, 1] (objects crossing
+    the border) are kept, like DOTA's; values outside [-1, 2] (pixels written as-is: 107520 px
+    for 105 in a 1024-px image) are an error naming file:line (``on_error='warn'``: dropped,
+    ``out_of_image``). There is no difficult flag (all 0). An index >= len(classes) is an
+    error naming file:line. A label file without its image is an error at construction naming
+    the first five and how many (``on_error='warn'``: dropped, ``images_missing``).
     """
 
     CLASSES = None
@@ -56,12 +60,30 @@ class YOLOOBBDataset(RotatedDataset):
         """One ``data_info`` per label file (sorted): filename, width, height, ann in pixels."""
         if not osp.isdir(ann_folder):
             raise FileNotFoundError(f"YOLOOBBDataset: ann_file {ann_folder!r} is not a folder")
+        if not osp.isdir(self.img_prefix):
+            raise FileNotFoundError(
+                f"YOLOOBBDataset: img_prefix {self.img_prefix!r} is not a folder (the image sizes scale "
+                f"the labels of {ann_folder})"
+            )
         images = self._image_names()
+        paths = sorted(glob.glob(osp.join(glob.escape(ann_folder), "*.txt")))
+        self.label_files = len(paths)
+        self.empty_hint = " (*.txt)"
+        missing = [p for p in paths if osp.splitext(osp.basename(p))[0] not in images]
+        if missing:  # the sizes come from the images: they must be there, pipeline or not
+            first = ", ".join(osp.basename(p) for p in missing[:5])
+            self._bad_annotation(
+                f"YOLOOBBDataset: {len(missing)} of {len(paths)} label files in {ann_folder} have no image "
+                f"<stem>.* in img_prefix {self.img_prefix!r}: {first}{' ...' if len(missing) > 5 else ''}"
+                + ("; on_error='warn' drops them" if self.on_error == "raise" else ": dropped"),
+                FileNotFoundError,
+            )
+            self.images_missing += len(missing)
         infos = []
-        for path in sorted(glob.glob(osp.join(glob.escape(ann_folder), "*.txt"))):
+        for path in paths:
             stem = osp.splitext(osp.basename(path))[0]
             if stem not in images:
-                raise FileNotFoundError(f"{path}: no image {stem}.* in {self.img_prefix}")
+                continue
             width, height = image_size(osp.join(self.img_prefix, images[stem]))
             labels = read_yolo_obb(path, errors="skip" if self.on_error == "warn" else "raise")
             self._count_skipped_lines(labels.skipped)
@@ -74,11 +96,14 @@ class YOLOOBBDataset(RotatedDataset):
                         f"{path}:{labels.lines[i]}: class index {labels.class_ids[i]} >= {len(self.CLASSES)} classes"
                     )
                     self.dropped["other_class"] += int(bad.sum())
+                inside = np.ones(len(labels), bool)
+                where = [str(n) for n in labels.lines[~bad]]
+                inside[~bad] = self._inside(path, where, labels.polygons[~bad], 1.0, 1.0, unit="normalised")
                 polys = labels.polygons * np.array([width, height] * 4, np.float32)
                 boxes = poly2obb(polys, self.version)
-                degenerate = ~bad & np.isnan(boxes).any(axis=1)
+                degenerate = ~bad & inside & np.isnan(boxes).any(axis=1)
                 self.dropped["degenerate"] += int(degenerate.sum())
-                keep = ~bad & ~degenerate
+                keep = ~bad & inside & ~degenerate
                 ann.update(
                     bboxes=boxes[keep],
                     labels=labels.class_ids[keep],

@@ -2,6 +2,7 @@
 
 from rdet_data.formats.dota import DotaLabelError, DotaLabels, read_dota_labels
 from rdet_data.formats.imagesize import image_size
+from rdet_data.formats.text import LabelEncodingError, read_text_lines
 from rdet_data.formats.xml_labels import AnnotationError, DiorLabels, HrscLabels, read_dior_xml, read_hrsc_xml
 from rdet_data.formats.yolo_obb import YoloObbLabels, read_yolo_names, read_yolo_obb
 
@@ -11,11 +12,13 @@ __all__ = [
     "DotaLabelError",
     "DotaLabels",
     "HrscLabels",
+    "LabelEncodingError",
     "YoloObbLabels",
     "image_size",
     "read_dior_xml",
     "read_dota_labels",
     "read_hrsc_xml",
+    "read_text_lines",
     "read_yolo_names",
     "read_yolo_obb",
 ]

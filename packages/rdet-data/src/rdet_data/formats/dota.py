@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rdet_data.formats.text import read_text_lines
+
 __all__ = ["DotaLabelError", "DotaLabels", "read_dota_labels"]
 
 
@@ -61,6 +63,7 @@ def read_dota_labels(path: str | os.PathLike, errors: str = "raise") -> DotaLabe
         FileNotFoundError: ``path`` does not exist.
         DotaLabelError: A line is neither a header line (before the objects) nor
             ``8 numbers, class name[, difficult]``; the message names the file and line.
+        LabelEncodingError: A line is not UTF-8 (``errors='raise'``; skipped with ``'skip'``).
     """
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
@@ -71,26 +74,26 @@ def read_dota_labels(path: str | os.PathLike, errors: str = "raise") -> DotaLabe
     difficult: list[int] = []
     lines: list[int] = []
     header: dict[str, str] = {}
-    with open(path, encoding="utf-8-sig", newline=None) as f:  # newline=None: CRLF and LF alike
-        for lineno, raw in enumerate(f, start=1):
-            tokens = raw.split()
-            if not tokens:
-                continue
-            if len(tokens) < 9 and ":" in raw and not polygons and not skipped:
-                key, _, value = raw.strip().partition(":")
-                header[key.strip()] = value.strip()
-                continue
-            try:
-                coords, flag = _parse_object(tokens, raw, path, lineno)
-            except DotaLabelError as err:
-                if errors == "raise":
-                    raise
-                skipped.append(str(err))
-                continue
-            polygons.append(coords)
-            names.append(tokens[8])
-            difficult.append(flag)
-            lines.append(lineno)
+    text_lines, skipped = read_text_lines(path, errors)  # CRLF, LF and CR alike; BOM dropped
+    for lineno, raw in text_lines:
+        tokens = raw.split()
+        if not tokens:
+            continue
+        if len(tokens) < 9 and ":" in raw and not polygons and not skipped:
+            key, _, value = raw.strip().partition(":")
+            header[key.strip()] = value.strip()
+            continue
+        try:
+            coords, flag = _parse_object(tokens, raw, path, lineno)
+        except DotaLabelError as err:
+            if errors == "raise":
+                raise
+            skipped.append(str(err))
+            continue
+        polygons.append(coords)
+        names.append(tokens[8])
+        difficult.append(flag)
+        lines.append(lineno)
     return DotaLabels(
         path=path,
         polygons=np.asarray(polygons, np.float32).reshape(-1, 8),

@@ -1,6 +1,8 @@
 """Ultralytics YOLO-OBB label files: ``class-index x1 y1 x2 y2 x3 y3 x4 y4`` normalised to [0, 1].
 
-Values slightly outside [0, 1] (objects crossing the patch border, as in DOTA8) are kept.
+Values are returned as written; ``YOLOOBBDataset`` keeps those slightly outside [0, 1] (objects
+crossing the patch border, as in DOTA8) and refuses those far outside (pixels written as if
+normalised).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rdet_data.formats.dota import DotaLabelError
+from rdet_data.formats.text import read_text_lines
 
 __all__ = ["YoloObbLabels", "read_yolo_names", "read_yolo_obb"]
 
@@ -40,38 +43,25 @@ class YoloObbLabels:
 
 def read_yolo_obb(path: str | os.PathLike, errors: str = "raise") -> YoloObbLabels:
     """Read one label file; a malformed line raises ``DotaLabelError('file:line: ...')``
-    (or, with ``errors='skip'``, is skipped and recorded)."""
+    (or, with ``errors='skip'``, is skipped and recorded); a line that is not UTF-8 is a
+    ``LabelEncodingError('file:line: ...')``. Coordinates are returned as written: the dataset
+    checks their range against the image."""
     path = Path(path)
-    polys, ids, lines, skipped = [], [], [], []
-    with open(path, encoding="utf-8-sig", newline=None) as f:
-        for lineno, raw in enumerate(f, start=1):
-            tokens = raw.split()
-            if not tokens:
-                continue
-            try:
-                if len(tokens) != 9:
-                    raise DotaLabelError(
-                        f"{path}:{lineno}: expected 'class x1 y1 x2 y2 x3 y3 x4 y4' (9 fields), got {len(tokens)}"
-                    )
-                try:
-                    cls = int(tokens[0])
-                    coords = [float(t) for t in tokens[1:]]
-                except ValueError:
-                    raise DotaLabelError(
-                        f"{path}:{lineno}: not an integer class and 8 numbers: {raw.strip()!r}"
-                    ) from None
-                if cls < 0 or not np.all(np.isfinite(coords)):
-                    raise DotaLabelError(
-                        f"{path}:{lineno}: negative class or non-finite coordinate: {raw.strip()!r}"
-                    )
-            except DotaLabelError as err:
-                if errors != "skip":
-                    raise
-                skipped.append(str(err))
-                continue
-            polys.append(coords)
-            ids.append(cls)
-            lines.append(lineno)
+    polys, ids, lines = [], [], []
+    text_lines, skipped = read_text_lines(path, errors)
+    for lineno, raw in text_lines:
+        if not raw.split():
+            continue
+        try:
+            cls, coords = _parse_line(raw, path, lineno)
+        except DotaLabelError as err:
+            if errors != "skip":
+                raise
+            skipped.append(str(err))
+            continue
+        polys.append(coords)
+        ids.append(cls)
+        lines.append(lineno)
     return YoloObbLabels(
         path=path,
         polygons=np.asarray(polys, np.float32).reshape(-1, 8),
@@ -81,12 +71,31 @@ def read_yolo_obb(path: str | os.PathLike, errors: str = "raise") -> YoloObbLabe
     )
 
 
+def _parse_line(raw: str, path: Path, lineno: int) -> tuple[int, list[float]]:
+    """``(class index, 8 coordinates)`` of one line, or DotaLabelError naming file:line."""
+    tokens = raw.split()
+    if len(tokens) != 9:
+        raise DotaLabelError(
+            f"{path}:{lineno}: expected 'class x1 y1 x2 y2 x3 y3 x4 y4' (9 fields), got {len(tokens)}"
+        )
+    try:
+        cls = int(tokens[0])
+        coords = [float(t) for t in tokens[1:]]
+    except ValueError:
+        raise DotaLabelError(
+            f"{path}:{lineno}: not an integer class and 8 numbers: {raw.strip()!r}"
+        ) from None
+    if cls < 0 or not np.all(np.isfinite(coords)):
+        raise DotaLabelError(f"{path}:{lineno}: negative class or non-finite coordinate: {raw.strip()!r}")
+    return cls, coords
+
+
 def read_yolo_names(path: str | os.PathLike) -> list[str]:
     """Class names, in index order, from an Ultralytics data YAML (``names:`` as a mapping or a list).
 
     Uses PyYAML when installed; otherwise reads the ``names:`` block itself.
     """
-    text = Path(path).read_text(encoding="utf-8")
+    text = "".join(line for _, line in read_text_lines(path)[0])
     try:
         import yaml  # optional
     except ImportError:  # pragma: no cover - exercised where PyYAML is absent

@@ -5,18 +5,27 @@ sets, ``save_dir/annfiles/<same name>.txt`` (DOTA lines without header; truncate
 ``difficult = 2``). ``save_dir/split_progress.jsonl`` lists the finished images with their
 counts: a split run again with the same settings skips them (an interrupted split continues);
 with other settings it refuses.
+
+Every file is written under a temporary name in its own folder (``<name>.tmp<pid>``, which no
+dataset reads) and then renamed (``os.replace``), so a split killed at any moment (SIGINT,
+SIGTERM, SIGKILL) leaves whole patches or temporary files, never half a label file under a
+label's name; the next run deletes the temporary files (and the ``*.part<pid>.<ext>`` ones of
+earlier versions), keeps only whole lines of the progress log, and redoes the unfinished images.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import os.path as osp
+import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from multiprocessing import get_context
 from typing import Any
 
@@ -24,15 +33,15 @@ import cv2
 import numpy as np
 
 from rdet_data.formats.dota import read_dota_labels
-from rdet_data.formats.imagesize import image_size
 from rdet_data.split.windows import sliding_windows, window_objects
-from rdet_data.transforms.loading import imread
 
 __all__ = ["PRESETS", "SplitSettings", "split_dota"]
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 PROGRESS = "split_progress.jsonl"
 SETTINGS = "split_settings.json"
+# what an interrupted run leaves: ours (name.tmp<pid>) and earlier versions' (name.part<pid>.ext)
+LEFTOVER = re.compile(r"(\.tmp\d+|\.part\d+\.[A-Za-z0-9]+)$")
 
 # MMRotate's tools/data/dota/split/split_configs/*.json (without the paths)
 PRESETS: dict[str, dict[str, Any]] = {
@@ -76,11 +85,36 @@ def _fmt(v: float) -> str:
     return f"{v:.1f}" if float(v).is_integer() else f"{v:.2f}"
 
 
-def _write_atomic(path: str, write) -> None:
-    base, ext = osp.splitext(path)
-    tmp = f"{base}.part{os.getpid()}{ext}"  # keeps the extension: cv2 picks the codec by it
-    write(tmp)
-    os.replace(tmp, path)
+def _write_atomic(path: str, data: bytes) -> None:
+    """``data`` to ``path`` through ``<path>.tmp<pid>`` in the same folder and ``os.replace``.
+
+    Atomic against a killed process (the rename is all or nothing; a leftover temporary name
+    ends in neither ``.txt`` nor an image extension, so no dataset reads it), not against a
+    power cut (no fsync: a split is redone, not recovered).
+    """
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _read_image(path: str) -> np.ndarray:
+    """Pixels as the pipeline sees them (EXIF orientation applied), keeping grayscale and 16 bits.
+
+    ``IMREAD_ANYDEPTH | IMREAD_ANYCOLOR``: OpenCV turns JPEG / PNG / TIFF by their EXIF
+    Orientation as ``LoadImageFromFile``'s ``IMREAD_COLOR`` does (``IMREAD_UNCHANGED`` would
+    not); an alpha channel is dropped, as the pipeline drops it.
+    """
+    buf = np.fromfile(path, dtype=np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR) if buf.size else None
+    if img is None:
+        raise FileNotFoundError(f"cannot decode image file: {path} ({buf.size} bytes)")
+    return img
 
 
 def _split_one(job: tuple[str, str | None, str, dict[str, Any]]) -> dict[str, Any]:
@@ -88,15 +122,15 @@ def _split_one(job: tuple[str, str | None, str, dict[str, Any]]) -> dict[str, An
     img_path, ann_path, save_dir, cfg = job
     s = SplitSettings(**cfg)
     img_id = osp.splitext(osp.basename(img_path))[0]
-    width, height = image_size(img_path)
-    sizes, gaps = s.windows()
-    windows = sliding_windows(width, height, sizes, gaps, s.img_rate_thr)
     labels = read_dota_labels(ann_path) if ann_path is not None and osp.isfile(ann_path) else None
-    polys = labels.polygons if labels is not None else np.zeros((0, 8), np.float32)
-    per_window = window_objects(polys, windows, s.iof_thr, s.clip) if labels is not None else None
-    img = imread(img_path, "unchanged")
+    img = _read_image(img_path)
     if img.ndim == 2:
         img = img[..., None]
+    height, width = img.shape[:2]
+    sizes, gaps = s.windows()
+    windows = sliding_windows(width, height, sizes, gaps, s.img_rate_thr)
+    polys = labels.polygons if labels is not None else np.zeros((0, 8), np.float32)
+    per_window = window_objects(polys, windows, s.iof_thr, s.clip) if labels is not None else None
     pad = np.asarray(s.padding_value if len(s.padding_value) > 1 else s.padding_value[:1], img.dtype)
     kept = np.zeros(len(polys), bool)
     n_objects = n_trunc = 0
@@ -109,7 +143,7 @@ def _split_one(job: tuple[str, str | None, str, dict[str, Any]]) -> dict[str, An
             full[: patch.shape[0], : patch.shape[1]] = patch
             patch = full
         out = patch[..., 0] if patch.shape[2] == 1 else patch
-        _write_atomic(osp.join(save_dir, "images", name + s.save_ext), partial(_imwrite, img=out))
+        _write_atomic(osp.join(save_dir, "images", name + s.save_ext), _encode(out, s.save_ext, name))
         if per_window is None:
             continue
         w = per_window[j]
@@ -120,9 +154,7 @@ def _split_one(job: tuple[str, str | None, str, dict[str, Any]]) -> dict[str, An
         for poly, i, t in zip(w.polygons, w.index, w.truncated):
             flag = 2 if t else int(labels.difficult[i])
             lines.append(" ".join(_fmt(v) for v in poly) + f" {labels.names[i]} {flag}\n")
-        _write_atomic(
-            osp.join(save_dir, "annfiles", name + ".txt"), partial(_write_text, text="".join(lines))
-        )
+        _write_atomic(osp.join(save_dir, "annfiles", name + ".txt"), "".join(lines).encode("utf-8"))
     return {
         "id": img_id,
         "width": width,
@@ -137,16 +169,11 @@ def _split_one(job: tuple[str, str | None, str, dict[str, Any]]) -> dict[str, An
     }
 
 
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-def _imwrite(path: str, img: np.ndarray) -> None:
-    ok, buf = cv2.imencode(osp.splitext(path)[1], img)
+def _encode(img: np.ndarray, ext: str, name: str) -> bytes:
+    ok, buf = cv2.imencode(ext, img)
     if not ok:
-        raise OSError(f"cannot encode {path}")
-    buf.tofile(path)
+        raise OSError(f"cannot encode patch {name} as {ext}")
+    return buf.tobytes()
 
 
 def _jobs(img_dirs: Sequence[str], ann_dirs: Sequence[str | None]) -> list[tuple[str, str | None]]:
@@ -244,7 +271,7 @@ def split_dota(
     records = list(done.values())
     start = time.time()
     patches = sum(r["patches"] for r in records)
-    with open(osp.join(save_dir, PROGRESS), "a", encoding="utf-8") as log:
+    with open(osp.join(save_dir, PROGRESS), "a", encoding="utf-8") as log, _sigterm_as_exit():
         results: Iterable[dict[str, Any]]
         args = [(img, ann, save_dir, cfg) for img, ann in jobs]
         if nproc > 1 and len(args) > 1:
@@ -252,6 +279,7 @@ def split_dota(
             results = pool.imap_unordered(_split_one, args)
         else:
             pool, results = None, map(_split_one, args)
+        finished = False
         try:
             for rec in results:
                 log.write(json.dumps(rec) + "\n")
@@ -260,10 +288,46 @@ def split_dota(
                 patches += rec["patches"]
                 if progress:
                     _progress(len(records), total, patches, start)
+            finished = True
         finally:
             if pool is not None:
                 pool.terminate()
+                pool.join()
+            if not finished:  # interrupted (Ctrl-C, SIGTERM, an error): no temporary files stay
+                _remove_leftovers(save_dir)
     return _report(records)
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit():
+    """SIGTERM raises SystemExit while splitting, so the workers are stopped and temporary files removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _remove_leftovers(save_dir: str) -> list[str]:
+    """Delete what interrupted runs left in ``images/`` and ``annfiles/``; the names deleted."""
+    removed = []
+    for sub in ("images", "annfiles"):
+        folder = osp.join(save_dir, sub)
+        if not osp.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            if LEFTOVER.search(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(osp.join(folder, name))
+                removed.append(osp.join(sub, name))
+    return removed
 
 
 def _prepare(save_dir: str, settings: SplitSettings, labelled: bool) -> dict[str, dict[str, Any]]:
@@ -275,29 +339,47 @@ def _prepare(save_dir: str, settings: SplitSettings, labelled: bool) -> dict[str
             raise FileExistsError(
                 f"{save_dir} exists and is not a split made by rdet_data: choose another save_dir"
             )
-        with open(path, encoding="utf-8") as f:
-            found = json.load(f)
+        try:
+            with open(path, encoding="utf-8") as f:
+                found = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise FileExistsError(
+                f"{path} is not a split settings file ({err}): choose another save_dir"
+            ) from None
         if found != wanted:
             diff = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
             raise FileExistsError(
                 f"{save_dir} holds a split with other settings {diff}: choose another save_dir"
             )
+        _remove_leftovers(save_dir)
     else:
-        os.makedirs(osp.join(save_dir, "images"), exist_ok=True)
-        if labelled:
-            os.makedirs(osp.join(save_dir, "annfiles"), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(wanted, f, indent=1)
+        os.makedirs(save_dir, exist_ok=True)
+        _write_atomic(path, json.dumps(wanted, indent=1).encode("utf-8"))
+    os.makedirs(osp.join(save_dir, "images"), exist_ok=True)
+    if labelled:
+        os.makedirs(osp.join(save_dir, "annfiles"), exist_ok=True)
+    return _read_progress(osp.join(save_dir, PROGRESS))
+
+
+def _read_progress(path: str) -> dict[str, dict[str, Any]]:
+    """The records of the finished images; the log is rewritten with whole lines only, so that
+    the next record does not continue a line an interruption cut."""
     done: dict[str, dict[str, Any]] = {}
-    progress = osp.join(save_dir, PROGRESS)
-    if osp.isfile(progress):
-        with open(progress, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by an interruption
-                    continue
-                done[rec["id"]] = rec
+    if not osp.isfile(path):
+        return done
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = []
+    for raw in data.splitlines():
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):  # a line cut by an interruption
+            continue
+        if isinstance(rec, dict) and "id" in rec:
+            done[rec["id"]] = rec
+            lines.append(raw + b"\n")
+    if b"".join(lines) != data:
+        _write_atomic(path, b"".join(lines))
     return done
 
 

@@ -10,6 +10,8 @@ from rdet_data.transforms.compose import Compose
 
 __all__ = ["MultiScaleFlipAug"]
 
+FLIP_DIRECTIONS = ("horizontal", "vertical", "diagonal")
+
 
 def _scales(img_scale: Any) -> list[tuple[int, int]]:
     """A list of (long, short) pairs; a bare pair (tuple, or a list of two numbers from JSON) is one scale."""
@@ -53,10 +55,35 @@ class MultiScaleFlipAug:
             self.img_scale = _scales(img_scale)
             self.scale_key = "scale"
         else:
-            self.img_scale = scale_factor if isinstance(scale_factor, list) else [scale_factor]
+            self.img_scale = list(scale_factor) if isinstance(scale_factor, (list, tuple)) else [scale_factor]
             self.scale_key = "scale_factor"
+        if not self.img_scale:
+            what = "img_scale" if img_scale is not None else "scale_factor"
+            raise ValueError(f"MultiScaleFlipAug: {what} is empty: give at least one scale")
         self.flip = flip
         self.flip_direction = [flip_direction] if isinstance(flip_direction, str) else list(flip_direction)
+        bad = [d for d in self.flip_direction if d not in FLIP_DIRECTIONS]
+        if bad or not self.flip_direction:
+            raise ValueError(
+                f"MultiScaleFlipAug: flip_direction {flip_direction!r}: each must be one of "
+                f"{', '.join(FLIP_DIRECTIONS)}"
+            )
+        if flip:
+            from rdet_data.transforms.geometric import RRandomFlip
+            from rdet_data.transforms.image import Pad
+
+            steps = self.transforms.transforms
+            flips = [i for i, t in enumerate(steps) if isinstance(t, RRandomFlip)]
+            if not flips:
+                raise ValueError(
+                    "MultiScaleFlipAug(flip=True) needs dict(type='RRandomFlip') in its transforms, after "
+                    "RResize (else the images are not flipped but their metas say so)"
+                )
+            if any(isinstance(t, Pad) for t in steps[: flips[0]]):
+                raise ValueError(
+                    "MultiScaleFlipAug(flip=True): RRandomFlip must come before Pad (flipping the padded "
+                    "image moves the boxes by the padding)"
+                )
 
     def __call__(self, results: dict[str, Any]) -> dict[str, list[Any]]:
         flips = [(False, None)] + ([(True, d) for d in self.flip_direction] if self.flip else [])
