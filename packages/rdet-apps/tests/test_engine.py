@@ -434,3 +434,34 @@ def test_load_from_reports_the_fit_in_the_log_and_refuses_a_checkpoint_sharing_n
     torch.save({"state_dict": {"classifier.w": torch.zeros(1)}}, tmp_path / "alien.pth")
     with pytest.raises(CheckpointMismatchError, match="not one key matches"):
         build_runner({**cfg, "load_from": str(tmp_path / "alien.pth")}, Toy(), tmp_path / "b")
+
+
+def test_the_training_log_holds_the_dataset_summary(tmp_path):
+    """Objects per class and what was dropped go to the work-dir log at start-up (issue 15, item 2)."""
+    from rdet_apps.apis.train import train_detector
+    from rdet_apps.commands.demo import CONFIG
+    from rdet_apps.demo_data import make_demo_dota
+    from rdet_apps.logs import get_logger
+    from rdet_core import Config
+    from rdet_data import build_dataset
+    from rdet_models import build_detector
+
+    data = make_demo_dota(tmp_path / "data", num_images=2, size=128, seed=0)
+    cfg = Config.fromfile(CONFIG)
+    cfg.merge_from_dict(
+        {
+            "work_dir": str(tmp_path / "work"),
+            "data.train.ann_file": f"{data.labels}/",
+            "data.train.img_prefix": f"{data.images}/",
+            "runner.max_epochs": 1,
+            "data.workers_per_gpu": 0,
+            "evaluation": None,
+        }
+    )
+    (tmp_path / "work").mkdir()
+    logger = get_logger(tmp_path / "work" / "train.log")
+    train_detector(
+        build_detector(cfg.model), build_dataset(cfg.data.train), cfg, validate=False, logger=logger
+    )
+    log = (tmp_path / "work" / "train.log").read_text()
+    assert "training set:" in log and "storage-tank" in log

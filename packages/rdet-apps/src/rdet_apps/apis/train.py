@@ -134,6 +134,8 @@ def train_detector(
     )
     if timestamp:
         runner.timestamp = timestamp
+    if hasattr(datasets[0], "summary"):  # objects per class, what was dropped and why, unseen classes
+        runner.logger.info("training set:\n%s", datasets[0].summary())
     runner.run(loaders, workflow)
     return runner
 
