@@ -23,7 +23,6 @@ import re
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -31,6 +30,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from rdet_data.formats.dota import read_dota_labels
 from rdet_data.split.windows import sliding_windows, window_objects
@@ -191,18 +191,6 @@ def _jobs(img_dirs: Sequence[str], ann_dirs: Sequence[str | None]) -> list[tuple
     return jobs
 
 
-def _progress(done: int, total: int, patches: int, start: float, stream=sys.stderr) -> None:
-    width = 30
-    fill = int(width * done / max(total, 1))
-    rate = done / max(time.time() - start, 1e-9)
-    stream.write(
-        f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} images, {patches} patches, {rate:.1f} img/s"
-    )
-    if done == total:
-        stream.write("\n")
-    stream.flush()
-
-
 def split_dota(
     img_dirs: str | Sequence[str],
     save_dir: str,
@@ -269,7 +257,6 @@ def split_dota(
     total = len(jobs) + len(done)
     cfg = asdict(settings)
     records = list(done.values())
-    start = time.time()
     patches = sum(r["patches"] for r in records)
     with open(osp.join(save_dir, PROGRESS), "a", encoding="utf-8") as log, _sigterm_as_exit():
         results: Iterable[dict[str, Any]]
@@ -280,16 +267,21 @@ def split_dota(
         else:
             pool, results = None, map(_split_one, args)
         finished = False
+        # tqdm draws only on a terminal (disable=None): logs and pipes get no carriage returns
+        bar = tqdm(
+            total=total, initial=len(records), unit="img", desc="split", disable=None if progress else True
+        )
         try:
             for rec in results:
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
                 records.append(rec)
                 patches += rec["patches"]
-                if progress:
-                    _progress(len(records), total, patches, start)
+                bar.set_postfix(patches=patches, refresh=False)
+                bar.update()
             finished = True
         finally:
+            bar.close()
             if pool is not None:
                 pool.terminate()
                 pool.join()
