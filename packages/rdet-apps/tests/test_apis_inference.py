@@ -1,9 +1,8 @@
 """init_detector + inference_detector against MMRotate 0.3.4 (golden/models: Rotated RetinaNet,
-Rotated FCOS, Rotated ATSS)."""
+Rotated FCOS, Rotated ATSS, S2A-Net, R3Det)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +14,9 @@ from rbox_geometry import rbbox_overlaps
 PARITY_CASES = ("retinanet_obb_le90", "rotated_fcos_le90", "rotated_atss_le90", "s2anet_le135", "r3det_oc")
 
 
-def load_case(shared_dir: Path, name: str) -> dict:
-    """A golden model case: config, checkpoint, image, result, overrides (tuples restored)."""
-    models = shared_dir / "golden" / "mmrotate-0.3.4" / "models"
-    configs = shared_dir / "configs" / "mmrotate-0.3.4"
-    if not (models / "cases.json").is_file() or not configs.is_dir():
-        pytest.skip("golden model cases or MMRotate configs absent")
-    case = json.loads((models / "cases.json").read_text())[name]
-    overrides = dict(case["overrides"])
-    # JSON has no tuples: the test img_scale is the pair (320, 320), a tuple in the config
-    overrides["data.test.pipeline.1.img_scale"] = tuple(overrides["data.test.pipeline.1.img_scale"])
-    return dict(
-        config=configs / case["config"],
-        checkpoint=models / case["checkpoint"],
-        image=models / case["image"],
-        result=np.load(models / case["result"]),
-        overrides=overrides,
-        num_detections=case["num_detections"],
-    )
-
-
 @pytest.fixture(scope="module")
-def retina_case(shared_dir: Path) -> dict:
-    return load_case(shared_dir, "retinanet_obb_le90")
+def retina_case(golden_case) -> dict:  # type: ignore[no-untyped-def]
+    return golden_case("retinanet_obb_le90")
 
 
 def match_detections(ref: np.ndarray, ours: np.ndarray) -> int:
@@ -56,12 +35,12 @@ def match_detections(ref: np.ndarray, ours: np.ndarray) -> int:
 
 
 @pytest.mark.parametrize("name", PARITY_CASES)
-def test_checkpoint_parity(shared_dir: Path, name: str) -> None:
+def test_checkpoint_parity(golden_case, name: str) -> None:  # type: ignore[no-untyped-def]
     """MMRotate's config + the case's overrides + its checkpoint -> per class
     98% of its detections, counts within 2%."""
     from rdet_apps.apis import inference_detector, init_detector
 
-    case = load_case(shared_dir, name)
+    case = golden_case(name)
     model = init_detector(case["config"], case["checkpoint"], device="cpu", cfg_options=case["overrides"])
     assert model.CLASSES is not None and len(model.CLASSES) == 15
     result = inference_detector(model, str(case["image"]))
