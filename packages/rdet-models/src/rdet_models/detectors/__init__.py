@@ -1,6 +1,8 @@
 """Detectors."""
 
 from rdet_models.detectors.base import RotatedBaseDetector, sanitize_gt
+from rdet_models.detectors.r3det import R3Det
+from rdet_models.detectors.s2anet import S2ANet
 from rdet_models.detectors.single_stage import RotatedFCOS, RotatedRetinaNet, RotatedSingleStageDetector
 from rdet_models.detectors.two_stage import (
     GlidingVertex,
@@ -13,6 +15,7 @@ from rdet_models.detectors.two_stage import (
 __all__ = [
     "GlidingVertex",
     "OrientedRCNN",
+    "R3Det",
     "RoITransformer",
     "RotatedBaseDetector",
     "RotatedFCOS",
@@ -20,5 +23,6 @@ __all__ = [
     "RotatedRetinaNet",
     "RotatedSingleStageDetector",
     "RotatedTwoStageDetector",
+    "S2ANet",
     "sanitize_gt",
 ]

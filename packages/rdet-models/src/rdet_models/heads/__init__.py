@@ -2,18 +2,25 @@
 
 from rdet_models.heads.csl_rotated_fcos_head import CSLRFCOSHead
 from rdet_models.heads.csl_rotated_retina_head import CSLRRetinaHead
+from rdet_models.heads.kfiou_odm_refine_head import KFIoUODMRefineHead
 from rdet_models.heads.kfiou_rotated_retina_head import KFIoURRetinaHead
+from rdet_models.heads.kfiou_rotated_retina_refine_head import KFIoURRetinaRefineHead
+from rdet_models.heads.odm_refine_head import ODMRefineHead
 from rdet_models.heads.rotated_anchor_free_head import RotatedAnchorFreeHead
 from rdet_models.heads.rotated_anchor_head import RotatedAnchorHead
 from rdet_models.heads.rotated_atss_head import RotatedATSSHead
 from rdet_models.heads.rotated_fcos_head import RotatedFCOSHead
 from rdet_models.heads.rotated_retina_head import RotatedRetinaHead
+from rdet_models.heads.rotated_retina_refine_head import RotatedRetinaRefineHead
 from rdet_models.heads.rotated_rpn_head import OrientedRPNHead, RotatedRPNHead
 
 __all__ = [
     "CSLRFCOSHead",
     "CSLRRetinaHead",
+    "KFIoUODMRefineHead",
     "KFIoURRetinaHead",
+    "KFIoURRetinaRefineHead",
+    "ODMRefineHead",
     "OrientedRPNHead",
     "RotatedATSSHead",
     "RotatedAnchorFreeHead",
@@ -21,4 +28,5 @@ __all__ = [
     "RotatedFCOSHead",
     "RotatedRPNHead",
     "RotatedRetinaHead",
+    "RotatedRetinaRefineHead",
 ]

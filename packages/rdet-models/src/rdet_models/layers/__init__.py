@@ -1,6 +1,8 @@
 """Layers and layer builders with mmcv 1.x's and MMRotate's names (``ConvModule``, ``Scale``,
-``ORConv2d``, ``RotationInvariantPooling``, ``build_norm_layer``...)."""
+``ORConv2d``, ``RotationInvariantPooling``, ``build_norm_layer``...) and S2A-Net's
+``AlignConvModule``."""
 
+from rdet_models.layers.align_conv import AlignConv, AlignConvModule, align_conv_offset
 from rdet_models.layers.conv_module import (
     ConvModule,
     build_activation_layer,
@@ -8,15 +10,20 @@ from rdet_models.layers.conv_module import (
     build_norm_layer,
     norm_abbreviation,
 )
+from rdet_models.layers.feature_refine_module import FeatureRefineModule
 from rdet_models.layers.orconv import ORConv2d
 from rdet_models.layers.ripool import RotationInvariantPooling
 from rdet_models.layers.scale import Scale
 
 __all__ = [
+    "AlignConv",
+    "AlignConvModule",
     "ConvModule",
+    "FeatureRefineModule",
     "ORConv2d",
     "RotationInvariantPooling",
     "Scale",
+    "align_conv_offset",
     "build_activation_layer",
     "build_conv_layer",
     "build_norm_layer",
