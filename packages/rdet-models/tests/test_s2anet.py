@@ -285,7 +285,7 @@ def test_odm_needs_rois() -> None:
         ),
         test_cfg=dict(nms_pre=100, score_thr=0.05, nms=dict(iou_thr=0.1), max_per_img=10),
     )
-    outs = head([torch.randn(1, 32, 4, 4)])
+    outs = head([torch.randn(1, 32, 16 >> i, 16 >> i) for i in range(5)])  # its 5 anchor levels
     meta = ImageMeta(None, (32, 32, 3), (32, 32, 3))
     gt = GroundTruth(torch.tensor([[10.0, 10.0, 8.0, 4.0, 0.2]]), torch.tensor([1]))
     with pytest.raises(ValueError, match="pass rois="):
@@ -294,6 +294,8 @@ def test_odm_needs_rois() -> None:
         head.predict_by_feat(outs, [meta])
     with pytest.raises(ValueError, match="rois for 2 images"):
         head.predict_by_feat(outs, [meta], rois=[[torch.zeros(16, 5)]] * 2)
+    with pytest.raises(ValueError, match=r"image 0, level 1 must be \(64, 5\)"):
+        head.predict_by_feat(outs, [meta], rois=[[torch.zeros(256, 5)] * 5])
 
 
 def test_kfiou_odm_is_the_odm_with_kfious_box_loss() -> None:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from rdet_core.structures import GroundTruth, ImageMeta
 from rdet_models.heads.rotated_retina_head import RotatedRetinaHead
 from rdet_models.layers import ConvModule, ORConv2d, RotationInvariantPooling
 from rdet_models.mmdet_compat import as_metas, gts_from_lists
@@ -45,6 +44,8 @@ class ODMRefineHead(RotatedRetinaHead):
     other values of those three are accepted and ignored, with a warning. The input must have
     ``feat_channels`` channels (``in_channels`` is not used by the layers), a multiple of 8.
     """
+
+    needs_rois = True
 
     def __init__(
         self,
@@ -131,36 +132,6 @@ class ODMRefineHead(RotatedRetinaHead):
         for reg_conv in self.reg_convs:
             reg_feat = reg_conv(reg_feat)
         return self.odm_cls(cls_feat), self.odm_reg(reg_feat)
-
-    def _needs_rois(self, rois: Sequence[Sequence[torch.Tensor]] | None) -> Sequence[Sequence[torch.Tensor]]:
-        if rois is None:
-            raise ValueError(
-                f"{type(self).__name__} refines an earlier stage's boxes: pass rois= (per image, per level, "
-                "the FAM head's refine_bboxes)"
-            )
-        return rois
-
-    def loss_by_feat(
-        self,
-        outs: Sequence[Sequence[torch.Tensor]],
-        gts: Sequence[GroundTruth],
-        metas: Sequence[ImageMeta],
-        rois: Sequence[Sequence[torch.Tensor]] | None = None,
-    ) -> dict[str, list[torch.Tensor]] | None:
-        """As ``RotatedAnchorHead.loss_by_feat``, with ``rois`` (required) as the anchors."""
-        return super().loss_by_feat(outs, gts, metas, rois=self._needs_rois(rois))
-
-    def _batch_get_bboxes(
-        self,
-        outs: Sequence[Sequence[torch.Tensor]],
-        metas: Sequence[ImageMeta],
-        cfg: dict | None,
-        rescale: bool,
-        with_nms: bool,
-        rois: Sequence[Sequence[torch.Tensor]] | None = None,
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """As ``RotatedAnchorHead._batch_get_bboxes``, decoding against ``rois`` (required)."""
-        return super()._batch_get_bboxes(outs, metas, cfg, rescale, with_nms, rois=self._needs_rois(rois))
 
     def loss(  # type: ignore[override]
         self,

@@ -27,9 +27,34 @@ from rdet_models.samplers import SamplingResult
 from rdet_models.targets import AnchorTargets, ImageAnchorTargets, LevelTargets
 from rdet_models.utils import multi_apply, to_config
 
-__all__ = ["RotatedAnchorHead"]
+__all__ = ["RotatedAnchorHead", "check_rois"]
 
 _NO_SAMPLING_LOSSES = ("FocalLoss", "GHMC", "QualityFocalLoss")
+
+
+def check_rois(
+    rois: Sequence[Sequence[torch.Tensor]],
+    featmap_sizes: Sequence[Sequence[int]],
+    num_imgs: int,
+    num_anchors: int,
+    owner: str,
+) -> None:
+    """Raise a ValueError naming ``owner`` unless ``rois`` holds, per image (``num_imgs``) and per
+    level, ``num_anchors`` boxes per position: (H_l * W_l * num_anchors, 5)."""
+    if len(rois) != num_imgs:
+        raise ValueError(f"{owner}: rois for {len(rois)} images, outputs for {num_imgs}")
+    for img_id, image_rois in enumerate(rois):
+        if len(image_rois) != len(featmap_sizes):
+            raise ValueError(
+                f"{owner}: rois of image {img_id} have {len(image_rois)} levels, outputs {len(featmap_sizes)}"
+            )
+        for lvl, (r, (h, w)) in enumerate(zip(image_rois, featmap_sizes)):
+            rows = int(h) * int(w) * num_anchors
+            if tuple(r.shape) != (rows, 5):
+                raise ValueError(
+                    f"{owner}: rois of image {img_id}, level {lvl} must be ({rows}, 5) ({num_anchors} box per "
+                    f"position of the {int(h)}x{int(w)} map), got {tuple(r.shape)}"
+                )
 
 
 @MODELS.register_module()
@@ -59,6 +84,8 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
     class_agnostic = False
     #: the assigner needs the number of anchors (inside the image) of each level (ATSS)
     assign_per_level = False
+    #: a refine head: its anchors are the previous stage's boxes, ``rois`` is required
+    needs_rois = False
 
     def __init__(
         self,
@@ -133,17 +160,33 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
         ``rois``: per image, per level, boxes (H*W*A, 5) of an earlier stage that serve as this
         head's anchors (refine heads: S2A-Net's ODM, R3Det's refine stages; detached here).
         """
-        if rois is None:
+        if self._checked_rois(rois, featmap_sizes, len(metas)) is None:
             mlvl = self.anchor_generator.grid_priors(featmap_sizes, device=device)
             anchor_list = [mlvl for _ in metas]
         else:
-            if len(rois) != len(metas):
-                raise ValueError(f"rois for {len(rois)} images, metas for {len(metas)}")
             anchor_list = [[r.detach().clone() for r in image_rois] for image_rois in rois]
         valid_flag_list = [
             self.anchor_generator.valid_flags(featmap_sizes, m.pad_shape, device) for m in as_metas(metas)
         ]
         return anchor_list, valid_flag_list
+
+    def _checked_rois(
+        self,
+        rois: Sequence[Sequence[torch.Tensor]] | None,
+        featmap_sizes: Sequence[Sequence[int]],
+        num_imgs: int,
+    ) -> Sequence[Sequence[torch.Tensor]] | None:
+        """``rois`` after :func:`check_rois`; None without them, which a refine head refuses."""
+        if rois is None:
+            if self.needs_rois:
+                raise ValueError(
+                    f"{type(self).__name__} needs rois: per image, per level, the previous stage's boxes "
+                    "(H*W, 5) that are its anchors (S2A-Net: the FAM head's refine_bboxes; R3Det: "
+                    "filter_bboxes, then refine_bboxes); pass rois="
+                )
+            return None
+        check_rois(rois, featmap_sizes, num_imgs, self.num_anchors, type(self).__name__)
+        return rois
 
     def _gts_to_assign(self, gt_bboxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The gt boxes the assigner compares with the anchors, and those the sampler keeps."""
@@ -341,12 +384,10 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
         image and level, instead of the grid's anchors when given)."""
         levels = self._named(outs)
         featmap_sizes = [level["cls_score"].shape[-2:] for level in levels]
-        if rois is None:
+        if self._checked_rois(rois, featmap_sizes, len(metas)) is None:
             mlvl_anchors = self.anchor_generator.grid_priors(
                 featmap_sizes, device=levels[0]["cls_score"].device
             )
-        elif len(rois) != len(metas):
-            raise ValueError(f"rois for {len(rois)} images, metas for {len(metas)}")
         cfg = self.test_cfg if cfg is None else to_config(cfg)
         results = []
         for img_id, meta in enumerate(metas):

@@ -7,44 +7,16 @@ from collections.abc import Sequence
 
 import torch
 
-from rdet_core.structures import ImageMeta
+from rdet_models.heads.rotated_anchor_head import check_rois
 from rdet_models.heads.rotated_retina_head import _RETINA_INIT, RotatedRetinaHead
 from rdet_models.registry import MODELS
 
-__all__ = ["RotatedRetinaRefineHead", "check_rois"]
+__all__ = ["RotatedRetinaRefineHead"]
 
 _PSEUDO_ANCHORS = dict(type="PseudoAnchorGenerator", strides=[8, 16, 32, 64, 128])
 # MMRotate's default names 'DeltaXYWHABBoxCoder', which no registry holds (every config sets
 # the coder); ours is the rotated coder with MMRotate's default arguments.
 _REFINE_CODER = dict(type="DeltaXYWHAOBBoxCoder", target_means=(0.0,) * 5, target_stds=(1.0,) * 5)
-
-
-def check_rois(
-    rois: Sequence[Sequence[torch.Tensor]] | None,
-    featmap_sizes: Sequence[Sequence[int]],
-    num_imgs: int,
-    owner: str,
-) -> None:
-    """Raise a ValueError naming ``owner`` unless ``rois`` holds, per image (``num_imgs``) and
-    per level, one box per position: (H_l * W_l, 5)."""
-    if rois is None:
-        raise ValueError(
-            f"{owner} needs rois: per image, per level, the previous stage's boxes (H*W, 5) that are "
-            "its anchors (R3Det: filter_bboxes, then refine_bboxes)"
-        )
-    if len(rois) != num_imgs:
-        raise ValueError(f"{owner}: rois for {len(rois)} images, outputs for {num_imgs}")
-    for img_id, image_rois in enumerate(rois):
-        if len(image_rois) != len(featmap_sizes):
-            raise ValueError(
-                f"{owner}: rois of image {img_id} have {len(image_rois)} levels, outputs {len(featmap_sizes)}"
-            )
-        for lvl, (r, (h, w)) in enumerate(zip(image_rois, featmap_sizes)):
-            if tuple(r.shape) != (int(h) * int(w), 5):
-                raise ValueError(
-                    f"{owner}: rois of image {img_id}, level {lvl} must be ({int(h) * int(w)}, 5) "
-                    f"(one box per position of the {int(h)}x{int(w)} map), got {tuple(r.shape)}"
-                )
 
 
 @MODELS.register_module()
@@ -56,6 +28,8 @@ class RotatedRetinaRefineHead(RotatedRetinaHead):
     next stage's ``rois``. ``loss`` / ``get_bboxes`` / ``predict`` / ``loss_by_feat`` take
     ``rois=`` and refuse to run without it.
     """
+
+    needs_rois = True
 
     def __init__(
         self,
@@ -86,29 +60,6 @@ class RotatedRetinaRefineHead(RotatedRetinaHead):
                 f"{self.num_anchors} (use PseudoAnchorGenerator)"
             )
 
-    def get_anchors(
-        self,
-        featmap_sizes: Sequence[tuple[int, int]],
-        metas: Sequence[ImageMeta],
-        device: str | torch.device = "cuda",
-        rois: Sequence[Sequence[torch.Tensor]] | None = None,
-    ) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
-        """``rois`` (required), detached and cloned, as anchors; valid flags of the padded images."""
-        check_rois(rois, featmap_sizes, len(metas), type(self).__name__)
-        return super().get_anchors(featmap_sizes, metas, device, rois=rois)
-
-    def _batch_get_bboxes(
-        self,
-        outs: Sequence[Sequence[torch.Tensor]],
-        metas: Sequence[ImageMeta],
-        cfg: dict | None,
-        rescale: bool,
-        with_nms: bool,
-        rois: Sequence[Sequence[torch.Tensor]] | None = None,
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        check_rois(rois, [f.shape[-2:] for f in outs[0]], len(metas), type(self).__name__)
-        return super()._batch_get_bboxes(outs, metas, cfg, rescale, with_nms, rois=rois)
-
     def refine_bboxes(  # type: ignore[override]
         self,
         cls_scores: list[torch.Tensor],
@@ -126,7 +77,9 @@ class RotatedRetinaRefineHead(RotatedRetinaHead):
         if len(cls_scores) != len(bbox_preds):
             raise ValueError(f"{len(cls_scores)} levels of cls_scores, {len(bbox_preds)} of bbox_preds")
         num_imgs = bbox_preds[0].size(0)
-        check_rois(rois, [p.shape[-2:] for p in bbox_preds], num_imgs, type(self).__name__)
+        if rois is None:
+            raise ValueError(f"{type(self).__name__} needs rois: this stage's anchors, to refine")
+        check_rois(rois, [p.shape[-2:] for p in bbox_preds], num_imgs, 1, type(self).__name__)
         bboxes_list: list[list[torch.Tensor]] = [[] for _ in range(num_imgs)]
         for lvl, bbox_pred in enumerate(bbox_preds):
             if bbox_pred.size(1) != 5:
