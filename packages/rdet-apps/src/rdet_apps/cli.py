@@ -9,7 +9,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rdet_apps.commands import browse_dataset, demo, env, infer, plugins, print_config, split, test, train
+from rdet_apps.commands import (
+    analyze_logs,
+    benchmark,
+    browse_dataset,
+    confusion_matrix,
+    demo,
+    env,
+    flops,
+    infer,
+    plugins,
+    print_config,
+    publish,
+    split,
+    test,
+    train,
+)
 
 COMMANDS = {
     "train": train,
@@ -21,6 +36,11 @@ COMMANDS = {
     "env": env,
     "plugins": plugins,
     "demo": demo,
+    "analyze-logs": analyze_logs,
+    "flops": flops,
+    "benchmark": benchmark,
+    "confusion-matrix": confusion_matrix,
+    "publish": publish,
 }
 
 

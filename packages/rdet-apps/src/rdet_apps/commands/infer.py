@@ -7,9 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from rdet_apps.tools.video import VIDEO_SUFFIXES
 from rdet_core import DictAction
 
-HELP = "detect objects in images or folders; huge images go by patches; pictures and DOTA-style txt out"
+HELP = (
+    "detect objects in images, folders or videos; huge images go by patches; pictures and "
+    "DOTA-style txt out (videos: an annotated .mp4 and a .jsonl of detections per frame)"
+)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
@@ -17,7 +21,12 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="config file")
     parser.add_argument("checkpoint", help="checkpoint file")
-    parser.add_argument("images", nargs="+", help="image files or folders of images")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        help="image files, videos (.mp4 .avi .mov .mkv: an annotated <name>.mp4 and <name>.jsonl of "
+        "detections per frame) or folders of them",
+    )
     parser.add_argument("--out-dir", default="work_dirs/infer", help="where pictures and detections go")
     parser.add_argument(
         "--score-thr", type=float, default=0.3, help="score threshold of pictures and txt files"
@@ -56,7 +65,7 @@ def _images(paths: list[str]) -> list[Path]:
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            out += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
         elif p.is_file():
             out.append(p)
         else:
@@ -145,6 +154,21 @@ def run(args: argparse.Namespace) -> int:
     outputs = output_names(images)
     unreadable: list[str] = []
     for path in track(images, desc="inference"):
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            from rdet_apps.tools.video import infer_video
+
+            name = outputs[path]
+            video_out, lines_out = out_dir / f"{name}.mp4", out_dir / f"{name}.jsonl"
+            try:
+                frames = infer_video(
+                    model, path, video_out, lines_out, names, args.score_thr, _json_detections
+                )
+            except ValueError as e:  # one bad video does not stop a folder, as an unreadable image
+                unreadable.append(str(path))
+                print(f"{e}; skipped", file=sys.stderr)
+                continue
+            print(f"{path.name}: {frames} frames -> {video_out.name}, {lines_out.name}")
+            continue
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:  # one bad file does not stop a folder; counted, and the exit status says so
             unreadable.append(str(path))
@@ -168,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             (out_dir / f"{name}.txt").write_text("".join(f"{x}\n" for x in lines))
             count = len(lines)
         print(f"{path.name}: {count} objects{' (by patches of ' + str(size) + ')' if size else ''}")
-    print(f"pictures and detections of {len(images) - len(unreadable)} images in {out_dir}")
+    print(f"pictures and detections of {len(images) - len(unreadable)} images or videos in {out_dir}")
     if unreadable:
         shown = ", ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
         print(

@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write DOTA submission files (--eval-options submission_dir=DIR)",
     )
     parser.add_argument("--show-dir", help="draw the detections of every image into this folder")
+    parser.add_argument(
+        "--pr-curves",
+        metavar="DIR",
+        help="with --eval mAP: precision-recall curves per class into DIR (pr_<class>.csv: recall, "
+        "precision; pr_curves.png with matplotlib)",
+    )
     parser.add_argument("--show-score-thr", type=float, default=0.3, help="score threshold of the pictures")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument(
@@ -106,6 +112,10 @@ def check_outputs(args: argparse.Namespace) -> None:
         _check_writable(args.out, "--out")
     if args.show_dir:
         _check_writable(args.show_dir, "--show-dir", folder=True)
+    if getattr(args, "pr_curves", None):
+        if "mAP" not in args.eval:
+            raise ValueError(f"--pr-curves {args.pr_curves}: needs --eval mAP")
+        _check_writable(args.pr_curves, "--pr-curves", folder=True)
     if args.format_only:
         _check_writable(args.eval_options.get("submission_dir", "submission"), "submission_dir", folder=True)
 
@@ -188,4 +198,24 @@ def run(args: argparse.Namespace) -> int:
                     f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in metrics.items()
                 )
             )
+    if getattr(args, "pr_curves", None):
+        write_pr(dataset, results, args.pr_curves, args.eval_options)
     return 0
+
+
+def write_pr(dataset: Any, results: Sequence[Any], out_dir: str, eval_options: dict[str, Any]) -> None:
+    """Precision-recall curves per class (``--pr-curves``) at the evaluation's first IoU."""
+    from rdet_apps.tools.pr_curves import pr_curves, write_pr_curves
+
+    iou = eval_options.get("iou_thr", 0.5)
+    iou = float(iou if isinstance(iou, (int, float)) else next(iter(iou)))
+    annotations = [dataset.get_ann_info(i) for i in range(len(dataset))]
+    curves = pr_curves(
+        results, annotations, list(dataset.CLASSES), iou, bool(eval_options.get("use_07_metric", True))
+    )
+    files = write_pr_curves(curves, out_dir, iou)
+    png = any(f.suffix == ".png" for f in files)
+    print(
+        f"precision-recall curves of {len(curves)} classes in {out_dir}"
+        + ("" if png else " (CSV only: pip install 'rdet-apps[plot]' for the picture)")
+    )

@@ -18,7 +18,7 @@ from torch import nn
 
 from rdet_apps.engine.checkpoint import unwrap
 from rdet_apps.engine.config_checks import check_runtime_config
-from rdet_apps.engine.hooks import CheckpointHook, EvalHook, LrUpdaterHook, NumClassCheckHook
+from rdet_apps.engine.hooks import CheckpointHook, EvalHook, LrUpdaterHook, NumClassCheckHook, ResultsCsvHook
 from rdet_apps.engine.optim import build_optimizer
 from rdet_apps.engine.runner import Runner
 from rdet_apps.engine.schedules import build_schedule
@@ -110,7 +110,10 @@ def build_runner(
         eval_cfg.setdefault("by_epoch", by_epoch)
         runner.register_hook(EvalHook(evaluate, **eval_cfg), "LOW")
     runner.register_hook(NumClassCheckHook(), "NORMAL")
-    for hook_cfg in _get(cfg, "custom_hooks", []):
+    custom = [dict(h) for h in _get(cfg, "custom_hooks", [])]
+    if not any(h.get("type") in ("ResultsCsvHook", ResultsCsvHook) for h in custom):
+        runner.register_hook(ResultsCsvHook(), "BELOW_NORMAL")  # <work_dir>/results.csv
+    for hook_cfg in custom:
         hook_cfg = dict(hook_cfg)
         priority = hook_cfg.pop("priority", "NORMAL")
         runner.register_hook(HOOKS.build(hook_cfg), priority)

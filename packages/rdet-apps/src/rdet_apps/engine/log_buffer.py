@@ -14,12 +14,15 @@ __all__ = ["LogBuffer"]
 
 class LogBuffer:
     """Per-iteration values, averaged over the logging interval; NaN and infinite values are
-    skipped."""
+    skipped. Beside the interval's sums it keeps running sums that ``clear`` leaves alone
+    (``running_average`` / ``reset_running``: the per-epoch means of ``results.csv``)."""
 
     def __init__(self) -> None:
         self._sums: dict[str, float] = defaultdict(float)
         self._counts: dict[str, int] = defaultdict(int)
         self._latest: dict[str, float] = {}
+        self._run_sums: dict[str, float] = defaultdict(float)
+        self._run_counts: dict[str, int] = defaultdict(int)
 
     def update(self, values: dict[str, float], count: int = 1) -> None:
         """Add one observation (weighted by ``count``) of every value."""
@@ -28,7 +31,23 @@ class LogBuffer:
                 continue
             self._sums[k] += v * count
             self._counts[k] += count
+            self._run_sums[k] += v * count
+            self._run_counts[k] += count
             self._latest[k] = v
+
+    def average(self) -> dict[str, float]:
+        """The weighted mean of every key since the last clear (nothing is cleared)."""
+        return {k: self._sums[k] / self._counts[k] for k in self._sums}
+
+    def running_average(self) -> dict[str, float]:
+        """The weighted mean of every key since the last ``reset_running`` (``clear`` does not
+        reset it)."""
+        return {k: self._run_sums[k] / self._run_counts[k] for k in self._run_sums}
+
+    def reset_running(self) -> None:
+        """Start the running sums anew."""
+        self._run_sums.clear()
+        self._run_counts.clear()
 
     def latest(self) -> dict[str, float]:
         """The last finite value of every key seen (kept across ``clear``)."""

@@ -7,7 +7,7 @@ first. Hooks are registered in ``rdet_apps.registry.HOOKS`` (entry-point group `
 so that ``custom_hooks=[dict(type=..., priority=...)]`` in a config builds them.
 
 One module per family: ``base`` (``Hook``, priorities, the ``RunnerView`` protocol that hooks
-see the runner through), ``lr``, ``checkpoint``, ``logger`` (text, TensorBoard),
+see the runner through), ``lr``, ``checkpoint``, ``logger`` (text, TensorBoard, ``results.csv``),
 ``evaluation`` (``EvalHook``), ``checks`` (``NumClassCheckHook``). No hook module imports the
 runner; the runner imports them.
 """
@@ -16,7 +16,7 @@ from rdet_apps.engine.hooks.base import PRIORITIES, Hook, RunnerView, get_priori
 from rdet_apps.engine.hooks.checkpoint import CheckpointHook
 from rdet_apps.engine.hooks.checks import NumClassCheckHook
 from rdet_apps.engine.hooks.evaluation import EvalHook
-from rdet_apps.engine.hooks.logger import TensorboardLoggerHook, TextLoggerHook
+from rdet_apps.engine.hooks.logger import ResultsCsvHook, TensorboardLoggerHook, TextLoggerHook
 from rdet_apps.engine.hooks.lr import LrUpdaterHook
 from rdet_apps.engine.log_buffer import LogBuffer  # its home before it moved beside the runner
 
@@ -28,6 +28,7 @@ __all__ = [
     "LogBuffer",
     "LrUpdaterHook",
     "NumClassCheckHook",
+    "ResultsCsvHook",
     "RunnerView",
     "TensorboardLoggerHook",
     "TextLoggerHook",

@@ -1,8 +1,12 @@
-"""Logger hooks: text + ``.log.json`` (MMCV's layout and keys), and TensorBoard."""
+"""Logger hooks: text + ``.log.json`` (MMCV's layout and keys), TensorBoard, and ``results.csv``
+(one row per epoch, as Ultralytics writes)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -13,7 +17,7 @@ import torch
 from rdet_apps.engine.hooks.base import Hook, RunnerView
 from rdet_apps.registry import HOOKS
 
-__all__ = ["TensorboardLoggerHook", "TextLoggerHook"]
+__all__ = ["ResultsCsvHook", "TensorboardLoggerHook", "TextLoggerHook"]
 
 
 @HOOKS.register_module()
@@ -133,3 +137,97 @@ class TensorboardLoggerHook(Hook):
         """Close the writer."""
         if self.writer is not None:
             self.writer.close()
+
+
+@HOOKS.register_module()
+class ResultsCsvHook(Hook):
+    """``<work_dir>/results.csv``: one row per epoch (``epoch``; the epoch's mean of every loss
+    term, ``loss`` their sum; ``lr`` at the epoch's end; then the validation values of that
+    epoch, metrics under their names and losses of a ``('val', 1)`` workflow as ``val_<name>``),
+    rewritten atomically after every epoch and evaluation, as Ultralytics' ``results.csv``.
+    Iteration-based runs get a row per evaluation and one at the end, keyed by ``iter``. A
+    resumed run keeps the rows up to the resumed epoch. ``build_runner`` registers it (priority
+    ``BELOW_NORMAL``: after checkpoints, before ``EvalHook`` and the text logger).
+
+    Args:
+        filename: The file's name in the work dir.
+    """
+
+    def __init__(self, filename: str = "results.csv", **kwargs: Any) -> None:
+        self.filename = filename
+        self.rows: list[dict[str, float]] = []
+        self.path: Path | None = None
+
+    def _key(self, runner: RunnerView) -> str:
+        return "epoch" if runner.max_epochs is not None else "iter"
+
+    def before_run(self, runner: RunnerView) -> None:
+        """Keep the rows of a resumed run up to where it resumes; else start afresh."""
+        self.path = Path(runner.work_dir) / self.filename
+        self.rows = []
+        key, done = self._key(runner), runner.epoch if runner.max_epochs is not None else runner.iter
+        if done > 0 and self.path.is_file():
+            with open(self.path, newline="", encoding="utf-8") as f:
+                for row in csv.DictReader(f):
+                    values = {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+                    if values.get(key, math.inf) <= done:
+                        self.rows.append(values)
+
+    def before_train_epoch(self, runner: RunnerView) -> None:
+        """Start the epoch's means."""
+        runner.log_buffer.reset_running()
+
+    def _train_row(self, runner: RunnerView, at: int) -> None:
+        key = self._key(runner)
+        means = runner.log_buffer.running_average()
+        row: dict[str, float] = {key: at}
+        row.update({k: v for k, v in means.items() if "loss" in k})
+        row["lr"] = runner.optimizer.param_groups[0]["lr"]
+        runner.log_buffer.reset_running()
+        self.rows = [r for r in self.rows if r.get(key) != at] + [row]
+        self._write(runner)
+
+    def after_train_epoch(self, runner: RunnerView) -> None:
+        """A row of the epoch's training means (iteration-based: the end of the run)."""
+        if runner.max_epochs is not None:
+            self._train_row(runner, runner.epoch + 1)
+        elif not self.rows or self.rows[-1].get("iter") != runner.iter:
+            self._train_row(runner, runner.iter)
+
+    def after_val_epoch(self, runner: RunnerView) -> None:
+        """Add the validation values to the row of the epoch they belong to."""
+        values = runner.log_buffer.average()
+        if runner.max_epochs is None:
+            self._train_row(runner, runner.iter + 1)
+        elif not self.rows:  # validation before any training
+            self.rows.append({"epoch": runner.epoch})
+        row = self.rows[-1]
+        for k, v in values.items():
+            if k not in ("time", "data_time"):
+                row[f"val_{k}" if "loss" in k else k] = v
+        self._write(runner)
+
+    def _write(self, runner: RunnerView) -> None:
+        if runner.rank != 0 or self.path is None:
+            return
+        columns: list[str] = []
+        for row in self.rows:
+            columns += [k for k in row if k not in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: _cell(k, v) for k, v in row.items()})
+        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        try:
+            tmp.write_text(buf.getvalue(), encoding="utf-8")
+            os.replace(tmp, self.path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+
+def _cell(key: str, value: float) -> str:
+    if key in ("epoch", "iter"):
+        return str(int(value))
+    return f"{value:.6g}"
