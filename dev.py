@@ -26,7 +26,7 @@ VENV = Path(os.environ.get("RDET_VENV", ROOT / ".venv"))
 STAMP = VENV / ".rdet-setup-stamp"
 
 # The CPU build of torch lies on disk for `pip install torch==2.13.0`; a bare `torch` pulls a
-# multi-GB CUDA build. The packages themselves ask for a range (torch>=2.1).
+# multi-GB CUDA build. The packages themselves ask for a range (torch>=2.13, what the tests run on).
 TORCH_PIN = "torch==2.13.0"
 BUILD_TOOLS = ["hatchling>=1.18", "pip>=23"]
 # matplotlib: the tests of the `plot` extras; shapely, opencv: cross-checks in rbox-geometry tests
