@@ -48,21 +48,19 @@ def nms_rotated(
     if not clockwise:
         boxes = boxes * boxes.new_tensor([1, 1, 1, 1, -1])
     thr = float(iou_threshold)
-    scored = None
-    if dets.shape[0] and bool(torch.isnan(scores).any()):  # NaN scores take no part
-        scored = (~torch.isnan(scores)).nonzero().squeeze(1)
-        boxes, labels = boxes[scored], None if labels is None else labels[scored]
-        scores_in = scores.detach()[scored]
-    else:
-        scores_in = scores.detach()
-    if boxes.shape[0] == 0:
+    # A NaN score takes no part: its box becomes a NaN box (IoU 0 with everything: it neither
+    # removes nor is removed), ranked last, and is dropped from the result. No data-dependent
+    # branch, so torch.compile / torch.export trace it.
+    nan_score = torch.isnan(scores.detach())
+    boxes = torch.where(nan_score[:, None], torch.full_like(boxes, float("nan")), boxes)
+    scores_in = torch.where(nan_score, torch.full_like(scores.detach(), float("-inf")), scores.detach())
+    if dets.shape[0] == 0:
         keep = torch.zeros(0, dtype=torch.long, device=dets.device)
     elif _backend.use_compiled(boxes.device):
         keep = torch.ops.rbox_ops.nms_rotated(boxes, scores_in.to(boxes.dtype), thr, labels)
     else:
         keep = nms_rotated_torch(boxes, scores_in, thr, labels)
-    if scored is not None:
-        keep = scored[keep]
+    keep = keep[~nan_score[keep]]
     return torch.cat((dets[keep], scores[keep].reshape(-1, 1).to(dets.dtype)), 1), keep
 
 
