@@ -19,25 +19,11 @@ from rdet_apps.apis import inference_detector_by_patches, init_detector
 from rdet_apps.apis.patches import patch_windows
 from rdet_apps.cli import main
 from rdet_apps.commands.demo import CONFIG
-from rdet_apps.demo_data import make_demo_dota
-
-
-def _data_options(train, val) -> list[str]:
-    opts = []
-    for split, s in (("train", train), ("val", val), ("test", val)):
-        opts += [f"data.{split}.ann_file={s.labels}/", f"data.{split}.img_prefix={s.images}/"]
-    return opts
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("learn")
-    train = make_demo_dota(root / "data/train", num_images=64, size=256, seed=0)
-    val = make_demo_dota(root / "data/val", num_images=16, size=256, seed=1)
-    work = root / "work"
-    options = [*_data_options(train, val), "evaluation.interval=25", "data.workers_per_gpu=0"]
-    assert main(["train", str(CONFIG), "--work-dir", str(work), "--cfg-options", *options]) == 0
-    return root, work, options, val
+def trained(demo_trained):
+    return demo_trained
 
 
 def test_train_learns_and_test_evaluates(trained, capsys):

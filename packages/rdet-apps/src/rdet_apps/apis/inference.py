@@ -2,8 +2,13 @@
 
 Every image goes the one way of DESIGN.md: test pipeline -> ``collate`` -> ``DetBatch`` ->
 ``model.predict`` -> ``Detections`` (:func:`predict_images`); :func:`inference_detector`
-converts those to MMRotate's per-class lists, which its users' scripts expect. Single-scale
-test pipelines only (``MultiScaleFlipAug`` with one scale, no flip).
+converts those to MMRotate's per-class lists, which its users' scripts expect.
+
+Test-time augmentation: a test pipeline whose ``MultiScaleFlipAug`` has several scales or
+flips collates into one ``DetBatch`` per augmentation; ``model.predict`` takes that list and
+merges the augmentations in the original image (``rdet_models.tta``: class-wise rotated NMS,
+IoU 0.1, at most 2000 per image unless the config's ``tta`` / ``tta_model`` /
+``model.test_cfg.tta`` says otherwise).
 """
 
 from __future__ import annotations
@@ -75,9 +80,27 @@ def init_detector(
         classes = _dataset_classes(config)
     model.CLASSES = classes
     model.cfg = config
+    model.tta_cfg = _tta_cfg(config)
     model.to(device)
     model.eval()
     return model
+
+
+def _tta_cfg(config: Any) -> Any:
+    """The config's top-level test-time augmentation settings (``tta = dict(nms=..., max_per_img=...)``
+    or MMRotate 1.x's ``tta_model = dict(type='RotatedTTAModel', tta_cfg=...)``) as a checked
+    ``rdet_models.tta.TTAConfig``; None when neither is given (``model.test_cfg.tta`` or the
+    defaults then apply).
+
+    Raises:
+        rdet_models.tta.TTAConfigError: A bad setting, or both keys given.
+    """
+    from rdet_models.tta import resolve_tta_cfg
+
+    tta, tta_model = config.get("tta"), config.get("tta_model")
+    if tta is None and tta_model is None:
+        return None
+    return resolve_tta_cfg(tta=tta, tta_model=tta_model)
 
 
 def _dataset_classes(config: Any) -> Sequence[str] | None:
@@ -121,8 +144,9 @@ def _model_num_classes(model: torch.nn.Module) -> int:
         return len(classes)
 
 
-def _image_batch(model: torch.nn.Module, items: list[ImageInput]) -> DetBatch:
-    """The test pipeline of ``model.cfg`` on each image, collated into one ``DetBatch``."""
+def _image_batch(model: torch.nn.Module, items: list[ImageInput]) -> DetBatch | list[DetBatch]:
+    """The test pipeline of ``model.cfg`` on each image, collated into one ``DetBatch`` (a
+    list of them, one per augmentation, for test-time augmentation)."""
     from rdet_data import collate
 
     pipelines: dict[bool, Any] = {}  # arrays and files load differently; a list may mix them
@@ -139,12 +163,7 @@ def _image_batch(model: torch.nn.Module, items: list[ImageInput]) -> DetBatch:
         if from_array not in pipelines:
             pipelines[from_array] = _test_pipeline(model.cfg, from_array)
         datas.append(pipelines[from_array](data))
-    batch = collate(datas, samples_per_gpu=len(datas))
-    if isinstance(batch, list):
-        raise NotImplementedError(
-            "test-time augmentation (several scales or flips) is not supported by inference yet"
-        )
-    return batch
+    return collate(datas, samples_per_gpu=len(datas))
 
 
 def predict_images(model: torch.nn.Module, imgs: ImageInput | Sequence[ImageInput]) -> list[Detections]:
@@ -152,10 +171,11 @@ def predict_images(model: torch.nn.Module, imgs: ImageInput | Sequence[ImageInpu
 
     The images (paths or BGR ``HxWx3`` arrays; one image or a list) go through the config's
     test pipeline, are collated into one ``DetBatch`` and predicted with ``model.predict``.
+    A test pipeline with test-time augmentation (``MultiScaleFlipAug`` with several scales or
+    flips) gives per image the augmentations' detections merged in the original image.
 
     Raises:
         FileNotFoundError: An image path does not exist.
-        NotImplementedError: The test pipeline asks for test-time augmentation.
     """
     items = list(imgs) if isinstance(imgs, (list, tuple)) else [imgs]
     if not items:

@@ -55,8 +55,9 @@ def single_gpu_test(
     show_score_thr: float = 0.3,
     progress: bool = True,
 ) -> list[Detections]:
-    """Predict every image of ``loader`` (DetBatch batches; test-time augmentation not yet)
-    with ``model.predict``; returns one numpy ``Detections`` per image, in dataset order.
+    """Predict every image of ``loader`` with ``model.predict``; returns one numpy
+    ``Detections`` per image, in dataset order. A batch that is a list of ``DetBatch`` (test-time
+    augmentation: one per augmentation) gives the augmentations' merged detections.
 
     With ``show_dir``, each image is drawn with its detections above ``show_score_thr``.
     """
@@ -68,11 +69,11 @@ def single_gpu_test(
     items = track(loader, desc="testing") if progress else loader
     with torch.no_grad():
         for batch in items:
-            if isinstance(batch, list):
-                raise NotImplementedError(
-                    "test-time augmentation (several scales or flips) is not supported yet"
-                )
-            for meta, dets in zip(batch.metas, model.predict(batch.to(device))):
+            if isinstance(batch, list):  # test-time augmentation: one DetBatch per augmentation
+                metas, batch = batch[0].metas, [b.to(device) for b in batch]
+            else:
+                metas, batch = batch.metas, batch.to(device)
+            for meta, dets in zip(metas, model.predict(batch)):
                 dets = dets.numpy()
                 results.append(dets)
                 if show_dir is not None and meta.filename:

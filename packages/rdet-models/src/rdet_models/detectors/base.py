@@ -127,9 +127,74 @@ class RotatedBaseDetector(BaseModule):
         return self.losses(self._images(batch), [self._gt_on_device(g) for g in batch.gts], batch.metas)
 
     @torch.no_grad()
-    def predict(self, batch: DetBatch, rescale: bool = True) -> list[Detections]:
-        """Per image, detections in original-image pixels (``rescale``) as torch tensors."""
-        return self.detect(self._images(batch), batch.metas, rescale=rescale)
+    def predict(self, batch: DetBatch | Sequence[DetBatch], rescale: bool = True) -> list[Detections]:
+        """Per image, detections in original-image pixels (``rescale``) as torch tensors.
+
+        A list of batches (what ``collate`` gives for a test pipeline whose
+        ``MultiScaleFlipAug`` has several scales or flips: one ``DetBatch`` per augmentation,
+        the same images in the same order) is test-time augmentation: each augmentation is
+        detected, mapped back to the original image and merged (:meth:`detect_aug`).
+        """
+        if isinstance(batch, DetBatch):
+            return self.detect(self._images(batch), batch.metas, rescale=rescale)
+        batches = list(batch)
+        if not batches or not all(isinstance(b, DetBatch) for b in batches):
+            raise TypeError("predict takes a DetBatch or a non-empty list of them (one per augmentation)")
+        if len(batches) == 1:
+            return self.detect(self._images(batches[0]), batches[0].metas, rescale=rescale)
+        per_aug = [self.detect(self._images(b), b.metas, rescale=True) for b in batches]
+        return self._merge_augs(per_aug, [b.metas for b in batches], rescale)
+
+    # -- test-time augmentation -----------------------------------------------------------------
+
+    #: how augmented detections merge (``rdet_models.tta.TTAConfig`` or its dict); None: the
+    #: ``tta`` entry of ``test_cfg`` if any, else MMRotate 1.x's defaults (``init_detector``
+    #: sets it from a config's top-level ``tta`` / ``tta_model``)
+    tta_cfg: Any = None
+
+    def tta_config(self) -> Any:
+        """The ``rdet_models.tta.TTAConfig`` this detector merges augmentations with.
+
+        Raises:
+            rdet_models.tta.TTAConfigError: A bad setting, or settings both in ``tta_cfg`` and
+                in ``test_cfg.tta``.
+        """
+        from collections.abc import Mapping
+
+        from rdet_models.tta import resolve_tta_cfg
+
+        test_cfg = getattr(self, "test_cfg", None)
+        in_test_cfg = test_cfg.get("tta") if isinstance(test_cfg, Mapping) else None
+        return resolve_tta_cfg(tta=self.tta_cfg, test_cfg_tta=in_test_cfg)
+
+    def _merge_augs(
+        self, per_aug: Sequence[Sequence[Detections]], metas: Sequence[Sequence[ImageMeta]], rescale: bool
+    ) -> list[Detections]:
+        from rdet_models.tta import TTAConfigError, merge_aug_batches, model_angle_version
+
+        cfg = self.tta_config()
+        version = cfg.version or model_angle_version(self)
+        if version is None:
+            raise TTAConfigError(
+                f"{type(self).__name__}: cannot tell the angle version of its boxes (no box coder "
+                "declares one): set tta=dict(version='le90' | 'le135' | 'oc')"
+            )
+        return merge_aug_batches(per_aug, metas, version, cfg, rescale)
+
+    def detect_aug(
+        self, imgs: Sequence[torch.Tensor], metas: Sequence[Sequence[ImageMeta]], rescale: bool = True
+    ) -> list[Detections]:
+        """Test-time augmentation, typed: per augmentation its images (N, 3, H, W) and metas
+        (the same N images each time) -> per image the merged detections (torch), in
+        original-image pixels (``rescale=False``: in the first augmentation's pixels).
+        Each augmentation is ``detect``-ed, its boxes unflipped and regularised to the model's
+        angle version, and all go through one class-wise rotated NMS (``rdet_models.tta``)."""
+        if len(imgs) != len(metas):
+            raise ValueError(f"{len(imgs)} augmentations of images but {len(metas)} of metas")
+        if not imgs:
+            raise ValueError("detect_aug: no augmentation")
+        per_aug = [self.detect(img, m, rescale=True) for img, m in zip(imgs, metas)]
+        return self._merge_augs(per_aug, metas, rescale)
 
     # -- MMDetection's entry points, over the typed passes ----------------------------------------
 
@@ -158,8 +223,16 @@ class RotatedBaseDetector(BaseModule):
         dets = self.detect(img, as_metas(img_metas), rescale=rescale, **kwargs)
         return [detections_to_result(d, self.num_classes) for d in dets]
 
-    def aug_test(self, imgs: list[torch.Tensor], img_metas: list[list[dict]], **kwargs: Any) -> list[Any]:
-        raise NotImplementedError("test-time augmentation (aug_test) is not supported yet")
+    def aug_test(
+        self, imgs: list[torch.Tensor], img_metas: list[list[dict]], rescale: bool = False, **kwargs: Any
+    ) -> list[list[np.ndarray]]:
+        """MMDetection's signature over :meth:`detect_aug`: ``imgs`` one (N, 3, H, W) tensor per
+        augmentation, ``img_metas`` per augmentation a list of N dicts; per image MMRotate's
+        result (a list per class of (k, 6) float32 arrays) of the merged detections."""
+        if kwargs:
+            raise TypeError(f"aug_test got unexpected arguments {sorted(kwargs)}")
+        dets = self.detect_aug(imgs, [as_metas(m) for m in img_metas], rescale=rescale)
+        return [detections_to_result(d, self.num_classes) for d in dets]
 
     def forward_test(
         self, imgs: list[torch.Tensor] | torch.Tensor, img_metas: list[list[dict]] | list[dict], **kwargs: Any

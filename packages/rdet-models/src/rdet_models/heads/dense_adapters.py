@@ -139,5 +139,30 @@ class DenseHeadAdapters:
         """MMDetection's signature: per image (dets (k, 6), labels (k,))."""
         return detections_as_pairs(self.predict(feats, as_metas(img_metas), rescale=rescale))
 
-    def aug_test(self, feats: Any, img_metas: Any, rescale: bool = False) -> Any:
-        raise NotImplementedError("test-time augmentation (aug_test) is not supported yet")
+    def aug_test(
+        self,
+        feats: Sequence[Sequence[torch.Tensor]],
+        img_metas: Sequence[Sequence[dict]],
+        rescale: bool = False,
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """MMDetection's signature: ``feats`` per augmentation (the levels of the same N images),
+        ``img_metas`` per augmentation N dicts; per image (dets (k, 6), labels (k,)) of the
+        augmentations' detections unflipped and merged by class-wise rotated NMS
+        (``rdet_models.tta``; ``test_cfg.tta`` or MMRotate 1.x's defaults). Refine heads need
+        their rois: test-time augmentation goes through the detector (``detect_aug``)."""
+        from collections.abc import Mapping
+
+        from rdet_models.tta import TTAConfigError, merge_aug_batches, model_angle_version, resolve_tta_cfg
+
+        if len(feats) != len(img_metas):
+            raise ValueError(f"{len(feats)} augmentations of features but {len(img_metas)} of metas")
+        metas = [as_metas(m) for m in img_metas]
+        per_aug = [self.predict(f, m, rescale=True) for f, m in zip(feats, metas)]
+        test_cfg = getattr(self, "test_cfg", None)
+        cfg = resolve_tta_cfg(test_cfg_tta=test_cfg.get("tta") if isinstance(test_cfg, Mapping) else None)
+        version = cfg.version or model_angle_version(self)
+        if version is None:
+            raise TTAConfigError(
+                f"{type(self).__name__}: no box coder declares an angle version: set test_cfg.tta.version"
+            )
+        return detections_as_pairs(merge_aug_batches(per_aug, metas, version, cfg, rescale))
