@@ -50,7 +50,8 @@ def test_task1_lines_with_wrong_field_counts_are_named_even_when_the_total_fits(
     in between and the mAP fell from 0.7146 to 0.7011 without a word. (The devkit builds a
     ragged array from such lines and fails inside numpy, naming no line.)"""
     res, labels, image_list = real_example
-    assert _evaluate(res, labels, image_list)["mAP"] == pytest.approx(0.714606, abs=1e-6)
+    # the stable tie order: one answer on every numpy (the devkit's order is 0.714606 on numpy 2)
+    assert _evaluate(res, labels, image_list, sort="stable")["mAP"] == pytest.approx(0.714577, abs=1e-6)
     path = res / "Task1_large-vehicle.txt"
     lines = path.read_text().splitlines()
     lines[2] = " ".join(lines[2].split()[:-1])  # 9 fields
