@@ -97,7 +97,9 @@ def test_unreachable_and_offline_downloads_name_the_url_and_the_cache_file(
     base, _ = server
     with pytest.raises(CheckpointNotFoundError) as err:  # 404
         read_checkpoint(f"{base}/missing-1234abcd.pth")
-    assert f"{base}/missing-1234abcd.pth" in str(err.value) and str(hub / "missing-1234abcd.pth") in str(err.value)
+    assert f"{base}/missing-1234abcd.pth" in str(err.value) and str(hub / "missing-1234abcd.pth") in str(
+        err.value
+    )
     monkeypatch.setenv("RDET_OFFLINE", "1")
     with pytest.raises(CheckpointNotFoundError, match="RDET_OFFLINE") as err:
         read_checkpoint("torchvision://resnet50")
@@ -109,7 +111,9 @@ def test_model_zoo_names_resolve_as_mmcv() -> None:
     assert checkpoint_url("modelzoo://resnet50") == checkpoint_url("torchvision://resnet50")
     assert checkpoint_url("torchvision://ResNet50_Weights") == checkpoint_url("torchvision://resnet50")
     # open-mmlab's deprecated names are renamed as MMCV renames them
-    assert checkpoint_url("open-mmlab://resnet50_caffe") == checkpoint_url("open-mmlab://detectron/resnet50_caffe")
+    assert checkpoint_url("open-mmlab://resnet50_caffe") == checkpoint_url(
+        "open-mmlab://detectron/resnet50_caffe"
+    )
     with pytest.raises(KeyError, match="resnet50"):
         checkpoint_url("torchvision://resnet5O")
 

@@ -124,7 +124,11 @@ def refine_overrides(model_cfg: dict, small: dict) -> dict:
     config (every refine stage and feature refinement module); ``small``: the single-stage ones."""
     over = {k: v for k, v in small.items() if not k.startswith("model.bbox_head")}
     if model_cfg["type"] == "S2ANet":
-        for key in ("model.fam_head.in_channels", "model.fam_head.feat_channels", "model.align_cfgs.channels"):
+        for key in (
+            "model.fam_head.in_channels",
+            "model.fam_head.feat_channels",
+            "model.align_cfgs.channels",
+        ):
             over[key] = 32
         over["model.odm_head.in_channels"] = over["model.odm_head.feat_channels"] = 32
         return over

@@ -23,7 +23,7 @@ import torch
 import rbox_ops
 import rdet_models
 from rdet_core import Config
-from rdet_core.structures import DetBatch, GroundTruth, ImageMeta, detections_to_result
+from rdet_core.structures import DetBatch, GroundTruth, ImageMeta
 from rdet_models.detectors import R3Det
 from rdet_models.heads import (
     KFIoURRetinaHead,
@@ -405,7 +405,7 @@ def test_r3det_learns_synthetic_set(configs_dir: Path, small_overrides: dict) ->
     written: 0.31 on one thread, 0.23 on two, loss 6.06 -> 2.06 over the first and last 10
     iterations; 0.31 to 0.55 over three initialisation seeds). The refine head's scores are still low so early: score_thr 0.005."""
     pytest.importorskip("cv2")
-    rdet_eval = pytest.importorskip("rdet_eval")
+    pytest.importorskip("rdet_eval")
     from rbox_geometry import convert_version
 
     tt = _sibling("test_training")
@@ -428,30 +428,17 @@ def test_r3det_learns_synthetic_set(configs_dir: Path, small_overrides: dict) ->
             "model.test_cfg.max_per_img": 50,
         },
     )
-    model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=1e-4)
-    history = []
-    for it in range(TRAIN_ITERS):
-        idx = rng.choice(len(train), 4, replace=False)
-        losses = model.loss(tt.to_batch([train[i] for i in idx]))
-        rdet_models.check_finite_losses(losses, iteration=it)
-        loss, log_vars = rdet_models.parse_losses(losses)
-        for group in opt.param_groups:
-            warmup = min(1.0, (it + 1) / 10)
-            group["lr"] = 3e-3 * warmup * 0.5 * (1 + math.cos(math.pi * it / TRAIN_ITERS))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 35)
-        opt.step()
-        history.append(log_vars["loss"])
-    first, last = np.mean(history[:10]), np.mean(history[-10:])
+    first, last, mean_ap = tt.fit_and_map(
+        model,
+        train,
+        test,
+        rng,
+        iters=TRAIN_ITERS,
+        batch=4,
+        lr=3e-3,
+        lr_at=lambda it: 3e-3 * min(1.0, (it + 1) / 10) * 0.5 * (1 + math.cos(math.pi * it / TRAIN_ITERS)),
+    )
     assert last < 0.5 * first, (first, last)
-    model.eval()
-    results = []
-    for i in range(0, len(test), 8):
-        results += [detections_to_result(d, 2) for d in model.predict(tt.to_batch(test[i : i + 8]))]
-    annotations = [dict(bboxes=it[1], labels=it[2]) for it in test]
-    mean_ap, _ = rdet_eval.eval_rbbox_map(results, annotations, iou_thr=0.5, logger="silent")
     print(
         f"R3Det training: loss {first:.3f} -> {last:.3f} in {TRAIN_ITERS} iterations, mAP@0.5 {mean_ap:.3f}"
     )

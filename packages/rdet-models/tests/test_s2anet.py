@@ -520,7 +520,7 @@ def test_s2anet_learns_synthetic_set(configs_dir: Path) -> None:
     1.76 over the first and last 10 iterations; mAP 0.00 / 0.09 / 0.10 after 40 / 60 / 80: S2A-Net
     starts slowly here, one 32-px square anchor per position and few positives for either stage)."""
     pytest.importorskip("cv2")
-    rdet_eval = pytest.importorskip("rdet_eval")
+    pytest.importorskip("rdet_eval")
     tt = _sibling("test_training")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -540,27 +540,8 @@ def test_s2anet_learns_synthetic_set(configs_dir: Path) -> None:
             "model.test_cfg.max_per_img": 50,
         },
     )
-    model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3, weight_decay=1e-4)
-    history = []
-    for it in range(TRAIN_ITERS):
-        idx = rng.choice(len(train), 4, replace=False)
-        losses = model.loss(tt.to_batch([train[i] for i in idx]))
-        rdet_models.check_finite_losses(losses, iteration=it)
-        loss, log_vars = rdet_models.parse_losses(losses)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 35)
-        opt.step()
-        history.append(log_vars["loss"])
-    first, last = np.mean(history[:10]), np.mean(history[-10:])
+    first, last, mean_ap = tt.fit_and_map(model, train, test, rng, iters=TRAIN_ITERS, batch=4, lr=3e-3)
     assert last < 0.5 * first, (first, last)
-    model.eval()
-    results = []
-    for i in range(0, len(test), 8):
-        results += [detections_to_result(d, 2) for d in model.predict(tt.to_batch(test[i : i + 8]))]
-    annotations = [dict(bboxes=it[1], labels=it[2]) for it in test]
-    mean_ap, _ = rdet_eval.eval_rbbox_map(results, annotations, iou_thr=0.5, logger="silent")
     print(
         f"S2A-Net training: loss {first:.3f} -> {last:.3f} in {TRAIN_ITERS} iterations, mAP@0.5 {mean_ap:.3f}"
     )
