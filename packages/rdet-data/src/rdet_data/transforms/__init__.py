@@ -18,7 +18,7 @@ from rdet_data.transforms.loading import (
     imread,
 )
 from rdet_data.transforms.mosaic import RMosaic
-from rdet_data.transforms.test_time import MultiScaleFlipAug
+from rdet_data.transforms.multiscale_flip import MultiScaleFlipAug
 
 __all__ = [
     "Collect",

@@ -17,7 +17,7 @@ import numpy as np
 
 import rbox_geometry as rg
 from rdet_data.registry import TRANSFORMS
-from rdet_data.transforms.test_time import _scales
+from rdet_data.transforms.multiscale_flip import _scales
 
 __all__ = ["PolyRandomRotate", "RRandomCrop", "RRandomFlip", "RResize", "rescale_size"]
 
