@@ -230,8 +230,11 @@ def test_refine_head_trains_and_decodes_against_rois(
         torch.testing.assert_close(seen[img], torch.cat(rois[img]), rtol=0, atol=0)
     metas = [m.as_mmrotate() for m in b.metas]
     legacy = head.loss(*outs, [g.boxes for g in b.gts], [g.labels for g in b.gts], metas, rois=rois)
+    # MMRotate's positional form of a refine head: loss(cls, bbox, gt_bboxes, gt_labels, img_metas, rois)
+    positional = head.loss(*outs, [g.boxes for g in b.gts], [g.labels for g in b.gts], metas, rois)
     for k in typed:
         torch.testing.assert_close(typed[k], legacy[k], rtol=0, atol=0)
+        torch.testing.assert_close(typed[k], positional[k], rtol=0, atol=0)
     with pytest.raises(ValueError, match="RotatedRetinaRefineHead needs rois"):
         head.loss_by_feat(outs, b.gts, b.metas)
     with pytest.raises(ValueError, match="rois for 1 images"):
@@ -241,10 +244,14 @@ def test_refine_head_trains_and_decodes_against_rois(
         outs = head(x)
         dets = head.predict_by_feat(outs, b.metas, rescale=False, rois=rois)
         pairs = head.get_bboxes(*outs, img_metas=metas, rois=rois)
+        # MMRotate's R3Det.simple_test: get_bboxes(cls, bbox, img_metas, cfg, rescale, rois)
+        pairs_positional = head.get_bboxes(*outs, metas, None, False, rois)
         raw = head.get_bboxes(*outs, img_metas=metas, rois=rois, with_nms=False)
-    for d, (p, lab) in zip(dets, pairs):
+    for d, (p, lab), (pp, lab2) in zip(dets, pairs, pairs_positional):
         torch.testing.assert_close(torch.cat([d.boxes, d.scores[:, None]], 1), p, rtol=0, atol=0)
-        assert torch.equal(d.labels, lab)
+        assert torch.equal(d.labels, lab) and torch.equal(p, pp) and torch.equal(lab, lab2)
+    with pytest.raises(TypeError, match="rois both by position and by keyword"):
+        head.get_bboxes(*outs, metas, None, False, rois, rois=rois)
     # without NMS: each position's box decoded against its roi (nms_pre 2000 keeps them all)
     deltas = torch.cat([o[0].permute(1, 2, 0).reshape(-1, 5) for o in outs[1]])
     expect = head.bbox_coder.decode(torch.cat(rois[0]), deltas, max_shape=(128, 160, 3))

@@ -52,6 +52,37 @@ class DenseHeadAdapters:
             )
         return [dict(zip(self.pred_names, level)) for level in zip(*outs)]
 
+    def _positional_tail(self, kind: str) -> tuple[str, ...]:
+        """The names of the optional positional arguments after the required ones, in
+        MMDetection's order; MMRotate's refine heads put ``rois`` there instead."""
+        refine = getattr(self, "needs_rois", False)
+        if kind == "loss":
+            return ("rois", "gt_bboxes_ignore") if refine else ("gt_bboxes_ignore",)
+        return ("cfg", "rescale", "rois", "with_nms") if refine else ("cfg", "rescale", "with_nms")
+
+    def _split_args(self, kind: str, args: tuple, required: tuple[str, ...], kwargs: dict[str, Any]) -> dict:
+        """The outputs (in ``pred_names`` order), then ``required``, then the optional tail, given
+        positionally or by keyword (never both)."""
+        n = len(self.pred_names)
+        names = (*required, *self._positional_tail(kind))
+        given = args[n:]
+        if len(args) < n or len(given) > len(names):
+            raise TypeError(f"{kind} takes the outputs {self.pred_names}, then {', '.join(names)}")
+        out = dict(zip(names, given))
+        for name, value in kwargs.items():
+            if value is None:
+                continue
+            if name in out:
+                raise TypeError(f"{kind} got {name} both by position and by keyword")
+            out[name] = value
+        missing = [name for name in required if out.get(name) is None]
+        if missing:
+            raise TypeError(
+                f"{kind} takes the outputs {self.pred_names}, then {', '.join(names)}: {missing} missing"
+            )
+        out["outs"] = args[:n]
+        return out
+
     def loss(
         self,
         *outs_and_gts: Any,
@@ -59,16 +90,13 @@ class DenseHeadAdapters:
         gt_bboxes_ignore: list[torch.Tensor] | None = None,
     ) -> dict[str, list[torch.Tensor]] | None:
         """MMDetection's ``loss(cls_scores, bbox_preds[, ...], gt_bboxes, gt_labels, img_metas,
-        gt_bboxes_ignore=None)`` (the outputs in ``pred_names`` order; refine heads: ``rois=``)
-        over ``loss_by_feat``: ``dict(loss_cls=[per level], loss_bbox=[per level], ...)``."""
-        n = len(self.pred_names)
-        if len(outs_and_gts) == n + 4:
-            *outs_and_gts, gt_bboxes_ignore = outs_and_gts
-        if len(outs_and_gts) != n + 3:
-            raise TypeError(f"loss takes the outputs {self.pred_names}, gt_bboxes, gt_labels and img_metas")
-        gt_bboxes, gt_labels, img_metas = outs_and_gts[n:]
-        gts = gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore)
-        return self.loss_by_feat(outs_and_gts[:n], gts, as_metas(img_metas), **_with_rois(rois))
+        gt_bboxes_ignore=None)`` (the outputs in ``pred_names`` order; MMRotate's refine heads:
+        ``img_metas, rois=None, gt_bboxes_ignore=None``) over ``loss_by_feat``:
+        ``dict(loss_cls=[per level], loss_bbox=[per level], ...)``."""
+        kw = {"rois": rois, "gt_bboxes_ignore": gt_bboxes_ignore}
+        a = self._split_args("loss", outs_and_gts, ("gt_bboxes", "gt_labels", "img_metas"), kw)
+        gts = gts_from_lists(a["gt_bboxes"], a["gt_labels"], a.get("gt_bboxes_ignore"))
+        return self.loss_by_feat(a["outs"], gts, as_metas(a["img_metas"]), **_with_rois(a.get("rois")))
 
     def forward_train(
         self,
@@ -116,22 +144,30 @@ class DenseHeadAdapters:
         *outs_and_metas: Any,
         img_metas: Sequence[dict] | None = None,
         cfg: dict | None = None,
-        rescale: bool = False,
-        with_nms: bool = True,
+        rescale: bool | None = None,
+        with_nms: bool | None = None,
         rois: Sequence[Sequence[torch.Tensor]] | None = None,
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """MMDetection's ``get_bboxes(cls_scores, bbox_preds[, ...], img_metas, cfg, rescale, with_nms)``:
-        the head's outputs in ``pred_names`` order, then the metas (positional or by keyword).
+        """MMDetection's ``get_bboxes(cls_scores, bbox_preds[, ...], img_metas, cfg=None,
+        rescale=False, with_nms=True)`` (MMRotate's refine heads: ``img_metas, cfg=None,
+        rescale=False, rois=None``): the head's outputs in ``pred_names`` order, then the rest
+        positional or by keyword.
 
         Per image: (dets (k, 6) ``(cx, cy, w, h, theta, score)``, labels (k,)) after NMS, or
         (boxes (n, 5), scores (n, C + 1)) with ``with_nms=False``.
         """
-        outs = list(outs_and_metas)
-        if img_metas is None:
-            if len(outs) != len(self.pred_names) + 1:
-                raise TypeError(f"get_bboxes takes the outputs {self.pred_names} and img_metas")
-            img_metas = outs.pop()
-        return self._batch_get_bboxes(outs, as_metas(img_metas), cfg, rescale, with_nms, **_with_rois(rois))
+        kw = {"img_metas": img_metas, "cfg": cfg, "rescale": rescale, "with_nms": with_nms, "rois": rois}
+        a = self._split_args("get_bboxes", outs_and_metas, ("img_metas",), kw)
+        rescale = bool(a.get("rescale") or False)
+        with_nms = True if a.get("with_nms") is None else bool(a["with_nms"])
+        return self._batch_get_bboxes(
+            list(a["outs"]),
+            as_metas(a["img_metas"]),
+            a.get("cfg"),
+            rescale,
+            with_nms,
+            **_with_rois(a.get("rois")),
+        )
 
     def simple_test(
         self, feats: Sequence[torch.Tensor], img_metas: Sequence[dict], rescale: bool = False

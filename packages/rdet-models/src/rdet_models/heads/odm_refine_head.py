@@ -9,14 +9,12 @@ and ``rescale`` positional in ``get_bboxes``); its ``PseudoAnchorGenerator`` onl
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from rdet_models.heads.rotated_retina_head import RotatedRetinaHead
 from rdet_models.layers import ConvModule, ORConv2d, RotationInvariantPooling
-from rdet_models.mmdet_compat import as_metas, gts_from_lists
 from rdet_models.registry import MODELS
 
 __all__ = ["ODMRefineHead"]
@@ -132,33 +130,3 @@ class ODMRefineHead(RotatedRetinaHead):
         for reg_conv in self.reg_convs:
             reg_feat = reg_conv(reg_feat)
         return self.odm_cls(cls_feat), self.odm_reg(reg_feat)
-
-    def loss(  # type: ignore[override]
-        self,
-        cls_scores: list[torch.Tensor],
-        bbox_preds: list[torch.Tensor],
-        gt_bboxes: list[torch.Tensor],
-        gt_labels: list[torch.Tensor],
-        img_metas: Sequence[dict],
-        rois: Sequence[Sequence[torch.Tensor]] | None = None,
-        gt_bboxes_ignore: list[torch.Tensor] | None = None,
-    ) -> dict[str, list[torch.Tensor]] | None:
-        """MMRotate's ``ODMRefineHead.loss`` (``rois`` required)."""
-        gts = gts_from_lists(gt_bboxes, gt_labels, gt_bboxes_ignore)
-        return self.loss_by_feat((cls_scores, bbox_preds), gts, as_metas(img_metas), rois=rois)
-
-    def get_bboxes(  # type: ignore[override]
-        self,
-        cls_scores: list[torch.Tensor],
-        bbox_preds: list[torch.Tensor],
-        img_metas: Sequence[dict],
-        cfg: dict | None = None,
-        rescale: bool = False,
-        rois: Sequence[Sequence[torch.Tensor]] | None = None,
-        with_nms: bool = True,
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """MMRotate's ``ODMRefineHead.get_bboxes`` (``rois`` required): per image (dets (k, 6),
-        labels (k,)); with ``with_nms=False`` (not MMRotate's), (boxes (n, 5), scores (n, C + 1))."""
-        return self._batch_get_bboxes(
-            (cls_scores, bbox_preds), as_metas(img_metas), cfg, rescale, with_nms, rois=rois
-        )
