@@ -8,7 +8,7 @@ import torch
 
 from rbox_geometry import gt2gaussian
 from rdet_models.assigners.assign_result import AssignResult
-from rdet_models.assigners.atss_obb_assigner import _check_levels, _check_topk, atss_assign, empty_assign
+from rdet_models.assigners.atss_obb_assigner import _check_topk, atss_assign, check_atss_inputs, empty_assign
 from rdet_models.registry import BBOX_ASSIGNERS
 
 __all__ = ["ATSSKldAssigner"]
@@ -44,12 +44,8 @@ class ATSSKldAssigner:
             raise ValueError(f"bboxes must be (n, 18) point sets, got {tuple(bboxes.shape)}")
         if gt_bboxes.dim() != 2 or gt_bboxes.size(-1) < 8:
             raise ValueError(f"gt_bboxes must be (k, 8) polygons, got {tuple(gt_bboxes.shape)}")
-        if gt_labels is not None and gt_labels.shape != (gt_bboxes.size(0),):
-            raise ValueError(
-                f"gt_labels must be ({gt_bboxes.size(0)},) like gt_bboxes, got {tuple(gt_labels.shape)}"
-            )
         num_gt, num_bboxes = gt_bboxes.size(0), bboxes.size(0)
-        levels = _check_levels(num_level_bboxes, num_bboxes)
+        levels = check_atss_inputs(num_level_bboxes, num_bboxes, gt_bboxes, gt_labels)
         if num_gt == 0 or num_bboxes == 0:
             return empty_assign(num_gt, num_bboxes, bboxes, gt_labels)
         polygons = gt_bboxes[:, :8]

@@ -31,6 +31,18 @@ def _check_levels(num_level_bboxes: Sequence[int], num_bboxes: int) -> list[int]
     return levels
 
 
+def check_atss_inputs(
+    num_level_bboxes: Sequence[int], num_bboxes: int, gt_bboxes: torch.Tensor, gt_labels: torch.Tensor | None
+) -> list[int]:
+    """The ATSS assigners' shared checks: labels one per gt, the level sizes summing to the
+    priors; returns the level sizes."""
+    if gt_labels is not None and gt_labels.shape != (gt_bboxes.size(0),):
+        raise ValueError(
+            f"gt_labels must be ({gt_bboxes.size(0)},) like gt_bboxes, got {tuple(gt_labels.shape)}"
+        )
+    return _check_levels(num_level_bboxes, num_bboxes)
+
+
 def atss_assign(
     overlaps: torch.Tensor,
     points: torch.Tensor,
@@ -157,12 +169,8 @@ class ATSSObbAssigner:
             raise ValueError(f"bboxes must be (n, 5) rotated boxes, got {tuple(bboxes.shape)}")
         if gt_bboxes.dim() != 2 or gt_bboxes.size(-1) < 5:
             raise ValueError(f"gt_bboxes must be (k, 5) rotated boxes, got {tuple(gt_bboxes.shape)}")
-        if gt_labels is not None and gt_labels.shape != (gt_bboxes.size(0),):
-            raise ValueError(
-                f"gt_labels must be ({gt_bboxes.size(0)},) like gt_bboxes, got {tuple(gt_labels.shape)}"
-            )
         num_gt, num_bboxes = gt_bboxes.size(0), bboxes.size(0)
-        levels = _check_levels(num_level_bboxes, num_bboxes)
+        levels = check_atss_inputs(num_level_bboxes, num_bboxes, gt_bboxes, gt_labels)
         if num_gt == 0 or num_bboxes == 0:
             return empty_assign(num_gt, num_bboxes, bboxes, gt_labels)
         overlaps = self.iou_calculator(bboxes, gt_bboxes)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from rbox_geometry import rbbox_overlaps
-from rdet_models.losses.iou_loss import _MODES, _BoxIoULoss, iou_to_loss
+from rdet_models.losses.iou_loss import _MODES, IoULoss, iou_to_loss
 from rdet_models.registry import LOSSES
 
 __all__ = ["RotatedIoULoss", "diff_iou_rotated", "rotated_iou_loss"]
@@ -47,8 +47,9 @@ def rotated_iou_loss(
 
 
 @LOSSES.register_module()
-class RotatedIoULoss(_BoxIoULoss):
-    """IoU loss of aligned rotated boxes (n, 5), pixels and radians.
+class RotatedIoULoss(IoULoss):
+    """IoU loss of aligned rotated boxes (n, 5), pixels and radians: :class:`IoULoss`'s
+    arguments and weighting, on the rotated IoU.
 
     Args:
         linear: deprecated alias of ``mode='linear'``.
@@ -58,20 +59,6 @@ class RotatedIoULoss(_BoxIoULoss):
 
     ``forward(pred (n, 5), target (n, 5), weight (n,) or (n, 5), avg_factor, reduction_override)``.
     """
-
-    def __init__(
-        self,
-        linear: bool = False,
-        eps: float = 1e-6,
-        reduction: str = "mean",
-        loss_weight: float = 1.0,
-        mode: str = "log",
-    ) -> None:
-        super().__init__(reduction, loss_weight)
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        self.mode = "linear" if linear else mode
-        self.linear, self.eps = linear, eps
 
     def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """(n, 5), (n, 5) -> (n,); NaN where a box is not finite (the exact IoU would call it
