@@ -18,6 +18,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def _project_dirs() -> list[Path]:
         "rdet-core",
         "rbox-ops-cuda",
         "rdet-eval",
+        "rdet-deploy",
         "rdet-data",
         "rdet-models",
         "rdet-apps",
@@ -58,6 +60,13 @@ def _fingerprint(projects: list[Path]) -> str:
         digest.update(str(project.relative_to(ROOT)).encode())
         digest.update((project / "pyproject.toml").read_bytes())
     return digest.hexdigest()
+
+
+def _with_extras(project: Path) -> str:
+    """``path[extra1,extra2]`` for every optional-dependency group of the project, else ``path``."""
+    with open(project / "pyproject.toml", "rb") as f:
+        extras = sorted(tomllib.load(f).get("project", {}).get("optional-dependencies", {}))
+    return f"{project}[{','.join(extras)}]" if extras else str(project)
 
 
 def _venv_python() -> Path:
@@ -80,7 +89,8 @@ def setup() -> Path:
         print(f"creating virtual environment {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     _pip(*BUILD_TOOLS, TORCH_PIN, *DEV_TOOLS)
-    editable = [arg for project in projects for arg in ("-e", str(project))]
+    # Every extra too (e2cnn for ReDet, onnx/onnxruntime for export, the web server...): the tests use them.
+    editable = [arg for project in projects for arg in ("-e", _with_extras(project))]
     # No build isolation: hatchling is already in the venv, and C++ extensions (rbox-ops-cuda)
     # must compile against the torch installed here, not a fresh one in an isolated build env.
     _pip("--no-build-isolation", TORCH_PIN, *editable)

@@ -34,16 +34,8 @@ def match_detections(ref: np.ndarray, ours: np.ndarray) -> int:
     return int((((iou >= 0.99) | (degenerate & same)) & close).any(axis=1).sum())
 
 
-@pytest.mark.parametrize("name", PARITY_CASES)
-def test_checkpoint_parity(golden_case, name: str) -> None:  # type: ignore[no-untyped-def]
-    """MMRotate's config + the case's overrides + its checkpoint -> per class
-    98% of its detections, counts within 2%."""
-    from rdet_apps.apis import inference_detector, init_detector
-
-    case = golden_case(name)
-    model = init_detector(case["config"], case["checkpoint"], device="cpu", cfg_options=case["overrides"])
-    assert model.CLASSES is not None and len(model.CLASSES) == 15
-    result = inference_detector(model, str(case["image"]))
+def assert_matches_golden(case: dict, result: list[np.ndarray]) -> None:
+    """Per class 98% of the reference detections matched (``match_detections``), counts within 2%."""
     assert len(result) == 15
     ref = case["result"]
     total_ref = total_ours = 0
@@ -56,6 +48,34 @@ def test_checkpoint_parity(golden_case, name: str) -> None:  # type: ignore[no-u
             assert match_detections(r, o) >= 0.98 * len(r), f"class {c}"
     assert total_ref == case["num_detections"]
     assert abs(total_ours - total_ref) <= 0.02 * total_ref
+
+
+@pytest.mark.parametrize("name", PARITY_CASES)
+def test_checkpoint_parity(golden_case, name: str) -> None:  # type: ignore[no-untyped-def]
+    """MMRotate's config + the case's overrides + its checkpoint -> per class
+    98% of its detections, counts within 2%."""
+    from rdet_apps.apis import inference_detector, init_detector
+
+    case = golden_case(name)
+    model = init_detector(case["config"], case["checkpoint"], device="cpu", cfg_options=case["overrides"])
+    assert model.CLASSES is not None and len(model.CLASSES) == 15
+    assert_matches_golden(case, inference_detector(model, str(case["image"])))
+
+
+@pytest.mark.parametrize("name", ["retinanet_obb_le90", "oriented_rcnn_le90", "s2anet_le135"])
+def test_fused_conv_bn_keeps_the_golden_detections(golden_case, name: str) -> None:  # type: ignore[no-untyped-def]
+    """``--fuse-conv-bn`` (init_detector(fuse_conv_bn=True)): every BatchNorm of the ResNet is
+    folded away, and the detections still match MMRotate's."""
+    import torch
+
+    from rdet_apps.apis import inference_detector, init_detector
+
+    case = golden_case(name)
+    model = init_detector(
+        case["config"], case["checkpoint"], cfg_options=case["overrides"], fuse_conv_bn=True
+    )
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert_matches_golden(case, inference_detector(model, str(case["image"])))
 
 
 def test_inference_from_array_and_batch(retina_case: dict) -> None:

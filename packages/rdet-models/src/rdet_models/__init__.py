@@ -35,6 +35,7 @@ from rdet_models.checkpoint import (
     UnsafeCheckpointError,
     load_checkpoint,
 )
+from rdet_models.fuse import fuse_conv_bn
 from rdet_models.postprocess import multiclass_nms_rotated, rbbox2result
 from rdet_models.registry import (
     BBOX_ASSIGNERS,
@@ -77,6 +78,7 @@ __all__ = [
     "check_finite_losses",
     "coders",
     "detectors",
+    "fuse_conv_bn",
     "heads",
     "load_checkpoint",
     "losses",

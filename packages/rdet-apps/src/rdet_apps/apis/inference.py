@@ -36,6 +36,7 @@ def init_detector(
     device: str | torch.device = "cpu",
     cfg_options: Mapping[str, Any] | None = None,
     strict: bool = True,
+    fuse_conv_bn: bool = False,
 ) -> torch.nn.Module:
     """Build a detector from an MMRotate config file (or ``Config``) and load a checkpoint.
 
@@ -52,6 +53,9 @@ def init_detector(
             ``rdet_models.CheckpointMismatchError`` lists the first missing, unexpected and
             mismatched keys. ``False`` is MMCV's behaviour: load what fits, warn about the rest
             (a checkpoint of which nothing fits is an error all the same).
+        fuse_conv_bn: fold each BatchNorm into the convolution before it after loading
+            (``rdet_models.fuse_conv_bn``, MMRotate's ``--fuse-conv-bn``): the same detections up
+            to float rounding, fewer passes over the feature maps.
     """
     import rdet_models
     from rdet_core import Config
@@ -83,6 +87,8 @@ def init_detector(
     model.tta_cfg = _tta_cfg(config)
     model.to(device)
     model.eval()
+    if fuse_conv_bn:
+        rdet_models.fuse_conv_bn(model)
     return model
 
 

@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--patch-gap", type=int, default=200, help="overlap of neighbouring patches, pixels")
     parser.add_argument("--merge-iou", type=float, default=0.1, help="NMS IoU threshold when merging patches")
+    parser.add_argument(
+        "--fuse-conv-bn",
+        action="store_true",
+        help="fold BatchNorm into the convolutions before it (faster inference, same detections)",
+    )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument(
         "--cfg-options",
@@ -144,7 +149,12 @@ def run(args: argparse.Namespace) -> int:
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = init_detector(
-        args.config, args.checkpoint, device=device, cfg_options=args.cfg_options, strict=args.strict
+        args.config,
+        args.checkpoint,
+        device=device,
+        cfg_options=args.cfg_options,
+        strict=args.strict,
+        fuse_conv_bn=args.fuse_conv_bn,
     )
     names = [str(c) for c in (model.CLASSES or range(model.num_classes))]
     scale = _test_scale(model.cfg)

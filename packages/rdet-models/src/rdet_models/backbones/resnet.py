@@ -65,6 +65,10 @@ class BasicBlock(BaseModule):
     def norm2(self) -> nn.Module:
         return getattr(self, self.norm2_name)
 
+    def conv_bn_pairs(self) -> list[tuple[str, str]]:
+        """``(conv, norm)`` child names applied one after the other (``rdet_models.fuse``)."""
+        return [("conv1", self.norm1_name), ("conv2", self.norm2_name)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         def inner(x: torch.Tensor) -> torch.Tensor:
             identity = x
@@ -138,6 +142,10 @@ class Bottleneck(BaseModule):
     @property
     def norm3(self) -> nn.Module:
         return getattr(self, self.norm3_name)
+
+    def conv_bn_pairs(self) -> list[tuple[str, str]]:
+        """``(conv, norm)`` child names applied one after the other (``rdet_models.fuse``)."""
+        return [("conv1", self.norm1_name), ("conv2", self.norm2_name), ("conv3", self.norm3_name)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         def inner(x: torch.Tensor) -> torch.Tensor:
@@ -338,6 +346,10 @@ class ResNet(BaseModule):
     @property
     def norm1(self) -> nn.Module:
         return getattr(self, self.norm1_name)
+
+    def conv_bn_pairs(self) -> list[tuple[str, str]]:
+        """The stem's ``(conv, norm)`` (``rdet_models.fuse``; a deep stem is a Sequential)."""
+        return [] if self.deep_stem else [("conv1", self.norm1_name)]
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages >= 0:

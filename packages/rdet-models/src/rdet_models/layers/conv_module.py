@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from rdet_models.layers.layer_norm import LayerNorm2d
+
 __all__ = [
     "ConvModule",
     "build_activation_layer",
@@ -34,6 +36,7 @@ _NORM_LAYERS: dict[str, type[nn.Module]] = {
     "SyncBN": nn.SyncBatchNorm,
     "GN": nn.GroupNorm,
     "LN": nn.LayerNorm,
+    "LN2d": LayerNorm2d,  # mmcls 0.x
     "IN": nn.InstanceNorm2d,
     "IN1d": nn.InstanceNorm1d,
     "IN2d": nn.InstanceNorm2d,
@@ -70,7 +73,7 @@ def norm_abbreviation(layer_type: str) -> str:
     """mmcv's name stem of a norm layer: 'bn' for BN/SyncBN, 'gn', 'ln', 'in'."""
     if layer_type.startswith("IN"):
         return "in"
-    return {"GN": "gn", "LN": "ln"}.get(layer_type, "bn")
+    return {"GN": "gn", "LN": "ln", "LN2d": "ln"}.get(layer_type, "bn")
 
 
 def build_norm_layer(cfg: dict, num_features: int, postfix: int | str = "") -> tuple[str, nn.Module]:
@@ -186,6 +189,12 @@ class ConvModule(nn.Module):
     @property
     def norm(self) -> nn.Module | None:
         return getattr(self, self.norm_name) if self.norm_name else None
+
+    def conv_bn_pairs(self) -> list[tuple[str, str]]:
+        """``(conv, norm)`` child names applied one after the other (``rdet_models.fuse``)."""
+        if self.norm_name and self.order.index("norm") == self.order.index("conv") + 1:
+            return [("conv", self.norm_name)]
+        return []
 
     def init_weights(self) -> None:
         """Kaiming for the conv, ones/zeros for the norm (mmcv's ConvModule.init_weights)."""

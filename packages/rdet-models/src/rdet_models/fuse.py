@@ -1,0 +1,85 @@
+"""Fold batch normalisation into the convolution before it, for inference (``--fuse-conv-bn``).
+
+In eval mode ``bn(conv(x))`` is an affine map of ``conv(x)`` per output channel, so it equals a
+convolution with weight ``w * g / s`` and bias ``(b - mean) * g / s + beta`` (``s = sqrt(var +
+eps)``): one pass over the feature map instead of two. MMCV's ``fuse_conv_bn`` pairs each
+BatchNorm with the last ``nn.Conv2d`` registered before it, which is wrong wherever the
+registration order is not the order of execution (a ``ConvModule`` with ``order=('norm',
+'conv', 'act')`` registers its conv first and normalises *before* it). Here a pair is fused only
+where the order is known: consecutive children of an ``nn.Sequential``, and the pairs a module
+declares through ``conv_bn_pairs()`` (``ConvModule`` with the norm after the conv, the ResNet
+blocks and stem). Everything else is left as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+__all__ = ["fuse_conv_bn", "fused_conv"]
+
+_BN = (nn.BatchNorm2d, nn.SyncBatchNorm)
+
+
+def fused_conv(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> nn.Conv2d:
+    """A new ``nn.Conv2d`` computing ``bn(conv(x))`` with ``bn`` in eval mode (running statistics).
+
+    Raises:
+        ValueError: ``bn`` has no running statistics, or its channels are not the conv's outputs.
+    """
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("cannot fuse a BatchNorm without running statistics (track_running_stats=False)")
+    if bn.num_features != conv.out_channels:
+        raise ValueError(
+            f"BatchNorm of {bn.num_features} channels after a conv of {conv.out_channels} outputs"
+        )
+    fused = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=True,
+        padding_mode=conv.padding_mode,
+    ).to(device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        inv_std = torch.rsqrt(bn.running_var.double() + bn.eps)
+        gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(inv_std)
+        beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(inv_std)
+        scale = gamma * inv_std
+        bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(inv_std)
+        fused.weight.copy_(conv.weight.double() * scale.reshape(-1, 1, 1, 1))
+        fused.bias.copy_((bias - bn.running_mean.double()) * scale + beta)
+    return fused
+
+
+def _declared_pairs(module: nn.Module) -> Iterator[tuple[str, str]]:
+    pairs = getattr(module, "conv_bn_pairs", None)
+    if callable(pairs):
+        yield from pairs()
+    if isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward:
+        names = list(module._modules)
+        yield from zip(names, names[1:])
+
+
+def fuse_conv_bn(module: nn.Module) -> nn.Module:
+    """Fold every BatchNorm that directly follows an ``nn.Conv2d`` into it (in place; returns
+    ``module``). The BatchNorm becomes ``nn.Identity``, so the state dict loses its keys: load
+    checkpoints first, fuse last, and only for inference.
+
+    Raises:
+        RuntimeError: ``module`` is in training mode (BatchNorm would use batch statistics).
+    """
+    if module.training:
+        raise RuntimeError("fuse_conv_bn is for inference: call model.eval() first")
+    for parent in list(module.modules()):
+        for conv_name, bn_name in list(_declared_pairs(parent)):
+            conv, bn = parent._modules.get(conv_name), parent._modules.get(bn_name)
+            if type(conv) is nn.Conv2d and isinstance(bn, _BN):
+                parent._modules[conv_name] = fused_conv(conv, bn)
+                parent._modules[bn_name] = nn.Identity()
+    return module
