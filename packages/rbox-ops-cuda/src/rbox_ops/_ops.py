@@ -12,8 +12,12 @@ OPS: tuple[str, ...] = (
     "nms",
     "roi_align_rotated",
     "roi_align",
+    "riroi_align_rotated",
     "rotated_feature_align",
     "points_in_polygons",
     "active_rotated_filter",
     "deform_conv2d",
+    "convex_iou",
+    "min_area_polygons",
+    "chamfer_distance",
 )

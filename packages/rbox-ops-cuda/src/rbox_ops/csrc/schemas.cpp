@@ -26,6 +26,14 @@ TORCH_LIBRARY(rbox_ops, m) {
   m.def(
       "roi_align_backward(Tensor grad_output, Tensor rois, int batch_size, int channels, int height, int width, "
       "int pooled_height, int pooled_width, float spatial_scale, int sampling_ratio, bool aligned) -> Tensor");
+  // ReDet's rotation-invariant RoI align: channels are groups of num_orientations, turned by each RoI's angle
+  m.def(
+      "riroi_align_rotated(Tensor input, Tensor rois, int pooled_height, int pooled_width, float spatial_scale, "
+      "int num_samples, int num_orientations, bool clockwise) -> Tensor");
+  m.def(
+      "riroi_align_rotated_backward(Tensor grad_output, Tensor rois, int batch_size, int channels, int height, "
+      "int width, int pooled_height, int pooled_width, float spatial_scale, int num_samples, int num_orientations, "
+      "bool clockwise) -> Tensor");
 
   // R3Det's feature refinement: features (N, C, H, W) + bilinear samples at each pixel's box
   // best_rbboxes (N, H, W, 5); points 1 or 5. The backward returns the gradient of features
@@ -51,4 +59,17 @@ TORCH_LIBRARY(rbox_ops, m) {
       "deform_conv2d_backward(Tensor grad_output, Tensor input, Tensor offset, Tensor weight, int stride_h, "
       "int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, int groups, int deform_groups) "
       "-> (Tensor, Tensor, Tensor)");
+
+  // point sets (the RepPoints family), float64 arithmetic: (N, 18) hulls x (K, 8) polygons -> (N, K) IoU;
+  // aligned (N, 18) x (N, 8) -> (N, 19): d GIoU / d points (18), then GIoU; (N, 2k) -> (N, 8) rectangles
+  m.def("convex_iou(Tensor pointsets, Tensor polygons) -> Tensor");
+  m.def("convex_giou(Tensor pointsets, Tensor polygons) -> Tensor");
+  m.def("min_area_polygons(Tensor pointsets) -> Tensor");
+
+  // (B, N, 2) x (B, M, 2) -> dist1 (B, N), dist2 (B, M), idx1, idx2 int32; the backward returns the
+  // gradients of xyz1 and xyz2
+  m.def("chamfer_distance(Tensor xyz1, Tensor xyz2) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "chamfer_distance_backward(Tensor xyz1, Tensor xyz2, Tensor idx1, Tensor idx2, Tensor grad_dist1, "
+      "Tensor grad_dist2) -> (Tensor, Tensor)");
 }
