@@ -31,7 +31,15 @@ STAMP = VENV / ".rdet-setup-stamp"
 TORCH_PIN = "torch==2.13.0"
 BUILD_TOOLS = ["hatchling>=1.18", "pip>=23"]
 # matplotlib: the tests of the `plot` extras; shapely, opencv: cross-checks in rbox-geometry tests
-DEV_TOOLS = ["pytest>=8", "pytest-benchmark>=4", "ruff>=0.6", "matplotlib>=3.5", "shapely>=2.0", "opencv-python-headless>=4.6"]
+DEV_TOOLS = [
+    "pytest>=8",
+    "pytest-benchmark>=4",
+    "ruff>=0.6",
+    "matplotlib>=3.5",
+    "shapely>=2.0",
+    "opencv-python-headless>=4.6",
+    "httpx>=0.27",  # the serve tests' HTTP client
+]
 
 
 def _project_dirs() -> list[Path]:

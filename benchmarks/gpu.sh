@@ -3,7 +3,7 @@
 # the op and training-loop benchmarks, the tests that need one GPU, and the demo, in < 10 minutes
 # on one H200. Run from anywhere on a machine whose python3 holds a CUDA build of torch:
 #
-#     bash benchmarks/gpu.sh [STEP...]      # steps: install build ops diag figures loop ddp dota demo suite
+#     bash benchmarks/gpu.sh [STEP...]      # steps: install build ops diag figures families loop ddp dota demo suite
 #
 # No step needs the internet. Wheels that the machine lacks (shapely, hatchling) are read from
 # .whl/ when it exists (see DEVELOPING in README.md); ../shared is read from $RDET_SHARED,
@@ -22,7 +22,7 @@ export RBOX_OPS_CACHE=${RBOX_OPS_CACHE:-$ROOT/.gpu_cache/rbox_ops}
 export RDET_SHARED=${RDET_SHARED:-$ROOT/.gpu_shared}
 LOG=$OUT/gpu.log
 T0=$(date +%s)
-STEPS=${*:-install build ops diag figures loop ddp dota}
+STEPS=${*:-install build ops diag figures families loop ddp dota}
 
 # step NAME LIMIT_S CMD...: run CMD with a time limit; its output goes to the log and stdout
 step() {
@@ -68,6 +68,12 @@ fi
 
 if want figures; then
   step figures 100 "$PY" packages/rbox-ops-cuda/benchmarks/gpu_figures.py
+fi
+
+if want families; then
+  # one training step and one test forward of every MMRotate config (all 82) on the GPU (issue 17)
+  step families 240 env RDET_TEST_DEVICE=cuda NVIDIA_TF32_OVERRIDE=0 "$PY" -m pytest -q -n 8 -p no:cacheprovider \
+    packages/rdet-models/tests/test_config_sweep.py -k test_config_builds_trains_and_tests
 fi
 
 if want loop; then

@@ -103,3 +103,23 @@ def test_missing_image_is_reported(retina_case: dict, tmp_path: Path) -> None:
     )
     with pytest.raises(FileNotFoundError, match="does not exist"):
         inference_detector(model, str(tmp_path / "nope.png"))
+
+
+def test_cpu_inference_keeps_conv_weights_channels_last(retina_case: dict) -> None:
+    """On the CPU the conv weights are NHWC (so are the feature maps that follow them), unless
+    ``channels_last=False``; the detections are the same either way."""
+    import torch
+
+    from rdet_apps.apis import inference_detector, init_detector
+
+    args = (str(retina_case["config"]), str(retina_case["checkpoint"]))
+    fast = init_detector(*args, cfg_options=retina_case["overrides"])
+    plain = init_detector(*args, cfg_options=retina_case["overrides"], channels_last=False)
+    convs = [m for m in fast.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    assert all(m.weight.is_contiguous() for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+    feats = fast.extract_feat(torch.zeros(1, 3, 64, 64))
+    assert feats[0].is_contiguous(memory_format=torch.channels_last)
+    image = str(retina_case["image"])
+    for a, b in zip(inference_detector(fast, image), inference_detector(plain, image)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)

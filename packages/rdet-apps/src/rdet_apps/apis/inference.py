@@ -37,6 +37,7 @@ def init_detector(
     cfg_options: Mapping[str, Any] | None = None,
     strict: bool = True,
     fuse_conv_bn: bool = False,
+    channels_last: bool | None = None,
 ) -> torch.nn.Module:
     """Build a detector from an MMRotate config file (or ``Config``) and load a checkpoint.
 
@@ -56,10 +57,15 @@ def init_detector(
         fuse_conv_bn: fold each BatchNorm into the convolution before it after loading
             (``rdet_models.fuse_conv_bn``, MMRotate's ``--fuse-conv-bn``): the same detections up
             to float rounding, fewer passes over the feature maps.
+        channels_last: keep the weights in channels-last (NHWC) memory order, so that every
+            convolution runs and returns NHWC (the feature maps follow the weights); None: on
+            the CPU, where oneDNN's NHWC convolutions are faster (ResNet-50 at 800x800: 1.2x,
+            1.45x with ``fuse_conv_bn``), not on CUDA (fp32 cuDNN gains nothing there).
     """
     import rdet_models
     from rdet_core import Config
     from rdet_models.checkpoint import load_checkpoint
+    from rdet_models.memory_format import convs_to_channels_last
 
     if isinstance(config, (str, os.PathLike)):
         config = Config.fromfile(config)
@@ -89,6 +95,8 @@ def init_detector(
     model.eval()
     if fuse_conv_bn:
         rdet_models.fuse_conv_bn(model)
+    if channels_last if channels_last is not None else torch.device(device).type == "cpu":
+        convs_to_channels_last(model)
     return model
 
 
