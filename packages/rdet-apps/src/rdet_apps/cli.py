@@ -16,11 +16,13 @@ from rdet_apps.commands import (
     confusion_matrix,
     demo,
     env,
+    export,
     flops,
     infer,
     plugins,
     print_config,
     publish,
+    serve,
     split,
     test,
     train,
@@ -41,6 +43,8 @@ COMMANDS = {
     "benchmark": benchmark,
     "confusion-matrix": confusion_matrix,
     "publish": publish,
+    "serve": serve,
+    "export": export,
 }
 
 

@@ -103,6 +103,8 @@ class MidpointOffsetCoder(BaseBBoxCoder):
         center_polys = polys - center
         diag_len = torch.sqrt(center_polys[..., 0::2] ** 2 + center_polys[..., 1::2] ** 2)
         max_diag_len = diag_len.max(dim=-1, keepdim=True)[0]
-        center_polys = center_polys * (max_diag_len / diag_len).repeat_interleave(2, dim=-1)
+        ratio = max_diag_len / diag_len
+        # each vertex's ratio for its x and y (stack + flatten: ONNX export garbles repeat_interleave's rank)
+        center_polys = center_polys * torch.stack([ratio, ratio], dim=-1).flatten(-2)
         rect_polys = center_polys + center
         return poly2obb(rect_polys.reshape(-1, 8), self.version).reshape(n, 5 * k)

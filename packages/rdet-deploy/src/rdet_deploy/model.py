@@ -1,0 +1,133 @@
+"""``OnnxDetector``: an exported rdet model (``rdet export``) run by ONNX Runtime, with the test
+pipeline and the rotated NMS in numpy. No torch."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rdet_core.structures import Detections, detections_to_result
+from rdet_deploy.postprocess import multiclass_nms_rotated
+from rdet_deploy.preprocess import Prepared, load_image, prepare
+
+__all__ = ["SPEC_KEY", "ImageInput", "OnnxDetector", "inference_detector"]
+
+SPEC_KEY = "rdet"
+#: metadata versions this runtime reads
+SUPPORTED_VERSIONS = (1,)
+ImageInput = str | os.PathLike | np.ndarray
+"""An image: a file path, or a BGR ``HxWx3`` uint8 array."""
+
+
+class OnnxDetector:
+    """An exported detector.
+
+    Args:
+        path: the ``.onnx`` file written by ``rdet export`` (its metadata ``rdet`` holds the
+            pipeline and the NMS settings).
+        providers: ONNX Runtime execution providers (default: CPU).
+        num_threads: intra-op threads (0: ONNX Runtime's default).
+        pad_to_input: pad each image further (bottom, right) to the model's fixed input size.
+            Off, an image whose pipeline output differs from that size is an error: padding is
+            MMRotate's batch padding, and changes detections (the features near the padded
+            edges, the anchors in the padding, the clamp at ``img_shape``).
+
+    Attributes:
+        spec: the metadata (``pipeline``, ``postprocess``, ``input``, ``classes``, ``num_classes``).
+        CLASSES: class names, or None.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        providers: Sequence[str] | None = None,
+        num_threads: int = 0,
+        pad_to_input: bool = False,
+    ) -> None:
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ONNX model {str(path)!r} does not exist")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(num_threads)
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(path), options, providers=list(providers or ["CPUExecutionProvider"])
+        )
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if SPEC_KEY not in meta:
+            raise ValueError(f"{path}: no '{SPEC_KEY}' metadata; export the model with `rdet export`")
+        self.spec: dict[str, Any] = json.loads(meta[SPEC_KEY])
+        if self.spec.get("version") not in SUPPORTED_VERSIONS:
+            raise ValueError(
+                f"{path}: metadata version {self.spec.get('version')!r}; this rdet-deploy reads {SUPPORTED_VERSIONS}"
+            )
+        self.CLASSES = self.spec.get("classes")
+        self.num_classes = int(self.spec["num_classes"])
+        inp = self.spec["input"]
+        self.batch = int(inp["batch"])
+        self.input_shape = (int(inp["height"]), int(inp["width"]))
+        self.pad_to_input = bool(pad_to_input)
+
+    def prepare(self, img: ImageInput) -> Prepared:
+        """Load one image and run the test pipeline; its padded size must be the model's input.
+
+        Raises:
+            ValueError: The pipeline's output is not the model's input size (see ``pad_to_input``).
+        """
+        p = prepare(load_image(img), self.spec["pipeline"], self.input_shape if self.pad_to_input else None)
+        if p.img.shape[1:] != self.input_shape:
+            h, w = self.input_shape
+            raise ValueError(
+                f"the image resizes and pads to {p.img.shape[1]}x{p.img.shape[2]}, the model was exported for "
+                f"{h}x{w}: export it with `--shape {p.img.shape[1]} {p.img.shape[2]}`, or pass pad_to_input=True "
+                "to pad it (detections near the padded edges then differ from an unpadded run)"
+            )
+        return p
+
+    def _run(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, ...]]:
+        """The graph on batches of ``self.batch`` images (the last one filled with copies)."""
+        outs: list[tuple[np.ndarray, ...]] = []
+        for start in range(0, len(prepared), self.batch):
+            chunk = list(prepared[start : start + self.batch])
+            real = len(chunk)
+            chunk += [chunk[-1]] * (self.batch - real)
+            boxes, scores, factors = self.session.run(
+                ["boxes", "scores", "score_factors"], {"img": np.stack([p.img for p in chunk])}
+            )
+            outs += [(boxes[i], scores[i], factors[i]) for i in range(real)]
+        return outs
+
+    def predict(self, imgs: ImageInput | Sequence[ImageInput]) -> list[Detections]:
+        """Per image its detections (numpy ``Detections``): boxes (K, 5) ``(cx, cy, w, h, theta)``
+        in original-image pixels, radians, clockwise; scores (K,); labels (K,); best first.
+
+        Raises:
+            FileNotFoundError: An image path does not exist.
+            ValueError: An image's pipeline output is not the model's input size.
+        """
+        items = list(imgs) if isinstance(imgs, (list, tuple)) else [imgs]
+        prepared = [self.prepare(img) for img in items]
+        post = self.spec["postprocess"]
+        results = []
+        for p, (boxes, scores, factors) in zip(prepared, self._run(prepared)):
+            boxes = boxes.copy()
+            boxes[:, :4] /= p.scale_factor  # the angle is not rescaled
+            b, s, labels = multiclass_nms_rotated(
+                boxes, scores, factors, post["score_thr"], post["iou_thr"], post["max_per_img"]
+            )
+            results.append(Detections(b, s, labels))
+        return results
+
+
+def inference_detector(model: OnnxDetector, imgs: ImageInput | Sequence[ImageInput]) -> Any:
+    """MMRotate's result format, as ``rdet_apps.apis.inference_detector``: per image a list per
+    class of (k, 6) float32 ``(cx, cy, w, h, theta, score)``; a list of those for a list."""
+    results = [detections_to_result(d, model.num_classes) for d in model.predict(imgs)]
+    return results if isinstance(imgs, (list, tuple)) else results[0]

@@ -1,0 +1,101 @@
+"""The test pipeline of an exported model in numpy: MMCV's keep-ratio resize, normalisation and
+padding, as ``rdet_data``'s ``RResize``, ``Normalize`` and ``Pad`` compute them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = ["Prepared", "load_image", "prepare"]
+
+_INTERP = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
+           "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One image after the pipeline.
+
+    Attributes:
+        img: (3, H, W) float32, normalised, padded at the bottom and right.
+        img_shape: (h, w) after resizing, before padding (pixels).
+        ori_shape: (h, w) of the image as read.
+        scale_factor: (4,) float32 ``(w_scale, h_scale, w_scale, h_scale)``, resized / original.
+    """
+
+    img: np.ndarray
+    img_shape: tuple[int, int]
+    ori_shape: tuple[int, int]
+    scale_factor: np.ndarray
+
+
+def load_image(image: str | os.PathLike | np.ndarray) -> np.ndarray:
+    """A BGR HxWx3 uint8 image from a path (OpenCV, colour) or as given (an array)."""
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image: expected a BGR HxWx3 array, got shape {image.shape}")
+        return image
+    path = Path(image)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {str(image)!r} does not exist")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"image {str(image)!r}: OpenCV cannot read it")
+    return img
+
+
+def _resized_size(w: int, h: int, spec: Mapping[str, Any]) -> tuple[int, int]:
+    scale = spec["img_scale"]
+    if not spec["keep_ratio"]:
+        return int(scale[0]), int(scale[1])
+    long_edge, short_edge = max(scale), min(scale)
+    factor = min(long_edge / max(h, w), short_edge / min(h, w))
+    return int(w * factor + 0.5), int(h * factor + 0.5)
+
+
+def prepare(image: np.ndarray, spec: Mapping[str, Any], pad_to: Sequence[int] | None = None) -> Prepared:
+    """Resize, normalise and pad one BGR image as the exported model's test pipeline (``spec``:
+    the ``pipeline`` entry of its metadata); ``pad_to`` (H, W) pads further to the model's
+    fixed input size.
+
+    Raises:
+        ValueError: The resized image is larger than ``pad_to``.
+    """
+    h, w = image.shape[:2]
+    new_w, new_h = _resized_size(w, h, spec)
+    img = (
+        image
+        if (new_w, new_h) == (w, h)
+        else cv2.resize(image, (new_w, new_h), interpolation=_INTERP[spec["interpolation"]])
+    )
+    scale_factor = np.array([new_w / w, new_h / h, new_w / w, new_h / h], np.float32)
+    img = img.astype(np.float32)
+    if spec.get("to_rgb", True):
+        cv2.cvtColor(img, cv2.COLOR_BGR2RGB, img)
+    mean = np.asarray(spec["mean"], np.float64).reshape(1, -1)
+    inv_std = 1 / np.asarray(spec["std"], np.float64).reshape(1, -1)
+    cv2.subtract(img, mean, img)
+    cv2.multiply(img, inv_std, img)
+    if spec.get("pad_size") is not None:
+        th, tw = (int(v) for v in spec["pad_size"])
+    elif spec.get("size_divisor"):
+        d = int(spec["size_divisor"])
+        th, tw = -(-new_h // d) * d, -(-new_w // d) * d
+    else:
+        th, tw = new_h, new_w
+    if pad_to is not None:
+        if th > pad_to[0] or tw > pad_to[1]:
+            raise ValueError(
+                f"the image resizes to {new_h}x{new_w} (padded {th}x{tw}), larger than the model's fixed input "
+                f"{pad_to[0]}x{pad_to[1]}: export it with a larger input shape"
+            )
+        th, tw = int(pad_to[0]), int(pad_to[1])
+    out = np.full((th, tw, 3), spec.get("pad_val", 0.0), np.float32)
+    out[:new_h, :new_w] = img
+    return Prepared(np.ascontiguousarray(out.transpose(2, 0, 1)), (new_h, new_w), (h, w), scale_factor)
