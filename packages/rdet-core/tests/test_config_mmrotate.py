@@ -7,12 +7,13 @@ stay tuples) were written by ``data/make_mmcv_fixture.py`` with MMCV's own Confi
 import ast
 import gzip
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from rdet_core import Config, Registry
-from rdet_core.custom_imports import CustomImportError
+from rdet_core.custom_imports import PROVIDED_MODULES, CustomImportError
 
 FIXTURE = Path(__file__).parent / "data" / "mmcv_1.7.2_config_dicts.repr.gz"
 with gzip.open(FIXTURE, "rt", encoding="utf-8") as _f:
@@ -69,13 +70,37 @@ def test_attribute_access_on_a_real_config(configs_dir):
     assert cfg.model.backbone.depth == 18 and cfg.data.test.pipeline[1].img_scale == (320, 320)
 
 
-def test_convnext_custom_imports_are_deferred_until_a_build(configs_dir):
+def test_convnext_custom_imports_are_deferred_then_provided_by_rdet(configs_dir, tmp_path, monkeypatch):
+    """``mmcls.models`` is one of the OpenMMLab modules rdet provides (``PROVIDED_MODULES``): a
+    build imports the providing module instead, so mmcls need not be installed. Here a stand-in
+    provider (rdet-core's tests do not use rdet-models) registers ``ConvNeXt``; the config's
+    ``type='mmcls.ConvNeXt'`` resolves to it by its last part."""
     rel = "convnext/rotated_retinanet_obb_kld_stable_convnext_adamw_fpn_1x_dota_le90.py"
-    cfg = Config.fromfile(configs_dir / rel)  # mmcls is not installed: loading must still work
+    registry = Registry("test_convnext_models")
+    (tmp_path / "stand_in_provider.py").write_text(
+        "from rdet_core.registry import all_registries\n"
+        "@all_registries()['test_convnext_models'].register_module()\n"
+        "class ConvNeXt:\n"
+        "    def __init__(self, **kwargs):\n"
+        "        self.kwargs = kwargs\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(PROVIDED_MODULES, "mmcls.models", "stand_in_provider")
+    cfg = Config.fromfile(configs_dir / rel)  # mmcls is not installed: loading must work
     assert cfg.custom_imports == {"imports": ["mmcls.models"], "allow_failed_imports": False}
-    assert "mmcls" in cfg.pretty_text
+    assert "mmcls" in cfg.pretty_text and "stand_in_provider" not in sys.modules  # deferred
+    backbone = registry.build(cfg.model.backbone)
+    assert backbone.kwargs["arch"] == "tiny" and "stand_in_provider" in sys.modules
+    del sys.modules["stand_in_provider"]
+
+
+def test_a_provided_module_that_fails_names_both(configs_dir, monkeypatch):
+    rel = "convnext/rotated_retinanet_obb_kld_stable_convnext_adamw_fpn_1x_dota_le90.py"
+    monkeypatch.setitem(PROVIDED_MODULES, "mmcls.models", "no_such_rdet_module_xyz")
+    cfg = Config.fromfile(configs_dir / rel)
     with pytest.raises(CustomImportError) as info:
-        Registry("test_convnext_models").build(cfg.model)
-    assert "'mmcls.models'" in str(info.value) and rel in str(info.value)
+        Registry("test_convnext_models_missing").build(cfg.model)
+    message = str(info.value)
+    assert "'mmcls.models'" in message and "'no_such_rdet_module_xyz'" in message and rel in message
     # reported once: later builds of other things are not poisoned by it
     assert Registry("test_after_convnext").get("Anything") is None

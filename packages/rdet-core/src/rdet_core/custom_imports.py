@@ -4,6 +4,12 @@ MMCV imports them while it loads the config file. rdet defers that to the first 
 registry is used after the file was loaded, so that a config naming a package that is not
 installed (e.g. ``mmcls.models``) still loads, prints and dumps; building from it then
 raises a clear error naming the config file and the module.
+
+OpenMMLab modules whose registered names rdet provides itself (:data:`PROVIDED_MODULES`, e.g.
+MMRotate's ConvNeXt config imports ``mmcls.models`` for ``type='mmcls.ConvNeXt'``) are satisfied by
+importing the rdet package that registers those names instead; the OpenMMLab package need not be
+installed, and is not imported when it is (its registries are not rdet's). Any other module is
+imported as it is, and fails as it would.
 """
 
 from __future__ import annotations
@@ -15,12 +21,20 @@ from types import ModuleType
 from typing import Any
 
 __all__ = [
+    "PROVIDED_MODULES",
     "CustomImportError",
     "defer_custom_imports",
     "discard_pending_custom_imports",
     "import_custom_modules",
     "import_pending_custom_modules",
 ]
+
+
+#: OpenMMLab module named in ``custom_imports`` -> the rdet module that registers the names a
+#: config of it uses (the scoped ``type='mmcls.ConvNeXt'`` then resolves by its last part).
+PROVIDED_MODULES: dict[str, str] = {
+    "mmcls.models": "rdet_models",  # mmcls.ConvNeXt (MMRotate's convnext/ config)
+}
 
 
 class CustomImportError(ImportError):
@@ -63,11 +77,13 @@ def import_custom_modules(
     """
     modules: list[ModuleType | None] = []
     for name in _normalise(imports, source):
+        target = PROVIDED_MODULES.get(name, name)
         try:
-            modules.append(importlib.import_module(name))
+            modules.append(importlib.import_module(target))
         except Exception as e:
             where = f" (custom_imports of {source})" if source else ""
-            msg = f"cannot import {name!r}{where}: {type(e).__name__}: {e}"
+            instead = f", which rdet provides as {target!r}" if target != name else ""
+            msg = f"cannot import {name!r}{instead}{where}: {type(e).__name__}: {e}"
             if not allow_failed_imports:
                 raise CustomImportError(
                     msg + ". Install the package that provides it, or remove it from custom_imports "

@@ -1,5 +1,8 @@
 """Backbones."""
 
+from rdet_models.backbones.convnext import ConvNeXt
+from rdet_models.backbones.re_resnet import ReResNet
 from rdet_models.backbones.resnet import ResNet
+from rdet_models.backbones.swin import SwinTransformer
 
-__all__ = ["ResNet"]
+__all__ = ["ConvNeXt", "ReResNet", "ResNet", "SwinTransformer"]

@@ -11,16 +11,23 @@ from rdet_models.layers.conv_module import (
     norm_abbreviation,
 )
 from rdet_models.layers.feature_refine_module import FeatureRefineModule
+from rdet_models.layers.layer_norm import LayerNorm2d
 from rdet_models.layers.orconv import ORConv2d
 from rdet_models.layers.ripool import RotationInvariantPooling
 from rdet_models.layers.scale import Scale
+from rdet_models.layers.transformer import FFN, DropPath, PatchEmbed, PatchMerging
 
 __all__ = [
+    "FFN",
     "AlignConv",
     "AlignConvModule",
     "ConvModule",
+    "DropPath",
     "FeatureRefineModule",
+    "LayerNorm2d",
     "ORConv2d",
+    "PatchEmbed",
+    "PatchMerging",
     "RotationInvariantPooling",
     "Scale",
     "align_conv_offset",

@@ -1,5 +1,6 @@
 """Necks."""
 
 from rdet_models.necks.fpn import FPN
+from rdet_models.necks.re_fpn import ReFPN
 
-__all__ = ["FPN"]
+__all__ = ["FPN", "ReFPN"]
