@@ -137,6 +137,7 @@ VARIANTS = (
     ("csl/rotated_retinanet_obb_csl_gaussian_r50_fpn_fp16_1x_dota_le90.py", "retinanet_obb_le90"),
     ("rotated_fcos/rotated_fcos_csl_gaussian_r50_fpn_1x_dota_le90.py", "rotated_fcos_le90"),
     ("kfiou/r3det_kfiou_ln_r50_fpn_1x_dota_oc.py", "r3det_oc"),
+    ("g_reppoints/g_reppoints_r50_fpn_1x_dota_le135.py", "rotated_reppoints_le135"),
 )
 
 
@@ -144,7 +145,7 @@ VARIANTS = (
 def test_variants_export_to_their_eager_candidates(
     golden_case, shared_dir: Path, tmp_path: Path, config: str, like: str
 ) -> None:  # type: ignore[no-untyped-def]
-    """CSL (angle classification) and KFIoU heads: the ONNX graph's candidates are the eager
+    """CSL (angle classification), KFIoU and G-Rep heads: the ONNX graph's candidates are the eager
     graph's (rows compared as sets: equal scores at the nms_pre cut may pick other anchors)."""
     import onnxruntime as ort
 
@@ -208,10 +209,8 @@ def test_models_without_an_exportable_form_are_refused(tmp_path: Path) -> None:
     from rdet_apps.export import export_onnx
     from rdet_apps.export.graph import UnsupportedModelError
 
-    class RotatedRepPoints(torch.nn.Module):
+    class ReDet(torch.nn.Module):
         pass
 
-    with pytest.raises(
-        UnsupportedModelError, match="RotatedRepPoints has no exportable form; these export: Rot"
-    ):
-        export_onnx(RotatedRepPoints(), tmp_path / "m.onnx")
+    with pytest.raises(UnsupportedModelError, match="ReDet has no exportable form; these export: Rot"):
+        export_onnx(ReDet(), tmp_path / "m.onnx")

@@ -30,14 +30,15 @@ def hull_edges(points: torch.Tensor) -> torch.Tensor:
     n = points.shape[-2]
     d = points[:, None, :, :] - points[:, :, None, :]  # d[:, i, j] = p_j - p_i
     same = (d[..., 0] == 0) & (d[..., 1] == 0)
-    lower = torch.ones(n, n, dtype=torch.bool, device=points.device).tril(-1)  # j < i
+    # float masks compared to 0 (not bool ones): ONNX Runtime has no bool EyeLike / Trilu (export)
+    lower = torch.ones(n, n, device=points.device).tril(-1) > 0  # j < i
     canonical = ~(same & lower).any(-1)  # (M, n): no equal point with a lower index
     ex, ey = d[:, :, :, None, 0], d[:, :, :, None, 1]  # edge i -> j
     rx, ry = d[:, :, None, :, 0], d[:, :, None, :, 1]  # p_k - p_i
     c = cross(ex, ey, rx, ry)  # (M, i, j, k)
     dot = ex * rx + ey * ry
     on_segment = (c == 0) & (dot >= 0) & (dot <= ex * ex + ey * ey)
-    eye = torch.eye(n, dtype=torch.bool, device=points.device)
+    eye = torch.eye(n, device=points.device) > 0
     endpoint = eye[:, None, :] | eye[None, :, :]  # k == i or k == j: skipped, as the C++ loop
     ok = ((c > 0) | on_segment | endpoint).all(-1)
     return ok & ~same & canonical[:, :, None] & canonical[:, None, :]

@@ -30,7 +30,7 @@ __all__ = ["EXPORTABLE", "ExportGraph", "UnsupportedModelError", "check_exportab
 
 OUTPUT_NAMES = ("boxes", "scores", "score_factors")
 #: detectors with an exportable form (RetinaNet covers ATSS, HBB and the KLD/GWD/KFIoU/CSL heads)
-EXPORTABLE = ("RotatedRetinaNet", "RotatedFCOS", "R3Det", "S2ANet", "OrientedRCNN")
+EXPORTABLE = ("RotatedRetinaNet", "RotatedFCOS", "R3Det", "S2ANet", "RotatedRepPoints", "OrientedRCNN")
 
 
 class UnsupportedModelError(ValueError):
@@ -134,6 +134,8 @@ class ExportGraph(nn.Module):
         head = self.head
         outs, rois = self._dense_outputs(x)
         levels = head._named(outs)
+        if type(self.model).__name__ == "RotatedRepPoints":
+            return self._pointsets(levels, num_imgs)
         first = levels[0]["cls_score"]
         sizes = [level["cls_score"].shape[-2:] for level in levels]
         if hasattr(head, "get_points"):
@@ -153,6 +155,28 @@ class ExportGraph(nn.Module):
                 has_factor = len(out) == 3 and out[2] is not None
                 factors.append(out[2] if has_factor else out[1].new_ones(out[1].shape[0]))
             results.append((torch.cat(boxes), torch.cat(scores), torch.cat(factors)))
+        return results
+
+    def _pointsets(
+        self, levels: Sequence[dict[str, torch.Tensor]], num_imgs: int
+    ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The point-set heads (Rotated / SAM / Oriented RepPoints, G-Rep): each level's refined
+        point sets turned into boxes by the head's own ``_decode_level`` (the minimum-area
+        rectangle in rbox_ops' pure-torch form: a fixed-size hull and rotating calipers)."""
+        head = self.head
+        sizes = [level["cls_score"].shape[-2:] for level in levels]
+        cells = head.prior_generator.grid_priors(sizes, device=levels[0]["cls_score"].device)
+        results = []
+        for img_id in range(num_imgs):
+            boxes, scores = [], []
+            for lvl, (level, level_cells) in enumerate(zip(levels, cells)):
+                b, s = head._decode_level(
+                    level["cls_score"][img_id], level["pts_refine"][img_id], level_cells, lvl, head.test_cfg
+                )
+                boxes.append(b)
+                scores.append(s)
+            scores_all = torch.cat(scores)
+            results.append((torch.cat(boxes), scores_all, scores_all.new_ones(scores_all.shape[0])))
         return results
 
     # -- Oriented R-CNN ------------------------------------------------------------------------
