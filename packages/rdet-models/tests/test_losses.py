@@ -21,7 +21,22 @@ LN2 = math.log(2.0)
 # one buildable config and call per loss class: (cfg, pred, target, extra call kwargs)
 _BOXES = torch.tensor([[10.0, 10.0, 2.0, 2.0, 0.0], [30.0, 20.0, 2.0, 2.0, 0.0]])
 _DELTAS = torch.zeros(2, 5)
+# point-set losses: two 9-point sets (x, y) around two squares, and the squares as polygons
+_POINTS = torch.tensor(
+    [
+        [x + dx, y + dy]
+        for x, y in ((10.0, 10.0), (30.0, 20.0))
+        for dy in (-1.0, 0.0, 1.2)
+        for dx in (-1.1, 0.0, 1.0)
+    ]
+).reshape(2, 18)
+_SQUARES = torch.tensor(
+    [[9.0, 9.0, 11.0, 9.0, 11.0, 11.0, 9.0, 11.0], [29.0, 19.0, 31.0, 19.0, 31.0, 21.0, 29.0, 21.0]]
+)
 CALLS: dict[str, tuple[dict, torch.Tensor, torch.Tensor, dict]] = {
+    "BCConvexGIoULoss": (dict(type="BCConvexGIoULoss"), _POINTS, _SQUARES, {}),
+    "ConvexGIoULoss": (dict(type="ConvexGIoULoss"), _POINTS, _SQUARES, {}),
+    "KLDRepPointsLoss": (dict(type="KLDRepPointsLoss"), _POINTS, _SQUARES, {}),
     "CrossEntropyLoss": (dict(type="CrossEntropyLoss"), torch.zeros(2, 3), torch.tensor([0, 2]), {}),
     "FocalLoss": (dict(type="FocalLoss"), torch.zeros(2, 3), torch.tensor([0, 3]), {}),
     "GDLoss": (dict(type="GDLoss", loss_type="gwd"), _BOXES + 1, _BOXES, {}),
