@@ -172,6 +172,10 @@ KILLED_SPLIT = r"""
 import os, signal, sys
 import rdet_data.split.splitter as sp
 
+# a background job of a non-interactive shell starts with SIGINT ignored (and Python keeps it so):
+# restore Python's own handler, which raises KeyboardInterrupt, as in a terminal
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 img, save, ann, at, sig = sys.argv[1:6]
 calls = 0
 write = sp._write_atomic
