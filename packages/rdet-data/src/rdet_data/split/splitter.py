@@ -262,7 +262,9 @@ def split_dota(
         results: Iterable[dict[str, Any]]
         args = [(img, ann, save_dir, cfg) for img, ann in jobs]
         if nproc > 1 and len(args) > 1:
-            pool = get_context("spawn" if sys.platform == "win32" else "fork").Pool(nproc)
+            # not fork: a process that has started threads (torch's and OpenCV's pools, a server)
+            # may hold a lock at fork time, and the forked worker then waits on it forever
+            pool = get_context("spawn" if sys.platform in ("win32", "darwin") else "forkserver").Pool(nproc)
             results = pool.imap_unordered(_split_one, args)
         else:
             pool, results = None, map(_split_one, args)

@@ -9,6 +9,7 @@ import torch
 from rbox_geometry import gt2gaussian
 from rdet_models.assigners.assign_result import AssignResult
 from rdet_models.assigners.atss_obb_assigner import _check_topk, atss_assign, check_atss_inputs, empty_assign
+from rdet_models.losses.kld_reppoints_loss import points_to_gaussian
 from rdet_models.registry import BBOX_ASSIGNERS
 
 __all__ = ["ATSSKldAssigner"]
@@ -68,10 +69,7 @@ class ATSSKldAssigner:
         form: ``mu = sum(p) / (9 + 1e-6)``, ``Sigma = sum((p - mu)(p - mu)^T) / 9 + 1e-6 I``.
         """
         pts = points.reshape(-1, 9, 2)
-        p_mu = pts.sum(1) / (pts.size(1) + 1e-6)
-        diff = pts - p_mu[:, None, :]
-        p_var = diff.unsqueeze(-1).matmul(diff.unsqueeze(-2)).sum(1) / pts.size(1)
-        p_var = p_var + torch.eye(2, dtype=pts.dtype, device=pts.device) * 1e-6
+        p_mu, p_var = points_to_gaussian(pts)
         t_mu, t_var = gt2gaussian(gt_polygons.reshape(-1, 4, 2))
         t_mu, t_var = t_mu.to(pts.dtype), t_var.to(pts.dtype)
         delta = (p_mu[None, :, :] - t_mu[:, None, :]).unsqueeze(-1)  # (k, n, 2, 1)
