@@ -20,7 +20,7 @@ from rdet_models.anchors.point_generator import MlvlPointGenerator
 from rdet_models.builder import build_bbox_coder, build_loss
 from rdet_models.heads.dense_adapters import DenseHeadAdapters
 from rdet_models.init import BaseModule
-from rdet_models.layers import ConvModule
+from rdet_models.layers import conv_tower
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
 from rdet_models.targets import PointTargets
@@ -107,18 +107,13 @@ class RotatedAnchorFreeHead(DenseHeadAdapters, BaseModule):
         self._init_predictor()
 
     def _tower(self) -> nn.ModuleList:
-        return nn.ModuleList(
-            ConvModule(
-                self.in_channels if i == 0 else self.feat_channels,
-                self.feat_channels,
-                3,
-                stride=1,
-                padding=1,
-                conv_cfg=self.conv_cfg,
-                norm_cfg=self.norm_cfg,
-                bias=self.conv_bias,
-            )
-            for i in range(self.stacked_convs)
+        return conv_tower(
+            self.in_channels,
+            self.feat_channels,
+            self.stacked_convs,
+            self.conv_cfg,
+            self.norm_cfg,
+            self.conv_bias,
         )
 
     def _init_cls_convs(self) -> None:

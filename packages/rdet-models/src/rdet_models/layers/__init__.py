@@ -8,6 +8,7 @@ from rdet_models.layers.conv_module import (
     build_activation_layer,
     build_conv_layer,
     build_norm_layer,
+    conv_tower,
     norm_abbreviation,
 )
 from rdet_models.layers.feature_refine_module import FeatureRefineModule
@@ -34,5 +35,6 @@ __all__ = [
     "build_activation_layer",
     "build_conv_layer",
     "build_norm_layer",
+    "conv_tower",
     "norm_abbreviation",
 ]

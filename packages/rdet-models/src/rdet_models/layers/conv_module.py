@@ -19,6 +19,7 @@ __all__ = [
     "build_activation_layer",
     "build_conv_layer",
     "build_norm_layer",
+    "conv_tower",
     "norm_abbreviation",
 ]
 
@@ -222,3 +223,29 @@ class ConvModule(nn.Module):
             elif layer == "act" and activate and self.with_activation:
                 x = self.activate(x)
         return x
+
+
+def conv_tower(
+    in_channels: int,
+    feat_channels: int,
+    num_convs: int,
+    conv_cfg: dict | None = None,
+    norm_cfg: dict | None = None,
+    bias: bool | str = "auto",
+) -> nn.ModuleList:
+    """A dense head's tower: ``num_convs`` 3x3 ``ConvModule`` s (stride 1, padding 1, ReLU), the
+    first from ``in_channels``, all to ``feat_channels`` (MMDetection's ``cls_convs`` /
+    ``reg_convs`` of the anchor-free and RepPoints heads)."""
+    return nn.ModuleList(
+        ConvModule(
+            in_channels if i == 0 else feat_channels,
+            feat_channels,
+            3,
+            stride=1,
+            padding=1,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            bias=bias,
+        )
+        for i in range(num_convs)
+    )
