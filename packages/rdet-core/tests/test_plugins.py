@@ -157,3 +157,131 @@ def test_groups_that_no_registry_reads_are_flagged(site):
         rows = [r for r in list_plugins(load=load) if r.registry == "plugtest_nowhere"]
         assert [(r.name, r.distribution) for r in rows] == [("Lonely", "fake-lonely")]
         assert rows[0].status.startswith("unknown group: no rdet registry reads 'rdet.plugtest_nowhere'")
+
+
+def test_listing_from_names_imports_no_plugin(site):
+    """Given RegistryNames (e.g. an index of built-in names), nothing is imported to list."""
+    _install(
+        site,
+        "fake-listed",
+        "4.2",
+        {
+            "rdet.plugtest_listed": {
+                "Fresh": "fake_listed_mod:Fresh",
+                "Builtin": "fake_listed_mod:Fresh",  # shadowed by a built-in
+                "Gone": "fake_listed_missing:Gone",  # its module is not installed
+                "Deep": "fake_listed_mod.sub:Deep",  # fake_listed_mod is a module, not a package
+            },
+            "rdet.plugtest_sibling": {"Shared": "fake_listed_mod:Fresh"},  # built into a sibling
+        },
+        {"fake_listed_mod": "raise RuntimeError('imported while listing')\n"},
+    )
+    views = [
+        plugins.RegistryNames(
+            "plugtest_listed", "rdet.plugtest_listed", "plugtest_ns", {"Builtin": ("core-dist", "9.9")}
+        ),
+        plugins.RegistryNames("plugtest_sibling", "rdet.plugtest_sibling", "plugtest_ns", {}),
+        plugins.RegistryNames(
+            "plugtest_other", "rdet.plugtest_other", "plugtest_ns", {"Shared": ("core-dist", "9.9")}
+        ),
+    ]
+    rows = {(r.registry, r.name, r.distribution): (r.version, r.status) for r in list_plugins(False, views)}
+    assert rows[("plugtest_listed", "Builtin", "core-dist")] == ("9.9", "built-in")
+    assert rows[("plugtest_listed", "Builtin", "fake-listed")] == ("4.2", "shadowed by built-in")
+    assert rows[("plugtest_listed", "Fresh", "fake-listed")] == ("4.2", "not loaded")
+    assert rows[("plugtest_listed", "Gone", "fake-listed")] == (
+        "4.2",
+        "error: ModuleNotFoundError: No module named 'fake_listed_missing'",
+    )
+    assert rows[("plugtest_listed", "Deep", "fake-listed")][1] == (
+        "error: ModuleNotFoundError: No module named 'fake_listed_mod.sub'; "
+        "'fake_listed_mod' is not a package"
+    )
+    shared = rows[("plugtest_sibling", "Shared", "fake-listed")][1]
+    assert shared.startswith("conflict: 'Shared' is built into the 'plugtest_other' registry")
+    assert "namespace 'plugtest_ns'" in shared
+    assert "fake_listed_mod" not in sys.modules
+    # loading reports the import error of the module that the listing only found
+    loaded = {r.name: r.status for r in list_plugins(True, views) if r.registry == "plugtest_listed"}
+    assert loaded["Fresh"] == "error: RuntimeError: imported while listing"
+    assert loaded["Builtin"] == "shadowed by built-in"  # a shadowed plugin is never imported
+
+
+def test_submodule_of_a_plugin_package_is_found_without_running_it(site):
+    pkg = site / "fake_pkgplug"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("raise RuntimeError('package imported while listing')\n")
+    (pkg / "det.py").write_text("class Det:\n    pass\n")
+    _install(
+        site,
+        "fake-pkgplug",
+        "1.0",
+        {"rdet.plugtest_pkg": {"Det": "fake_pkgplug.det:Det", "Nope": "fake_pkgplug.nope:Nope"}},
+        {},
+    )
+    views = [plugins.RegistryNames("plugtest_pkg", "rdet.plugtest_pkg", None, {})]
+    rows = list_plugins(load=False, registries=views)
+    status = {r.name: r.status for r in rows if r.registry == "plugtest_pkg"}
+    assert status == {
+        "Det": "not loaded",
+        "Nope": "error: ModuleNotFoundError: No module named 'fake_pkgplug.nope'",
+    }
+    assert "fake_pkgplug" not in sys.modules
+
+
+def test_registry_names_of_a_live_registry(site):
+    reg = Registry("plugtest_live", namespace="plugtest_live_ns")
+
+    @reg.register_module()
+    class Local:
+        pass
+
+    _install(
+        site,
+        "fake-live",
+        "0.3",
+        {"rdet.plugtest_live": {"Loaded": "fake_live_mod:Loaded"}},
+        {"fake_live_mod": "class Loaded:\n    pass\n"},
+    )
+    assert reg.get("Loaded").__name__ == "Loaded"
+    view = plugins.registry_names(reg)
+    assert (view.name, view.entry_point_group, view.namespace) == (
+        "plugtest_live",
+        "rdet.plugtest_live",
+        "plugtest_live_ns",
+    )
+    assert set(view.builtins) == {"Local"} and view.loaded_plugins == {"Loaded"}
+    # the same rows whether the registry is read live or through its names
+    live = [r for r in list_plugins(load=False) if r.registry == "plugtest_live"]
+    assert live == [r for r in list_plugins(load=False, registries=[view]) if r.registry == "plugtest_live"]
+    assert {r.name: r.status for r in live} == {"Local": "built-in", "Loaded": "ok"}
+
+
+def test_namespace_conflict_is_flagged_before_loading(site):
+    models = Registry("plugtest_ns_models", namespace="plugtest_ns2")
+    Registry("plugtest_ns_coders", namespace="plugtest_ns2")
+
+    @models.register_module()
+    class FocalThing:
+        pass
+
+    _install(
+        site,
+        "fake-nsclash",
+        "1.0",
+        {"rdet.plugtest_ns_coders": {"FocalThing": "fake_nsclash_mod:FocalThing"}},
+        {"fake_nsclash_mod": "class FocalThing:\n    pass\n"},
+    )
+    for load in (False, True):
+        row = next(r for r in list_plugins(load=load) if r.distribution == "fake-nsclash")
+        assert row.registry == "plugtest_ns_coders" and row.status.startswith(
+            "conflict: 'FocalThing' is built into the 'plugtest_ns_models' registry"
+        )
+    assert "fake_nsclash_mod" not in sys.modules
+
+
+def test_installed_version(site):
+    _install(site, "fake-versioned", "7.1.2", {}, {})
+    assert plugins.installed_version("fake-versioned") == "7.1.2"
+    assert plugins.installed_version("fake_Versioned") == "7.1.2"  # names compare as pip does
+    assert plugins.installed_version("fake-not-installed-anywhere") is None

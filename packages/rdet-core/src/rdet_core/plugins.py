@@ -9,12 +9,17 @@ A distribution adds a class to the registry ``models`` by declaring, in its pypr
 and is not built in. A plugin that fails to import is reported with its distribution and
 the error, and only look-ups of its own names fail; two distributions claiming one name is
 an error naming both. :func:`list_plugins` lists every name with its distribution.
+
+:func:`list_plugins` reads the registries of this process, or, given :class:`RegistryNames`
+(a registry's names without its classes, e.g. from an index written earlier), lists without
+importing the packages that fill the registries: ``rdet plugins`` answers without torch.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,10 +28,13 @@ if TYPE_CHECKING:
 __all__ = [
     "PluginError",
     "PluginRow",
+    "RegistryNames",
     "entry_point_names",
+    "installed_version",
     "list_plugins",
     "load_entry_point",
     "refresh",
+    "registry_names",
     "warn_if_shadowed",
 ]
 
@@ -44,6 +52,25 @@ class PluginRow:
     distribution: str
     version: str
     status: str  # 'built-in', 'ok', 'not loaded', 'error: ...', 'conflict: ...', 'shadowed by built-in', 'unknown group: ...'
+
+
+@dataclass(frozen=True)
+class RegistryNames:
+    """What :func:`list_plugins` needs of one registry: its names, not its classes.
+
+    Attributes:
+        name: The registry's name, e.g. ``"models"``.
+        entry_point_group: The entry-point group it reads plugins from, e.g. ``"rdet.models"``.
+        namespace: Registries looked up together share it (see :class:`~rdet_core.Registry`).
+        builtins: Each built-in name -> (distribution, version) that provides it.
+        loaded_plugins: Names that entry points already brought into the registry.
+    """
+
+    name: str
+    entry_point_group: str
+    namespace: str | None
+    builtins: Mapping[str, tuple[str, str]]
+    loaded_plugins: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
@@ -67,6 +94,7 @@ def refresh() -> None:
     """Forget what was discovered, e.g. after installing a distribution in this process."""
     global _declared, _editable_cache
     _declared = None
+    installed_version.cache_clear()
     _editable_cache = None
     _packages_distributions.cache_clear()
     _failed.clear()
@@ -80,7 +108,12 @@ def _discover() -> dict[str, dict[str, list[_Declared]]]:
 
         found: dict[str, dict[str, list[_Declared]]] = {}
         for dist in md.distributions():
-            dist_name, version = dist.metadata["Name"] or "?", dist.version or "?"
+            # most distributions declare nothing for rdet: skip them before parsing anything
+            # (their METADATA, an e-mail header block, is the slow part of the scan)
+            if "[rdet." not in (dist.read_text("entry_points.txt") or ""):
+                continue
+            meta = dist.metadata
+            dist_name, version = meta["Name"] or "?", meta["Version"] or "?"
             for ep in dist.entry_points:
                 if not ep.group.startswith("rdet."):
                     continue
@@ -90,6 +123,18 @@ def _discover() -> dict[str, dict[str, list[_Declared]]]:
                     claims.append(_Declared(ep.name, ep.value, dist_name, version, ep))
         _declared = found
     return _declared
+
+
+@functools.cache
+def installed_version(dist: str) -> str | None:
+    """The version of the installed distribution ``dist`` (the first on ``sys.path``); None if
+    it is not installed. Remembered until :func:`refresh`."""
+    import importlib.metadata as md
+
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
 
 
 def entry_point_names(registry: Registry) -> list[str]:
@@ -209,50 +254,122 @@ def _distribution_of(obj: Any) -> tuple[str, str]:
     return (top or "?", "?")
 
 
-def list_plugins(load: bool = True) -> list[PluginRow]:
-    """Every name of every registry of this process and every entry point of an ``rdet.*`` group.
+def registry_names(registry: Registry) -> RegistryNames:
+    """The names of a registry of this process: its built-ins with their distributions, and the
+    plugin names already loaded into it."""
+    builtins = {
+        name: _distribution_of(obj)
+        for name, obj in registry._module_dict.items()
+        if name not in registry._from_plugins
+    }
+    return RegistryNames(
+        registry.name,
+        registry.entry_point_group,
+        registry.namespace,
+        builtins,
+        frozenset(registry._from_plugins),
+    )
+
+
+def _module_missing(module: str) -> str | None:
+    """Why ``module`` cannot be imported, found without importing (running) it; None if found.
+
+    The top-level package is located by ``importlib.util.find_spec`` (every finder, nothing
+    run), each submodule in the folders of the package above it.
+    """
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    parts = module.split(".")
+    path: Any = None  # the folders of the package found so far
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        if i > 0 and path is None:
+            return f"ModuleNotFoundError: No module named {name!r}; {parts[i - 1]!r} is not a package"
+        if name in sys.modules:
+            path = getattr(sys.modules[name], "__path__", None)
+            continue
+        try:
+            if i == 0:
+                spec = importlib.util.find_spec(name)
+            else:
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+        except (ImportError, ValueError) as e:
+            return f"{type(e).__name__}: {e}"
+        if spec is None:
+            return f"ModuleNotFoundError: No module named {name!r}"
+        path = spec.submodule_search_locations
+    return None
+
+
+def _plugin_status(view: RegistryNames, siblings: list[RegistryNames], claim: _Declared, load: bool) -> str:
+    """The status of the only plugin that declares its name for the registry ``view``."""
+    group, name = view.entry_point_group, claim.name
+    if (group, name) in _failed:
+        return f"error: {_failed[(group, name)]}"
+    if name in view.loaded_plugins:
+        return "ok"
+    if name in view.builtins:
+        return "shadowed by built-in"
+    for other in siblings:
+        if name in other.builtins:
+            return (
+                f"conflict: {name!r} is built into the {other.name!r} registry, which namespace "
+                f"{view.namespace!r} looks up with {view.name!r}"
+            )
+    if load:
+        try:
+            claim.entry_point.load()
+        except Exception as e:
+            return f"error: {type(e).__name__}: {e}"
+        return "ok"
+    missing = _module_missing(claim.entry_point.module)
+    return f"error: {missing}" if missing else "not loaded"
+
+
+def list_plugins(load: bool = True, registries: Iterable[RegistryNames] | None = None) -> list[PluginRow]:
+    """Every name of every registry and every entry point of an ``rdet.*`` group.
 
     Args:
         load: Import each plugin to report whether it loads (``'ok'`` or ``'error: ...'``);
-            without it, plugins not yet loaded say ``'not loaded'``.
+            without it, plugins not yet loaded say ``'not loaded'``, or ``'error: ...'`` when
+            their module cannot be found (looked for without importing it).
+        registries: The registries to list; ``None``: every registry of this process. Passing
+            :class:`RegistryNames` (e.g. from an index of rdet's built-in names) lists without
+            importing the packages that fill the registries.
 
     Returns:
         Rows sorted by registry and name. Built-in names say ``'built-in'``; a plugin whose
-        name a built-in already has says ``'shadowed by built-in'``.
+        name a built-in already has says ``'shadowed by built-in'``, and one whose name a
+        built-in of another registry of its namespace has says ``'conflict: ...'``.
     """
-    from rdet_core.registry import all_registries
+    if registries is None:
+        from rdet_core.registry import all_registries
 
-    registries = all_registries()
-    by_group = {r.entry_point_group: r for r in registries.values()}
+        registries = [registry_names(r) for r in all_registries().values()]
+    views = list(registries)
+    by_group = {v.entry_point_group: v for v in views}
     rows: list[PluginRow] = []
-    for reg in registries.values():
-        for name, obj in reg._module_dict.items():
-            if name not in reg._from_plugins:
-                rows.append(PluginRow(reg.name, name, *_distribution_of(obj), "built-in"))
+    for view in views:
+        rows += [PluginRow(view.name, n, dist, ver, "built-in") for n, (dist, ver) in view.builtins.items()]
     for group, names in _discover().items():
-        reg = by_group.get(group)
+        view = by_group.get(group)
+        siblings = (
+            [v for v in views if v is not view and v.namespace == view.namespace]
+            if view is not None and view.namespace is not None
+            else []
+        )
         for name, claims in names.items():
             for claim in claims:
-                if reg is None:
+                if view is None:
                     known = ", ".join(sorted(by_group))
                     status = f"unknown group: no rdet registry reads {group!r} (groups: {known})"
                 elif len(claims) > 1:
                     others = " and ".join(_describe(c) for c in claims if c is not claim)
                     status = f"conflict: also claimed by {others}"
-                elif (group, name) in _failed:
-                    status = f"error: {_failed[(group, name)]}"
-                elif reg is not None and name in reg._from_plugins:
-                    status = "ok"
-                elif reg is not None and name in reg._module_dict:
-                    status = "shadowed by built-in"
-                elif load:
-                    try:
-                        claim.entry_point.load()
-                        status = "ok"
-                    except Exception as e:
-                        status = f"error: {type(e).__name__}: {e}"
                 else:
-                    status = "not loaded"
-                registry_name = reg.name if reg is not None else group.removeprefix("rdet.")
+                    status = _plugin_status(view, siblings, claim, load)
+                registry_name = view.name if view is not None else group.removeprefix("rdet.")
                 rows.append(PluginRow(registry_name, name, claim.distribution, claim.version, status))
     return sorted(rows, key=lambda r: (r.registry, r.name, r.distribution))
