@@ -11,7 +11,14 @@ import pytest
 from rbox_geometry import rbbox_overlaps
 
 #: golden model cases run through init_detector + inference_detector
-PARITY_CASES = ("retinanet_obb_le90", "rotated_fcos_le90", "rotated_atss_le90", "s2anet_le135", "r3det_oc")
+PARITY_CASES = (
+    "retinanet_obb_le90",
+    "rotated_fcos_le90",
+    "rotated_atss_le90",
+    "s2anet_le135",
+    "r3det_oc",
+    "oriented_rcnn_le90",
+)
 
 
 @pytest.fixture(scope="module")

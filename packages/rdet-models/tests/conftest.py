@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -39,3 +41,16 @@ SMALL_OVERRIDES = {
 @pytest.fixture(scope="session")
 def small_overrides() -> dict:
     return dict(SMALL_OVERRIDES)
+
+
+@pytest.fixture(scope="session")
+def learning() -> ModuleType:
+    """``tests/learning.py``: the synthetic learning set (``make_images``) and the fit-and-score loop
+    (``fit_and_map``) of the families' learning tests; needs OpenCV and rdet-eval."""
+    pytest.importorskip("cv2")
+    pytest.importorskip("rdet_eval")
+    path = Path(__file__).with_name("learning.py")
+    spec = importlib.util.spec_from_file_location("rdet_models_tests_learning", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module

@@ -9,7 +9,6 @@ coder's golden case in test_golden.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -29,14 +28,6 @@ from rdet_models.targets import PointTargets
 
 FCOS = "rotated_fcos/rotated_fcos_r50_fpn_1x_dota_le90.py"
 CSL_FCOS = "rotated_fcos/rotated_fcos_csl_gaussian_r50_fpn_1x_dota_le90.py"
-
-
-def _sibling(name: str) -> ModuleType:
-    """A test module beside this one (pytest runs with --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location(f"_fcos_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def small_fcos(
@@ -240,17 +231,18 @@ def test_horizontal_iou_losses() -> None:
 TRAIN_ITERS = 60
 
 
-def test_rotated_fcos_learns_synthetic_set(configs_dir: Path, small_overrides: dict) -> None:
-    """MMRotate's rotated_fcos_le90 config (small backbone, from scratch) on test_training.py's
+def test_rotated_fcos_learns_synthetic_set(
+    configs_dir: Path, small_overrides: dict, learning: ModuleType
+) -> None:
+    """MMRotate's rotated_fcos_le90 config (small backbone, from scratch) on learning.py's
     synthetic set: AdamW, TRAIN_ITERS iterations of 4 images; the loss falls to under half and
     mAP@0.5 on 24 held-out images exceeds 0.2 (0.41 when written, loss 3.38 -> 1.51 over the first
     and last 10 iterations)."""
     pytest.importorskip("cv2")
     pytest.importorskip("rdet_eval")
-    tt = _sibling("test_training")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    train, test = tt.make_images(64, rng), tt.make_images(24, rng)
+    train, test = learning.make_images(64, rng), learning.make_images(24, rng)
     model = small_fcos(
         configs_dir,
         small_overrides,
@@ -262,7 +254,7 @@ def test_rotated_fcos_learns_synthetic_set(configs_dir: Path, small_overrides: d
             "model.test_cfg.max_per_img": 50,
         },
     )
-    first, last, mean_ap = tt.fit_and_map(model, train, test, rng, iters=TRAIN_ITERS, batch=4, lr=3e-3)
+    first, last, mean_ap = learning.fit_and_map(model, train, test, rng, iters=TRAIN_ITERS, batch=4, lr=3e-3)
     assert last < 0.5 * first, (first, last)
     print(f"FCOS training: loss {first:.3f} -> {last:.3f} in {TRAIN_ITERS} iterations, mAP@0.5 {mean_ap:.3f}")
     assert mean_ap > 0.2, mean_ap

@@ -10,7 +10,6 @@ README's decisions say what the head follows.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 from types import ModuleType
@@ -220,30 +219,23 @@ def test_reassignment_is_refused_by_name(configs_dir: Path) -> None:
 TRAIN_ITERS = 80
 
 
-def _sibling(name: str) -> ModuleType:
-    """A test module beside this one (pytest runs with --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location(f"_g_rep_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
 @pytest.mark.parametrize(("config", "fall", "bound"), [(G_REP, 0.9, 0.05), (ORIENTED, 0.7, 0.05)])
-def test_learns_synthetic_set(configs_dir: Path, config: str, fall: float, bound: float) -> None:
-    """The config (small backbone, from scratch) on test_training.py's synthetic set (its le90
+def test_learns_synthetic_set(
+    configs_dir: Path, config: str, fall: float, bound: float, learning: ModuleType
+) -> None:
+    """The config (small backbone, from scratch) on learning.py's synthetic set (its le90
     boxes as le135): AdamW, TRAIN_ITERS iterations of 4 images; the loss falls under ``fall``
     times its start and mAP@0.5 on 24 held-out images exceeds ``bound``. G-Rep when written:
     loss 3.236 -> 2.561, mAP 0.135 (its KLD losses lie in [0.5, 1) per box: the sum falls little)."""
     pytest.importorskip("cv2")
     pytest.importorskip("rdet_eval")
-    tt = _sibling("test_training")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
 
     def le135(items: list) -> list:
         return [(img, convert_version(b, "le90", "le135").astype(np.float32), lab) for img, b, lab in items]
 
-    train, test = le135(tt.make_images(64, rng)), le135(tt.make_images(24, rng))
+    train, test = le135(learning.make_images(64, rng)), le135(learning.make_images(24, rng))
     model = small_model(
         configs_dir,
         config,
@@ -255,7 +247,7 @@ def test_learns_synthetic_set(configs_dir: Path, config: str, fall: float, bound
             "model.test_cfg.max_per_img": 50,
         },
     )
-    first, last, mean_ap = tt.fit_and_map(model, train, test, rng, iters=TRAIN_ITERS, batch=4, lr=3e-3)
+    first, last, mean_ap = learning.fit_and_map(model, train, test, rng, iters=TRAIN_ITERS, batch=4, lr=3e-3)
     print(f"{config}: loss {first:.3f} -> {last:.3f} in {TRAIN_ITERS} iterations, mAP@0.5 {mean_ap:.3f}")
     assert last < fall * first, (first, last)
     assert mean_ap > bound, mean_ap

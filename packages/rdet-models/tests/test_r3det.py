@@ -10,7 +10,6 @@ kld/, kfiou/ and rotated_atss/ build, train a step and test in test_config_sweep
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -38,14 +37,6 @@ R3DET = "r3det/r3det_r50_fpn_1x_dota_oc.py"
 R3DET_REFINE = "r3det/r3det_refine_r50_fpn_1x_dota_oc.py"
 KFIOU_REFINE = "kfiou/r3det_refine_kfiou_ln_r50_fpn_1x_dota_oc.py"
 R3DET_ATSS = "rotated_atss/r3det_atss_r50_fpn_1x_dota_oc.py"
-
-
-def _sibling(name: str) -> ModuleType:
-    """A test module beside this one (pytest runs with --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location(f"_r3det_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def small_r3det(
@@ -404,8 +395,8 @@ def test_r3det_bad_configs_are_named(configs_dir: Path, small_overrides: dict) -
 TRAIN_ITERS = 80
 
 
-def test_r3det_learns_synthetic_set(configs_dir: Path, small_overrides: dict) -> None:
-    """MMRotate's r3det_oc config (small backbone on every stage, from scratch) on test_training.py's
+def test_r3det_learns_synthetic_set(configs_dir: Path, small_overrides: dict, learning: ModuleType) -> None:
+    """MMRotate's r3det_oc config (small backbone on every stage, from scratch) on learning.py's
     synthetic set (boxes converted to 'oc'): AdamW, TRAIN_ITERS iterations of 4 images, 10 of
     linear warm-up then a cosine decay (without them so short a run ends anywhere between mAP 0.05
     and 0.2); the loss falls to under half and mAP@0.5 on 24 held-out images exceeds 0.15 (when
@@ -415,14 +406,13 @@ def test_r3det_learns_synthetic_set(configs_dir: Path, small_overrides: dict) ->
     pytest.importorskip("rdet_eval")
     from rbox_geometry import convert_version
 
-    tt = _sibling("test_training")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
 
     def oc(items: list) -> list:
         return [(img, convert_version(b, "le90", "oc").astype(np.float32), lab) for img, b, lab in items]
 
-    train, test = oc(tt.make_images(64, rng)), oc(tt.make_images(24, rng))
+    train, test = oc(learning.make_images(64, rng)), oc(learning.make_images(24, rng))
     model = small_r3det(
         configs_dir,
         small_overrides,
@@ -435,7 +425,7 @@ def test_r3det_learns_synthetic_set(configs_dir: Path, small_overrides: dict) ->
             "model.test_cfg.max_per_img": 50,
         },
     )
-    first, last, mean_ap = tt.fit_and_map(
+    first, last, mean_ap = learning.fit_and_map(
         model,
         train,
         test,

@@ -1,10 +1,9 @@
 """ReDet on e2cnn: MMRotate 0.3.4's checkpoint loads strictly and gives its features and RPN proposals;
 e2cnn stays an optional extra; the full detector trains and predicts through RiRoIAlignRotated, and
-learns test_training.py's synthetic set."""
+learns learning.py's synthetic set."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -147,18 +146,10 @@ LEARN_OVERRIDES = {
 }
 
 
-def _sibling(name: str) -> ModuleType:
-    """A test module beside this one (pytest runs with --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location(f"_redet_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-def test_redet_learns_synthetic_set(case: dict) -> None:
+def test_redet_learns_synthetic_set(case: dict, learning: ModuleType) -> None:
     """The golden case's small ReDet (ReResNet-18 of 16 stem / base channels, 32-channel ReFPN and
     heads; MMRotate's frozen_stages=1: the random stem and stage 1 stay fixed, e2cnn keeps their
-    expanded filters), trained from scratch on test_training.py's synthetic set: AdamW at TRAIN_LR,
+    expanded filters), trained from scratch on learning.py's synthetic set: AdamW at TRAIN_LR,
     TRAIN_ITERS iterations of 4 images, 10 of linear warm-up then a cosine decay, one thread.
 
     The RPN loss falls to under a quarter and mAP@0.5 on 24 held-out images exceeds 0.3 (an
@@ -167,45 +158,39 @@ def test_redet_learns_synthetic_set(case: dict) -> None:
     RoI losses rise before they fall (a RoI Transformer on a plain ResNet-18 does the same here:
     without warm-up and decay both went up over 40 iterations). When written: loss 2.55 -> 1.15,
     RPN 0.483 -> 0.023, mAP 0.799; seeds 1-3: mAP 0.37, 0.45, 0.73, loss ratio 0.66, 0.71, 0.51,
-    RPN ratio <= 0.11 (at 2e-3: mAP 0.76, 0.25, 0.31). One intra-op thread: on a loaded 2-core
-    machine two threads ran an iteration 6x slower (7 s against 1.1 s); it also fixes the figures."""
+    RPN ratio <= 0.11 (at 2e-3: mAP 0.76, 0.25, 0.31). One intra-op thread (fit_and_map's): on a
+    loaded 2-core machine two threads ran an iteration 6x slower (7 s against 1.1 s)."""
     pytest.importorskip("cv2")
     pytest.importorskip("rdet_eval")
-    tt = _sibling("test_training")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(0)
-        rng = np.random.default_rng(0)
-        train, test = tt.make_images(64, rng), tt.make_images(24, rng)
-        model = build(case, **LEARN_OVERRIDES)
-        model.init_weights()
-        assert not any(p.requires_grad for p in model.backbone.layer1.parameters())
-        rpn_history: list[float] = []
-        losses_of = model.loss
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    train, test = learning.make_images(64, rng), learning.make_images(24, rng)
+    model = build(case, **LEARN_OVERRIDES)
+    model.init_weights()
+    assert not any(p.requires_grad for p in model.backbone.layer1.parameters())
+    rpn_history: list[float] = []
+    losses_of = model.loss
 
-        def loss_recording_rpn(batch: object) -> dict:
-            losses = losses_of(batch)
-            rpn_history.append(
-                rdet_models.parse_losses({k: v for k, v in losses.items() if "rpn" in k})[1]["loss"]
-            )
-            return losses
-
-        model.loss = loss_recording_rpn  # fit_and_map's loop, with the RPN's share of each step kept
-        first, last, mean_ap = tt.fit_and_map(
-            model,
-            train,
-            test,
-            rng,
-            iters=TRAIN_ITERS,
-            batch=4,
-            lr=TRAIN_LR,
-            lr_at=lambda it: (
-                TRAIN_LR * min(1.0, (it + 1) / 10) * 0.5 * (1 + math.cos(math.pi * it / TRAIN_ITERS))
-            ),
+    def loss_recording_rpn(batch: object) -> dict:
+        losses = losses_of(batch)
+        rpn_history.append(
+            rdet_models.parse_losses({k: v for k, v in losses.items() if "rpn" in k})[1]["loss"]
         )
-    finally:
-        torch.set_num_threads(threads)
+        return losses
+
+    model.loss = loss_recording_rpn  # fit_and_map's loop, with the RPN's share of each step kept
+    first, last, mean_ap = learning.fit_and_map(
+        model,
+        train,
+        test,
+        rng,
+        iters=TRAIN_ITERS,
+        batch=4,
+        lr=TRAIN_LR,
+        lr_at=lambda it: (
+            TRAIN_LR * min(1.0, (it + 1) / 10) * 0.5 * (1 + math.cos(math.pi * it / TRAIN_ITERS))
+        ),
+    )
     rpn_first, rpn_last = float(np.mean(rpn_history[:10])), float(np.mean(rpn_history[-10:]))
     print(
         f"ReDet training: loss {first:.3f} -> {last:.3f} (RPN {rpn_first:.3f} -> {rpn_last:.3f}) "

@@ -10,7 +10,6 @@ kfiou/s2anet_kfiou_* build, train a step and test in test_config_sweep.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -505,30 +504,21 @@ def test_bad_configurations_are_named(configs_dir: Path, override: dict, match: 
 TRAIN_ITERS = 80
 
 
-def _sibling(name: str) -> ModuleType:
-    """A test module beside this one (pytest runs with --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location(f"_s2anet_{name}", Path(__file__).with_name(f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-def test_s2anet_learns_synthetic_set(configs_dir: Path) -> None:
-    """MMRotate's s2anet_le135 config (small backbone, from scratch) on test_training.py's synthetic
+def test_s2anet_learns_synthetic_set(configs_dir: Path, learning: ModuleType) -> None:
+    """MMRotate's s2anet_le135 config (small backbone, from scratch) on learning.py's synthetic
     set (its le90 boxes as le135): AdamW, TRAIN_ITERS iterations of 4 images; the loss falls to
     under half and mAP@0.5 on 24 held-out images exceeds 0.05 (0.104 when written, loss 5.66 ->
     1.76 over the first and last 10 iterations; mAP 0.00 / 0.09 / 0.10 after 40 / 60 / 80: S2A-Net
     starts slowly here, one 32-px square anchor per position and few positives for either stage)."""
     pytest.importorskip("cv2")
     pytest.importorskip("rdet_eval")
-    tt = _sibling("test_training")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
 
     def le135(items: list) -> list:
         return [(img, convert_version(b, "le90", "le135").astype(np.float32), lab) for img, b, lab in items]
 
-    train, test = le135(tt.make_images(64, rng)), le135(tt.make_images(24, rng))
+    train, test = le135(learning.make_images(64, rng)), le135(learning.make_images(24, rng))
     model = small_s2anet(
         configs_dir,
         **{
@@ -540,7 +530,7 @@ def test_s2anet_learns_synthetic_set(configs_dir: Path) -> None:
             "model.test_cfg.max_per_img": 50,
         },
     )
-    first, last, mean_ap = tt.fit_and_map(model, train, test, rng, iters=TRAIN_ITERS, batch=4, lr=3e-3)
+    first, last, mean_ap = learning.fit_and_map(model, train, test, rng, iters=TRAIN_ITERS, batch=4, lr=3e-3)
     assert last < 0.5 * first, (first, last)
     print(
         f"S2A-Net training: loss {first:.3f} -> {last:.3f} in {TRAIN_ITERS} iterations, mAP@0.5 {mean_ap:.3f}"
