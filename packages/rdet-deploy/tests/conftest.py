@@ -92,3 +92,90 @@ def fixed_model(tmp_path: Path) -> Callable[..., Path]:
 def pipeline() -> dict:
     """The test pipeline of the hand-written models: 64 px keep-ratio, padded to 32."""
     return dict(PIPELINE)
+
+
+def write_dynamic_model(path: Path, batch: int | None = None) -> Path:
+    """A dynamic model (metadata version 2, ``rdet export --dynamic``'s contract): input ``img``
+    (N, 3, H, W) of any size; per image two candidates of one class, both read from the input:
+    box 0 ``(W/2, H/2, W/4, H/4, 0)`` with score 0.9 (where the input's size shows), box 1
+    ``(8, 8, 4, 4, 0.5)`` with score sigmoid(mean of the image) (which image it was)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def const(name: str, value: list, dtype: type = np.float32) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(value, dtype), name)
+
+    inits = [
+        const("idx_h", [2], np.int64), const("idx_w", [3], np.int64), const("idx_n", [0], np.int64),
+        const("half", [0.5]), const("quarter", [0.25]), const("zero", [0.0]), const("axis0", [0], np.int64),
+        const("box1", [[8, 8, 4, 4, 0.5]]), const("tail_boxes", [2, 5], np.int64),
+        const("row0", [[[0.9]]]), const("tail_scores", [1, 1], np.int64), const("col", [-1, 1, 1], np.int64),
+        const("ones", [1.0, 1.0]), const("tail_factors", [2], np.int64),
+    ]  # fmt: skip
+    node = helper.make_node
+    nodes = [
+        node("Shape", ["img"], ["shape"]),
+        node("Cast", ["shape"], ["shape_f"], to=TensorProto.FLOAT),
+        node("Gather", ["shape_f", "idx_h"], ["h"]),
+        node("Gather", ["shape_f", "idx_w"], ["w"]),
+        node("Gather", ["shape", "idx_n"], ["n"]),
+        node("Mul", ["w", "half"], ["cx"]),
+        node("Mul", ["h", "half"], ["cy"]),
+        node("Mul", ["w", "quarter"], ["bw"]),
+        node("Mul", ["h", "quarter"], ["bh"]),
+        node("Concat", ["cx", "cy", "bw", "bh", "zero"], ["box0"], axis=0),
+        node("Unsqueeze", ["box0", "axis0"], ["box0_row"]),
+        node("Concat", ["box0_row", "box1"], ["two_boxes"], axis=0),
+        node("Concat", ["n", "tail_boxes"], ["boxes_shape"], axis=0),
+        node("Expand", ["two_boxes", "boxes_shape"], ["boxes"]),
+        node("ReduceMean", ["img"], ["mean"], axes=[1, 2, 3], keepdims=0),
+        node("Sigmoid", ["mean"], ["mean_score"]),
+        node("Reshape", ["mean_score", "col"], ["score1"]),
+        node("Concat", ["n", "tail_scores"], ["row0_shape"], axis=0),
+        node("Expand", ["row0", "row0_shape"], ["score0"]),
+        node("Concat", ["score0", "score1"], ["scores"], axis=1),
+        node("Concat", ["n", "tail_factors"], ["factors_shape"], axis=0),
+        node("Expand", ["ones", "factors_shape"], ["score_factors"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dynamic",
+        [helper.make_tensor_value_info("img", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["batch", 2, 5]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 2, 1]),
+            helper.make_tensor_value_info("score_factors", TensorProto.FLOAT, ["batch", 2]),
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    spec = {
+        "version": 2,
+        "model": "Dynamic",
+        "num_classes": 1,
+        "classes": ["c0"],
+        "input": {
+            "name": "img",
+            "batch": batch,
+            "height": None,
+            "width": None,
+            "dynamic": True,
+            "size_divisor": PIPELINE["size_divisor"],
+            "traced_shape": [64, 64],
+        },
+        "outputs": ["boxes", "scores", "score_factors"],
+        "pipeline": PIPELINE,
+        "postprocess": {"score_thr": 0.05, "iou_thr": 0.1, "max_per_img": 100},
+    }
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "rdet", json.dumps(spec)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def dynamic_model(tmp_path: Path) -> Callable[[int | None], Path]:
+    """``dynamic_model(batch)`` -> path of a ``write_dynamic_model`` in ``tmp_path`` (batch None: any)."""
+    return lambda batch=None: write_dynamic_model(tmp_path / f"dynamic_{batch}.onnx", batch)

@@ -153,3 +153,45 @@ print(result[0].tolist())
 """
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == str([[10.0, 5.0, 4.0, 2.0, 0.30000001192092896, 0.8999999761581421]])
+
+
+@pytest.mark.parametrize("batch", [None, 1])
+def test_dynamic_model_takes_every_size_padded_to_the_divisor(
+    dynamic_model: Callable[..., Path], batch: int | None
+) -> None:
+    """A dynamic model (``rdet export --dynamic``, metadata version 2): images of two sizes in one
+    call, each padded only to the pipeline's size divisor (no pad_to_input, which it ignores), run
+    per padded size (a batch of any size, or one by one when the model says batch 1), and each
+    detection goes back to its own image in original pixels."""
+    model = OnnxDetector(dynamic_model(batch), pad_to_input=True)
+    assert model.dynamic and model.input_shape is None and model.batch == batch and not model.pad_to_input
+    fed: list[tuple[int, ...]] = []
+    session = model.session
+
+    class Spy:
+        def run(self, names, feeds):  # type: ignore[no-untyped-def]
+            fed.append(feeds["img"].shape)
+            return session.run(names, feeds)
+
+    model.session = Spy()
+    rng = np.random.default_rng(0)
+    wide, square, wide2 = (
+        rng.integers(0, 255, s, dtype=np.uint8) for s in ((16, 32, 3), (40, 40, 3), (16, 32, 3))
+    )
+    prepared = [model.prepare(i) for i in (wide, square, wide2)]
+    # keep-ratio to 64 px: 16 x 32 -> 32 x 64 (x2), 40 x 40 -> 64 x 64 (x1.6); padded to 32: as they are
+    assert [p.img.shape for p in prepared] == [(3, 32, 64), (3, 64, 64), (3, 32, 64)]
+    results = inference_detector(model, [wide, square, wide2])
+    assert fed == (  # per padded size, in order of first appearance
+        [(1, 3, 32, 64)] * 2 + [(1, 3, 64, 64)] if batch else [(2, 3, 32, 64), (1, 3, 64, 64)]
+    )
+    for p, (dets,) in zip(prepared, results):
+        h, w = p.img.shape[1:]
+        s = p.scale_factor[0]
+        mean_score = 1 / (1 + np.exp(-p.img.astype(np.float64).mean()))
+        want = [
+            [w / 2 / s, h / 2 / s, w / 4 / s, h / 4 / s, 0.0, 0.9],
+            [8 / s, 8 / s, 4 / s, 4 / s, 0.5, mean_score],
+        ]
+        want.sort(key=lambda r: -r[5])
+        np.testing.assert_allclose(dets, want, rtol=1e-5)

@@ -18,8 +18,8 @@ from rdet_deploy.preprocess import Prepared, load_image, prepare
 __all__ = ["SPEC_KEY", "ImageInput", "OnnxDetector", "inference_detector"]
 
 SPEC_KEY = "rdet"
-#: metadata versions this runtime reads
-SUPPORTED_VERSIONS = (1,)
+#: metadata versions this runtime reads (1: fixed input size; 2: dynamic, ``rdet export --dynamic``)
+SUPPORTED_VERSIONS = (1, 2)
 ImageInput = str | os.PathLike | np.ndarray
 """An image: a file path, or a BGR ``HxWx3`` uint8 array."""
 
@@ -32,14 +32,19 @@ class OnnxDetector:
             pipeline and the NMS settings).
         providers: ONNX Runtime execution providers (default: CPU).
         num_threads: intra-op threads (0: ONNX Runtime's default).
-        pad_to_input: pad each image further (bottom, right) to the model's fixed input size.
-            Off, an image whose pipeline output differs from that size is an error: padding is
-            MMRotate's batch padding, and changes detections (the features near the padded
-            edges, the anchors in the padding, the clamp at ``img_shape``).
+        pad_to_input: a fixed-size model: pad each image further (bottom, right) to its input
+            size. Off, an image whose pipeline output differs from that size is an error: padding
+            is MMRotate's batch padding, and changes detections (the features near the padded
+            edges, the anchors in the padding, the clamp at ``img_shape``). A dynamic model
+            (``rdet export --dynamic``) takes every size as the pipeline pads it (to its size
+            divisor) and ignores this.
 
     Attributes:
         spec: the metadata (``pipeline``, ``postprocess``, ``input``, ``classes``, ``num_classes``).
         CLASSES: class names, or None.
+        dynamic: whether the model takes any input size.
+        input_shape: (H, W) of a fixed-size model's input; None when dynamic.
+        batch: images per run; None: any (a dynamic dense model).
     """
 
     def __init__(
@@ -71,18 +76,24 @@ class OnnxDetector:
         self.CLASSES = self.spec.get("classes")
         self.num_classes = int(self.spec["num_classes"])
         inp = self.spec["input"]
-        self.batch = int(inp["batch"])
-        self.input_shape = (int(inp["height"]), int(inp["width"]))
-        self.pad_to_input = bool(pad_to_input)
+        self.dynamic = bool(inp.get("dynamic", False))
+        self.batch: int | None = None if inp["batch"] is None else int(inp["batch"])
+        self.input_shape: tuple[int, int] | None = (
+            None if self.dynamic else (int(inp["height"]), int(inp["width"]))
+        )
+        if self.batch is None and not self.dynamic:
+            raise ValueError(f"{path}: metadata input.batch is null for a fixed-size model")
+        self.pad_to_input = bool(pad_to_input) and not self.dynamic
 
     def prepare(self, img: ImageInput) -> Prepared:
-        """Load one image and run the test pipeline; its padded size must be the model's input.
+        """Load one image and run the test pipeline; a fixed-size model's input size must be its
+        padded size (a dynamic model takes any).
 
         Raises:
             ValueError: The pipeline's output is not the model's input size (see ``pad_to_input``).
         """
         p = prepare(load_image(img), self.spec["pipeline"], self.input_shape if self.pad_to_input else None)
-        if p.img.shape[1:] != self.input_shape:
+        if self.input_shape is not None and p.img.shape[1:] != self.input_shape:
             h, w = self.input_shape
             raise ValueError(
                 f"the image resizes and pads to {p.img.shape[1]}x{p.img.shape[2]}, the model was exported for "
@@ -92,17 +103,26 @@ class OnnxDetector:
         return p
 
     def _run(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, ...]]:
-        """The graph on batches of ``self.batch`` images (the last one filled with copies)."""
-        outs: list[tuple[np.ndarray, ...]] = []
-        for start in range(0, len(prepared), self.batch):
-            chunk = list(prepared[start : start + self.batch])
-            real = len(chunk)
-            chunk += [chunk[-1]] * (self.batch - real)
-            boxes, scores, factors = self.session.run(
-                ["boxes", "scores", "score_factors"], {"img": np.stack([p.img for p in chunk])}
-            )
-            outs += [(boxes[i], scores[i], factors[i]) for i in range(real)]
-        return outs
+        """The graph on the images, per padded size (a dynamic model's batch holds one size), in
+        batches of ``self.batch`` images (a fixed batch's last one filled with copies; None: all
+        images of a size at once). Returns per image, in order, its (boxes, scores, factors)."""
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, p in enumerate(prepared):
+            by_shape.setdefault(p.img.shape, []).append(i)
+        outs: list[tuple[np.ndarray, ...] | None] = [None] * len(prepared)
+        for indices in by_shape.values():
+            step = self.batch or len(indices)
+            for start in range(0, len(indices), step):
+                chunk = indices[start : start + step]
+                imgs = [prepared[i].img for i in chunk]
+                if self.batch is not None:
+                    imgs += [imgs[-1]] * (self.batch - len(chunk))
+                boxes, scores, factors = self.session.run(
+                    ["boxes", "scores", "score_factors"], {"img": np.stack(imgs)}
+                )
+                for j, i in enumerate(chunk):
+                    outs[i] = (boxes[j], scores[j], factors[j])
+        return outs  # type: ignore[return-value]
 
     def predict(self, imgs: ImageInput | Sequence[ImageInput]) -> list[Detections]:
         """Per image its detections (numpy ``Detections``): boxes (K, 5) ``(cx, cy, w, h, theta)``
@@ -110,7 +130,7 @@ class OnnxDetector:
 
         Raises:
             FileNotFoundError: An image path does not exist.
-            ValueError: An image's pipeline output is not the model's input size.
+            ValueError: An image's pipeline output is not a fixed-size model's input size.
         """
         items = list(imgs) if isinstance(imgs, (list, tuple)) else [imgs]
         prepared = [self.prepare(img) for img in items]

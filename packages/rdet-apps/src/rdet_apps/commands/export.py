@@ -19,9 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         nargs="+",
         default=None,
-        help="network input H W (or one size for both); default: the test pipeline's largest padded image",
+        help="network input H W (or one size for both); default: the test pipeline's largest padded image. "
+        "With --dynamic: the size it is traced at",
     )
     parser.add_argument("--batch", type=int, default=1, help="images per run (default 1; two-stage: 1)")
+    parser.add_argument(
+        "--dynamic",
+        action="store_true",
+        help="free input height and width, and batch (Oriented R-CNN: 1): rdet_deploy then pads each image "
+        "only to the pipeline's size divisor; checked by one run at another size",
+    )
     parser.add_argument(
         "--cfg-options",
         nargs="+",
@@ -42,10 +49,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--shape {' '.join(map(str, args.shape))}: give H W or one size, positive")
         shape = (args.shape[0], args.shape[-1])
     model = init_detector(args.config, args.checkpoint, device="cpu", cfg_options=args.cfg_options)
-    spec = export_onnx(model, args.out, input_shape=shape, batch=args.batch)
+    spec = export_onnx(model, args.out, input_shape=shape, batch=args.batch, dynamic=args.dynamic)
     inp = spec["input"]
+    if inp["dynamic"]:
+        batch = "N" if inp["batch"] is None else inp["batch"]
+        pad = f"padded to multiples of {inp['size_divisor']}" if inp["size_divisor"] else "unpadded"
+        shape_text = f"({batch}, 3, H, W), any size (rdet_deploy: {pad})"
+    else:
+        shape_text = f"({inp['batch']}, 3, {inp['height']}, {inp['width']})"
     print(
-        f"{spec['model']} -> {args.out}: input img ({inp['batch']}, 3, {inp['height']}, {inp['width']}); "
-        "outputs boxes, scores, score_factors (before NMS)"
+        f"{spec['model']} -> {args.out}: input img {shape_text}; outputs boxes, scores, score_factors (before NMS)"
     )
     return 0

@@ -3,7 +3,8 @@
 The graph (:class:`~rdet_apps.export.graph.ExportGraph`) takes padded normalised images
 (N, 3, H, W) and outputs the candidates before NMS (``boxes``, ``scores``, ``score_factors``);
 the file's metadata (``rdet``: JSON, :func:`~rdet_apps.export.spec.runtime_spec`) tells
-``rdet_deploy`` the test pipeline and the NMS settings. Needs the ``export`` extra (onnx).
+``rdet_deploy`` the test pipeline and the NMS settings. The input size is fixed, or free with
+``dynamic=True`` (:mod:`rdet_apps.export.dynamic`). Needs the ``export`` extra (onnx).
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from typing import Any
 
 import torch
 
+from rdet_apps.export.dynamic import (
+    IMAGE_NAMES,
+    check_dynamic_graph,
+    dynamic_axes,
+    probe_shape,
+    scan_over_batch,
+)
 from rdet_apps.export.graph import OUTPUT_NAMES, ExportGraph, UnsupportedModelError, check_exportable
 from rdet_apps.export.spec import SPEC_KEY, UnsupportedPipelineError, default_input_shape, runtime_spec
 
@@ -54,6 +62,7 @@ def export_onnx(
     out: str | os.PathLike,
     input_shape: tuple[int, int] | None = None,
     batch: int = 1,
+    dynamic: bool = False,
 ) -> dict[str, Any]:
     """Write ``model`` (from ``init_detector``: it has ``cfg``) to ``out`` as ONNX; returns the
     runtime spec stored in the file.
@@ -61,11 +70,16 @@ def export_onnx(
     Args:
         input_shape: the network input (H, W) in pixels; default: the test pipeline's largest
             padded image (:func:`~rdet_apps.export.spec.default_input_shape`). The runtime takes
-            images whose pipeline output has this size (others: ``pad_to_input``).
-        batch: images per run (two-stage models: 1).
+            images whose pipeline output has this size (others: ``pad_to_input``). Dynamic: the
+            size it is traced at.
+        batch: images per run (two-stage models: 1). Dynamic: leave it at 1.
+        dynamic: free input height and width (and batch, but for Oriented R-CNN: 1); the runtime
+            then pads each image only to the pipeline's size divisor (``rdet_apps.export.dynamic``).
+            The graph is run once at another size and batch before this returns (with onnxruntime).
 
     Raises:
-        UnsupportedModelError / UnsupportedPipelineError: a part without exportable form.
+        UnsupportedModelError / UnsupportedPipelineError: a part without exportable form (or, dynamic,
+            a graph that does not run at another size).
         ImportError: onnx is not installed (the ``export`` extra).
     """
     onnx = _require_onnx()
@@ -74,20 +88,59 @@ def export_onnx(
         raise ValueError("export_onnx needs a model from init_detector (model.cfg holds the test pipeline)")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    if batch > 1 and hasattr(model, "roi_head"):
+    two_stage = hasattr(model, "roi_head")
+    if batch > 1 and two_stage:
         raise UnsupportedModelError(f"{type(model).__name__}: a two-stage model exports with batch=1")
+    if dynamic and batch != 1:
+        raise ValueError(
+            f"batch={batch} with dynamic=True: a dynamic export takes any batch (two-stage models: 1); leave batch at 1"
+        )
     spec_probe = runtime_spec(model, (1, 1), batch)
     if input_shape is None:
         input_shape = default_input_shape(spec_probe["pipeline"])
     h, w = (int(v) for v in input_shape)
     if h <= 0 or w <= 0:
         raise ValueError(f"input_shape must be positive (H, W), got {input_shape}")
-    spec = runtime_spec(model, (h, w), batch)
-    graph = ExportGraph(model, (h, w)).eval()
-    device = next(model.parameters()).device
-    dummy = torch.zeros(batch, 3, h, w, device=device)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    device = next(model.parameters()).device
+    dummy = torch.zeros(1 if dynamic else batch, 3, h, w, device=device)
+    if not dynamic:
+        spec = runtime_spec(model, (h, w), batch)
+        names, axes, graph = ["img", *OUTPUT_NAMES], None, ExportGraph(model, (h, w))
+    elif two_stage:  # batch 1: the proposal count differs per image
+        spec = runtime_spec(model, (h, w), 1, dynamic=True)
+        names, axes, graph = ["img", *OUTPUT_NAMES], dynamic_axes("img", OUTPUT_NAMES), ExportGraph(model)
+    else:  # one image traced, the batch a Scan around it
+        spec = runtime_spec(model, (h, w), None, dynamic=True)
+        names, axes = list(IMAGE_NAMES), dynamic_axes(IMAGE_NAMES[0], IMAGE_NAMES[1:])
+        graph = ExportGraph(model)
+    _trace(graph.eval(), dummy, out, names[:1], names[1:], axes)
+    proto = onnx.load(str(out))
+    custom = sorted({n.domain for n in proto.graph.node if n.domain not in ("", "ai.onnx")})
+    if custom:
+        raise UnsupportedModelError(f"the exported graph uses non-standard operator domains {custom}")
+    if dynamic and not two_stage:
+        proto = scan_over_batch(proto, "img", OUTPUT_NAMES)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = SPEC_KEY, json.dumps(spec)
+    onnx.save(proto, str(out))
+    if dynamic:
+        probe = probe_shape((h, w), spec["pipeline"]["size_divisor"])
+        check_dynamic_graph(out, probe, 1 if two_stage else 2, type(model).__name__)
+    return spec
+
+
+def _trace(
+    graph: torch.nn.Module,
+    dummy: torch.Tensor,
+    out: Path,
+    input_names: list[str],
+    output_names: list[str],
+    axes: dict[str, dict[int, str]] | None,
+) -> None:
+    """``torch.onnx.export`` of ``graph`` on ``dummy`` (TorchScript tracer, opset ``OPSET``), with
+    rbox_ops' pure-torch code; ``axes``: the dynamic axes (None: every size fixed)."""
     with _pure_torch_ops(), torch.no_grad(), _quiet_tracer():
         torch.onnx.export(
             graph,
@@ -95,25 +148,19 @@ def export_onnx(
             str(out),
             dynamo=False,
             opset_version=OPSET,
-            input_names=["img"],
-            output_names=list(OUTPUT_NAMES),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=axes,
             do_constant_folding=True,
             # keep autograd Functions whole, so that their ONNX symbolic (NonMaxSuppression) is used
             autograd_inlining=False,
         )
-    proto = onnx.load(str(out))
-    custom = sorted({n.domain for n in proto.graph.node if n.domain not in ("", "ai.onnx")})
-    if custom:
-        raise UnsupportedModelError(f"the exported graph uses non-standard operator domains {custom}")
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = SPEC_KEY, json.dumps(spec)
-    onnx.save(proto, str(out))
-    return spec
 
 
 @contextlib.contextmanager
 def _quiet_tracer() -> Iterator[None]:
-    """The tracer warns at every Python-level shape test; the shapes are fixed by design here."""
+    """The tracer warns at every Python-level shape test: by design here (fixed sizes, or checks
+    and loops over the batch and the levels that a dynamic export keeps as traced)."""
     import warnings
 
     with warnings.catch_warnings():

@@ -1,6 +1,6 @@
 """The network to export: a detector's forward up to (and without) its final NMS.
 
-``ExportGraph(model, img_shape)`` maps padded normalised images (N, 3, H, W) to
+``ExportGraph(model)`` maps padded normalised images (N, 3, H, W) to
 
 - ``boxes`` (N, K, 5): ``(cx, cy, w, h, theta)`` in pixels of the network input (resized image),
   radians, clockwise on screen;
@@ -23,8 +23,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
-from rdet_core.structures import ImageMeta
 
 __all__ = ["EXPORTABLE", "ExportGraph", "UnsupportedModelError", "check_exportable", "head_of"]
 
@@ -68,11 +66,12 @@ class ExportGraph(nn.Module):
     Args:
         model: RotatedRetinaNet, RotatedFCOS, R3Det, S2ANet or a two-stage detector with a rotated
             RoI head (Oriented R-CNN).
-        img_shape: (H, W) the network input's image size (clamps the decoded centres, as the
-            heads do with the test image's ``img_shape``).
+        img_shape: (H, W) that clamps the decoded centres (as the heads do with the test image's
+            ``img_shape``); None: the input's own (H, W), read from its shape, so that a traced
+            graph clamps at whatever size it is run with (``export_onnx(dynamic=True)``).
     """
 
-    def __init__(self, model: nn.Module, img_shape: tuple[int, int]) -> None:
+    def __init__(self, model: nn.Module, img_shape: tuple[int, int] | None = None) -> None:
         super().__init__()
         name = type(model).__name__
         if name not in EXPORTABLE:
@@ -82,10 +81,7 @@ class ExportGraph(nn.Module):
         self.model = model
         self.head = head_of(model)
         self.num_classes = int(model.num_classes)
-        h, w = (int(v) for v in img_shape)
-        self.meta = ImageMeta(
-            filename=None, ori_shape=(h, w, 3), img_shape=(h, w, 3), pad_shape=(h, w, 3), scale_factor=1.0
-        )
+        self.img_shape = None if img_shape is None else (int(img_shape[0]), int(img_shape[1]))
         if hasattr(model, "roi_head"):
             self._check_two_stage(model)
 
@@ -107,11 +103,13 @@ class ExportGraph(nn.Module):
             raise UnsupportedModelError(f"{name}: {type(model.roi_head).__name__} does not export")
 
     def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # traced, img.shape[2:] are graph values: the clamp follows the input's size
+        img_shape = self.img_shape if self.img_shape is not None else (img.shape[2], img.shape[3])
         x = self.model.extract_feat(img)
         if hasattr(self.model, "roi_head"):
-            per_image = [self._two_stage(x, i) for i in range(img.shape[0])]
+            per_image = [self._two_stage(x, i, img_shape) for i in range(img.shape[0])]
         else:
-            per_image = self._dense(x, img.shape[0])
+            per_image = self._dense(x, img.shape[0], img_shape)
         boxes, scores, factors = (torch.stack(t) for t in zip(*per_image))
         return boxes, scores, factors
 
@@ -129,7 +127,7 @@ class ExportGraph(nn.Module):
         return model.bbox_head(x), None
 
     def _dense(
-        self, x: Sequence[torch.Tensor], num_imgs: int
+        self, x: Sequence[torch.Tensor], num_imgs: int, img_shape: tuple[Any, Any]
     ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         head = self.head
         outs, rois = self._dense_outputs(x)
@@ -149,7 +147,7 @@ class ExportGraph(nn.Module):
             boxes, scores, factors = [], [], []
             for level, level_priors in zip(levels, image_priors):
                 preds = {name: t[img_id] for name, t in level.items()}
-                out = head._decode_level(preds, level_priors, self.meta.img_shape, cfg)
+                out = head._decode_level(preds, level_priors, img_shape, cfg)
                 boxes.append(out[0])
                 scores.append(_scores_without_background(head, out[1], self.num_classes))
                 has_factor = len(out) == 3 and out[2] is not None
@@ -181,7 +179,7 @@ class ExportGraph(nn.Module):
 
     # -- Oriented R-CNN ------------------------------------------------------------------------
 
-    def _proposals(self, x: Sequence[torch.Tensor], img_id: int) -> torch.Tensor:
+    def _proposals(self, x: Sequence[torch.Tensor], img_id: int, img_shape: tuple[Any, Any]) -> torch.Tensor:
         """The RPN's proposals (k, 5) for one image, as ``OrientedRPNHead._get_proposals_single``
         with the NMS as ``NonMaxSuppression`` on the enclosing boxes (levels kept apart)."""
         from rbox_geometry import obb2xyxy
@@ -195,7 +193,7 @@ class ExportGraph(nn.Module):
         scores, deltas, kept_anchors, ids = rpn._select_per_level(
             [c[img_id] for c in cls_scores], [b[img_id] for b in bbox_preds], anchors, cfg
         )
-        proposals = rpn.bbox_coder.decode(kept_anchors, deltas, max_shape=self.meta.img_shape)
+        proposals = rpn.bbox_coder.decode(kept_anchors, deltas, max_shape=img_shape)
         if cfg.min_bbox_size > 0:
             w, h = rpn._proposal_wh(proposals)
             valid = (w >= cfg.min_bbox_size) & (h >= cfg.min_bbox_size)
@@ -209,12 +207,14 @@ class ExportGraph(nn.Module):
         keep = nms_xyxy(hbb, scores, float(thr))[: cfg.max_per_img]
         return proposals[keep]
 
-    def _two_stage(self, x: Sequence[torch.Tensor], img_id: int) -> tuple[torch.Tensor, ...]:
+    def _two_stage(
+        self, x: Sequence[torch.Tensor], img_id: int, img_shape: tuple[Any, Any]
+    ) -> tuple[torch.Tensor, ...]:
         from rdet_apps.export.ops import multilevel_roi_align_rotated
 
         roi_head = self.model.roi_head
         extractor = roi_head.bbox_roi_extractor
-        proposals = self._proposals(x, img_id)
+        proposals = self._proposals(x, img_id, img_shape)
         rois = torch.cat([proposals.new_full((proposals.shape[0], 1), float(img_id)), proposals], 1)
         feats = x[: extractor.num_inputs]
         levels = extractor.map_roi_levels(rois, len(feats))
@@ -231,7 +231,7 @@ class ExportGraph(nn.Module):
         )
         head = roi_head.bbox_head
         preds = dict(zip(head.pred_names, head(bbox_feats)))
-        boxes, scores = head.decode_rois(rois, preds, self.meta.img_shape, 1.0, False)
+        boxes, scores = head.decode_rois(rois, preds, img_shape, 1.0, False)
         if boxes.shape[1] != 5:
             raise UnsupportedModelError(
                 "class-specific box regression (reg_class_agnostic=False) does not export"

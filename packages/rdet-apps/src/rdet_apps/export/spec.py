@@ -1,16 +1,29 @@
 """What the runtime needs besides the graph, read from the config: the test pipeline's resize,
 normalisation and padding, and the NMS settings. Stored as JSON in the ONNX file's metadata
-(key ``rdet``), so that ``rdet_deploy`` needs no config file and no torch."""
+(key ``rdet``), so that ``rdet_deploy`` needs no config file and no torch.
+
+Version 1: a fixed input size (``input.height`` / ``input.width``). Version 2: a dynamic model
+(``input.dynamic``): height and width free (null), ``input.batch`` null where any batch runs,
+``input.size_divisor`` the pipeline's padding multiple (the runtime pads only to it)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["SPEC_KEY", "SPEC_VERSION", "UnsupportedPipelineError", "default_input_shape", "runtime_spec"]
+__all__ = [
+    "SPEC_KEY",
+    "SPEC_VERSION",
+    "SPEC_VERSION_DYNAMIC",
+    "UnsupportedPipelineError",
+    "default_input_shape",
+    "runtime_spec",
+]
 
 SPEC_KEY = "rdet"
 SPEC_VERSION = 1
+#: the metadata version of a dynamic model (``export_onnx(dynamic=True)``)
+SPEC_VERSION_DYNAMIC = 2
 
 _IGNORED = ("DefaultFormatBundle", "ImageToTensor", "Collect", "LoadImageFromFile", "LoadImageFromWebcam")
 
@@ -113,21 +126,39 @@ def _nms_settings(model: Any) -> dict[str, Any]:
     }
 
 
-def runtime_spec(model: Any, input_shape: tuple[int, int], batch: int) -> dict[str, Any]:
-    """The JSON the ONNX file carries for ``rdet_deploy`` (see the module doc)."""
+def runtime_spec(
+    model: Any, input_shape: tuple[int, int], batch: int | None, dynamic: bool = False
+) -> dict[str, Any]:
+    """The JSON the ONNX file carries for ``rdet_deploy`` (see the module doc).
+
+    Args:
+        input_shape: (H, W) of the fixed input; dynamic: the size it was traced at (``traced_shape``).
+        batch: images per run; None: any (a dynamic dense model).
+        dynamic: height and width free (version 2).
+    """
     pipeline = _pipeline(model.cfg.data.test.pipeline)
     classes = getattr(model, "CLASSES", None)
+    h, w = int(input_shape[0]), int(input_shape[1])
+    if dynamic:
+        inp: dict[str, Any] = {
+            "name": "img",
+            "batch": None if batch is None else int(batch),
+            "height": None,
+            "width": None,
+            "dynamic": True,
+            "size_divisor": pipeline["size_divisor"],
+            "traced_shape": [h, w],
+        }
+    else:
+        if batch is None:
+            raise ValueError("a fixed-size export has a fixed batch (an int >= 1), got None")
+        inp = {"name": "img", "batch": int(batch), "height": h, "width": w, "dynamic": False}
     return {
-        "version": SPEC_VERSION,
+        "version": SPEC_VERSION_DYNAMIC if dynamic else SPEC_VERSION,
         "model": type(model).__name__,
         "num_classes": int(model.num_classes),
         "classes": list(classes) if classes is not None else None,
-        "input": {
-            "name": "img",
-            "batch": int(batch),
-            "height": int(input_shape[0]),
-            "width": int(input_shape[1]),
-        },
+        "input": inp,
         "outputs": ["boxes", "scores", "score_factors"],
         "pipeline": pipeline,
         "postprocess": _nms_settings(model),

@@ -107,9 +107,12 @@ class OnnxPredictor:
     """A model exported by ``rdet export`` (``.onnx``), run by ONNX Runtime through
     ``rdet_deploy.OnnxDetector``: no torch in the request path.
 
-    The graph has a fixed input size, so each image is padded (bottom, right) up to it after the
-    test pipeline's resize (``pad_to_input``): any image size is served, and an image whose
-    pipeline output already has that size gets the exported model's exact detections.
+    A dynamic model (``rdet export --dynamic``) takes each image as the test pipeline resizes and
+    pads it (to its size divisor), so every image gets the detections of an unpadded run; images
+    of one padded size share a batch. A fixed-size graph has each image padded (bottom, right) up
+    to its input size after the pipeline's resize (``pad_to_input``): any image size is served,
+    and an image whose pipeline output already has that size gets the exported model's exact
+    detections.
 
     Raises:
         ModuleNotFoundError: rdet-deploy / onnxruntime are missing (the message names the extra).
@@ -123,7 +126,9 @@ class OnnxPredictor:
                 f"serving an .onnx model needs rdet-deploy and onnxruntime ({e.name} is missing): "
                 "pip install 'rdet-apps[export]'"
             ) from e
+        # pad_to_input applies to fixed-size models only; a dynamic one pads to its size divisor
         self.detector = OnnxDetector(path, num_threads=num_threads, pad_to_input=True)
+        self.dynamic = self.detector.dynamic
         names = self.detector.CLASSES or [str(i) for i in range(self.detector.num_classes)]
         self.classes = [str(c) for c in names]
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from rdet_models.anchors.utils import grid_size
 from rdet_models.registry import PRIOR_GENERATORS
 
 __all__ = ["AnchorGenerator", "RotatedAnchorGenerator"]
@@ -147,7 +148,7 @@ class AnchorGenerator:
     ) -> torch.Tensor:
         """(H * W * A, 4) anchors of one level, (x1, y1, x2, y2) pixels."""
         base = self.base_anchors[level_idx].to(device).to(dtype)
-        feat_h, feat_w = (int(v) for v in featmap_size)
+        feat_h, feat_w = grid_size(featmap_size)
         stride_w, stride_h = self.strides[level_idx]
         shift_x = torch.arange(0, feat_w, device=device).to(dtype) * stride_w
         shift_y = torch.arange(0, feat_h, device=device).to(dtype) * stride_h

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from rdet_models.anchors.utils import grid_size
 from rdet_models.registry import PRIOR_GENERATORS
 
 __all__ = ["MlvlPointGenerator"]
@@ -45,7 +46,7 @@ class MlvlPointGenerator:
         with_stride: bool = False,
     ) -> torch.Tensor:
         """(H*W, 2) points ``(x, y)`` row-major (y outer), or (H*W, 4) with the strides appended."""
-        feat_h, feat_w = int(featmap_size[0]), int(featmap_size[1])
+        feat_h, feat_w = grid_size(featmap_size)
         stride_w, stride_h = self.strides[level_idx]
         shift_x = ((torch.arange(0, feat_w, device=device) + self.offset) * stride_w).to(dtype)
         shift_y = ((torch.arange(0, feat_h, device=device) + self.offset) * stride_h).to(dtype)

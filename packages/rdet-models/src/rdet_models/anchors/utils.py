@@ -1,4 +1,4 @@
-"""Helpers of anchor heads: inside flags, level splitting, unmapping."""
+"""Helpers of anchor heads: grid sizes, inside flags, level splitting, unmapping."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["anchor_inside_flags", "images_to_levels", "rotated_anchor_inside_flags", "unmap"]
+__all__ = ["anchor_inside_flags", "grid_size", "images_to_levels", "rotated_anchor_inside_flags", "unmap"]
+
+
+def grid_size(featmap_size: Sequence) -> tuple[int | torch.Tensor, int | torch.Tensor]:
+    """A feature map's (H, W) as ints; while tracing (ONNX export) as given: there a traced size
+    is a 0-dim tensor, and ``int()`` would freeze the prior grid at the traced input's size."""
+    if torch.jit.is_tracing():
+        return featmap_size[0], featmap_size[1]
+    return int(featmap_size[0]), int(featmap_size[1])
 
 
 def rotated_anchor_inside_flags(

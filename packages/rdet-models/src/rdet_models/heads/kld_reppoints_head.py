@@ -23,6 +23,7 @@ from rdet_core.structures import GroundTruth
 from rdet_models.assigners.assign_result import AssignResult
 from rdet_models.heads.pointset_utils import yx_to_xy
 from rdet_models.heads.rotated_reppoints_head import _REPPOINTS_INIT, RotatedRepPointsHead
+from rdet_models.heads.topk import needs_topk, topk_indices
 from rdet_models.losses.kld_reppoints_loss import points_to_gaussian
 from rdet_models.registry import MODELS
 
@@ -98,8 +99,8 @@ class KLDRepPointsHead(RotatedRepPointsHead):
         scores = scores.sigmoid() if self.use_sigmoid_cls else scores.softmax(-1)[:, :-1]
         pts = pts.permute(1, 2, 0).reshape(-1, 2 * self.num_points)
         nms_pre = cfg.get("nms_pre", -1)
-        if 0 < nms_pre < scores.shape[0]:
-            _, topk = scores.max(dim=1)[0].topk(nms_pre)
+        if needs_topk(scores.shape[0], nms_pre):
+            topk = topk_indices(scores.max(dim=1)[0], nms_pre)
             cells, pts, scores = cells[topk], pts[topk], scores[topk]
         mu, sigma = points_to_gaussian(yx_to_xy(pts).reshape(pts.shape[0], -1, 2))
         polygons = gaussian2bbox(mu, sigma) * self.point_strides[lvl] + cells[:, :2].repeat(1, 4)

@@ -28,6 +28,7 @@ from rdet_core.structures import GroundTruth, ImageMeta
 from rdet_models.builder import build_loss
 from rdet_models.heads.pointset_utils import levels_to_images, points_to_polygons, yx_to_xy
 from rdet_models.heads.rotated_reppoints_head import _REPPOINTS_INIT, RotatedRepPointsHead
+from rdet_models.heads.topk import needs_topk, topk_indices
 from rdet_models.registry import MODELS
 from rdet_models.targets import AnchorTargets, ImageAnchorTargets
 
@@ -337,8 +338,8 @@ class OrientedRepPointsHead(RotatedRepPointsHead):
         scores = scores.sigmoid() if self.use_sigmoid_cls else scores.softmax(-1)[:, :-1]
         pts = pts.permute(1, 2, 0).reshape(-1, 2 * self.num_points)
         nms_pre = cfg.get("nms_pre", -1)
-        if 0 < nms_pre < scores.shape[0]:
-            _, topk = scores.max(dim=1)[0].topk(nms_pre)
+        if needs_topk(scores.shape[0], nms_pre):
+            topk = topk_indices(scores.max(dim=1)[0], nms_pre)
             cells, pts, scores = cells[topk], pts[topk], scores[topk]
         pts = yx_to_xy(pts) * self.point_strides[lvl] + cells[:, :2].repeat(1, self.num_points)
         return poly2obb(points_to_polygons(pts), self.version), scores

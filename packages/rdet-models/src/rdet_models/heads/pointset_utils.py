@@ -31,7 +31,8 @@ def yx_to_xy(offsets: torch.Tensor) -> torch.Tensor:
     """(..., 2P) y-first ``(dy1, dx1, ...)`` -> (..., 2P) x-first ``(dx1, dy1, ...)``."""
     if offsets.shape[-1] % 2:
         raise ValueError(f"a point set has an even number of values, got {offsets.shape[-1]}")
-    return offsets.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+    # reshape, not unflatten: the ONNX exporter loses a traced size through unflatten (export --dynamic)
+    return offsets.reshape(*offsets.shape[:-1], -1, 2).flip(-1).flatten(-2)
 
 
 def offsets_to_points(centers: torch.Tensor, offsets: torch.Tensor, stride: float) -> torch.Tensor:

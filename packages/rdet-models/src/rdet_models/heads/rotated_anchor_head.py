@@ -19,6 +19,7 @@ from rdet_models.builder import (
     build_sampler,
 )
 from rdet_models.heads.dense_adapters import DenseHeadAdapters
+from rdet_models.heads.topk import needs_topk, topk_indices
 from rdet_models.init import BaseModule
 from rdet_models.mmdet_compat import as_metas
 from rdet_models.postprocess import multiclass_nms_rotated
@@ -414,10 +415,10 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
         its ``nms_pre`` best anchors (all of them when there are fewer)."""
         scores = self._scores_of(cls_score)
         nms_pre = cfg.get("nms_pre", -1)
-        if not (nms_pre > 0 and scores.shape[0] > nms_pre):
+        if not needs_topk(scores.shape[0], nms_pre):
             return scores, flat
         max_scores = scores.max(dim=1)[0] if self.use_sigmoid_cls else scores[:, :-1].max(dim=1)[0]
-        topk = max_scores.topk(nms_pre)[1]
+        topk = topk_indices(max_scores, nms_pre)
         return scores[topk, :], tuple(t[topk, :] for t in flat)
 
     def _decode_level(

@@ -11,6 +11,7 @@ from torch import nn
 from rdet_core.structures import GroundTruth, ImageMeta
 from rdet_models.builder import build_bbox_coder, build_loss
 from rdet_models.heads.rotated_anchor_free_head import _AF_INIT, RotatedAnchorFreeHead
+from rdet_models.heads.topk import needs_topk, topk_indices
 from rdet_models.layers.scale import Scale
 from rdet_models.registry import MODELS
 from rdet_models.targets import ImagePointTargets, PointTargets
@@ -304,9 +305,9 @@ class RotatedFCOSHead(RotatedAnchorFreeHead):
         bbox_pred = preds["bbox_pred"].permute(1, 2, 0).reshape(-1, 4)
         angle_pred = preds["angle_pred"].permute(1, 2, 0).reshape(-1, self.angle_channels)
         nms_pre = cfg.get("nms_pre", -1)
-        if nms_pre > 0 and scores.shape[0] > nms_pre:
+        if needs_topk(scores.shape[0], nms_pre):
             max_scores, _ = (scores * centerness[:, None]).max(dim=1)
-            _, topk_inds = max_scores.topk(nms_pre)
+            topk_inds = topk_indices(max_scores, nms_pre)
             points, bbox_pred, angle_pred = (
                 points[topk_inds, :],
                 bbox_pred[topk_inds, :],

@@ -37,6 +37,7 @@ from rdet_models.heads.pointset_utils import (
     points_to_polygons,
     yx_to_xy,
 )
+from rdet_models.heads.topk import needs_topk, topk_indices
 from rdet_models.init import BaseModule
 from rdet_models.layers import conv_tower
 from rdet_models.postprocess import multiclass_nms_rotated
@@ -603,8 +604,8 @@ class RotatedRepPointsHead(DenseHeadAdapters, BaseModule):
         scores = scores.sigmoid() if self.use_sigmoid_cls else scores.softmax(-1)[:, :-1]
         pts = pts.permute(1, 2, 0).reshape(-1, 2 * self.num_points)
         nms_pre = cfg.get("nms_pre", -1)
-        if 0 < nms_pre < scores.shape[0]:
-            _, topk = scores.max(dim=1)[0].topk(nms_pre)
+        if needs_topk(scores.shape[0], nms_pre):
+            topk = topk_indices(scores.max(dim=1)[0], nms_pre)
             cells, pts, scores = cells[topk], pts[topk], scores[topk]
         # as MMRotate: the rectangle of the offsets (strides), then scaled and moved to the cell
         polygons = points_to_polygons(yx_to_xy(pts)) * self.point_strides[lvl] + cells[:, :2].repeat(1, 4)

@@ -19,6 +19,7 @@ from torch import nn
 from rbox_geometry import hbb2obb, obb2xyxy
 from rdet_core.structures import Detections, GroundTruth, ImageMeta
 from rdet_models.heads.rotated_anchor_head import RotatedAnchorHead
+from rdet_models.heads.topk import needs_topk
 from rdet_models.mmdet_compat import as_metas, gts_from_lists
 from rdet_models.registry import MODELS
 from rdet_models.utils import to_config
@@ -238,7 +239,7 @@ class RotatedRPNHead(RotatedAnchorHead):
                 scores = cls_score.reshape(-1, 2).softmax(dim=1)[:, 0]
             bbox_pred = bbox_pred.permute(1, 2, 0).reshape(-1, self.reg_dim)
             anchors = mlvl_anchors[idx]
-            if cfg.nms_pre > 0 and scores.shape[0] > cfg.nms_pre:
+            if needs_topk(scores.shape[0], cfg.nms_pre):  # traced: sort + slice, any level size
                 ranked_scores, rank_inds = scores.sort(descending=True)
                 topk_inds = rank_inds[: cfg.nms_pre]
                 scores = ranked_scores[: cfg.nms_pre]

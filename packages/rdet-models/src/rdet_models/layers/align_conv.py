@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from rbox_ops import DeformConv2d
+from rdet_models.anchors.utils import grid_size
 from rdet_models.init import normal_init
 
 __all__ = ["AlignConv", "AlignConvModule", "align_conv_offset"]
@@ -45,7 +46,7 @@ def align_conv_offset(
     """
     if anchors.dim() < 2 or anchors.size(-1) != 5:
         raise ValueError(f"anchors must be (..., H * W, 5) boxes, got {tuple(anchors.shape)}")
-    feat_h, feat_w = int(featmap_size[0]), int(featmap_size[1])
+    feat_h, feat_w = grid_size(featmap_size)  # traced (ONNX export): graph values, not ints
     if anchors.size(-2) != feat_h * feat_w:
         raise ValueError(
             f"{anchors.size(-2)} boxes for a {feat_h} x {feat_w} feature map: AlignConv needs one box per "
