@@ -61,8 +61,19 @@ fi
 
 if want diag; then
   # A C++ error (TORCH_CHECK) thrown by the compiled ops crashed the process on the H200 image
-  # (torch 2.11+cu130), never here: the native backtrace of the smallest such test.
-  step diag 120 cuda-gdb -q -batch -ex run -ex bt --args "$PY" -m pytest -q -p no:cacheprovider \
+  # (torch 2.11+cu130), never on the CPU machines (torch 2.11 and 2.13, g++ 12): the toolchain and
+  # environment, then which C++ errors crash (gpu_diag/diag.py: torch's own, ours, without the
+  # backtrace capture), then the native backtrace of the smallest crashing test.
+  { c++ --version | head -1; nvcc --version | tail -2; "$PY" -VV
+    env | grep -E '^(LD_|TORCH_|GLIBC_TUNABLES|CUDA_HOME)' || true
+    LD_DEBUG=bindings "$PY" -c 'import torch
+try: torch.zeros(2) @ torch.zeros(3)
+except RuntimeError: pass' 2>&1 | grep -E '_Unwind_RaiseException|__cxa_throw|_Unwind_Backtrace' | head -6
+  } 2>&1 | tee -a "$LOG"
+  step diag_cases 300 "$PY" benchmarks/gpu_diag/diag.py "$OUT/diag_build"
+  DBG=$(command -v cuda-gdb || command -v gdb)
+  step diag_bt 120 "$DBG" -q -batch -ex 'set pagination off' -ex run -ex bt -ex 'x/4i $pc' \
+    -ex 'info sharedlibrary' --args "$PY" -m pytest -q -p no:cacheprovider \
     packages/rbox-ops-cuda/tests/test_points_in_polygons.py::test_compiled_op_checks_shapes
 fi
 

@@ -312,3 +312,32 @@ def test_torch_compile_and_export(built, monkeypatch):
 def test_cli_info(built):
     r = _run("import sys; from rbox_ops.__main__ import main; sys.exit(main(['info']))")
     assert r.returncode == 0 and "cpu: cpu" in r.stdout, r.stderr
+
+
+def test_a_killed_build_leaves_no_library(tmp_path):
+    """A build that dies half-way (here: the compiler step writes part of the library, then
+    fails) leaves nothing at the library's path and no build folder: the next run builds again
+    instead of loading a truncated ``.so``."""
+    r = _run(
+        """
+        import os
+        from pathlib import Path
+        from torch.utils import cpp_extension
+        from rbox_ops import _build
+
+        def half_build(name, build_directory, **kw):
+            Path(build_directory, name + ".so").write_bytes(b"\\x7fELF truncated")
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of the link
+
+        cpp_extension.load = half_build
+        try:
+            _build.load_library("cpu")
+        except KeyboardInterrupt:
+            pass
+        so = _build.library_path("cpu")
+        assert not so.exists(), so
+        assert os.listdir(so.parent) == [], os.listdir(so.parent)
+        """,
+        RBOX_OPS_CACHE=str(tmp_path),
+    )
+    assert r.returncode == 0, r.stderr

@@ -112,32 +112,53 @@ def cannot_build(kind: str) -> str | None:
 
 
 def load_library(kind: str, verbose: bool = False) -> Path:
-    """Load the ``kind`` library from the cache, compiling it first if needed. Raises on failure."""
+    """Load the ``kind`` library from the cache, compiling it first if needed. Raises on failure.
+
+    A build happens in a private folder beside the library's (``<name>.build-<pid>``) and the
+    finished library is moved into place with one rename: a build killed half-way (Ctrl-C, an
+    out-of-memory kill, a lost machine) leaves no truncated ``.so`` that a later run would load
+    (and crash on); two processes building at once each finish their own copy, and the last
+    rename wins.
+    """
     so = library_path(kind)
     if not so.exists():
-        reason = cannot_build(kind)
-        if reason is not None:
-            raise RuntimeError(reason)
-        from torch.utils import cpp_extension
+        _build_into(so, kind, verbose)
+    torch.ops.load_library(str(so))
+    return so
 
-        so.parent.mkdir(parents=True, exist_ok=True)
-        if not verbose:
-            what = "CUDA" if kind == "cuda" else "C++"
-            print(
-                f"rbox_ops: compiling the {what} kernels ({kind}), once per torch version, into {so.parent.parent} "
-                "(about a minute; later runs load them from there)",
-                file=sys.stderr,
-                flush=True,
-            )
+
+def _build_into(so: Path, kind: str, verbose: bool) -> None:
+    """Compile the ``kind`` library in a private folder and rename it to ``so``."""
+    reason = cannot_build(kind)
+    if reason is not None:
+        raise RuntimeError(reason)
+    from torch.utils import cpp_extension
+
+    so.parent.mkdir(parents=True, exist_ok=True)
+    if not verbose:
+        what = "CUDA" if kind == "cuda" else "C++"
+        print(
+            f"rbox_ops: compiling the {what} kernels ({kind}), once per torch version, into {so.parent.parent} "
+            "(about a minute; later runs load them from there)",
+            file=sys.stderr,
+            flush=True,
+        )
+    work = so.parent / f"{so.stem}.build-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        # cpp_extension also loads what it built (from ``work``): the rename below keeps the
+        # file (same inode), so loading ``so`` afterwards finds the library already loaded
         cpp_extension.load(
             name=so.stem,
             sources=[str(s) for s in sources(kind)],
             extra_cflags=cxx_flags(kind),
             extra_cuda_cflags=list(CUDA_FLAGS),
             extra_include_paths=[str(CSRC)],
-            build_directory=str(so.parent),
+            build_directory=str(work),
             is_python_module=False,
             verbose=verbose,
         )
-    torch.ops.load_library(str(so))
-    return so
+        os.replace(work / so.name, so)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
