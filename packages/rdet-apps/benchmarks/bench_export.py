@@ -76,7 +76,7 @@ def test_graph(benchmark, exported, runtime: str) -> None:  # type: ignore[no-un
     else:
 
         def run() -> None:
-            onnx_model.session.run(None, {"img": img})
+            onnx_model.session.run(None, {"img": img, "img_shape": np.array([[256, 320]], np.int64)})
 
     benchmark(run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -164,7 +165,8 @@ def test_variants_export_to_their_eager_candidates(
     img = torch.randn(1, 3, 128, 160, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         eager = [t[0].numpy() for t in ExportGraph(model, (128, 160)).eval()(img)]
-    onnx_out = [t[0] for t in ort.InferenceSession(str(path)).run(None, {"img": img.numpy()})]
+    feeds = {"img": img.numpy(), "img_shape": np.array([[128, 160]], np.int64)}
+    onnx_out = [t[0] for t in ort.InferenceSession(str(path)).run(None, feeds)]
 
     def rows(boxes: np.ndarray, scores: np.ndarray, factors: np.ndarray) -> np.ndarray:
         r = np.concatenate([boxes, scores, factors[:, None]], 1)
@@ -192,13 +194,14 @@ def test_two_stage_graph_follows_the_proposal_count(golden_case, tmp_path: Path)
     model = init_detector(case["config"], case["checkpoint"], cfg_options=overrides)
     export_onnx(model, tmp_path / "m.onnx", input_shape=(128, 160))
     session = ort.InferenceSession(str(tmp_path / "m.onnx"))
-    graph = ExportGraph(model, (128, 160)).eval()
+    graph = ExportGraph(model).eval()
     counts = set()
-    for seed in (1, 2):
+    for seed, hw in ((1, (128, 160)), (2, (100, 150))):  # the second clamped inside the padding
         img = torch.randn(1, 3, 128, 160, generator=torch.Generator().manual_seed(seed)) * seed
+        shape = torch.tensor([hw])
         with torch.no_grad():
-            eager = graph(img)
-        ours = session.run(None, {"img": img.numpy()})
+            eager = graph(img, shape)
+        ours = session.run(None, {"img": img.numpy(), "img_shape": shape.numpy()})
         for e, o in zip(eager, ours):
             np.testing.assert_allclose(o, e.numpy(), rtol=1e-4, atol=1e-4)
         counts.add(ours[0].shape[1])
@@ -214,3 +217,79 @@ def test_models_without_an_exportable_form_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(UnsupportedModelError, match="ReDet has no exportable form; these export: Rot"):
         export_onnx(ReDet(), tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["fixed", "dynamic"])
+@pytest.mark.parametrize("name", ["retinanet_obb_le90", "oriented_rcnn_le90"])
+def test_unpadded_size_clamps_as_eager(golden_case, tmp_path: Path, name: str, dynamic: bool) -> None:  # type: ignore[no-untyped-def]
+    """A 200 x 300 crop that the pipeline keeps (img_scale (300, 200)) and pads to 224 x 320: the
+    graph clamps at the ``img_shape`` rdet_deploy feeds, (200, 300), not at the padded input, and
+    gives eager ``inference_detector``'s detections: per class the same count, 98% matched. (Fed
+    the padded size instead, several classes' counts differ on this crop.) The fixed export is
+    exported at the padded size; the dynamic one traced at another."""
+    import onnx
+    from rdet_deploy import OnnxDetector
+    from rdet_deploy import inference_detector as onnx_inference
+
+    from rdet_apps.apis import inference_detector, init_detector
+    from rdet_apps.export import export_onnx
+
+    case = golden_case(name)
+    overrides = {**case["overrides"], "data.test.pipeline.1.img_scale": (300, 200)}
+    model = init_detector(case["config"], case["checkpoint"], cfg_options=overrides)
+    out = tmp_path / "m.onnx"
+    spec = export_onnx(model, out, input_shape=(192, 224) if dynamic else (224, 320), dynamic=dynamic)
+    assert spec["version"] == 3 and spec["inputs"] == ["img", "img_shape"]
+    graph = onnx.load(str(out)).graph
+    assert [i.name for i in graph.input] == ["img", "img_shape"]
+    image = np.ascontiguousarray(cv2.imread(str(case["image"]), cv2.IMREAD_COLOR)[:200, :300])
+    detector = OnnxDetector(out)
+    assert detector.inputs == ("img", "img_shape")
+    prepared = detector.prepare(image)
+    assert prepared.img.shape == (3, 224, 320) and prepared.img_shape == (200, 300)
+    ours = onnx_inference(detector, image)
+    ref = inference_detector(model, image)
+    total = 0
+    for c, (r, o) in enumerate(zip(ref, ours)):
+        assert len(o) == len(r), f"class {c}: {len(o)} detections vs eager's {len(r)}"
+        if len(r):
+            assert match_detections(r, o) >= 0.98 * len(r), f"class {c}"
+        total += len(r)
+    assert total > 20
+    if not dynamic:
+        _old_files_keep_working(out, tmp_path, detector, image)
+
+
+def _old_files_keep_working(path: Path, tmp_path: Path, new: object, image: np.ndarray) -> None:
+    """The version-3 file made into a version-1 one (``img`` alone; its ``img_shape`` a constant,
+    the padded input size, as the graphs before version 3 clamped): rdet_deploy feeds it ``img``
+    alone and gets what the version-3 graph gives when fed the padded size."""
+    import json
+
+    import onnx
+    from onnx import numpy_helper
+    from rdet_deploy import OnnxDetector
+
+    proto = onnx.load(str(path))
+    spec = json.loads(proto.metadata_props[0].value)
+    h, w = spec["input"]["height"], spec["input"]["width"]
+    del proto.graph.input[1]
+    proto.graph.initializer.append(numpy_helper.from_array(np.array([[h, w]], np.int64), "img_shape"))
+    spec["version"] = 1
+    del spec["inputs"]
+    proto.metadata_props[0].value = json.dumps(spec)
+    old_path = tmp_path / "old.onnx"
+    onnx.save(proto, str(old_path))
+    old = OnnxDetector(old_path)
+    assert old.inputs == ("img",)
+    session = new.session  # type: ignore[attr-defined]
+
+    class PaddedShape:
+        def run(self, names, feeds):  # type: ignore[no-untyped-def]
+            return session.run(names, {**feeds, "img_shape": np.array([[h, w]], np.int64)})
+
+    new.session = PaddedShape()  # type: ignore[attr-defined]
+    for a, b in zip(old.predict(image), new.predict(image)):  # type: ignore[attr-defined]
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.scores, b.scores)
+        assert len(a.scores) > 20

@@ -45,10 +45,12 @@ def network_input(image: np.ndarray, spec: dict, shape: tuple[int, int], offset:
     return np.ascontiguousarray(crop.transpose(2, 0, 1))
 
 
-def eager_results(model: torch.nn.Module, imgs: np.ndarray) -> list[list[np.ndarray]]:
+def eager_results(
+    model: torch.nn.Module, imgs: np.ndarray, img_shape: tuple[int, int] | None = None
+) -> list[list[np.ndarray]]:
     """The torch model's own detections (``detect``: its heads, its NMS) of a batch of network
-    inputs, img_shape = the input's size, per image per class (k, 6)."""
-    h, w = imgs.shape[2:]
+    inputs, img_shape = ``img_shape`` (None: the input's size), per image per class (k, 6)."""
+    h, w = img_shape or imgs.shape[2:]
     metas = [ImageMeta(filename=None, ori_shape=(h, w, 3), img_shape=(h, w, 3)) for _ in imgs]
     with torch.no_grad():
         dets = model.detect(torch.from_numpy(imgs), metas, rescale=True)
@@ -56,10 +58,12 @@ def eager_results(model: torch.nn.Module, imgs: np.ndarray) -> list[list[np.ndar
 
 
 def onnx_results(sess, imgs: np.ndarray, spec: dict) -> list[list[np.ndarray]]:  # type: ignore[no-untyped-def]
-    """The exported graph on a batch, then rdet_deploy's NMS (as ``OnnxDetector`` does)."""
+    """The exported graph on a batch (``img_shape``: each input's whole size), then rdet_deploy's
+    NMS (as ``OnnxDetector`` does)."""
     from rdet_deploy import multiclass_nms_rotated
 
-    boxes, scores, factors = sess.run(None, {"img": imgs})
+    shapes = np.array([imgs.shape[2:]] * len(imgs), np.int64)
+    boxes, scores, factors = sess.run(None, {"img": imgs, "img_shape": shapes})
     assert boxes.shape[0] == scores.shape[0] == factors.shape[0] == len(imgs)
     post = spec["postprocess"]
     out = []
@@ -129,7 +133,8 @@ def test_dynamic_model_matches_torch_at_other_sizes(golden_case, tmp_path: Path,
     spec = export_onnx(model, path, input_shape=TRACED, dynamic=True)
     two_stage = name == "oriented_rcnn_le90"
     inp = spec["input"]
-    assert spec["version"] == 2 and inp["dynamic"] and inp["size_divisor"] == 32
+    assert spec["version"] == 3 and inp["dynamic"] and inp["size_divisor"] == 32
+    assert spec["inputs"] == ["img", "img_shape"]
     assert inp["traced_shape"] == list(TRACED) and inp["height"] is None and inp["width"] is None
     assert inp["batch"] == (1 if two_stage else None)
     proto = onnx.load(str(path))
@@ -138,8 +143,10 @@ def test_dynamic_model_matches_torch_at_other_sizes(golden_case, tmp_path: Path,
         nodes += [n for a in node.attribute if a.type == onnx.AttributeProto.GRAPH for n in a.g.node]
     assert {n.domain for n in nodes} <= {"", "ai.onnx"} and len(nodes) > 100
     assert two_stage or [n.op_type for n in proto.graph.node] == ["Scan"]
-    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
-    assert dims == [1 if two_stage else "batch", 3, "height", "width"]
+    dims = [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in proto.graph.input]
+    n = 1 if two_stage else "batch"
+    assert dims == [[n, 3, "height", "width"], [n, 2]]
+    assert proto.graph.input[1].type.tensor_type.elem_type == onnx.TensorProto.INT64
 
     image = cv2.imread(str(case["image"]), cv2.IMREAD_COLOR)  # 256 x 320, at the pipeline's scale
     sess = session(path)
@@ -155,7 +162,7 @@ def test_dynamic_export_command_and_rdet_deploy_on_golden_image(golden_case, tmp
     """`rdet export --dynamic` traced at TRACED; rdet_deploy without pad_to_input runs the golden
     image (256 x 320: larger) and MMRotate's detections come out; a cropped image in the same call
     is padded only to the size divisor (224 x 320) and gets the torch model's detections of that
-    input (clamped at the padded size, as the graph reads it from its input)."""
+    input, clamped at the crop's own 200 x 320 (the ``img_shape`` rdet_deploy feeds), as eager."""
     from rdet_deploy import OnnxDetector, inference_detector
 
     from rdet_apps.apis import init_detector
@@ -184,7 +191,7 @@ def test_dynamic_export_command_and_rdet_deploy_on_golden_image(golden_case, tmp
     total = assert_same_detections([ref[f"class{c:02d}"] for c in range(15)], golden, "golden image")
     assert abs(total - case["num_detections"]) <= 0.02 * case["num_detections"]
     model = init_detector(case["config"], case["checkpoint"], cfg_options=case["overrides"])
-    reference = eager_results(model, prepared.img[None])[0]
+    reference = eager_results(model, prepared.img[None], prepared.img_shape)[0]
     assert assert_same_detections(reference, cropped, "200 x 320 crop, padded to 224 x 320") > 0
     # rdet serve's predictor on the dynamic model: the same detections, no padding to a fixed size
     predictor = OnnxPredictor(out)

@@ -1,5 +1,6 @@
-"""A hand-written ONNX graph in the exported models' contract (input ``img``, outputs ``boxes``,
-``scores``, ``score_factors``, metadata ``rdet``), so that the runtime is tested without torch."""
+"""Hand-written ONNX graphs in the exported models' contract (input ``img``, version 3 also
+``img_shape``; outputs ``boxes``, ``scores``, ``score_factors``; metadata ``rdet``), so that the
+runtime is tested without torch."""
 
 from __future__ import annotations
 
@@ -173,6 +174,87 @@ def write_dynamic_model(path: Path, batch: int | None = None) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def write_shape_model(path: Path, batch: int | None = None, dynamic: bool = True) -> Path:
+    """A model of metadata version 3 (inputs ``img`` and ``img_shape`` (N, 2) int64, the
+    image's size before padding): per image one candidate of one class,
+    ``(w/2, h/2, w/4, h/4, 0)`` with score 0.9, ``(h, w)`` its own ``img_shape`` row, so that what
+    the runtime fed shows. Fixed (``dynamic=False``): input 64 x 64, batch ``batch``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def const(name: str, value: list, dtype: type = np.float32) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(value, dtype), name)
+
+    inits = [
+        const("i0", [0], np.int64), const("i1", [1], np.int64), const("coef_w", [[0.5, 0, 0.25, 0, 0]]),
+        const("coef_h", [[0, 0.5, 0, 0.25, 0]]), const("axis1", [1], np.int64), const("score", [0.9]),
+        const("zero", [0.0]),
+    ]  # fmt: skip
+    node = helper.make_node
+    nodes = [
+        node("Cast", ["img_shape"], ["hw"], to=TensorProto.FLOAT),
+        node("Gather", ["hw", "i0"], ["h"], axis=1),  # (N, 1)
+        node("Gather", ["hw", "i1"], ["w"], axis=1),
+        node("Mul", ["w", "coef_w"], ["from_w"]),  # (N, 5): w/2 at 0, w/4 at 2
+        node("Mul", ["h", "coef_h"], ["from_h"]),  # h/2 at 1, h/4 at 3
+        node("Add", ["from_w", "from_h"], ["box"]),
+        node("Unsqueeze", ["box", "axis1"], ["boxes_raw"]),  # (N, 1, 5)
+        node("ReduceMean", ["img"], ["m"], keepdims=0),
+        node("Mul", ["m", "zero"], ["z"]),
+        node("Add", ["boxes_raw", "z"], ["boxes"]),
+        node("Mul", ["h", "zero"], ["zeros"]),  # (N, 1)
+        node("Add", ["zeros", "score"], ["score_factors_raw"]),
+        node("Unsqueeze", ["score_factors_raw", "axis1"], ["scores"]),  # (N, 1, 1)
+        node("Div", ["score_factors_raw", "score"], ["score_factors"]),
+    ]
+    n = "batch" if batch is None else batch
+    hw = ["height", "width"] if dynamic else [64, 64]
+    graph = helper.make_graph(
+        nodes,
+        "shape",
+        [
+            helper.make_tensor_value_info("img", TensorProto.FLOAT, [n, 3, *hw]),
+            helper.make_tensor_value_info("img_shape", TensorProto.INT64, [n, 2]),
+        ],
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [n, 1, 5]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, [n, 1, 1]),
+            helper.make_tensor_value_info("score_factors", TensorProto.FLOAT, [n, 1]),
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    inp: dict = {"name": "img", "batch": batch, "height": None, "width": None, "dynamic": True,
+                 "size_divisor": PIPELINE["size_divisor"], "traced_shape": [64, 64]}  # fmt: skip
+    if not dynamic:
+        inp = {"name": "img", "batch": batch, "height": 64, "width": 64, "dynamic": False}
+    spec = {
+        "version": 3,
+        "model": "Shape",
+        "num_classes": 1,
+        "classes": ["c0"],
+        "input": inp,
+        "inputs": ["img", "img_shape"],
+        "outputs": ["boxes", "scores", "score_factors"],
+        "pipeline": PIPELINE,
+        "postprocess": {"score_thr": 0.05, "iou_thr": 0.1, "max_per_img": 100},
+    }
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "rdet", json.dumps(spec)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def shape_model(tmp_path: Path) -> Callable[..., Path]:
+    """``shape_model(batch, dynamic)`` -> path of a ``write_shape_model`` in ``tmp_path``."""
+    return lambda batch=None, dynamic=True: write_shape_model(
+        tmp_path / f"shape_{batch}_{dynamic}.onnx", batch, dynamic
+    )
 
 
 @pytest.fixture

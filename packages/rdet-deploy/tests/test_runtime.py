@@ -165,11 +165,13 @@ def test_dynamic_model_takes_every_size_padded_to_the_divisor(
     detection goes back to its own image in original pixels."""
     model = OnnxDetector(dynamic_model(batch), pad_to_input=True)
     assert model.dynamic and model.input_shape is None and model.batch == batch and not model.pad_to_input
+    assert model.inputs == ("img",)
     fed: list[tuple[int, ...]] = []
     session = model.session
 
     class Spy:
         def run(self, names, feeds):  # type: ignore[no-untyped-def]
+            assert list(feeds) == ["img"]  # metadata version 2: no img_shape input
             fed.append(feeds["img"].shape)
             return session.run(names, feeds)
 
@@ -195,3 +197,57 @@ def test_dynamic_model_takes_every_size_padded_to_the_divisor(
         ]
         want.sort(key=lambda r: -r[5])
         np.testing.assert_allclose(dets, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("batch", "dynamic"), [(None, True), (1, True), (2, False)])
+def test_img_shape_is_fed_where_the_model_declares_it(
+    shape_model: Callable[..., Path], fixed_model: Callable[..., Path], batch: int | None, dynamic: bool
+) -> None:
+    """Metadata version 3 declares the ``img_shape`` input: each image's size after resizing,
+    before padding, goes in beside it (int64, one row per image, a fixed batch's filler rows
+    copies), and the candidates the graph makes from it come back to that image."""
+    model = OnnxDetector(shape_model(batch, dynamic), pad_to_input=True)
+    assert model.inputs == ("img", "img_shape") and model.dynamic == dynamic
+    fed: list[tuple[tuple[int, ...], list[list[int]]]] = []
+    session = model.session
+
+    class Spy:
+        def run(self, names, feeds):  # type: ignore[no-untyped-def]
+            assert feeds["img_shape"].dtype == np.int64
+            fed.append((feeds["img"].shape, feeds["img_shape"].tolist()))
+            return session.run(names, feeds)
+
+    model.session = Spy()
+    # keep-ratio to 64 px: 16 x 20 -> 51 x 64, 12 x 16 -> 48 x 64 (both padded to 64 x 64), 16 x 32 -> 32 x 64
+    images = [np.zeros(s, np.uint8) for s in ((16, 20, 3), (12, 16, 3), (16, 32, 3))]
+    prepared = [model.prepare(i) for i in images]
+    assert [p.img_shape for p in prepared] == [(51, 64), (48, 64), (32, 64)]
+    results = model.predict(images)
+    if batch is None:  # per padded size, all at once
+        assert fed == [((2, 3, 64, 64), [[51, 64], [48, 64]]), ((1, 3, 32, 64), [[32, 64]])]
+    elif batch == 1:
+        assert fed == [
+            ((1, 3, 64, 64), [[51, 64]]),
+            ((1, 3, 64, 64), [[48, 64]]),
+            ((1, 3, 32, 64), [[32, 64]]),
+        ]
+    else:  # fixed 64 x 64, pad_to_input: one size, batches of two, the last filled with a copy
+        assert fed == [((2, 3, 64, 64), [[51, 64], [48, 64]]), ((2, 3, 64, 64), [[32, 64], [32, 64]])]
+    for p, dets in zip(prepared, results):
+        (h, w), (sx, sy) = p.img_shape, p.scale_factor[:2]
+        np.testing.assert_allclose(
+            dets.boxes, [[w / 2 / sx, h / 2 / sy, w / 4 / sx, h / 4 / sy, 0]], rtol=1e-6
+        )
+        np.testing.assert_allclose(dets.scores, [0.9], rtol=1e-6)
+    # metadata that declares an input the graph lacks (or one this runtime cannot feed) is refused
+    boxes, scores = np.zeros((1, 5), np.float32), np.zeros((1, 1), np.float32)
+    for inputs in (["img", "img_shape"], ["img", "img_meta"]):
+        spec = {
+            **model.spec,
+            "inputs": inputs,
+            "input": {"name": "img", "batch": 1, "height": 64, "width": 64},
+        }
+        with pytest.raises(
+            ValueError, match=rf"metadata inputs \['img', '{inputs[1]}'\]: this rdet-deploy feeds"
+        ):
+            OnnxDetector(fixed_model(boxes, scores, spec=spec))

@@ -18,8 +18,11 @@ from rdet_deploy.preprocess import Prepared, load_image, prepare
 __all__ = ["SPEC_KEY", "ImageInput", "OnnxDetector", "inference_detector"]
 
 SPEC_KEY = "rdet"
-#: metadata versions this runtime reads (1: fixed input size; 2: dynamic, ``rdet export --dynamic``)
-SUPPORTED_VERSIONS = (1, 2)
+#: metadata versions this runtime reads (1: fixed input size; 2: dynamic, ``rdet export --dynamic``;
+#: 3: either, with the ``img_shape`` input its ``inputs`` declare)
+SUPPORTED_VERSIONS = (1, 2, 3)
+#: the inputs this runtime can feed: the padded images, each image's (H, W) before padding
+KNOWN_INPUTS = ("img", "img_shape")
 ImageInput = str | os.PathLike | np.ndarray
 """An image: a file path, or a BGR ``HxWx3`` uint8 array."""
 
@@ -35,7 +38,8 @@ class OnnxDetector:
         pad_to_input: a fixed-size model: pad each image further (bottom, right) to its input
             size. Off, an image whose pipeline output differs from that size is an error: padding
             is MMRotate's batch padding, and changes detections (the features near the padded
-            edges, the anchors in the padding, the clamp at ``img_shape``). A dynamic model
+            edges, the anchors in the padding; a model without an ``img_shape`` input, metadata
+            version 1 or 2, also clamps its boxes at the padded size). A dynamic model
             (``rdet export --dynamic``) takes every size as the pipeline pads it (to its size
             divisor) and ignores this.
 
@@ -45,6 +49,9 @@ class OnnxDetector:
         dynamic: whether the model takes any input size.
         input_shape: (H, W) of a fixed-size model's input; None when dynamic.
         batch: images per run; None: any (a dynamic dense model).
+        inputs: the graph's inputs fed: ``img`` (N, 3, H, W), and ``img_shape`` (N, 2) (each
+            image's resized size before padding, where the graph clamps its boxes) when the
+            metadata declares it (version 3; older files take ``img`` alone).
     """
 
     def __init__(
@@ -84,6 +91,16 @@ class OnnxDetector:
         if self.batch is None and not self.dynamic:
             raise ValueError(f"{path}: metadata input.batch is null for a fixed-size model")
         self.pad_to_input = bool(pad_to_input) and not self.dynamic
+        self.inputs: tuple[str, ...] = tuple(self.spec.get("inputs", ["img"]))
+        unknown = [n for n in self.inputs if n not in KNOWN_INPUTS]
+        graph_inputs = {i.name: i.type for i in self.session.get_inputs()}
+        missing = [n for n in self.inputs if n not in graph_inputs]
+        if unknown or missing or "img" not in self.inputs:
+            raise ValueError(
+                f"{path}: metadata inputs {list(self.inputs)}: this rdet-deploy feeds {list(KNOWN_INPUTS)} "
+                f"('img' first), the graph takes {sorted(graph_inputs)}"
+            )
+        self._shape_dtype = np.float32 if graph_inputs.get("img_shape") == "tensor(float)" else np.int64
 
     def prepare(self, img: ImageInput) -> Prepared:
         """Load one image and run the test pipeline; a fixed-size model's input size must be its
@@ -103,9 +120,10 @@ class OnnxDetector:
         return p
 
     def _run(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, ...]]:
-        """The graph on the images, per padded size (a dynamic model's batch holds one size), in
-        batches of ``self.batch`` images (a fixed batch's last one filled with copies; None: all
-        images of a size at once). Returns per image, in order, its (boxes, scores, factors)."""
+        """The graph on the images (and their sizes before padding, where the model takes them),
+        per padded size (a dynamic model's batch holds one size), in batches of ``self.batch``
+        images (a fixed batch's last one filled with copies; None: all images of a size at once).
+        Returns per image, in order, its (boxes, scores, factors)."""
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, p in enumerate(prepared):
             by_shape.setdefault(p.img.shape, []).append(i)
@@ -114,12 +132,12 @@ class OnnxDetector:
             step = self.batch or len(indices)
             for start in range(0, len(indices), step):
                 chunk = indices[start : start + step]
-                imgs = [prepared[i].img for i in chunk]
-                if self.batch is not None:
-                    imgs += [imgs[-1]] * (self.batch - len(chunk))
-                boxes, scores, factors = self.session.run(
-                    ["boxes", "scores", "score_factors"], {"img": np.stack(imgs)}
-                )
+                chunk_full = chunk + [chunk[-1]] * ((self.batch or len(chunk)) - len(chunk))
+                feeds = {"img": np.stack([prepared[i].img for i in chunk_full])}
+                if "img_shape" in self.inputs:
+                    shapes = [prepared[i].img_shape for i in chunk_full]
+                    feeds["img_shape"] = np.array(shapes, self._shape_dtype).reshape(-1, 2)
+                boxes, scores, factors = self.session.run(["boxes", "scores", "score_factors"], feeds)
                 for j, i in enumerate(chunk):
                     outs[i] = (boxes[j], scores[j], factors[j])
         return outs  # type: ignore[return-value]

@@ -56,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
         pad = f"padded to multiples of {inp['size_divisor']}" if inp["size_divisor"] else "unpadded"
         shape_text = f"({batch}, 3, H, W), any size (rdet_deploy: {pad})"
     else:
-        shape_text = f"({inp['batch']}, 3, {inp['height']}, {inp['width']})"
+        batch = inp["batch"]
+        shape_text = f"({batch}, 3, {inp['height']}, {inp['width']})"
     print(
-        f"{spec['model']} -> {args.out}: input img {shape_text}; outputs boxes, scores, score_factors (before NMS)"
+        f"{spec['model']} -> {args.out}: input img {shape_text} and img_shape ({batch}, 2) (each image's "
+        "size before padding); outputs boxes, scores, score_factors (before NMS)"
     )
     return 0

@@ -1,7 +1,9 @@
 """``export_onnx``: an rdet detector as an ONNX model of standard operators.
 
-The graph (:class:`~rdet_apps.export.graph.ExportGraph`) takes padded normalised images
-(N, 3, H, W) and outputs the candidates before NMS (``boxes``, ``scores``, ``score_factors``);
+The graph (:class:`~rdet_apps.export.graph.ExportGraph`) takes padded normalised images ``img``
+(N, 3, H, W) and their sizes before padding ``img_shape`` (N, 2) int64 ``(H, W)`` (where the boxes
+are clamped, as eager inference clamps them) and outputs the candidates before NMS (``boxes``,
+``scores``, ``score_factors``);
 the file's metadata (``rdet``: JSON, :func:`~rdet_apps.export.spec.runtime_spec`) tells
 ``rdet_deploy`` the test pipeline and the NMS settings. The input size is fixed, or free with
 ``dynamic=True`` (:mod:`rdet_apps.export.dynamic`). Needs the ``export`` extra (onnx).
@@ -19,13 +21,20 @@ from typing import Any
 import torch
 
 from rdet_apps.export.dynamic import (
-    IMAGE_NAMES,
+    IMAGE_INPUTS,
+    IMAGE_OUTPUTS,
     check_dynamic_graph,
     dynamic_axes,
     probe_shape,
     scan_over_batch,
 )
-from rdet_apps.export.graph import OUTPUT_NAMES, ExportGraph, UnsupportedModelError, check_exportable
+from rdet_apps.export.graph import (
+    INPUT_NAMES,
+    OUTPUT_NAMES,
+    ExportGraph,
+    UnsupportedModelError,
+    check_exportable,
+)
 from rdet_apps.export.spec import SPEC_KEY, UnsupportedPipelineError, default_input_shape, runtime_spec
 
 __all__ = ["OPSET", "UnsupportedModelError", "UnsupportedPipelineError", "export_onnx"]
@@ -104,24 +113,28 @@ def export_onnx(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     device = next(model.parameters()).device
-    dummy = torch.zeros(1 if dynamic else batch, 3, h, w, device=device)
+    num_imgs = 1 if dynamic else batch
+    dummy = torch.zeros(num_imgs, 3, h, w, device=device)
+    dummy_shape = torch.tensor([[h, w]] * num_imgs, dtype=torch.int64, device=device)
+    inputs, outputs = list(INPUT_NAMES), list(OUTPUT_NAMES)
     if not dynamic:
         spec = runtime_spec(model, (h, w), batch)
-        names, axes, graph = ["img", *OUTPUT_NAMES], None, ExportGraph(model, (h, w))
+        axes, graph = None, ExportGraph(model, (h, w))
     elif two_stage:  # batch 1: the proposal count differs per image
         spec = runtime_spec(model, (h, w), 1, dynamic=True)
-        names, axes, graph = ["img", *OUTPUT_NAMES], dynamic_axes("img", OUTPUT_NAMES), ExportGraph(model)
+        axes, graph = dynamic_axes(inputs, outputs), ExportGraph(model)
     else:  # one image traced, the batch a Scan around it
         spec = runtime_spec(model, (h, w), None, dynamic=True)
-        names, axes = list(IMAGE_NAMES), dynamic_axes(IMAGE_NAMES[0], IMAGE_NAMES[1:])
-        graph = ExportGraph(model)
-    _trace(graph.eval(), dummy, out, names[:1], names[1:], axes)
+        inputs, outputs = list(IMAGE_INPUTS), list(IMAGE_OUTPUTS)
+        axes, graph = dynamic_axes(inputs, outputs), ExportGraph(model)
+    _trace(graph.eval(), (dummy, dummy_shape), out, inputs, outputs, axes)
     proto = onnx.load(str(out))
     custom = sorted({n.domain for n in proto.graph.node if n.domain not in ("", "ai.onnx")})
     if custom:
         raise UnsupportedModelError(f"the exported graph uses non-standard operator domains {custom}")
+    _keep_shape_input(proto, inputs[1], num_imgs)
     if dynamic and not two_stage:
-        proto = scan_over_batch(proto, "img", OUTPUT_NAMES)
+        proto = scan_over_batch(proto, INPUT_NAMES, OUTPUT_NAMES)
     entry = proto.metadata_props.add()
     entry.key, entry.value = SPEC_KEY, json.dumps(spec)
     onnx.save(proto, str(out))
@@ -131,20 +144,30 @@ def export_onnx(
     return spec
 
 
+def _keep_shape_input(proto: Any, name: str, batch: int) -> None:
+    """Declare the ``img_shape`` input (``batch``, 2) int64 where the tracer dropped it: a head
+    that clamps nothing (FCOS's coder, the point-set heads) leaves it unused, and every exported
+    graph takes the same inputs."""
+    from onnx import TensorProto, helper
+
+    if name not in [i.name for i in proto.graph.input]:
+        proto.graph.input.append(helper.make_tensor_value_info(name, TensorProto.INT64, [batch, 2]))
+
+
 def _trace(
     graph: torch.nn.Module,
-    dummy: torch.Tensor,
+    dummy: tuple[torch.Tensor, ...],
     out: Path,
     input_names: list[str],
     output_names: list[str],
     axes: dict[str, dict[int, str]] | None,
 ) -> None:
-    """``torch.onnx.export`` of ``graph`` on ``dummy`` (TorchScript tracer, opset ``OPSET``), with
-    rbox_ops' pure-torch code; ``axes``: the dynamic axes (None: every size fixed)."""
+    """``torch.onnx.export`` of ``graph`` on the inputs ``dummy`` (TorchScript tracer, opset
+    ``OPSET``), with rbox_ops' pure-torch code; ``axes``: the dynamic axes (None: every size fixed)."""
     with _pure_torch_ops(), torch.no_grad(), _quiet_tracer():
         torch.onnx.export(
             graph,
-            (dummy,),
+            dummy,
             str(out),
             dynamo=False,
             opset_version=OPSET,

@@ -1,6 +1,8 @@
 """The network to export: a detector's forward up to (and without) its final NMS.
 
-``ExportGraph(model)`` maps padded normalised images (N, 3, H, W) to
+``ExportGraph(model)`` maps padded normalised images ``img`` (N, 3, H, W) and each image's size
+before padding ``img_shape`` (N, 2) ``(H, W)`` (network-input pixels; the decoded boxes are clamped
+there, as eager inference clamps at the meta's ``img_shape``) to
 
 - ``boxes`` (N, K, 5): ``(cx, cy, w, h, theta)`` in pixels of the network input (resized image),
   radians, clockwise on screen;
@@ -24,8 +26,18 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["EXPORTABLE", "ExportGraph", "UnsupportedModelError", "check_exportable", "head_of"]
+__all__ = [
+    "EXPORTABLE",
+    "INPUT_NAMES",
+    "OUTPUT_NAMES",
+    "ExportGraph",
+    "UnsupportedModelError",
+    "check_exportable",
+    "head_of",
+]
 
+#: the exported graph's inputs: images (N, 3, H, W) float32, their sizes before padding (N, 2) int64
+INPUT_NAMES = ("img", "img_shape")
 OUTPUT_NAMES = ("boxes", "scores", "score_factors")
 #: detectors with an exportable form (RetinaNet covers ATSS, HBB and the KLD/GWD/KFIoU/CSL heads)
 EXPORTABLE = ("RotatedRetinaNet", "RotatedFCOS", "R3Det", "S2ANet", "RotatedRepPoints", "OrientedRCNN")
@@ -67,8 +79,12 @@ class ExportGraph(nn.Module):
         model: RotatedRetinaNet, RotatedFCOS, R3Det, S2ANet or a two-stage detector with a rotated
             RoI head (Oriented R-CNN).
         img_shape: (H, W) that clamps the decoded centres (as the heads do with the test image's
-            ``img_shape``); None: the input's own (H, W), read from its shape, so that a traced
-            graph clamps at whatever size it is run with (``export_onnx(dynamic=True)``).
+            ``img_shape``) when ``forward`` gets no ``img_shape``; None: the input's own (H, W),
+            read from its shape.
+
+    ``forward(img, img_shape)``: ``img_shape`` (N, 2) int64 or float, each image's (H, W) before
+    padding in network-input pixels, clamps that image's boxes, as eager inference clamps at its
+    meta's ``img_shape`` (the exported graphs take it as their second input, ``img_shape``).
     """
 
     def __init__(self, model: nn.Module, img_shape: tuple[int, int] | None = None) -> None:
@@ -102,16 +118,32 @@ class ExportGraph(nn.Module):
         if type(model.roi_head).__name__ not in ("OrientedStandardRoIHead",):
             raise UnsupportedModelError(f"{name}: {type(model.roi_head).__name__} does not export")
 
-    def forward(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # traced, img.shape[2:] are graph values: the clamp follows the input's size
-        img_shape = self.img_shape if self.img_shape is not None else (img.shape[2], img.shape[3])
+    def forward(
+        self, img: torch.Tensor, img_shape: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``img`` (N, 3, H, W) padded normalised images, ``img_shape`` (N, 2) each image's (H, W)
+        before padding (None: ``self.img_shape``, else the input's size) -> ``OUTPUT_NAMES``."""
+        shapes = self._image_shapes(img, img_shape)
         x = self.model.extract_feat(img)
         if hasattr(self.model, "roi_head"):
-            per_image = [self._two_stage(x, i, img_shape) for i in range(img.shape[0])]
+            per_image = [self._two_stage(x, i, shapes[i]) for i in range(img.shape[0])]
         else:
-            per_image = self._dense(x, img.shape[0], img_shape)
+            per_image = self._dense(x, img.shape[0], shapes)
         boxes, scores, factors = (torch.stack(t) for t in zip(*per_image))
         return boxes, scores, factors
+
+    def _image_shapes(self, img: torch.Tensor, img_shape: torch.Tensor | None) -> list[Any]:
+        """Per image the (H, W) its clamps use: a (2,) tensor of ``img``'s dtype (a traced graph
+        input: the clamps become Min / Max on it), or ints / the input's traced size."""
+        n = img.shape[0]
+        if img_shape is None:
+            # traced, img.shape[2:] are graph values: the clamp follows the input's size
+            fixed = self.img_shape if self.img_shape is not None else (img.shape[2], img.shape[3])
+            return [fixed] * n
+        if img_shape.dim() != 2 or img_shape.shape[1] != 2:
+            raise ValueError(f"img_shape must be (N, 2) (H, W) per image, got {tuple(img_shape.shape)}")
+        bounds = img_shape.to(img.dtype)
+        return [bounds[i] for i in range(n)]
 
     # -- dense heads ---------------------------------------------------------------------------
 
@@ -127,7 +159,7 @@ class ExportGraph(nn.Module):
         return model.bbox_head(x), None
 
     def _dense(
-        self, x: Sequence[torch.Tensor], num_imgs: int, img_shape: tuple[Any, Any]
+        self, x: Sequence[torch.Tensor], num_imgs: int, img_shapes: Sequence[Any]
     ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         head = self.head
         outs, rois = self._dense_outputs(x)
@@ -147,7 +179,7 @@ class ExportGraph(nn.Module):
             boxes, scores, factors = [], [], []
             for level, level_priors in zip(levels, image_priors):
                 preds = {name: t[img_id] for name, t in level.items()}
-                out = head._decode_level(preds, level_priors, img_shape, cfg)
+                out = head._decode_level(preds, level_priors, img_shapes[img_id], cfg)
                 boxes.append(out[0])
                 scores.append(_scores_without_background(head, out[1], self.num_classes))
                 has_factor = len(out) == 3 and out[2] is not None
@@ -179,7 +211,7 @@ class ExportGraph(nn.Module):
 
     # -- Oriented R-CNN ------------------------------------------------------------------------
 
-    def _proposals(self, x: Sequence[torch.Tensor], img_id: int, img_shape: tuple[Any, Any]) -> torch.Tensor:
+    def _proposals(self, x: Sequence[torch.Tensor], img_id: int, img_shape: Any) -> torch.Tensor:
         """The RPN's proposals (k, 5) for one image, as ``OrientedRPNHead._get_proposals_single``
         with the NMS as ``NonMaxSuppression`` on the enclosing boxes (levels kept apart)."""
         from rbox_geometry import obb2xyxy
@@ -207,9 +239,7 @@ class ExportGraph(nn.Module):
         keep = nms_xyxy(hbb, scores, float(thr))[: cfg.max_per_img]
         return proposals[keep]
 
-    def _two_stage(
-        self, x: Sequence[torch.Tensor], img_id: int, img_shape: tuple[Any, Any]
-    ) -> tuple[torch.Tensor, ...]:
+    def _two_stage(self, x: Sequence[torch.Tensor], img_id: int, img_shape: Any) -> tuple[torch.Tensor, ...]:
         from rdet_apps.export.ops import multilevel_roi_align_rotated
 
         roi_head = self.model.roi_head

@@ -4,7 +4,10 @@ normalisation and padding, and the NMS settings. Stored as JSON in the ONNX file
 
 Version 1: a fixed input size (``input.height`` / ``input.width``). Version 2: a dynamic model
 (``input.dynamic``): height and width free (null), ``input.batch`` null where any batch runs,
-``input.size_divisor`` the pipeline's padding multiple (the runtime pads only to it)."""
+``input.size_divisor`` the pipeline's padding multiple (the runtime pads only to it). Version 3
+(fixed or dynamic, as ``input.dynamic`` says): ``inputs`` names the graph's inputs, ``img`` and
+``img_shape`` (N, 2) int64, each image's (H, W) before padding, where the graph clamps its boxes
+(versions 1 and 2 take ``img`` alone and clamp at the padded size)."""
 
 from __future__ import annotations
 
@@ -14,16 +17,16 @@ from typing import Any
 __all__ = [
     "SPEC_KEY",
     "SPEC_VERSION",
-    "SPEC_VERSION_DYNAMIC",
     "UnsupportedPipelineError",
     "default_input_shape",
     "runtime_spec",
 ]
 
 SPEC_KEY = "rdet"
-SPEC_VERSION = 1
-#: the metadata version of a dynamic model (``export_onnx(dynamic=True)``)
-SPEC_VERSION_DYNAMIC = 2
+#: the metadata version written, fixed or dynamic (1: fixed, 2: dynamic, both without ``img_shape``)
+SPEC_VERSION = 3
+#: the graph's inputs (``rdet_apps.export.graph.INPUT_NAMES``)
+_INPUTS = ["img", "img_shape"]
 
 _IGNORED = ("DefaultFormatBundle", "ImageToTensor", "Collect", "LoadImageFromFile", "LoadImageFromWebcam")
 
@@ -134,7 +137,7 @@ def runtime_spec(
     Args:
         input_shape: (H, W) of the fixed input; dynamic: the size it was traced at (``traced_shape``).
         batch: images per run; None: any (a dynamic dense model).
-        dynamic: height and width free (version 2).
+        dynamic: height and width free (``input.dynamic``).
     """
     pipeline = _pipeline(model.cfg.data.test.pipeline)
     classes = getattr(model, "CLASSES", None)
@@ -154,11 +157,12 @@ def runtime_spec(
             raise ValueError("a fixed-size export has a fixed batch (an int >= 1), got None")
         inp = {"name": "img", "batch": int(batch), "height": h, "width": w, "dynamic": False}
     return {
-        "version": SPEC_VERSION_DYNAMIC if dynamic else SPEC_VERSION,
+        "version": SPEC_VERSION,
         "model": type(model).__name__,
         "num_classes": int(model.num_classes),
         "classes": list(classes) if classes is not None else None,
         "input": inp,
+        "inputs": list(_INPUTS),
         "outputs": ["boxes", "scores", "score_factors"],
         "pipeline": pipeline,
         "postprocess": _nms_settings(model),

@@ -108,8 +108,9 @@ class OnnxPredictor:
     ``rdet_deploy.OnnxDetector``: no torch in the request path.
 
     A dynamic model (``rdet export --dynamic``) takes each image as the test pipeline resizes and
-    pads it (to its size divisor), so every image gets the detections of an unpadded run; images
-    of one padded size share a batch. A fixed-size graph has each image padded (bottom, right) up
+    pads it (to its size divisor), and (metadata version 3) clamps its boxes at the image's own
+    size before padding, so every image gets the torch model's detections; images of one padded
+    size share a batch. A fixed-size graph has each image padded (bottom, right) up
     to its input size after the pipeline's resize (``pad_to_input``): any image size is served,
     and an image whose pipeline output already has that size gets the exported model's exact
     detections.
