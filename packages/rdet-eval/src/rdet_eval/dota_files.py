@@ -10,6 +10,11 @@ Fields are what ``bytes.split()`` separates; lines end at ``\n``, ``\r\n`` or a 
 Unlike the devkit, a malformed line is an error naming the file and line: the number of
 fields of every line is checked (a vectorised count) before all numbers are parsed in one
 pass, so a line with a field too many or too few cannot shift the columns of the others.
+
+All files of a kind are one text: each is read straight into its place in one buffer
+(joined by ``\n``, zero-padded for the word parse), scanned once, their numbers parsed in
+one pass and their names coded in one pass (:mod:`rdet_eval._textscan`); errors still name
+each file and its own line.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rdet_eval._textscan import Lines, parse_floats, scan_lines
+from rdet_eval._textscan import _PAD, Lines, field_codes, parse_table, scan_lines
 
 __all__ = [
     "DotaFileError",
@@ -29,10 +34,15 @@ __all__ = [
     "LabelSet",
     "Task1Arrays",
     "Task1Results",
+    "Task1Set",
+    "parse_label_files",
+    "parse_task1_files",
+    "read_bytes",
     "read_dota_objects",
     "read_label_files",
     "read_task1",
     "read_task1_arrays",
+    "read_task1_files",
     "write_task1",
 ]
 
@@ -63,30 +73,108 @@ _TASK1_FORMAT = "'image score x1 y1 ... x4 y4' (10 fields)"
 _LABEL_FORMAT = "'x1 y1 ... x4 y4 class [difficult]'"
 
 
-def _numbers(lines: Lines, index: np.ndarray, rows: int, width: int) -> tuple[np.ndarray, int | None, str]:
-    """``(rows, width)`` float64 of fields ``index`` (row-major) and the first bad row
-    (None if all are finite numbers) with what is wrong there."""
-    values, bad = parse_floats(lines, index)
-    values = values.reshape(rows, width)
-    finite = np.isfinite(values).all(1)
-    if bad.size == 0 and finite.all():
-        return values, None, ""
-    first_nan = int(np.argmin(finite))
-    if bad.size and bad[0] // width <= first_nan:
-        return values, int(bad[0] // width), "numbers"
-    return values, first_nan, "finite"
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a file (one ``fstat`` and one ``read``: a third cheaper than
+    ``Path.read_bytes`` on small files)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)
+        if len(data) != size:  # a short read, or the file changed: read to its end
+            rest = [data]
+            while chunk := os.read(fd, 1 << 20):
+                rest.append(chunk)
+            data = b"".join(rest)
+        return data
+    finally:
+        os.close(fd)
+
+
+def _read_into(fd: int, view: memoryview) -> int:
+    """Read from ``fd`` into ``view`` until it is full or the file ends; the bytes read."""
+    got = 0
+    while got < len(view):
+        n = os.readv(fd, [view[got:]]) if hasattr(os, "readv") else _read_copy(fd, view[got:])
+        if n == 0:
+            break
+        got += n
+    return got
+
+
+def _read_copy(fd: int, view: memoryview) -> int:
+    data = os.read(fd, len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
+def _read_joined(paths: Sequence[str | os.PathLike]) -> tuple[bytearray, list[int]] | None:
+    """The files joined by ``\n`` between ``_PAD`` zero bytes, each read straight into its
+    place in one buffer (no copy of each file, no copy of the whole), and where each begins;
+    None if a file's size changed while reading."""
+    sizes = [os.stat(p).st_size for p in paths]
+    buf = bytearray(sum(sizes) + max(len(sizes) - 1, 0) + 2 * _PAD)
+    view = memoryview(buf)
+    starts = []
+    pos = _PAD
+    for k, (path, size) in enumerate(zip(paths, sizes)):
+        if k:
+            buf[pos] = 10
+            pos += 1
+        starts.append(pos)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            if os.fstat(fd).st_size != size or _read_into(fd, view[pos : pos + size]) != size:
+                return None
+        finally:
+            os.close(fd)
+        pos += size
+    return buf, starts
+
+
+@dataclass
+class _Joined:
+    """Several files scanned as one text (joined by ``\n``): line ``k`` of the text is line
+    ``k - first_line[file_of[k]] + 1`` of file ``file_of[k]``."""
+
+    paths: Sequence[str | os.PathLike]
+    lines: Lines
+    file_of: np.ndarray
+    first_line: np.ndarray
+
+    def where(self, line: int) -> str:
+        """``'file:line'`` of text line ``line``."""
+        f = int(self.file_of[line])
+        return f"{Path(self.paths[f])}:{line - int(self.first_line[f]) + 1}"
+
+
+def _join(paths: Sequence[str | os.PathLike], chunks: Sequence[bytes] | None = None) -> _Joined:
+    """The files (their bytes ``chunks``, or read) as one text, scanned."""
+    joined = _read_joined(paths) if chunks is None else None
+    if joined is None:
+        chunks = [read_bytes(p) for p in paths] if chunks is None else chunks
+        starts = np.cumsum([_PAD] + [len(c) + 1 for c in chunks[:-1]]).tolist() if chunks else []
+        joined = b"".join([bytes(_PAD), b"\n".join(chunks), bytes(_PAD)]), starts
+    data, file_start = joined
+    lines = scan_lines(data, _PAD)
+    file_of = np.searchsorted(file_start, lines.start, side="right") - 1
+    first_line = np.searchsorted(lines.start, file_start)
+    return _Joined(paths, lines, file_of, first_line)
+
+
+def _first_bad_row(*tables: tuple[np.ndarray, np.ndarray]) -> tuple[int | None, str]:
+    """The first row that is not all finite numbers in tables of the same rows, ``(values
+    (rows, width), bad)`` as :func:`~rdet_eval._textscan.parse_table` returns them, and what
+    is wrong there: ``'numbers'`` (a field ``float`` rejects) or ``'finite'``."""
+    finite = np.logical_and.reduce([np.isfinite(values).all(1) for values, _ in tables])
+    if finite.all():
+        return None, ""
+    row = int(np.argmin(finite))
+    rejected = any(bad.size and bad[0] // values.shape[1] <= row for values, bad in tables)
+    return row, "numbers" if rejected else "finite"
 
 
 def _text(fields: Sequence[bytes]) -> str:
     return " ".join(t.decode("utf-8", "replace") for t in fields)
-
-
-def _string_codes(tokens: Sequence[bytes]) -> tuple[list[str], np.ndarray]:
-    """Distinct strings (in first-seen order, decoded) and the code of each token."""
-    distinct = dict.fromkeys(tokens)
-    index = {t: i for i, t in enumerate(distinct)}
-    code = np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))
-    return [t.decode("utf-8") for t in distinct], code
 
 
 @dataclass
@@ -101,31 +189,76 @@ class Task1Arrays:
     line: np.ndarray
 
 
-def read_task1_arrays(path: str | os.PathLike) -> Task1Arrays:
-    """:func:`read_task1` with the image names as codes (what the evaluation needs)."""
-    path = Path(path)
-    lines = scan_lines(path.read_bytes())
+@dataclass
+class Task1Set:
+    """Several Task1 files as arrays, in file then line order: detection k is from file
+    ``file_index[k]``, its line ``line[k]`` (1-based), on image ``images[image_code[k]]``
+    (the names of all files, in first-seen order); ``scores`` (D,) and ``polygons`` (D, 8)
+    float64."""
+
+    images: list[str]
+    image_code: np.ndarray
+    scores: np.ndarray
+    polygons: np.ndarray
+    file_index: np.ndarray
+    line: np.ndarray
+
+
+def parse_task1_files(paths: Sequence[str | os.PathLike], chunks: Sequence[bytes] | None = None) -> Task1Set:
+    """Task1 files, given as their bytes (``chunks[i]`` is the content of ``paths[i]``) or
+    read, scanned and parsed as one text: one pass over all their bytes, every number in one
+    parse.
+
+    Raises:
+        DotaFileError: The first file with a malformed line names its first one
+            (``file:line:``): a line without exactly 10 fields (every line of a file is
+            counted before its numbers are read), else a score or coordinate that is not a
+            finite number.
+    """
+    text = _join(paths, chunks)
+    lines = text.lines
     used = lines.count > 0
-    bad = np.flatnonzero(used & (lines.count != 10))
-    if bad.size:  # every line is checked before any number is read
-        first = int(bad[0])
-        more = f" (and {bad.size - 1} more such lines)" if bad.size > 1 else ""
+    wrong = np.flatnonzero(used & (lines.count != 10))
+    rows = np.flatnonzero(used & (lines.count == 10))
+    first = lines.first[rows]
+    # the scores apart: a column of 17-digit numbers parses faster on its own
+    scores, bad_scores = parse_table(lines, first, [1])
+    polygons, bad_polygons = parse_table(lines, first, range(2, 10))
+    bad_row, what = _first_bad_row((scores, bad_scores), (polygons, bad_polygons))
+    if wrong.size and (bad_row is None or text.file_of[wrong[0]] <= text.file_of[rows[bad_row]]):
+        first = int(wrong[0])
+        in_file = int(np.count_nonzero(text.file_of[wrong] == text.file_of[first]))
+        more = f" (and {in_file - 1} more such lines)" if in_file > 1 else ""
         raise DotaFileError(
-            f"{path}:{first + 1}: expected {_TASK1_FORMAT}, got {int(lines.count[first])}{more}: "
+            f"{text.where(first)}: expected {_TASK1_FORMAT}, got {int(lines.count[first])}{more}: "
             f"{lines.text(first)!r}"
         )
-    rows = int(used.sum())
-    fields = np.arange(10 * rows).reshape(rows, 10)  # now exactly 10 per used line
-    values, bad_row, what = _numbers(lines, fields[:, 1:].ravel(), rows, 9)
     if bad_row is not None:
-        line = int(np.flatnonzero(used)[bad_row])
         raise DotaFileError(
-            f"{path}:{line + 1}: score and coordinates must be {what}, "
-            f"got {_text(lines.fields(fields[bad_row, 1:]))!r}"
+            f"{text.where(int(rows[bad_row]))}: score and coordinates must be {what}, "
+            f"got {_text(lines.fields(first[bad_row] + np.arange(1, 10)))!r}"
         )
-    names = lines.fields(fields[:, 0])
-    images, code = _string_codes(names)
-    return Task1Arrays(images, code, values[:, 0].copy(), values[:, 1:].copy(), np.flatnonzero(used) + 1)
+    names, code = field_codes(lines, first)
+    file_index = text.file_of[rows]
+    return Task1Set(
+        [t.decode("utf-8") for t in names],
+        code,
+        scores[:, 0],
+        polygons,
+        file_index,
+        rows - text.first_line[file_index] + 1,
+    )
+
+
+def read_task1_files(paths: Sequence[str | os.PathLike]) -> Task1Set:
+    """Read several ``Task1_<class>.txt`` files at once (see :func:`parse_task1_files`)."""
+    return parse_task1_files(paths)
+
+
+def read_task1_arrays(path: str | os.PathLike) -> Task1Arrays:
+    """:func:`read_task1` with the image names as codes (what the evaluation needs)."""
+    res = read_task1_files([path])
+    return Task1Arrays(res.images, res.image_code, res.scores, res.polygons, res.line)
 
 
 def read_task1(path: str | os.PathLike) -> Task1Results:
@@ -152,52 +285,57 @@ class LabelSet:
     file_index: np.ndarray
 
 
-def read_label_files(paths: Sequence[str | os.PathLike]) -> LabelSet:
-    """Read DOTA label files at once, with the rules of :func:`read_dota_objects`.
+def parse_label_files(paths: Sequence[str | os.PathLike], chunks: Sequence[bytes] | None = None) -> LabelSet:
+    """DOTA label files, given as their bytes (``chunks[i]`` is the content of ``paths[i]``)
+    or read, with the rules of :func:`read_dota_objects`, scanned and parsed as one text.
 
     Raises:
         DotaFileError: A line with more than 10 fields, coordinates that are not finite
             numbers, a difficult flag that is not an integer: ``file:line:`` of the first one.
     """
-    paths = [Path(p) for p in paths]
-    chunks = [p.read_bytes() for p in paths]
-    lines = scan_lines(b"\n".join(chunks))
-    file_start = np.cumsum([0] + [len(c) + 1 for c in chunks[:-1]])
-    line_file = np.searchsorted(file_start, lines.start, side="right") - 1
-    first_line = np.searchsorted(lines.start, file_start)
-
-    def error(line: int, message: str) -> DotaFileError:
-        f = int(line_file[line])
-        return DotaFileError(f"{paths[f]}:{line - int(first_line[f]) + 1}: {message}")
-
+    text = _join(paths, chunks)
+    lines = text.lines
     too_many = np.flatnonzero(lines.count > 10)
     if too_many.size:
         line = int(too_many[0])
-        raise error(
-            line, f"expected {_LABEL_FORMAT}, got {int(lines.count[line])} fields: {lines.text(line)!r}"
+        raise DotaFileError(
+            f"{text.where(line)}: expected {_LABEL_FORMAT}, got {int(lines.count[line])} fields: "
+            f"{lines.text(line)!r}"
         )
     objects = np.flatnonzero(lines.count >= 9)  # shorter lines (headers, blanks) are skipped
     first = lines.first[objects]
-    coords = first[:, None] + np.arange(8)
-    polygons, bad_row, what = _numbers(lines, coords.ravel(), objects.size, 8)
+    polygons, bad = parse_table(lines, first, range(8))
+    bad_row, what = _first_bad_row((polygons, bad))
     if bad_row is not None:
-        raise error(
-            int(objects[bad_row]), f"coordinates must be {what}, got {_text(lines.fields(coords[bad_row]))!r}"
+        raise DotaFileError(
+            f"{text.where(int(objects[bad_row]))}: coordinates must be {what}, "
+            f"got {_text(lines.fields(first[bad_row] + np.arange(8)))!r}"
         )
-    names, name_code = _string_codes(lines.fields(first + 8))
+    names, name_code = field_codes(lines, first + 8)
     difficult = np.zeros(objects.size, bool)
     flagged = np.flatnonzero(lines.count[objects] == 10)
     if flagged.size:
-        flags, flag_code = _string_codes(lines.fields(first[flagged] + 9))
+        flags, flag_code = field_codes(lines, first[flagged] + 9)
         values = []
-        for k, flag in enumerate(flags):
+        for k, flag in enumerate(t.decode("utf-8") for t in flags):
             try:
                 values.append(int(flag))
             except ValueError:
                 line = int(objects[flagged[np.argmax(flag_code == k)]])
-                raise error(line, f"difficult must be an integer, got {flag!r}") from None
+                raise DotaFileError(
+                    f"{text.where(line)}: difficult must be an integer, got {flag!r}"
+                ) from None
         difficult[flagged] = np.asarray(values, np.int64)[flag_code] != 0
-    return LabelSet(polygons, names, name_code, difficult, line_file[objects])
+    return LabelSet(polygons, [t.decode("utf-8") for t in names], name_code, difficult, text.file_of[objects])
+
+
+def read_label_files(paths: Sequence[str | os.PathLike]) -> LabelSet:
+    """Read DOTA label files at once, with the rules of :func:`read_dota_objects`.
+
+    Raises:
+        DotaFileError: As :func:`parse_label_files`.
+    """
+    return parse_label_files(paths)
 
 
 def read_dota_objects(path: str | os.PathLike) -> DotaObjects:

@@ -28,7 +28,7 @@ import numpy as np
 from rdet_eval._checks import check_iou_thr, check_sort
 from rdet_eval._polyiou import pair_iou
 from rdet_eval.ap import voc_ap
-from rdet_eval.dota_files import read_label_files, read_task1_arrays
+from rdet_eval.dota_files import LabelSet, Task1Set, read_label_files, read_task1_files
 from rdet_eval.flatten import flatten_annotations, flatten_results
 from rdet_eval.matching import best_overlaps_by_class, claim_matches
 
@@ -50,28 +50,53 @@ def _score_order(scores: np.ndarray, sort: str) -> np.ndarray:
     return np.argsort(-scores, kind="stable" if sort == "stable" else None)
 
 
-def _per_class_ap(
+def best_matches(
     det_class: np.ndarray,
     det_image: np.ndarray,
-    det_score: np.ndarray,
     det_poly: np.ndarray,
     gt_class: np.ndarray,
     gt_image: np.ndarray,
     gt_poly: np.ndarray,
+    iou_thr: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each detection's largest polygon IoU with an object of its class and image, and that
+    object (the first on ties; -1 for none): every class and image in one pass (objects of
+    class -1 meet nothing).
+
+    Args:
+        det_poly: (D, 8) detection quadrilaterals; det_class, det_image (D,).
+        gt_poly: (G, 8) object quadrilaterals; gt_class, gt_image (G,).
+        iou_thr: If given, only what the metric asks is exact: pairs of convex polygons
+            that cannot reach half of it count as IoU 0 (not computed), so ``best`` is exact
+            where it is above ``iou_thr`` and ``which`` where ``best > iou_thr``.
+
+    Returns:
+        ``(best (D,) float64, which (D,) int64)``.
+    """
+    iou = pair_iou(det_poly, gt_poly, skip_below=iou_thr)  # bounding boxes once per polygon
+    return best_overlaps_by_class(
+        det_class, det_image, gt_class, gt_image, lambda d, g: lambda i, j: iou(d[i], g[j])
+    )
+
+
+def _per_class_ap(
+    det_class: np.ndarray,
+    det_score: np.ndarray,
+    best: np.ndarray,
+    which: np.ndarray,
+    gt_class: np.ndarray,
     gt_difficult: np.ndarray,
     num_classes: int,
     iou_thr: float,
     use_07_metric: bool,
     sort: str,
 ) -> list[dict[str, Any]]:
-    """AP of each class; each class's detections in result-file order (it decides ties, as in
-    the devkit). Objects of class -1 are not evaluated."""
-    best, which = best_overlaps_by_class(
-        det_class, det_image, gt_class, gt_image, lambda d, g: pair_iou(det_poly[d], gt_poly[g])
-    )
+    """AP of each class from :func:`best_matches`; each class's detections in result-file
+    order (it decides ties, as in the devkit)."""
     matched = best > iou_thr
     by_class = np.argsort(det_class, kind="stable")
     bounds = np.searchsorted(det_class[by_class], np.arange(num_classes + 1))
+    npos_all = np.bincount(gt_class[(gt_class >= 0) & ~gt_difficult], minlength=num_classes)
     out = []
     for c in range(num_classes):
         d = by_class[bounds[c] : bounds[c + 1]]
@@ -80,7 +105,7 @@ def _per_class_ap(
         rank = np.empty(D, np.int64)
         rank[order] = np.arange(D)
         tp, fp = claim_matches(rank, matched[d], which[d], gt_difficult)
-        npos = int(((gt_class == c) & ~gt_difficult).sum())
+        npos = int(npos_all[c])
         tp_cum = np.cumsum(tp[order].astype(np.float64))
         fp_cum = np.cumsum(fp[order].astype(np.float64))
         if npos == 0:
@@ -155,19 +180,9 @@ def eval_dota_task1(
     gt_poly, gt_image, gt_label, gt_difficult = flatten_annotations(
         annotations, "polygons", 8, flag_key="difficult", num_classes=num_classes
     )
+    best, which = best_matches(det_label, det_image, dets[:, :8], gt_label, gt_image, gt_poly, iou_thr)
     per_class = _per_class_ap(
-        det_label,
-        det_image,
-        dets[:, 8],
-        dets[:, :8],
-        gt_label,
-        gt_image,
-        gt_poly,
-        gt_difficult,
-        num_classes,
-        iou_thr,
-        use_07_metric,
-        sort,
+        det_label, dets[:, 8], best, which, gt_label, gt_difficult, num_classes, iou_thr, use_07_metric, sort
     )
     return _summarise(dict(zip(names, per_class)))
 
@@ -190,7 +205,8 @@ def _folder(path: Path, what: str) -> Path:
 
 def _image_names(ann_dir: Path, image_list: Sequence[str] | str | os.PathLike | None) -> list[str]:
     if image_list is None:
-        names = sorted(p.stem for p in ann_dir.glob("*.txt"))
+        # Path.glob("*.txt") and .stem, without a Path per file
+        names = sorted(e.name[:-4] or e.name for e in os.scandir(ann_dir) if e.name.endswith(".txt"))
         if not names:
             raise FileNotFoundError(f"no label files (*.txt) in {ann_dir}: {_listing(ann_dir)}")
         return names
@@ -205,6 +221,38 @@ def _image_names(ann_dir: Path, image_list: Sequence[str] | str | os.PathLike | 
     if not names:
         raise ValueError("image_list is empty: no image to evaluate")
     return names
+
+
+def _read_labels(ann_dir: Path, images: Sequence[str]) -> LabelSet:
+    """The label files of ``images``, read and parsed at once."""
+    base = os.fspath(ann_dir)
+    paths = [os.path.join(base, f"{image}.txt") for image in images]  # (a Path each costs more than a read)
+    try:
+        return read_label_files(paths)
+    except OSError:
+        for image, path in zip(images, paths):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"no label file for image {image!r}: {Path(path)}") from None
+        raise
+
+
+def _image_of(res: Task1Set, images: Sequence[str], det_dir: Path, classes: Sequence[str]) -> np.ndarray:
+    """The index (into ``images``) of each detection's image; an image that is not evaluated
+    is an error naming the first result file that has one."""
+    index = {name: i for i, name in enumerate(images)}
+    image_of = np.array([index.get(n, -1) for n in res.images], np.int64)
+    det_image = image_of[res.image_code] if res.images else np.zeros(0, np.int64)
+    stray = np.flatnonzero(det_image < 0)
+    if stray.size:
+        c = int(res.file_index[stray[0]])
+        codes = res.image_code[stray[res.file_index[stray] == c]]
+        unknown = sorted({res.images[k] for k in codes.tolist()})
+        raise ValueError(
+            f"{det_dir / f'Task1_{classes[c]}.txt'}: detections on images that are not evaluated: "
+            + ", ".join(unknown[:5])
+            + (f" ... ({len(unknown)} images)" if len(unknown) > 5 else "")
+        )
+    return det_image
 
 
 def evaluate_dota_task1(
@@ -262,39 +310,26 @@ def evaluate_dota_task1(
             + " (a class without detections needs an empty file; or pass classes=)"
         )
     images = _image_names(ann_dir, image_list)
-    index = {name: i for i, name in enumerate(images)}
-    label_paths = [ann_dir / f"{image}.txt" for image in images]
-    for image, path in zip(images, label_paths):
-        if not path.is_file():
-            raise FileNotFoundError(f"no label file for image {image!r}: {path}")
-    labels = read_label_files(label_paths)
+    labels = _read_labels(ann_dir, images)
     class_index = {name: c for c, name in enumerate(names)}
     gt_class = np.array([class_index.get(n, -1) for n in labels.names], np.int64)[labels.name_code]
     keep = gt_class >= 0
-    det_class, det_image, det_score, det_poly = [], [], [], []
-    for c, cls in enumerate(names):
-        path = det_dir / f"Task1_{cls}.txt"
-        res = read_task1_arrays(path)
-        unknown = sorted(set(res.images) - index.keys())
-        if unknown:
-            raise ValueError(
-                f"{path}: detections on images that are not evaluated: {', '.join(unknown[:5])}"
-                + (f" ... ({len(unknown)} images)" if len(unknown) > 5 else "")
-            )
-        image_of = np.array([index[n] for n in res.images], np.int64)
-        det_image.append(image_of[res.image_code] if res.images else np.zeros(0, np.int64))
-        det_class.append(np.full(res.scores.shape[0], c, np.int64))
-        det_score.append(res.scores)
-        det_poly.append(res.polygons)
-    per_class = _per_class_ap(
-        np.concatenate(det_class),
-        np.concatenate(det_image),
-        np.concatenate(det_score),
-        np.vstack(det_poly),
+    res = read_task1_files([det_dir / f"Task1_{cls}.txt" for cls in names])  # file c: class c
+    det_image = _image_of(res, images, det_dir, names)
+    gt_class, gt_image, gt_poly, gt_difficult = (
         gt_class[keep],
         labels.file_index[keep],
         labels.polygons[keep],
         labels.difficult[keep],
+    )
+    best, which = best_matches(res.file_index, det_image, res.polygons, gt_class, gt_image, gt_poly, iou_thr)
+    per_class = _per_class_ap(
+        res.file_index,
+        res.scores,
+        best,
+        which,
+        gt_class,
+        gt_difficult,
         len(names),
         iou_thr,
         use_07_metric,

@@ -35,27 +35,43 @@ def best_overlaps(
         detection in an image without objects; ``which`` is the first object on ties.
     """
     D = det_image.shape[0]
+    if D == 0 or gt_image.shape[0] == 0:
+        return np.zeros(D, np.float64), np.full(D, -1, np.int64)
+    gt_order, start, count = _groups(det_image, gt_image)
+    return _best_in_groups(gt_order, start, count, pair_overlaps)
+
+
+def _groups(det_group: np.ndarray, gt_group: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Objects sorted by group (each group in input order) and, for each detection, where
+    its group starts there and how many objects it has."""
+    gt_order = np.argsort(gt_group, kind="stable")
+    sorted_groups = gt_group[gt_order]
+    start = np.searchsorted(sorted_groups, det_group, side="left")
+    return gt_order, start, np.searchsorted(sorted_groups, det_group, side="right") - start
+
+
+def _best_in_groups(
+    gt_order: np.ndarray, start: np.ndarray, count: np.ndarray, pair_overlaps: PairOverlaps
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`best_overlaps` from :func:`_groups`: detection k meets objects
+    ``gt_order[start[k] : start[k] + count[k]]``."""
+    D = start.shape[0]
     best = np.zeros(D, np.float64)
     which = np.full(D, -1, np.int64)
-    if D == 0 or gt_image.shape[0] == 0:
-        return best, which
-    gt_order = np.argsort(gt_image, kind="stable")  # objects of an image stay in input order
-    sorted_images = gt_image[gt_order]
-    start = np.searchsorted(sorted_images, det_image, side="left")
-    count = np.searchsorted(sorted_images, det_image, side="right") - start
+    first_pair = np.cumsum(count) - count
     pair_det = np.repeat(np.arange(D), count)
-    offsets = np.arange(pair_det.shape[0]) - np.repeat(np.cumsum(count) - count, count)
-    pair_gt = gt_order[np.repeat(start, count) + offsets]
     if pair_det.shape[0] == 0:
         return best, which
+    pair_gt = gt_order[np.arange(pair_det.shape[0]) + np.repeat(start - first_pair, count)]
     iou = np.asarray(pair_overlaps(pair_det, pair_gt), np.float64)
     iou = np.where(np.isnan(iou), 0.0, iou)
     has = count > 0
-    seg_start = (np.cumsum(count) - count)[has]
-    best[has] = np.maximum.reduceat(iou, seg_start)
-    at_max = iou == best[pair_det]
-    first_dets, first_pos = np.unique(pair_det[at_max], return_index=True)
-    which[first_dets] = pair_gt[np.flatnonzero(at_max)[first_pos]]
+    best[has] = np.maximum.reduceat(iou, first_pair[has])
+    at_max = np.flatnonzero(iou == best[pair_det])
+    dets = pair_det[at_max]  # ascending: each detection's pairs are consecutive
+    first = np.ones(dets.shape[0], bool)
+    first[1:] = dets[1:] != dets[:-1]
+    which[dets[first]] = pair_gt[at_max[first]]
     return best, which
 
 
@@ -65,32 +81,41 @@ def best_overlaps_by_class(
     gt_class: np.ndarray,
     gt_image: np.ndarray,
     pair_overlaps_of: Callable[[np.ndarray, np.ndarray], PairOverlaps],
+    max_pairs: int = 1 << 21,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`best_overlaps` of each class's detections against its objects, class by class
-    (arrays of one class stay in cache); objects of a class below 0 meet nothing.
+    """:func:`best_overlaps` of each class's detections against its objects: every class at
+    once, grouped by (class, image), in batches of detections with at most about
+    ``max_pairs`` candidate pairs (memory stays bounded on large sets; a small set is one
+    batch, one call of the overlap function). Objects of a class below 0 meet nothing.
 
     Args:
-        pair_overlaps_of: ``(det indices, object indices)`` of one class -> the
-            ``pair_overlaps`` of :func:`best_overlaps` over those subsets.
+        pair_overlaps_of: ``(det indices, object indices)`` -> the ``pair_overlaps`` of
+            :func:`best_overlaps` over those subsets (a batch's detections and the objects
+            of every class).
+        max_pairs: Candidate pairs per batch (a detection's pairs are never split).
 
     Returns:
         ``(best, which)`` as :func:`best_overlaps`, ``which`` a global object index.
     """
     best = np.zeros(det_class.shape[0])
     which = np.full(det_class.shape[0], -1, np.int64)
-    det_order = np.argsort(det_class, kind="stable")  # each class in input order
-    gt_order = np.argsort(gt_class, kind="stable")
-    top = int(max(det_class.max(initial=-1), gt_class.max(initial=-1)))
-    classes = np.arange(top + 2)
-    det_bounds = np.searchsorted(det_class[det_order], classes)
-    gt_bounds = np.searchsorted(gt_class[gt_order], classes)
-    for c in range(top + 1):
-        d = det_order[det_bounds[c] : det_bounds[c + 1]]
-        g = gt_order[gt_bounds[c] : gt_bounds[c + 1]]
-        if d.size and g.size:
-            b, w = best_overlaps(det_image[d], gt_image[g], pair_overlaps_of(d, g))
-            best[d] = b
-            which[d] = np.where(w >= 0, g[np.maximum(w, 0)], -1)
+    d = np.flatnonzero(det_class >= 0)
+    g = np.flatnonzero(gt_class >= 0)
+    if d.size == 0 or g.size == 0:
+        return best, which
+    low = min(int(det_image[d].min()), int(gt_image[g].min()))
+    span = max(int(det_image[d].max()), int(gt_image[g].max())) - low + 1
+    gt_order, start, count = _groups(
+        det_class[d] * span + (det_image[d] - low), gt_class[g] * span + (gt_image[g] - low)
+    )
+    total = np.cumsum(count)
+    cuts = np.searchsorted(total, np.arange(max_pairs, int(total[-1]), max_pairs), "right")
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, d.size]):
+        if hi > lo:
+            db = d[lo:hi]
+            b, w = _best_in_groups(gt_order, start[lo:hi], count[lo:hi], pair_overlaps_of(db, g))
+            best[db] = b
+            which[db] = np.where(w >= 0, g[np.maximum(w, 0)], -1)
     return best, which
 
 
