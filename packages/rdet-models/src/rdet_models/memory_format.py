@@ -1,4 +1,6 @@
-"""Channels-last (NHWC) weights for faster CPU convolutions at inference."""
+"""Channels-last (NHWC) weights for faster CPU convolutions: float32 inference, and mixed-precision
+(bf16 / fp16) inference and training, where oneDNN's half-precision kernels want NHWC. (Float32
+training on the CPU is faster in NCHW: oneDNN's NHWC convolution backward is the slower one.)"""
 
 from __future__ import annotations
 

@@ -38,6 +38,7 @@ def init_detector(
     strict: bool = True,
     fuse_conv_bn: bool = False,
     channels_last: bool | None = None,
+    amp: str | bool | None = None,
 ) -> torch.nn.Module:
     """Build a detector from an MMRotate config file (or ``Config``) and load a checkpoint.
 
@@ -61,8 +62,18 @@ def init_detector(
             convolution runs and returns NHWC (the feature maps follow the weights); None: on
             the CPU, where oneDNN's NHWC convolutions are faster (ResNet-50 at 800x800: 1.2x,
             1.45x with ``fuse_conv_bn``), not on CUDA (fp32 cuDNN gains nothing there).
+        amp: mixed precision for every ``model.predict`` (``rdet_apps.amp``): ``'bf16'``,
+            ``'fp16'`` or ``'auto'`` (fp16 on CUDA, bf16 elsewhere); None: the config's top-level
+            ``amp`` key, off when it has none; False: off whatever the config says. The heads'
+            outputs are cast back to float32, so decoding, NMS and the detections are float32.
+            ``model.amp`` is the mode in use.
+
+    Raises:
+        rdet_apps.amp.AmpError: A bad ``amp`` (or config key ``amp``), or a precision the
+            device cannot run (fp16 where this torch's CPU autocast lacks it).
     """
     import rdet_models
+    from rdet_apps.amp import config_amp, enable_inference_amp, resolve_amp
     from rdet_core import Config
     from rdet_models.checkpoint import load_checkpoint
     from rdet_models.memory_format import convs_to_channels_last
@@ -75,6 +86,10 @@ def init_detector(
         config = copy.deepcopy(config)
     if cfg_options is not None:
         config.merge_from_dict(dict(cfg_options))
+    if amp is None:
+        mode = resolve_amp(config_amp(config), device, "config key amp")
+    else:
+        mode = resolve_amp(amp, device, "amp")
     model_cfg = config.model
     if "pretrained" in model_cfg:
         model_cfg.pretrained = None
@@ -97,7 +112,7 @@ def init_detector(
         rdet_models.fuse_conv_bn(model)
     if channels_last if channels_last is not None else torch.device(device).type == "cpu":
         convs_to_channels_last(model)
-    return model
+    return enable_inference_amp(model, mode)
 
 
 def _tta_cfg(config: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rdet_apps.amp import add_amp_argument
 from rdet_core import DictAction
 
 HELP = "inference speed (images/s) of a checkpoint on the config's test data or random images"
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fold BatchNorm into the convolutions before it (faster inference, same detections)",
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    add_amp_argument(parser)
     parser.add_argument(
         "--no-strict",
         dest="strict",
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         cfg_options=args.cfg_options,
         strict=args.strict,
         fuse_conv_bn=args.fuse_conv_bn,
+        amp=args.amp,
     )
     if args.shape is not None:
         source = f"random {args.shape[0]}x{args.shape[1]} images"
@@ -92,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
             while True:  # MMRotate stops at the loader's end; a small test set is repeated
                 yield from loader
 
-    print(f"benchmark on {device}, {source}: {WARMUP} warm-up iterations, then timed (model only)")
+    precision = f"{model.amp} autocast" if model.amp else "float32"
+    print(
+        f"benchmark on {device} ({precision}), {source}: {WARMUP} warm-up iterations, then timed (model only)"
+    )
     speeds = []
     for r in range(args.repeat_num):
         fps = measure(model, batches(), args.max_iter, args.log_interval)

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from rdet_apps.amp import add_amp_argument
 from rdet_apps.tools.video import VIDEO_SUFFIXES
 from rdet_core import DictAction
 
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fold BatchNorm into the convolutions before it (faster inference, same detections)",
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    add_amp_argument(parser)
     parser.add_argument(
         "--cfg-options",
         nargs="+",
@@ -155,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         cfg_options=args.cfg_options,
         strict=args.strict,
         fuse_conv_bn=args.fuse_conv_bn,
+        amp=args.amp,
     )
     names = [str(c) for c in (model.CLASSES or range(model.num_classes))]
     scale = _test_scale(model.cfg)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rdet_apps.amp import add_amp_argument
 from rdet_core import Config, DictAction
 
 HELP = "test a checkpoint: --eval mAP, --out results.pkl, --format-only submission files, --show-dir pictures"
@@ -40,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fold BatchNorm into the convolutions before it (faster inference, same detections)",
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    add_amp_argument(parser)
     parser.add_argument(
         "--no-strict",
         dest="strict",
@@ -179,7 +181,12 @@ def run(args: argparse.Namespace) -> int:
     check_evaluation(dataset, args)
     loader = build_dataloader(dataset, **dataloader_args(cfg.data, "test", dist=distributed))
     model = init_detector(
-        cfg, args.checkpoint, device=device, strict=args.strict, fuse_conv_bn=args.fuse_conv_bn
+        cfg,
+        args.checkpoint,
+        device=device,
+        strict=args.strict,
+        fuse_conv_bn=args.fuse_conv_bn,
+        amp=args.amp,
     )
     model.CLASSES = model.CLASSES or dataset.CLASSES
     results = (

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rdet_apps.amp import add_amp_argument
 from rdet_core import Config, DictAction
 
 HELP = "train a detector from an MMRotate config file"
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--launcher", choices=("none", "pytorch", "slurm"), default="none", help="distributed launcher"
     )
-    parser.add_argument("--amp", action="store_true", help="mixed precision (fp16 on CUDA, bf16 on the CPU)")
+    add_amp_argument(parser, training=True)
     parser.add_argument(
         "--cfg-options",
         nargs="+",
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         not args.no_validate,
         timestamp,
         meta,
-        "fp16" if args.amp else None,
+        args.amp,
         logger,
     )
     if rank == 0:

@@ -2,7 +2,7 @@
 
 ``optimizer``, ``optimizer_config.grad_clip``, ``lr_config``, ``momentum_config``,
 ``runner`` (``EpochBasedRunner`` / ``IterBasedRunner``; ``total_epochs`` of old configs),
-``checkpoint_config``, ``log_config``, ``evaluation``, ``custom_hooks``, ``fp16``,
+``checkpoint_config``, ``log_config``, ``evaluation``, ``custom_hooks``, ``amp``, ``fp16``,
 ``workflow``, ``find_unused_parameters``, ``resume_from``, ``load_from``.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from rdet_apps.amp import config_amp
 from rdet_apps.engine.checkpoint import unwrap
 from rdet_apps.engine.config_checks import check_runtime_config
 from rdet_apps.engine.hooks import CheckpointHook, EvalHook, LrUpdaterHook, NumClassCheckHook, ResultsCsvHook
@@ -64,7 +65,9 @@ def build_runner(
         work_dir: Checkpoints and logs.
         evaluate: ``evaluate(model) -> metrics`` for the ``evaluation`` key; None: no validation.
         distributed: DistributedDataParallel (the process group is initialised).
-        amp: Force AMP (``'fp16'``/``'bf16'``); default from the config's ``fp16`` key.
+        amp: Mixed precision (``'bf16'``, ``'fp16'``, ``'auto'``; ``rdet_apps.amp``); None: the
+            config's top-level ``amp`` key, else MMCV's ``fp16`` key (fp16 on CUDA, bf16
+            elsewhere), else off.
         meta: Saved into checkpoints (class names, config text, seed, ``num_classes``).
     """
     check_runtime_config(cfg)
@@ -74,7 +77,9 @@ def build_runner(
     kind = runner_cfg.pop("type", "EpochBasedRunner")
     if kind not in ("EpochBasedRunner", "IterBasedRunner"):
         raise ValueError(f"runner type must be EpochBasedRunner or IterBasedRunner, got {kind!r}")
-    if amp is None and _get(cfg, "fp16") is not None:
+    if amp is None:
+        amp = config_amp(cfg)
+    if amp is None and _get(cfg, "fp16") is not None:  # MMCV's key: mixed precision in training
         amp = "fp16" if next(model.parameters()).is_cuda else "bf16"
     grad_clip = _get(_get(cfg, "optimizer_config", {}), "grad_clip")
     runner = Runner(

@@ -28,6 +28,7 @@ RUNTIME_KEYS = frozenset(
         "evaluation",
         "custom_hooks",
         "fp16",
+        "amp",
         "workflow",
         "find_unused_parameters",
         "resume_from",
@@ -97,13 +98,18 @@ def _check_schedule(section: str, cfg: Mapping[str, Any]) -> None:
 
 def check_runtime_config(cfg: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigKeyError` on a key no part of training reads, ``ValueError`` on a
-    non-positive ``max_epochs`` / ``max_iters`` / intervals. ``cfg``: the whole config."""
+    non-positive ``max_epochs`` / ``max_iters`` / intervals or an ``amp`` that is not a
+    mixed-precision mode (``rdet_apps.amp.AmpError``). ``cfg``: the whole config."""
     for key in cfg:
         if key in RUNTIME_KEYS or key.startswith("_"):
             continue
         close = difflib.get_close_matches(key, sorted(RUNTIME_KEYS), n=1, cutoff=0.8)
         if close and close[0] not in cfg:  # 'evaluaton' and no 'evaluation': a typo
             raise ConfigKeyError(f"{key}: not a config key that training reads (did you mean {close[0]}?)")
+    if cfg.get("amp") is not None:
+        from rdet_apps.amp import config_amp
+
+        config_amp(cfg)  # AmpError (a ValueError) naming the key
     runner = cfg.get("runner")
     if runner is not None:
         kind = runner.get("type", "EpochBasedRunner")

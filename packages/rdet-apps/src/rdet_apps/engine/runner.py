@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rdet_apps.amp import autocast, float32_head_outputs, resolve_amp
 from rdet_apps.engine.checkpoint import get_rng_state, load_state, save_checkpoint, set_rng_state, unwrap
 from rdet_apps.engine.device import DevicePrefetcher
 from rdet_apps.engine.dist import get_dist_info
@@ -36,6 +37,7 @@ from rdet_apps.engine.hooks.base import Hook, get_priority
 from rdet_apps.engine.log_buffer import LogBuffer
 from rdet_models import NonFiniteLossError, check_finite_losses
 from rdet_models import parse_losses as _parse_losses
+from rdet_models.memory_format import convs_to_channels_last
 
 __all__ = ["LossWrapper", "Runner", "parse_losses"]
 
@@ -120,13 +122,22 @@ class Runner:
         work_dir: Where checkpoints and logs go.
         max_epochs / max_iters: Exactly one of them.
         grad_clip: ``dict(max_norm=35, norm_type=2)`` (``optimizer_config.grad_clip``).
-        amp: None, ``'fp16'`` (CUDA, with a dynamic loss scale) or ``'bf16'`` (CPU or CUDA).
+        amp: Mixed precision (``rdet_apps.amp``): None, ``'bf16'``, ``'fp16'`` (with a dynamic
+            loss scale; on the CPU where this torch's CPU autocast has it) or ``'auto'`` (fp16
+            on CUDA, bf16 elsewhere). The heads' outputs are cast to float32 before the losses
+            (MMCV's ``force_fp32``).
         distributed: Wrap the model in DistributedDataParallel (torch.distributed is set up).
         find_unused_parameters: Passed to DistributedDataParallel.
         meta: Saved in every checkpoint's ``meta`` (config text, class names, seed, ...).
         logger: Where text logs go (default the ``rdet`` logger).
         max_pending: On a GPU, bring the logged values to the host at least this often
             (iterations); the logger hooks usually do it sooner, at their interval.
+        channels_last: Keep the conv weights channels-last (NHWC), so that the feature maps and
+            their gradients follow. None: on the CPU under AMP only (oneDNN's half-precision
+            convolutions want NHWC: on an AVX2 CPU a bf16 3x3 convolution's forward and backward
+            are 68x slower than float32's in NCHW, 12x in NHWC); float32 training keeps NCHW,
+            whose backward is faster (1024-px training step on one thread: RetinaNet 24.1 s
+            NCHW vs 38.4 s NHWC, Oriented R-CNN 24.0 s vs 41.7 s).
     """
 
     def __init__(
@@ -143,11 +154,17 @@ class Runner:
         meta: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
         max_pending: int = 50,
+        channels_last: bool | None = None,
     ) -> None:
         if (max_epochs is None) == (max_iters is None):
             raise ValueError("give exactly one of max_epochs and max_iters")
-        if amp not in (None, "fp16", "bf16"):
-            raise ValueError(f"amp must be None, 'fp16' or 'bf16', got {amp!r}")
+        device_type = next(model.parameters()).device.type
+        self.amp = resolve_amp(amp, device_type, "amp")  # a bad value fails before anything is done
+        if channels_last is None:
+            channels_last = device_type == "cpu" and self.amp is not None
+        if channels_last:
+            convs_to_channels_last(model)
+        self.channels_last = bool(channels_last)
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.raw_model = model
@@ -164,12 +181,13 @@ class Runner:
         self.max_epochs, self.max_iters = max_epochs, max_iters
         self.by_epoch = max_epochs is not None
         self.grad_clip = grad_clip
-        self.amp = amp
-        device_type = next(model.parameters()).device.type
-        self.device_type = device_type
-        self.scaler = torch.amp.GradScaler(device_type) if amp == "fp16" and device_type == "cuda" else None
-        self.meta = dict(meta or {})
         self.logger = logger or logging.getLogger("rdet")
+        self.device_type = device_type
+        if self.amp is not None:
+            float32_head_outputs(model)
+            self.logger.info(f"mixed precision: {self.amp} autocast on {device_type}")
+        self.scaler = torch.amp.GradScaler(device_type) if self.amp == "fp16" else None
+        self.meta = dict(meta or {})
         self.timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
         self.device = next(model.parameters()).device
         self.hooks: list[tuple[int, Hook]] = []
@@ -297,10 +315,7 @@ class Runner:
     # -- steps -----------------------------------------------------------------------------------
 
     def _autocast(self) -> Any:
-        if self.amp is None:
-            return torch.autocast(self.device_type, enabled=False)
-        dtype = torch.float16 if self.amp == "fp16" and self.device_type == "cuda" else torch.bfloat16
-        return torch.autocast(self.device_type, dtype=dtype)
+        return autocast(self.amp, self.device_type)
 
     def train_step(self, batch: Any) -> _Record:
         """One optimisation step on one batch. Returns its logged values, still on the device

@@ -76,7 +76,8 @@ class BasicBlock(BaseModule):
             out = self.norm2(self.conv2(out))
             if self.downsample is not None:
                 identity = self.downsample(x)
-            return out + identity
+            out += identity  # in place, as MMCV: one feature map less to allocate and fill
+            return out
 
         out = cp.checkpoint(inner, x, use_reentrant=False) if self.with_cp and x.requires_grad else inner(x)
         return self.relu(out)
@@ -155,7 +156,8 @@ class Bottleneck(BaseModule):
             out = self.norm3(self.conv3(out))
             if self.downsample is not None:
                 identity = self.downsample(x)
-            return out + identity
+            out += identity  # in place, as MMCV: one feature map less to allocate and fill
+            return out
 
         out = cp.checkpoint(inner, x, use_reentrant=False) if self.with_cp and x.requires_grad else inner(x)
         return self.relu(out)
