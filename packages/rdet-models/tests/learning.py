@@ -7,8 +7,9 @@ pytest's importlib mode does not let test modules import each other.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -71,44 +72,38 @@ def fit_and_map(
     count (it changes the order of float reductions: Rotated RepPoints' 80-iteration mAP was
     0.236 on two threads and 0.014 on one), so they must not follow the machine's core count;
     and on a loaded 2-core machine one thread runs an iteration several times faster than two."""
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    with _threads(threads):
+        model.train()
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
+        history = []
+        for it in range(iters):
+            idx = rng.choice(len(train), batch, replace=False)
+            losses = model.loss(to_batch([train[i] for i in idx]))
+            rdet_models.check_finite_losses(losses, iteration=it)
+            loss, log_vars = rdet_models.parse_losses(losses)
+            if lr_at is not None:
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(it)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 35)
+            opt.step()
+            history.append(log_vars["loss"])
+        model.eval()
+        results = []
+        for i in range(0, len(test), 8):
+            results += [detections_to_result(d, 2) for d in model.predict(to_batch(test[i : i + 8]))]
+        annotations = [dict(bboxes=it[1], labels=it[2]) for it in test]
+        mean_ap, _ = rdet_eval.eval_rbbox_map(results, annotations, iou_thr=0.5, logger="silent")
+        return float(np.mean(history[:10])), float(np.mean(history[-10:])), float(mean_ap)
+
+
+@contextlib.contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``count`` inside, restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
     try:
-        return _fit_and_map(model, train, test, rng, iters, batch, lr, lr_at)
+        yield
     finally:
-        torch.set_num_threads(previous_threads)
-
-
-def _fit_and_map(
-    model: torch.nn.Module,
-    train: list,
-    test: list,
-    rng: np.random.Generator,
-    iters: int,
-    batch: int,
-    lr: float,
-    lr_at: Callable[[int], float] | None,
-) -> tuple[float, float, float]:
-    model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
-    history = []
-    for it in range(iters):
-        idx = rng.choice(len(train), batch, replace=False)
-        losses = model.loss(to_batch([train[i] for i in idx]))
-        rdet_models.check_finite_losses(losses, iteration=it)
-        loss, log_vars = rdet_models.parse_losses(losses)
-        if lr_at is not None:
-            for group in opt.param_groups:
-                group["lr"] = lr_at(it)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 35)
-        opt.step()
-        history.append(log_vars["loss"])
-    model.eval()
-    results = []
-    for i in range(0, len(test), 8):
-        results += [detections_to_result(d, 2) for d in model.predict(to_batch(test[i : i + 8]))]
-    annotations = [dict(bboxes=it[1], labels=it[2]) for it in test]
-    mean_ap, _ = rdet_eval.eval_rbbox_map(results, annotations, iou_thr=0.5, logger="silent")
-    return float(np.mean(history[:10])), float(np.mean(history[-10:])), float(mean_ap)
+        torch.set_num_threads(previous)
