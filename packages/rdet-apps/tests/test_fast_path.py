@@ -217,9 +217,10 @@ def _train_step_grads(model: torch.nn.Module, amp_mode: str | None, tmp_path: Pa
 
 @pytest.mark.parametrize("name", ["retinanet_obb_le90", "oriented_rcnn_le90"])
 def test_bf16_training_step_on_a_golden_config(golden_case, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
-    """One ``Runner.train_step`` under bf16 autocast: finite losses and gradients, in the same
-    direction as float32's (cosine >= 0.9 over all parameters; bf16's relative error of a few
-    percent per tensor leaves the direction) and the loss within 5%."""
+    """One ``Runner.train_step`` under bf16 autocast: finite losses and gradients, in float32's
+    direction (cosine >= 0.99 over all parameters: bf16's per-tensor errors of a few percent are
+    noise across millions of entries; measured 0.9988 for both) and the loss within 1% (a mean of
+    many terms; measured 1e-4 and 1e-3)."""
     import rdet_models
     from rdet_core import Config
 
@@ -236,31 +237,33 @@ def test_bf16_training_step_on_a_golden_config(golden_case, tmp_path: Path, name
     assert grads.keys() == ref_grads.keys() and all(torch.isfinite(g).all() for g in grads.values())
     a = torch.cat([ref_grads[k].flatten() for k in ref_grads])
     b = torch.cat([grads[k].flatten() for k in ref_grads])
-    assert torch.nn.functional.cosine_similarity(a, b, dim=0) >= 0.9
-    assert losses["loss"] == pytest.approx(ref_losses["loss"], rel=0.05)
+    assert torch.nn.functional.cosine_similarity(a, b, dim=0) >= 0.99
+    assert losses["loss"] == pytest.approx(ref_losses["loss"], rel=0.01)
     assert losses["loss"] != ref_losses["loss"]  # bf16 did run
 
 
 def test_fp16_training_step_on_the_cpu_scales_the_loss(golden_case, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """fp16 on the CPU where this torch's CPU autocast has it: a GradScaler, finite losses and
+    gradients; where it has not, a named error."""
     import rdet_models
     from rdet_apps import amp
+    from rdet_apps.engine import Runner
     from rdet_core import Config
 
-    if not amp._cpu_autocast_supports(torch.float16):
-        pytest.skip(f"torch {torch.__version__}'s CPU autocast has no float16")
     case = golden_case("retinanet_obb_le90")
     cfg = Config.fromfile(case["config"])
     cfg.merge_from_dict(case["overrides"])
     model = rdet_models.build_detector(cfg.model)
     model.init_weights()
-    from rdet_apps.engine import Runner
-
+    if not amp._cpu_autocast_supports(torch.float16):
+        with pytest.raises(amp.AmpError, match="fp16 on the CPU needs a torch"):
+            Runner(model, torch.optim.SGD(model.parameters(), lr=0.0), tmp_path, max_iters=1, amp="fp16")
+        return
     runner = Runner(model, torch.optim.SGD(model.parameters(), lr=0.0), tmp_path, max_iters=1, amp="fp16")
     assert runner.scaler is not None and runner.amp == "fp16"
     losses, grads = _train_step_grads(model, "fp16", tmp_path / "step")
-    assert all(math.isfinite(v) for v in losses.values()) and all(
-        torch.isfinite(g).all() for g in grads.values()
-    )
+    assert all(math.isfinite(v) for v in losses.values())
+    assert all(torch.isfinite(g).all() for g in grads.values())
 
 
 def test_config_amp_key_reaches_the_runner(tmp_path: Path) -> None:
