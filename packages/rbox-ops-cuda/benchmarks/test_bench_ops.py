@@ -100,22 +100,41 @@ def test_box_iou_rotated_20000x20000_cuda(benchmark):
     assert benchmark.pedantic(run, rounds=10, warmup_rounds=2).shape == (20000, 20000)
 
 
-def test_roi_align_rotated_oriented_rcnn(benchmark, backend):
-    """Forward + backward: 512 RoIs, 256 channels, 7 x 7, from a 256 x 256 map (stride 4)."""
+def _oriented_rcnn_roi_pool(device: torch.device):
+    """Forward + backward of Oriented R-CNN's RoI pooling: 512 RoIs, 256 channels, 7 x 7, from a
+    256 x 256 map (stride 4)."""
     g = torch.Generator().manual_seed(0)
-    feats = torch.randn(1, 256, 256, 256, generator=g).to(backend).requires_grad_()
+    feats = torch.randn(1, 256, 256, 256, generator=g).to(device).requires_grad_()
     boxes = random_boxes(512, 3)
     boxes[:, 2:4] = torch.rand(512, 2, generator=g) * 200 + 16
-    rois = torch.cat((torch.zeros(512, 1), boxes), 1).to(backend)
+    rois = torch.cat((torch.zeros(512, 1), boxes), 1).to(device)
     pool = rbox_ops.RoIAlignRotated(out_size=7, sample_num=2, clockwise=True, spatial_scale=0.25)
-    grad = torch.randn(512, 256, 7, 7, generator=g).to(backend)
+    grad = torch.randn(512, 256, 7, 7, generator=g).to(device)
 
     def run():
         feats.grad = None
         pool(feats, rois).backward(grad)
-        _sync(backend)
+        _sync(device)
 
-    benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    return run
+
+
+def test_roi_align_rotated_oriented_rcnn(benchmark, backend):
+    """Forward + backward: 512 RoIs, 256 channels, 7 x 7, from a 256 x 256 map (stride 4)."""
+    benchmark.pedantic(_oriented_rcnn_roi_pool(backend), rounds=3, warmup_rounds=1)
+
+
+def test_roi_align_rotated_oriented_rcnn_one_thread(benchmark, monkeypatch):
+    """The compiled CPU kernels of the case above on one thread: the map's NCHW <-> NHWC
+    transposes (common/transpose_cpu.h) are a large part of it."""
+    rbox_ops.build()
+    monkeypatch.setenv("RBOX_OPS_BACKEND", "cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        benchmark.pedantic(_oriented_rcnn_roi_pool(torch.device("cpu")), rounds=5, warmup_rounds=1)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_roi_align_faster_rcnn(benchmark, backend):

@@ -15,6 +15,7 @@
 
 #include "roi_sampling.h"
 #include "torch_checks.h"
+#include "transpose_cpu.h"
 
 namespace rbox_ops {
 
@@ -107,7 +108,7 @@ at::Tensor roi_pool_forward_cpu(const at::Tensor& input, const at::Tensor& rois,
   RBOX_CHECK_CPU(input);
   RBOX_CHECK_CPU(rois);
   RBOX_CHECK_FLOAT(input);
-  const auto x = input.permute({0, 2, 3, 1}).contiguous();  // channels-last
+  const auto x = nchw_to_nhwc(input);
   const auto r = rois.contiguous().to(x.scalar_type());
   const RoiPoolShape s{r.size(0), x.size(3), x.size(1), x.size(2)};
   const auto p = make_roi_pool_params<Params>(x.size(0), pooled_h, pooled_w, spatial_scale, sampling_ratio,
@@ -131,18 +132,18 @@ at::Tensor roi_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor
   RBOX_CHECK_CPU(grad_output);
   RBOX_CHECK_CPU(rois);
   RBOX_CHECK_FLOAT(grad_output);
-  const auto go = grad_output.permute({0, 2, 3, 1}).contiguous();  // channels-last
+  const auto go = nchw_to_nhwc(grad_output);
   const auto r = rois.contiguous().to(go.scalar_type());
   const RoiPoolShape s{r.size(0), channels, height, width};
   const auto p = make_roi_pool_params<Params>(batch, pooled_h, pooled_w, spatial_scale, sampling_ratio, aligned,
                                               extra...);
   auto grad_input = at::zeros({batch, height, width, channels}, go.options());
-  if (go.numel() == 0 || grad_input.numel() == 0) return grad_input.permute({0, 3, 1, 2}).contiguous();
+  if (go.numel() == 0 || grad_input.numel() == 0) return nhwc_to_nchw(grad_input);
   AT_DISPATCH_FLOATING_TYPES(go.scalar_type(), "roi_pool_backward_cpu", [&] {
     roi_pool_backward_loops<scalar_t>(go.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), s, p,
                                       grad_input.data_ptr<scalar_t>());
   });
-  return grad_input.permute({0, 3, 1, 2}).contiguous();
+  return nhwc_to_nchw(grad_input);
 }
 
 }  // namespace rbox_ops

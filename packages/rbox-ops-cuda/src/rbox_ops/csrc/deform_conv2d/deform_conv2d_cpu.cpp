@@ -17,6 +17,7 @@
 
 #include "common/deform_sampling.h"
 #include "common/torch_checks.h"
+#include "common/transpose_cpu.h"
 #include "deform_conv2d/deform_conv2d_args.h"
 
 namespace rbox_ops {
@@ -154,7 +155,7 @@ at::Tensor deform_conv2d_cpu(const at::Tensor& input, const at::Tensor& offset, 
   auto out = at::empty({s.batch, s.out_channels, s.out_h, s.out_w}, input.options());
   if (out.numel() == 0) return out;
   if (s.channels == 0) return out.zero_();
-  const auto x = input.permute({0, 2, 3, 1}).contiguous();  // channels-last
+  const auto x = nchw_to_nhwc(input);
   const auto off = offset.contiguous();
   const auto w = weight_as_rows(weight, s);
   const int64_t L = s.out_size(), cgk = s.kernel_size() * s.channels / s.groups;
@@ -189,7 +190,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> deform_conv2d_backward_cpu(
               "deform_conv2d_backward: grad_output must be (", s.batch, ", ", s.out_channels, ", ", s.out_h, ", ",
               s.out_w, "), got ", grad_output.sizes());
   const auto go = grad_output.to(input.scalar_type()).contiguous();
-  const auto x = input.permute({0, 2, 3, 1}).contiguous();  // channels-last
+  const auto x = nchw_to_nhwc(input);
   const auto off = offset.contiguous();
   const auto w = weight_as_rows(weight, s).contiguous();
   const int64_t L = s.out_size(), cgk = s.kernel_size() * s.channels / s.groups, og = s.out_channels / s.groups;
@@ -220,7 +221,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> deform_conv2d_backward_cpu(
   auto grad_weight = grad_w.view({s.out_channels, s.kernel_h, s.kernel_w, s.channels / s.groups})
                          .permute({0, 3, 1, 2})
                          .contiguous();
-  return {grad_x.permute({0, 3, 1, 2}).contiguous(), grad_offset, grad_weight};
+  return {nhwc_to_nchw(grad_x), grad_offset, grad_weight};
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 
 #include "common/roi_pool_cpu.h"
 #include "common/torch_checks.h"
+#include "common/transpose_cpu.h"
 #include "riroi_align_rotated/riroi_align_rotated.h"
 
 namespace rbox_ops {
@@ -114,7 +115,7 @@ at::Tensor riroi_align_rotated_cpu(const at::Tensor& input, const at::Tensor& ro
   RBOX_CHECK_CPU(rois);
   RBOX_CHECK_FLOAT(input);
   check_orientations(input.size(1), num_orientations);
-  const auto x = input.permute({0, 2, 3, 1}).contiguous();  // channels-last
+  const auto x = nchw_to_nhwc(input);
   const auto r = rois.contiguous().to(x.scalar_type());
   const RoiPoolShape s{r.size(0), x.size(3), x.size(1), x.size(2)};
   const auto p =
@@ -135,18 +136,18 @@ at::Tensor riroi_align_rotated_backward_cpu(const at::Tensor& grad_output, const
   RBOX_CHECK_CPU(rois);
   RBOX_CHECK_FLOAT(grad_output);
   check_orientations(channels, num_orientations);
-  const auto go = grad_output.permute({0, 2, 3, 1}).contiguous();  // channels-last
+  const auto go = nchw_to_nhwc(grad_output);
   const auto r = rois.contiguous().to(go.scalar_type());
   const RoiPoolShape s{r.size(0), channels, height, width};
   const auto p =
       make_riroi_params(batch, pooled_h, pooled_w, spatial_scale, num_samples, num_orientations, clockwise);
   auto grad_input = at::zeros({batch, height, width, channels}, go.options());
-  if (go.numel() == 0 || grad_input.numel() == 0) return grad_input.permute({0, 3, 1, 2}).contiguous();
+  if (go.numel() == 0 || grad_input.numel() == 0) return nhwc_to_nchw(grad_input);
   AT_DISPATCH_FLOATING_TYPES(go.scalar_type(), "riroi_align_rotated_backward_cpu", [&] {
     backward_loops<scalar_t>(go.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), s, p,
                              grad_input.data_ptr<scalar_t>());
   });
-  return grad_input.permute({0, 3, 1, 2}).contiguous();
+  return nhwc_to_nchw(grad_input);
 }
 
 }  // namespace
