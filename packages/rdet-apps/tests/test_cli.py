@@ -103,20 +103,10 @@ def _run_fresh(args: list[str]) -> tuple[dict, str]:
     return json.loads(report), out
 
 
-_SPLIT_IMPORTS_TORCH = pytest.mark.xfail(
-    strict=True,
-    reason="`rdet split --help` is rdet-data's own parser, and `import rdet_data.split` runs "
-    "rdet_data/__init__.py, which imports the datasets and torch",
-)
-
-
 @pytest.mark.parametrize(
     "args",
     [["--help"], ["--version"], ["plugins"], ["plugins", "--plugins-only", "--registry", "models"]]
-    + [
-        pytest.param([name, "--help"], marks=_SPLIT_IMPORTS_TORCH if name == "split" else ())
-        for name in COMMANDS
-    ],
+    + [[name, "--help"] for name in COMMANDS],
     ids=lambda args: " ".join(args),
 )
 def test_start_up_does_not_import_torch(args):

@@ -242,3 +242,105 @@ def test_a_plugin_taking_a_name_of_another_registry_of_its_namespace_is_an_error
     finally:
         sys.modules.pop("fake_regtest_mod", None)
         plugins.refresh()
+
+
+# -- built-ins imported on first use: Registry(builtins=...) --------------------------------------
+
+
+def _builtins_module(site, module: str, registry: str, names: list[str], extra: str = "") -> None:
+    """A module that registers a class per name in ``registry`` (found by name), as a package's
+    built-ins module does."""
+    classes = "".join(f"\n@REG.register_module()\nclass {n}:\n    pass\n" for n in names)
+    (site / f"{module}.py").write_text(
+        f"from rdet_core.registry import all_registries\nREG = all_registries()[{registry!r}]\n"
+        f"{classes}{extra}"
+    )
+
+
+@pytest.fixture
+def lazy_site(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.refresh()
+    yield tmp_path
+    for name in [m for m in sys.modules if m.startswith(("regtest_lazy_", "fake_regtest_lazy"))]:
+        del sys.modules[name]
+    plugins.refresh()
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda r: r.get("LazyA"),
+        lambda r: r.build(dict(type="LazyA")),
+        lambda r: r.keys(),
+        lambda r: "LazyA" in r,
+        lambda r: list(r),
+        lambda r: len(r),
+        lambda r: r.module_dict,
+        lambda r: plugins.registry_names(r),
+    ],
+    ids=["get", "build", "keys", "contains", "iter", "len", "module_dict", "registry_names"],
+)
+def test_built_ins_are_imported_once_on_the_first_read(lazy_site, read):
+    # the module reads the registry while it imports (its own registrations, then `in`): no re-entry
+    _builtins_module(
+        lazy_site, "regtest_lazy_mod", "regtest_lazy", ["LazyA", "LazyB"], "assert 'LazyA' in REG\n"
+    )
+    reg = Registry("regtest_lazy", builtins=("regtest_lazy_mod",))
+    assert not reg.builtins_imported and "built-ins not imported yet" in repr(reg)
+    assert "regtest_lazy_mod" not in sys.modules  # creating the registry imports nothing
+    read(reg)
+    assert reg.builtins_imported and "regtest_lazy_mod" in sys.modules
+    del sys.modules["regtest_lazy_mod"]
+    assert sorted(reg) == ["LazyA", "LazyB"] and reg.get("LazyB").__module__ == "regtest_lazy_mod"
+    assert "regtest_lazy_mod" not in sys.modules  # not imported a second time
+
+
+def test_a_built_ins_module_that_fails_to_import_raises_and_is_retried(lazy_site):
+    (lazy_site / "regtest_lazy_broken.py").write_text("raise RuntimeError('half-installed')\n")
+    reg = Registry("regtest_lazy_retry", builtins=("regtest_lazy_broken",))
+    with pytest.raises(RuntimeError, match="half-installed"):
+        reg.get("Fixed")
+    assert not reg.builtins_imported
+    _builtins_module(lazy_site, "regtest_lazy_broken", "regtest_lazy_retry", ["Fixed"])
+    assert reg.get("Fixed").__name__ == "Fixed" and reg.builtins_imported
+
+
+def test_registering_a_name_of_a_lazy_built_in_is_an_error(lazy_site):
+    _builtins_module(lazy_site, "regtest_lazy_taken", "regtest_lazy_dup", ["Taken"])
+    reg = Registry("regtest_lazy_dup", builtins=("regtest_lazy_taken",))
+    with pytest.raises(KeyError, match="'Taken' is already registered in the 'regtest_lazy_dup' registry"):
+
+        @reg.register_module()
+        class Taken:  # e.g. a custom_imports module of a config
+            pass
+
+    assert reg.get("Taken").__module__ == "regtest_lazy_taken"
+
+
+def test_a_plugin_taking_the_name_of_a_lazy_built_in_of_its_namespace_is_an_error(lazy_site):
+    # as test_a_plugin_taking_a_name_of_another_registry_of_its_namespace_is_an_error, with the
+    # coders' built-in not yet imported when the models registry loads the plugin
+    _builtins_module(lazy_site, "regtest_lazy_coders_mod", "regtest_lazy_coders", ["PluggedLazy"])
+    coders = Registry(
+        "regtest_lazy_coders", namespace="regtest_lazy_ns", builtins=("regtest_lazy_coders_mod",)
+    )
+    models = Registry("regtest_lazy_models", namespace="regtest_lazy_ns")
+    _fake_distribution(
+        lazy_site, "fake-regtest-lazy", "rdet.regtest_lazy_models", "PluggedLazy", "fake_regtest_lazy_mod"
+    )
+    assert not coders.builtins_imported
+    with pytest.raises(RegistryConflictError) as info:
+        models.get("PluggedLazy")
+    message = str(info.value)
+    assert "'regtest_lazy_coders' registry has regtest_lazy_coders_mod.PluggedLazy" in message
+    assert "fake_regtest_lazy_mod.PluggedLazy" in message and "rdet.regtest_lazy_models" in message
+    assert "PluggedLazy" not in models.module_dict
+    assert coders.get("PluggedLazy").__module__ == "regtest_lazy_coders_mod"  # unaffected
+    row = next(r for r in plugins.list_plugins(load=False) if r.distribution == "fake-regtest-lazy")
+    assert row.status.startswith("conflict: 'PluggedLazy' is built into the 'regtest_lazy_coders' registry")
+
+
+def test_builtins_must_be_a_sequence_of_module_names():
+    with pytest.raises(TypeError, match="builtins must be a sequence of module names"):
+        Registry("regtest_lazy_str", builtins="regtest_lazy_mod")

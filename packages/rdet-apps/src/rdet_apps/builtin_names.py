@@ -109,6 +109,9 @@ def builtin_registries(path: Path | None = None) -> list[RegistryNames]:
     """rdet's registries: those of the index, replaced by the same registry of this process
     where it exists (it knows the plugins loaded so far), plus the other registries of this process.
 
+    A registry of the index whose ``builtins`` modules this process has not imported yet has
+    nothing but them, which the index lists: it is not imported for this.
+
     Raises:
         StaleIndexError: See :func:`load_index`.
     """
@@ -116,6 +119,8 @@ def builtin_registries(path: Path | None = None) -> list[RegistryNames]:
 
     views = {v.name: v for v in load_index(path)}
     for name, registry in all_registries().items():
+        if name in views and not registry.builtins_imported:
+            continue
         views[name] = registry_names(registry)
     return list(views.values())
 

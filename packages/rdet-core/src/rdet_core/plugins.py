@@ -256,7 +256,8 @@ def _distribution_of(obj: Any) -> tuple[str, str]:
 
 def registry_names(registry: Registry) -> RegistryNames:
     """The names of a registry of this process: its built-ins with their distributions, and the
-    plugin names already loaded into it."""
+    plugin names already loaded into it (importing its ``builtins`` modules first, if any)."""
+    registry.import_builtins()
     builtins = {
         name: _distribution_of(obj)
         for name, obj in registry._module_dict.items()

@@ -13,6 +13,18 @@ Names not registered by rdet's own packages are looked up, lazily and by name, a
 entry points of the group ``rdet.<registry name>`` that installed distributions declare
 (see :mod:`rdet_core.plugins`).
 
+A registry may also name the modules that register its built-ins, so that it does not depend
+on someone having imported them (a package whose ``__init__`` imports nothing heavy)::
+
+    DATASETS = Registry("datasets", builtins=("rdet_data.datasets", "rdet_data.wrappers"))
+
+Those modules are imported, once, on the registry's first use: every read (``get``, ``build``,
+``keys``, ``in``, iteration, ``len``, ``module_dict``, the listing of ``rdet plugins``) and
+every registration of an object defined elsewhere (so that a name that a plugin, a
+``custom_imports`` module or another registry of the namespace takes is checked against the
+built-ins). The built-ins' own registrations, and reads in the thread that is importing them,
+do not start the import again.
+
 Names are never ambiguous (:class:`RegistryConflictError`):
 
 - a registry's name is its identity: a second ``Registry("models")``, or a second registry
@@ -27,9 +39,11 @@ Names are never ambiguous (:class:`RegistryConflictError`):
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import sys
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 __all__ = ["Registry", "RegistryConflictError", "UnknownTypeError", "all_registries", "build_from_cfg"]
@@ -74,6 +88,9 @@ class Registry:
         namespace: Registries that one config look-up searches together (``rdet_models.build``
             tries the models, coder, assigner ... registries in turn) pass the same namespace;
             a type name may then live in only one of them. ``None``: the registry alone.
+        builtins: Modules that register this registry's built-in names, imported on its first
+            read or registration (see the module's docstring); empty: the registry's package
+            imports them itself.
 
     Raises:
         RegistryConflictError: A registry created elsewhere already has this name or group.
@@ -86,10 +103,16 @@ class Registry:
         entry_point_group: str | None = None,
         build_func: Callable[..., Any] | None = None,
         namespace: str | None = None,
+        builtins: Sequence[str] = (),
     ) -> None:
+        if isinstance(builtins, str):
+            raise TypeError(f"builtins must be a sequence of module names, got the str {builtins!r}")
         self.name = name
         self.entry_point_group = entry_point_group or f"rdet.{name}"
         self.namespace = namespace
+        self.builtins: tuple[str, ...] = tuple(builtins)
+        self._builtins_pending = bool(self.builtins)  # until every builtins module has imported
+        self._builtins_importing: set[int] = set()  # threads importing them now (re-entry guard)
         self._module_dict: dict[str, Any] = {}
         self._from_plugins: set[str] = set()  # names that entry points brought in
         self._build_func = build_func
@@ -110,6 +133,37 @@ class Registry:
                     f"or choose another name."
                 )
         _REGISTRIES[name] = self
+
+    # -- built-ins ----------------------------------------------------------------------------
+
+    @property
+    def builtins_imported(self) -> bool:
+        """Whether the ``builtins`` modules have been imported (True when there are none)."""
+        return not self._builtins_pending
+
+    def import_builtins(self) -> None:
+        """Import the ``builtins`` modules, once; every read and registration calls this.
+
+        A call from the thread that is importing them returns at once; an import that fails
+        raises, and the next call tries again.
+        """
+        if not self._builtins_pending:
+            return
+        thread = threading.get_ident()
+        if thread in self._builtins_importing:
+            return
+        self._builtins_importing.add(thread)
+        try:
+            for module in self.builtins:
+                importlib.import_module(module)
+            self._builtins_pending = False
+        finally:
+            self._builtins_importing.discard(thread)
+
+    def _defined_in_builtins(self, obj: Any) -> bool:
+        """Whether ``obj`` comes from one of the ``builtins`` modules (or a submodule of one)."""
+        module = getattr(obj, "__module__", None) or ""
+        return any(module == m or module.startswith(m + ".") for m in self.builtins)
 
     # -- registration -------------------------------------------------------------------------
 
@@ -157,6 +211,8 @@ class Registry:
         if not (inspect.isclass(obj) or callable(obj)):
             raise TypeError(f"only classes and functions can be registered in {self.name!r}, got {obj!r}")
         names = [obj.__name__] if name is None else [name] if isinstance(name, str) else name
+        if not self._defined_in_builtins(obj):
+            self.import_builtins()  # a name taken by a built-in is found now, not when they import
         for key in names:
             existing = self._module_dict.get(key)
             if existing is not None and existing is not obj and not force:
@@ -177,6 +233,7 @@ class Registry:
     def _check_namespace(self, key: str, obj: Any, plugin: str = "") -> None:
         """Raise if another registry of the namespace has ``key`` for another object."""
         for other in self.siblings():
+            other.import_builtins()
             existing = other._module_dict.get(key)
             if existing is not None and existing is not obj:
                 raise RegistryConflictError(
@@ -199,6 +256,7 @@ class Registry:
         from rdet_core.custom_imports import import_pending_custom_modules
 
         import_pending_custom_modules()
+        self.import_builtins()
         for candidate in _candidates(key):
             if candidate in self._module_dict:
                 if candidate not in self._from_plugins:
@@ -226,6 +284,7 @@ class Registry:
         """The error for an unknown name: closest names and where names come from."""
         from rdet_core import plugins
 
+        self.import_builtins()
         known = sorted(set(self._module_dict) | set(plugins.entry_point_names(self)))
         close = difflib.get_close_matches(key, known, n=5, cutoff=0.5)
         hint = f" Closest names: {', '.join(close)}." if close else ""
@@ -242,24 +301,29 @@ class Registry:
     @property
     def module_dict(self) -> dict[str, Any]:
         """The built-in and already-loaded entries (a copy)."""
+        self.import_builtins()
         return dict(self._module_dict)
 
     def keys(self) -> list[str]:
+        self.import_builtins()
         return list(self._module_dict)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.get(key) is not None
 
     def __iter__(self) -> Iterator[str]:
+        self.import_builtins()
         return iter(list(self._module_dict))
 
     def __len__(self) -> int:
+        self.import_builtins()
         return len(self._module_dict)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # imports nothing: error messages show registries
         namespace = f", namespace={self.namespace!r}" if self.namespace is not None else ""
+        pending = " (built-ins not imported yet)" if self._builtins_pending else ""
         return (
-            f"Registry(name={self.name!r}, items={len(self._module_dict)}, "
+            f"Registry(name={self.name!r}, items={len(self._module_dict)}{pending}, "
             f"group={self.entry_point_group!r}{namespace})"
         )
 

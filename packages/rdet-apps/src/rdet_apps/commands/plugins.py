@@ -35,9 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def import_registries() -> None:
     """Import rdet's packages, so that every registry and built-in name is known (imports torch)."""
-    import rdet_apps.engine  # noqa: F401  (registers the hooks)
-    import rdet_data  # noqa: F401  (datasets, transforms)
+    import rdet_apps.registry  # noqa: F401  (hooks)
+    import rdet_data.registry  # noqa: F401  (datasets, transforms)
     import rdet_models  # noqa: F401  (models, coders, assigners, ...)
+    from rdet_core.registry import all_registries
+
+    for registry in all_registries().values():  # those that import their built-ins on first use
+        registry.import_builtins()
 
 
 def _rows(check: bool) -> list[PluginRow]:
