@@ -13,6 +13,7 @@ import torch.utils.checkpoint as cp
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from rdet_models.fuse import conv_norm, sequential_forward
 from rdet_models.init import BaseModule, Sequential
 from rdet_models.layers import build_conv_layer, build_norm_layer
 from rdet_models.registry import MODELS
@@ -72,10 +73,10 @@ class BasicBlock(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         def inner(x: torch.Tensor) -> torch.Tensor:
             identity = x
-            out = self.relu(self.norm1(self.conv1(x)))
-            out = self.norm2(self.conv2(out))
+            out = self.relu(conv_norm(self.conv1, self.norm1, x))
+            out = conv_norm(self.conv2, self.norm2, out)
             if self.downsample is not None:
-                identity = self.downsample(x)
+                identity = sequential_forward(self.downsample, x)
             out += identity  # in place, as MMCV: one feature map less to allocate and fill
             return out
 
@@ -151,11 +152,11 @@ class Bottleneck(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         def inner(x: torch.Tensor) -> torch.Tensor:
             identity = x
-            out = self.relu(self.norm1(self.conv1(x)))
-            out = self.relu(self.norm2(self.conv2(out)))
-            out = self.norm3(self.conv3(out))
+            out = self.relu(conv_norm(self.conv1, self.norm1, x))
+            out = self.relu(conv_norm(self.conv2, self.norm2, out))
+            out = conv_norm(self.conv3, self.norm3, out)
             if self.downsample is not None:
-                identity = self.downsample(x)
+                identity = sequential_forward(self.downsample, x)
             out += identity  # in place, as MMCV: one feature map less to allocate and fill
             return out
 
@@ -376,7 +377,10 @@ class ResNet(BaseModule):
                     nn.init.constant_(m.norm2.weight, 0)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        x = self.stem(x) if self.deep_stem else self.relu(self.norm1(self.conv1(x)))
+        if self.deep_stem:
+            x = sequential_forward(self.stem, x)
+        else:
+            x = self.relu(conv_norm(self.conv1, self.norm1, x))
         x = self.maxpool(x)
         outs = []
         for i, name in enumerate(self.res_layers):

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rdet_models.fuse import conv_norm
 from rdet_models.layers.layer_norm import LayerNorm2d
 
 __all__ = [
@@ -213,12 +214,13 @@ class ConvModule(nn.Module):
 
     def forward(self, x: torch.Tensor, activate: bool = True, norm: bool = True) -> torch.Tensor:
         """(N, C_in, H, W) -> (N, C_out, H', W')."""
+        folded = norm and bool(self.conv_bn_pairs())  # conv then norm: one folded conv in eval
         for layer in self.order:
             if layer == "conv":
                 if hasattr(self, "padding_layer"):
                     x = self.padding_layer(x)
-                x = self.conv(x)
-            elif layer == "norm" and norm and self.with_norm:
+                x = conv_norm(self.conv, self.norm, x) if folded else self.conv(x)
+            elif layer == "norm" and norm and self.with_norm and not folded:
                 x = self.norm(x)
             elif layer == "act" and activate and self.with_activation:
                 x = self.activate(x)
