@@ -25,9 +25,31 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-__all__ = ["conv_norm", "fuse_conv_bn", "fused_conv", "sequential_forward"]
+__all__ = ["conv_norm", "folded_weight_bias", "fuse_conv_bn", "fused_conv", "sequential_forward"]
 
 _BN = (nn.BatchNorm2d, nn.SyncBatchNorm)
+
+
+def folded_weight_bias(
+    conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm, dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight ``w * g / s`` (C_out, C_in / groups, kH, kW) and bias ``(b - mean) * g / s +
+    beta`` (C_out,) of the one convolution computing ``bn(conv(x))`` with ``bn``'s running
+    statistics (``s = sqrt(var + eps)``); ``dtype``: compute in it (default: the parameters').
+    Differentiable in ``w``, ``b``, ``g`` and ``beta``."""
+
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        return t if dtype is None else t.to(dtype)
+
+    scale = torch.rsqrt(cast(bn.running_var) + bn.eps)
+    if bn.weight is not None:
+        scale = cast(bn.weight) * scale
+    bias = -cast(bn.running_mean) * scale
+    if conv.bias is not None:
+        bias = bias + cast(conv.bias) * scale
+    if bn.bias is not None:
+        bias = bias + cast(bn.bias)
+    return cast(conv.weight) * scale.reshape(-1, 1, 1, 1), bias
 
 
 def fused_conv(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> nn.Conv2d:
@@ -54,13 +76,9 @@ def fused_conv(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> nn.Conv2
         padding_mode=conv.padding_mode,
     ).to(device=conv.weight.device, dtype=conv.weight.dtype)
     with torch.no_grad():
-        inv_std = torch.rsqrt(bn.running_var.double() + bn.eps)
-        gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(inv_std)
-        beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(inv_std)
-        scale = gamma * inv_std
-        bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(inv_std)
-        fused.weight.copy_(conv.weight.double() * scale.reshape(-1, 1, 1, 1))
-        fused.bias.copy_((bias - bn.running_mean.double()) * scale + beta)
+        weight, bias = folded_weight_bias(conv, bn, torch.float64)
+        fused.weight.copy_(weight)
+        fused.bias.copy_(bias)
     return fused
 
 
@@ -122,15 +140,7 @@ def conv_norm(conv: nn.Module, norm: nn.Module, x: torch.Tensor) -> torch.Tensor
     """
     if not _foldable(conv, norm):
         return norm(conv(x))
-    scale = torch.rsqrt(norm.running_var + norm.eps)
-    if norm.weight is not None:
-        scale = norm.weight * scale
-    shift = -norm.running_mean * scale
-    if conv.bias is not None:
-        shift = shift + conv.bias * scale
-    if norm.bias is not None:
-        shift = shift + norm.bias
-    return conv._conv_forward(x, conv.weight * scale.reshape(-1, 1, 1, 1), shift)
+    return conv._conv_forward(x, *folded_weight_bias(conv, norm))
 
 
 def sequential_forward(sequential: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
