@@ -8,7 +8,9 @@ and Oriented R-CNN (R50-FPN, MMRotate's DOTA configs as shipped, random weights,
 Every measurement runs in its own subprocess (a fresh interpreter: no warm caches, no thread
 pool shared with another variant). MMRotate's side runs in the reference environment
 (``--ref-activate``: a script that ``source`` sets it up, e.g. ``/tmp/ref/activate.sh`` from
-``../shared/tools/make_ref_env.sh``); without it only rdet's variants run. Both sides load the
+``../shared/tools/make_ref_env.sh``); without it only rdet's variants run. rdet's processes
+start as the ``rdet`` command does (``rdet_apps.cpu_memory.tune``: huge pages, glibc keeping
+freed blocks), MMRotate's as shipped, or with the same settings under ``--same-memory``. Both sides load the
 same state dict (MMRotate's initialisation, saved once) and the same input. The variants run
 interleaved, ``--rounds`` times each, and each one's figure is its best time over the rounds and
 over its ``--repeat`` timed calls after a warm-up (the machine may be shared).
@@ -52,6 +54,12 @@ VARIANTS = {
     "compiled": dict(channels_last=True, fuse=True, amp=None, compile=True),
 }
 INFER_ONLY = ("fused", "compiled")
+#: ``--same-memory``: rdet_apps.cpu_memory's settings, given to MMRotate's process by environment.
+MMROTATE_SAME_MEMORY = {
+    "THP_MEM_ALLOC_ENABLE": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+    "MALLOC_TRIM_THRESHOLD_": str((1 << 31) - 1),
+}
 SEED = 0
 
 
@@ -218,6 +226,10 @@ def _rdet_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worker(spec: dict[str, Any]) -> None:
+    if spec["side"] == "rdet":  # what the `rdet` command does first: huge pages, freed blocks kept
+        from rdet_apps import cpu_memory
+
+        cpu_memory.tune()
     result = _mmrotate_worker(spec) if spec["side"] == "mmrotate" else _rdet_worker(spec)
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -225,11 +237,15 @@ def _worker(spec: dict[str, Any]) -> None:
 # -- the parent: spawn, interleave, report -----------------------------------------------------------
 
 
-def _run(spec: dict[str, Any], ref_activate: str | None, threads: int | None) -> dict[str, Any]:
+def _run(
+    spec: dict[str, Any], ref_activate: str | None, threads: int | None, same_memory: bool = False
+) -> dict[str, Any]:
     script = Path(__file__).resolve()
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
+    if same_memory and spec["side"] == "mmrotate":
+        env.update(MMROTATE_SAME_MEMORY)
     if spec["side"] == "mmrotate":
         inner = f"python {shlex.quote(str(script))} --worker {shlex.quote(json.dumps(spec))}"
         cmd = ["bash", "-c", f". {shlex.quote(ref_activate or '')} && exec {inner}"]
@@ -275,6 +291,12 @@ def main() -> None:
         default="wall",
         help="wall: elapsed time; cpu: process CPU time (with --threads 1: robust on a shared machine)",
     )
+    parser.add_argument(
+        "--same-memory",
+        action="store_true",
+        help="give MMRotate's processes the memory settings that the rdet command makes (huge pages, "
+        "glibc keeping freed blocks); without it each side runs as its command does",
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     if args.worker:
@@ -317,6 +339,7 @@ def main() -> None:
                             {**base, "side": side, "mode": mode, "variant": variant},
                             args.ref_activate,
                             args.threads,
+                            args.same_memory,
                         )
                         best[variant] = min(best.get(variant, float("inf")), *out["times_s"])
                         first[variant] = out["first_s"]

@@ -1,5 +1,4 @@
 import json
-import os
 import re
 import subprocess
 import sys
@@ -234,38 +233,3 @@ def test_top_level_parsing_is_unchanged(capsys):
     with pytest.raises(SystemExit):
         main(["plugins", "--no-such-option"])
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
-
-
-# A fresh interpreter: rdet's CLI start-up, then torch allocates 64 MB and touches it; prints the
-# environment variable and the process's AnonHugePages (kB) from /proc/self/smaps_rollup.
-_HUGE_PAGES = r"""
-import os, sys
-from rdet_apps.cli import prefer_huge_pages
-prefer_huge_pages()
-import torch
-x = torch.ones(16 * 1024 * 1024)
-rollup = open("/proc/self/smaps_rollup").read().splitlines()
-huge = [int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:")]
-print(os.environ.get("THP_MEM_ALLOC_ENABLE"), huge[0] if huge else -1)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="transparent huge pages are Linux's")
-@pytest.mark.parametrize("preset", [None, "0"])
-def test_the_cli_backs_torch_tensors_by_huge_pages_unless_told_not_to(preset):
-    """`rdet` sets PyTorch's THP_MEM_ALLOC_ENABLE=1 before torch is imported (page faults of fresh
-    feature maps were 5% of an Oriented R-CNN training step); a value in the environment wins.
-    Where the kernel offers THP on request (madvise or always), the 64 MB tensor lands on huge pages."""
-    from pathlib import Path
-
-    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    if preset is not None:
-        env["THP_MEM_ALLOC_ENABLE"] = preset
-    done = subprocess.run(
-        [sys.executable, "-c", _HUGE_PAGES], capture_output=True, text=True, timeout=300, env=env, check=True
-    )
-    value, huge_kb = done.stdout.split()
-    assert value == (preset or "1")
-    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    if preset is None and thp.exists() and "[never]" not in thp.read_text():
-        assert int(huge_kb) >= 32 * 1024, f"only {huge_kb} kB on huge pages"

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from types import ModuleType
+
+from rdet_apps import cpu_memory
 
 #: command -> the module of ``rdet_apps.commands`` that implements it. Only the command being
 #: run is imported (some import numpy or more at the top); ``rdet --help`` imports them all.
@@ -110,19 +111,9 @@ def _commands_needed(argv: Sequence[str]) -> list[str] | None:
     return []
 
 
-def prefer_huge_pages() -> None:
-    """Back torch's large CPU tensors by transparent huge pages (PyTorch's ``THP_MEM_ALLOC_ENABLE``)
-    unless the environment sets the variable: a fresh 64 MB feature map then faults in 32 pages
-    of 2 MB, not 16384 of 4 KB. torch reads the variable at its first allocation, so this only
-    acts before torch is imported (the commands import it); Linux only. Memory: allocations of
-    2 MB and more are aligned to 2 MB."""
-    if sys.platform.startswith("linux") and "torch" not in sys.modules:
-        os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    prefer_huge_pages()
+    cpu_memory.tune()
     parser = build_parser(_commands_needed(argv))
     args, extra = parser.parse_known_args(argv)
     if args.command == "split":  # the splitter parses its own options: hand it the rest as given

@@ -289,8 +289,8 @@ class Registry:
         close = difflib.get_close_matches(key, known, n=5, cutoff=0.5)
         hint = f" Closest names: {', '.join(close)}." if close else ""
         return UnknownTypeError(
-            f"{key!r} is not in the {self.name!r} registry.{hint} Names come from rdet's packages "
-            f"(imported ones only) and from plugins: installed distributions that declare the "
+            f"{key!r} is not in the {self.name!r} registry.{hint} Names come from rdet's built-in "
+            f"modules and from plugins: installed distributions that declare the "
             f"entry-point group {self.entry_point_group!r}. Code of your own can register itself "
             f"with @{self.name.upper()}.register_module() and be listed in the config's "
             f"custom_imports. `rdet plugins` lists what is registered."
