@@ -71,3 +71,83 @@ def test_version_and_split_help(capsys) -> None:  # type: ignore[no-untyped-def]
         main(["split", "--help"])
     out = capsys.readouterr().out
     assert done.value.code == 0 and "--img-dirs" in out and "--gaps" in out
+
+
+def test_patch_windows_cover_the_image_and_bad_steps_name_the_argument() -> None:
+    import numpy as np
+
+    from rdet_apps.apis.patches import patch_windows
+
+    for width, height, size, step in [(256, 256, 64, 64), (300, 170, 64, 50), (1000, 77, 128, 1)]:
+        covered = np.zeros((height, width), bool)
+        for x0, y0, x1, y1 in patch_windows(width, height, [size], [step]):
+            covered[y0:y1, x0:x1] = True
+        assert covered.all(), (width, height, size, step)
+    with pytest.raises(ValueError, match=r"steps\[0\] = 74 is larger than sizes\[0\] = 64: strips of 10"):
+        patch_windows(256, 256, [64], [74])
+    with pytest.raises(ValueError, match=r"steps\[1\] = 0: a step \(stride\) must be at least 1"):
+        patch_windows(256, 256, [64, 32], [48, 0])
+    with pytest.raises(ValueError, match=r"sizes\[0\] = -4"):
+        patch_windows(256, 256, [-4], [1])
+    with pytest.raises(ValueError, match="must pair up"):
+        patch_windows(256, 256, [64], [])
+
+
+def test_patch_apis_refuse_bad_steps_before_reading_the_image() -> None:
+    import torch
+
+    from rdet_apps.apis import inference_detector_by_patches, predict_by_patches
+
+    model = torch.nn.Identity()  # never reached
+    for api in (predict_by_patches, inference_detector_by_patches):
+        with pytest.raises(ValueError, match=r"steps\[0\] = 1100 is larger than sizes\[0\] = 1024"):
+            api(model, "/nowhere/absent.png", sizes=[1024], steps=[1100])
+        with pytest.raises(ValueError, match=r"ratios\[0\] = 0"):
+            api(model, "/nowhere/absent.png", sizes=[1024], steps=[824], ratios=[0])
+
+
+@pytest.fixture(scope="module")
+def demo_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """(config, checkpoint, image) of the demo detector, untrained, and one 128 x 128 image."""
+    import numpy as np
+    import torch
+
+    from rdet_apps.commands.demo import CONFIG
+
+    root = tmp_path_factory.mktemp("demo_model")
+    torch.save({"state_dict": init_detector(CONFIG).state_dict()}, root / "w.pth")
+    cv2.imwrite(str(root / "a.png"), np.full((128, 128, 3), 90, np.uint8))
+    return str(CONFIG), str(root / "w.pth"), str(root / "a.png")
+
+
+def test_patch_gap_and_device_are_checked_before_the_model(demo_model, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config, _, image = demo_model
+
+    def fails(*options: str) -> str:
+        args = ["infer", config, "/nowhere/absent.pth", image, "--out-dir", str(tmp_path / "o"), *options]
+        assert main(list(args)) == 1
+        err = capsys.readouterr().err
+        assert "absent.pth" not in err, err  # failed before loading the model
+        return err
+
+    assert "--patch-gap -10: the overlap of neighbouring patches cannot be negative" in fails(
+        "--patch-size", "64", "--patch-gap", "-10"
+    )
+    assert "--patch-gap 64: must be smaller than the patch size, --patch-size 64" in fails(
+        "--patch-size", "64", "--patch-gap", "64"
+    )
+    assert "--patch-size 0: must be a positive" in fails("--patch-size", "0")
+    err = fails("--device", "tpu")
+    assert "--device tpu: not a torch device" in err and "available here: cpu" in err
+
+
+def test_patch_gap_against_the_test_scale_and_a_zero_gap(demo_model, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config, checkpoint, image = demo_model
+    out = tmp_path / "o"
+    args = ["infer", config, checkpoint, image, "--out-dir", str(out), "--device", "cpu"]
+    assert main([*args, "--patch-gap", "100000"]) == 1
+    err = capsys.readouterr().err
+    assert "--patch-gap 100000: must be smaller than the patch size, the test scale" in err, err
+    assert not list(out.iterdir())  # nothing half done
+    assert main([*args, "--patch-size", "64", "--patch-gap", "0", "--score-thr", "0"]) == 0
+    assert "(by patches of 64)" in capsys.readouterr().out and (out / "a.txt").is_file()

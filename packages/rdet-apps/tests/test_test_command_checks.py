@@ -56,3 +56,43 @@ def test_unknown_metric_and_eval_option_fail_first(options: list[str], capsys) -
     assert "--eval-options iou_thrs (did you mean iou_thr?)" in err
     err = _fails(["--format-only", "--eval-options", "submision_dir=x", *options], capsys)
     assert "submision_dir (did you mean submission_dir?)" in err
+
+
+def test_out_in_a_folder_not_yet_made_gets_its_results(options: list[str], tmp_path: Path) -> None:
+    """The folder of --out is made before the inference pass; it was not, and the results were
+    lost with a FileNotFoundError after it."""
+    import pickle
+
+    import torch
+
+    from rdet_apps.apis import init_detector
+
+    model = init_detector(CONFIG)  # untrained: the detections do not matter, the file does
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "w.pth")
+    out = tmp_path / "new" / "deeper" / "r.pkl"
+    pics = tmp_path / "pics" / "here"
+    args = ["test", str(CONFIG), str(tmp_path / "w.pth"), "--out", str(out), "--show-dir", str(pics)]
+    assert main([*args, "--device", "cpu", *options]) == 0
+    results = pickle.loads(out.read_bytes())
+    assert len(results) == 2 and pics.is_dir()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc: no file can be made there")
+def test_an_out_no_one_can_write_fails_first_even_for_root(options: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
+    err = _fails(["--out", "/proc/x/r.pkl", *options], capsys)
+    assert "--out /proc/x/r.pkl: cannot write in /proc/x" in err, err
+    err = _fails(["--show-dir", "/proc/pics", *options], capsys)
+    assert "--show-dir /proc/pics: cannot write in /proc/pics" in err, err
+
+
+def test_a_device_this_machine_lacks_fails_first_naming_the_option(options: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    err = _fails(["--eval", "mAP", "--device", "cuda:99", *options], capsys)
+    assert "--device cuda:99: " in err and "AssertionError" not in err, err
+    if torch.cuda.is_available():
+        assert "no such CUDA device; available here: cpu, cuda:0" in err, err
+    else:
+        assert "CUDA is not available" in err and "use --device cpu" in err, err
+    err = _fails(["--eval", "mAP", "--device", "tpu", *options], capsys)
+    assert "--device tpu: not a torch device" in err and "available here: cpu" in err, err

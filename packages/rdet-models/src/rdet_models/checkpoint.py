@@ -156,6 +156,32 @@ def _numpy_globals() -> list[Any]:
     return found
 
 
+# What torch's weights-only unpickler says when a well-formed pickle holds objects it refuses
+# (not when the bytes are no pickle at all: "Unsupported operand", "String is too long", ...).
+_UNSAFE_MARKERS = (
+    "GLOBAL ",
+    "is blocked",
+    "unrecognized function",
+    "allowlisted",
+    "add_safe_globals",
+    "must be imported to load",
+)
+
+
+def _checkpoint_kind(path: Path) -> str | None:
+    """``'zip'`` (``torch.save``), ``'pickle'`` (its legacy format, or a plain pickle of
+    protocol 2+), ``'tar'`` (torch < 0.4) by the file's first bytes; None for anything else."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"\x80"):
+        return "pickle"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
 def read_checkpoint(
     filename: str | os.PathLike, map_location: str | torch.device | None = "cpu", weights_only: bool = True
 ) -> Any:
@@ -164,25 +190,61 @@ def read_checkpoint(
     ``weights_only=True`` allows tensors, containers, numbers, strings and numpy values only;
     anything else raises :class:`UnsafeCheckpointError` naming the file and the object, and the
     file is loaded only with ``weights_only=False`` (do that only for files you trust).
+
+    Raises:
+        CheckpointNotFoundError: see :func:`resolve_checkpoint`.
+        ValueError: the file is no PyTorch checkpoint (neither a zip archive nor a pickle by its
+            first bytes: an image, a text file), or a corrupt or truncated one, whatever the
+            unpickler raised (``KeyError``, ``EOFError``, ``UnpicklingError``, ``RuntimeError``).
+        UnsafeCheckpointError: a well-formed checkpoint with objects a weights-only load refuses.
     """
     path = resolve_checkpoint(filename)
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: empty file (0 bytes), not a checkpoint")
+    if _checkpoint_kind(path) is None:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        raise ValueError(
+            f"{path}: not a PyTorch checkpoint: it starts with {head!r}, where a checkpoint is a zip "
+            "archive (b'PK\\x03\\x04', torch.save) or a pickle (b'\\x80', torch.save's legacy format)"
+        )
     try:
         if not weights_only:
             return torch.load(path, map_location=map_location, weights_only=False)
         with torch.serialization.safe_globals(_numpy_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights_only" not in str(err) and "Unsupported global" not in str(err):
-            raise ValueError(f"{path}: not a PyTorch checkpoint ({err})") from err
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if not weights_only or not any(m in str(err) for m in _UNSAFE_MARKERS):
+            raise ValueError(
+                f"{path}: not a PyTorch checkpoint, or a corrupt or truncated one ({_first_line(err)})"
+            ) from err
         raise UnsafeCheckpointError(
-            f"{path} holds objects that a weights-only load refuses ({first}). If you trust this "
-            "file, load it with weights_only=False"
+            f"{path} holds objects that a weights-only load refuses ({_first_line(err)}). If you trust "
+            "this file, load it with weights_only=False"
         ) from err
-    except (RuntimeError, EOFError) as err:
-        raise ValueError(f"{path}: not a PyTorch checkpoint, or a truncated one ({err})") from err
+    except RuntimeError as err:
+        if "deserialize object on" in str(err):  # map_location: a CUDA checkpoint on a CPU machine
+            raise RuntimeError(f"{path}: {err}") from err
+        raise ValueError(
+            f"{path}: not a PyTorch checkpoint, or a corrupt or truncated one ({_first_line(err)})"
+        ) from err
+    except (OSError, MemoryError):
+        raise
+    except Exception as err:  # the unpickler raises KeyError, EOFError, IndexError ... on garbage
+        raise ValueError(
+            f"{path}: not a PyTorch checkpoint, or a corrupt or truncated one "
+            f"({type(err).__name__}: {_first_line(err)})"
+        ) from err
+
+
+def _first_line(err: BaseException) -> str:
+    """The gist of ``err``'s message (torch's run over many lines): the weights-only
+    unpickler's own error where torch quotes it, else the first non-empty line."""
+    text = str(err)
+    if "WeightsUnpickler error: " in text:
+        text = text.split("WeightsUnpickler error: ", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
 
 
 def extract_state_dict(checkpoint: Any, name: str = "checkpoint") -> dict[str, torch.Tensor]:

@@ -4,13 +4,14 @@ and ``show_result``; and their typed forms ``predict_images`` / ``predict_by_pat
 (``Detections`` per image, which ``inference_detector*`` convert to MMRotate's per-class lists).
 """
 
-from rdet_apps.apis.inference import inference_detector, init_detector, predict_images
-from rdet_apps.apis.patches import inference_detector_by_patches, predict_by_patches
+from rdet_apps.apis.inference import inference_detector, init_detector, predict_images, resolve_device
+from rdet_apps.apis.patches import check_sizes_steps, inference_detector_by_patches, predict_by_patches
 from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test, to_mmrotate_results
 from rdet_apps.apis.train import train_detector
 from rdet_apps.visualization import show_result
 
 __all__ = [
+    "check_sizes_steps",
     "evaluate_results",
     "inference_detector",
     "inference_detector_by_patches",
@@ -18,6 +19,7 @@ __all__ = [
     "multi_gpu_test",
     "predict_by_patches",
     "predict_images",
+    "resolve_device",
     "show_result",
     "single_gpu_test",
     "to_mmrotate_results",

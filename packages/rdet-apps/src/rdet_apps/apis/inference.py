@@ -24,10 +24,56 @@ import torch
 
 from rdet_core.structures import DetBatch, Detections, detections_to_result
 
-__all__ = ["ImageInput", "inference_detector", "init_detector", "predict_images"]
+__all__ = ["ImageInput", "inference_detector", "init_detector", "predict_images", "resolve_device"]
 
 ImageInput = str | os.PathLike | np.ndarray
 """An image: a file path, or a BGR ``HxWx3`` uint8 array."""
+
+
+def _available_devices() -> list[str]:
+    """The devices this torch and machine can run: ``cpu``, ``cuda:0`` ..., ``mps``, ``xpu``."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    for kind in ("mps", "xpu"):
+        backend = getattr(torch.backends, kind, None) if kind == "mps" else getattr(torch, kind, None)
+        if backend is not None and backend.is_available():
+            found.append(kind)
+    return found
+
+
+def resolve_device(device: str | torch.device | None, what: str = "device") -> torch.device:
+    """The ``torch.device`` of ``device`` (None: ``cuda`` when available, else ``cpu``), checked
+    to exist on this machine, so that a command fails at once, naming ``what`` (``--device``)
+    and what is available, not with torch's bare error once the model is built.
+
+    Raises:
+        ValueError: an unknown device type (``tpu``), or a device this machine lacks (``cuda`` on
+            a CPU-only torch or without a GPU, ``cuda:3`` with two GPUs, ``mps``, ``xpu``).
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    available = _available_devices()
+    here = f"available here: {', '.join(available)}"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"{what} {device}: not a torch device (cpu, cuda, cuda:N, mps ...); {here}"
+        ) from None
+    if dev.type == "cuda":
+        if torch.version.cuda is None:
+            why = f"torch {torch.__version__} is a CPU-only build"
+        elif not torch.cuda.is_available():
+            why = f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no GPU or no driver"
+        else:
+            if dev.index is not None and f"cuda:{dev.index}" not in available:
+                raise ValueError(f"{what} {device}: no such CUDA device; {here}")
+            return dev
+        raise ValueError(f"{what} {device}: CUDA is not available ({why}); use {what} cpu")
+    if dev.type != "cpu" and dev.type not in available:
+        raise ValueError(f"{what} {device}: {dev.type} is not available on this machine; {here}")
+    return dev
 
 
 def init_detector(
@@ -69,11 +115,13 @@ def init_detector(
             ``model.amp`` is the mode in use.
 
     Raises:
+        ValueError: a ``device`` this machine lacks (:func:`resolve_device`).
         rdet_apps.amp.AmpError: A bad ``amp`` (or config key ``amp``), or a precision the
             device cannot run (fp16 where this torch's CPU autocast lacks it).
     """
     import rdet_models
     from rdet_apps.amp import config_amp, enable_inference_amp, resolve_amp
+    from rdet_apps.engine.config_checks import check_model_config
     from rdet_core import Config
     from rdet_models.checkpoint import load_checkpoint
     from rdet_models.memory_format import convs_to_channels_last
@@ -86,11 +134,13 @@ def init_detector(
         config = copy.deepcopy(config)
     if cfg_options is not None:
         config.merge_from_dict(dict(cfg_options))
+    device = resolve_device(device)
     if amp is None:
         mode = resolve_amp(config_amp(config), device, "config key amp")
     else:
         mode = resolve_amp(amp, device, "amp")
     model_cfg = config.model
+    check_model_config(model_cfg)  # a typo'd test_cfg key (score_th) is an error, not a default
     if "pretrained" in model_cfg:
         model_cfg.pretrained = None
     elif model_cfg.get("backbone") is not None and "init_cfg" in model_cfg.backbone:
@@ -110,7 +160,7 @@ def init_detector(
     model.eval()
     if fuse_conv_bn:
         rdet_models.fuse_conv_bn(model)
-    if channels_last if channels_last is not None else torch.device(device).type == "cpu":
+    if channels_last if channels_last is not None else device.type == "cpu":
         convs_to_channels_last(model)
     return enable_inference_amp(model, mode)
 

@@ -21,7 +21,7 @@ from rdet_apps.apis.inference import ImageInput, _model_num_classes, predict_ima
 from rdet_apps.progress import track
 from rdet_core.structures import Detections, detections_to_result
 
-__all__ = ["inference_detector_by_patches", "patch_windows", "predict_by_patches"]
+__all__ = ["check_sizes_steps", "inference_detector_by_patches", "patch_windows", "predict_by_patches"]
 
 
 def _starts(length: int, size: int, step: int) -> list[int]:
@@ -32,15 +32,42 @@ def _starts(length: int, size: int, step: int) -> list[int]:
     return sorted(set(starts))
 
 
+def check_sizes_steps(sizes: Sequence[int], steps: Sequence[int]) -> None:
+    """Patch ``sizes`` and ``steps`` (strides) that tile an image: paired, whole numbers, and
+    ``1 <= step <= size`` (a step over the size leaves strips that no patch covers; MMRotate
+    asserts ``step < size``, a step equal to the size is patches edge to edge).
+
+    Raises:
+        ValueError: naming the argument and the offending entry.
+    """
+    sizes, steps = list(sizes), list(steps)
+    if not sizes or len(sizes) != len(steps):
+        raise ValueError(f"sizes {sizes} and steps {steps} must pair up (one step per size, at least one)")
+    for i, (size, step) in enumerate(zip(sizes, steps)):
+        for name, value in (("sizes", size), ("steps", step)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name}[{i}] = {value!r}: must be a whole number of pixels")
+        if size < 1:
+            raise ValueError(f"sizes[{i}] = {size}: a patch size must be at least 1 pixel")
+        if step < 1:
+            raise ValueError(f"steps[{i}] = {step}: a step (stride) must be at least 1 pixel")
+        if step > size:
+            raise ValueError(
+                f"steps[{i}] = {step} is larger than sizes[{i}] = {size}: strips of {step - size} "
+                "pixels between the patches would be covered by none (overlap = size - step >= 0)"
+            )
+
+
 def patch_windows(width: int, height: int, sizes: Sequence[int], steps: Sequence[int]) -> np.ndarray:
     """(P, 4) windows ``x0, y0, x1, y1`` covering a ``width`` x ``height`` image, for each
-    (size, step) pair; the last window of a row or column is flush with the border."""
-    if len(sizes) != len(steps):
-        raise ValueError(f"sizes {list(sizes)} and steps {list(steps)} must pair up")
+    (size, step) pair; the last window of a row or column is flush with the border.
+
+    Raises:
+        ValueError: sizes and steps that do not tile the image (:func:`check_sizes_steps`).
+    """
+    check_sizes_steps(sizes, steps)
     wins = []
     for size, step in zip(sizes, steps):
-        if step <= 0 or size <= 0:
-            raise ValueError(f"patch size and step must be positive, got {size} and {step}")
         for y in _starts(height, size, step):
             for x in _starts(width, size, step):
                 wins.append((x, y, min(x + size, width), min(y + size, height)))
@@ -80,10 +107,16 @@ def predict_by_patches(
         batch_size: Patches per ``model.predict`` call.
 
     Raises:
+        ValueError: ``sizes`` / ``steps`` that do not tile the image (a step of 0, or over the
+            size: :func:`check_sizes_steps`), or a ratio that is not positive.
         FileNotFoundError: ``img`` cannot be read.
     """
     from rbox_ops import nms_rotated
 
+    check_sizes_steps(sizes, steps)
+    for i, ratio in enumerate(ratios):
+        if not ratio > 0:
+            raise ValueError(f"ratios[{i}] = {ratio}: a resize ratio must be positive")
     image = _read_image(img)
     height, width = image.shape[:2]
     boxes, scores, labels = [], [], []
@@ -129,7 +162,7 @@ def inference_detector_by_patches(
     """Detections on a whole (huge) image in MMRotate's result format: a (k, 6) float32
     array ``(cx, cy, w, h, theta, score)`` per class, each in descending score order.
 
-    :func:`predict_by_patches` (same arguments), converted once at the end.
+    :func:`predict_by_patches` (same arguments and errors), converted once at the end.
     """
     dets = predict_by_patches(model, img, sizes, steps, ratios, merge_iou_thr, batch_size)
     return detections_to_result(dets, _model_num_classes(model))

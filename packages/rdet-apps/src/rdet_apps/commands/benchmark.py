@@ -48,9 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
 
-    from rdet_apps.apis import init_detector
+    from rdet_apps.apis import init_detector, resolve_device
     from rdet_apps.tools.benchmark import WARMUP, measure, random_batches
 
     for name in ("repeat_num", "max_iter", "log_interval"):
@@ -60,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-iter {args.max_iter}: must exceed the {WARMUP} warm-up iterations")
     if args.shape is not None and min(args.shape) <= 0:
         raise ValueError(f"--shape {args.shape[0]} {args.shape[1]}: sizes must be positive")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available here")
+    device = resolve_device(args.device, "--device")
     model = init_detector(
         args.config,
         args.checkpoint,

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rdet_apps.apis import init_detector
+    from rdet_apps.apis import init_detector, resolve_device
     from rdet_apps.tools.flops import NOT_COUNTED, count_flops
 
     if len(args.shape) == 1:
@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--shape {' '.join(map(str, args.shape))}: give H W or one size")
     if min(shape) <= 0:
         raise ValueError(f"--shape {' '.join(map(str, args.shape))}: sizes must be positive")
-    model = init_detector(args.config, None, device=args.device, cfg_options=args.cfg_options)
+    device = resolve_device(args.device, "--device")
+    model = init_detector(args.config, None, device=device, cfg_options=args.cfg_options)
     report = count_flops(model, shape)
     print(f"{type(model).__name__}, input shape {tuple(report.shape)}")
     print(report.table())

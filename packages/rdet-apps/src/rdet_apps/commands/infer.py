@@ -37,7 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="detect by patches of this size (default: only images larger than the test scale)",
     )
-    parser.add_argument("--patch-gap", type=int, default=200, help="overlap of neighbouring patches, pixels")
+    parser.add_argument(
+        "--patch-gap",
+        type=int,
+        default=200,
+        help="overlap of neighbouring patches, pixels: 0 <= gap < patch size (default 200)",
+    )
     parser.add_argument("--merge-iou", type=float, default=0.1, help="NMS IoU threshold when merging patches")
     parser.add_argument(
         "--fuse-conv-bn",
@@ -141,15 +146,48 @@ def _label_lines(dets, names: list[str], score_thr: float) -> list[str]:
     ]
 
 
+def check_patches(patch_size: int | None, patch_gap: int, scale: int | None = None) -> None:
+    """``--patch-size`` and ``--patch-gap`` that tile an image: a positive size and
+    ``0 <= gap < size`` (a negative gap leaves strips that no patch covers; a gap of the size
+    or more, patches that never move on). ``scale``: the patch size when ``--patch-size`` is not
+    given (the config's test scale), checked once the config is read.
+
+    Raises:
+        ValueError: naming ``--patch-size`` / ``--patch-gap``.
+    """
+    if patch_size is not None and patch_size < 1:
+        raise ValueError(f"--patch-size {patch_size}: must be a positive number of pixels")
+    if patch_gap < 0:
+        raise ValueError(
+            f"--patch-gap {patch_gap}: the overlap of neighbouring patches cannot be negative "
+            "(strips between the patches would be detected by none); 0 puts them edge to edge"
+        )
+    size = patch_size if patch_size is not None else scale
+    if size is not None and patch_gap >= size:
+        where = (
+            f"--patch-size {size}" if patch_size is not None else f"the test scale {size} (no --patch-size)"
+        )
+        raise ValueError(f"--patch-gap {patch_gap}: must be smaller than the patch size, {where}")
+
+
 def run(args: argparse.Namespace) -> int:
     import cv2
-    import torch
 
     from rdet_apps.apis import init_detector, predict_by_patches, predict_images
+    from rdet_apps.apis.inference import resolve_device
     from rdet_apps.progress import track
     from rdet_apps.visualization import show_result
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    check_patches(args.patch_size, args.patch_gap)
+    device = resolve_device(args.device, "--device")
+    images = _images(args.images)
+    out_dir = Path(args.out_dir)
+    try:  # before the model: a folder that cannot be made fails at once
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PermissionError(
+            f"--out-dir {out_dir}: cannot make this folder ({err.strerror or err})"
+        ) from err
     model = init_detector(
         args.config,
         args.checkpoint,
@@ -161,9 +199,7 @@ def run(args: argparse.Namespace) -> int:
     )
     names = [str(c) for c in (model.CLASSES or range(model.num_classes))]
     scale = _test_scale(model.cfg)
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    images = _images(args.images)
+    check_patches(args.patch_size, args.patch_gap, scale)
     outputs = output_names(images)
     unreadable: list[str] = []
     for path in track(images, desc="inference"):
@@ -189,9 +225,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         size = args.patch_size or (scale if max(img.shape[:2]) > scale else None)
         if size:
-            dets = predict_by_patches(
-                model, img, [size], [max(size - args.patch_gap, 1)], [1.0], args.merge_iou
-            )
+            dets = predict_by_patches(model, img, [size], [size - args.patch_gap], [1.0], args.merge_iou)
         else:
             (dets,) = predict_images(model, img)
         name = outputs[path]

@@ -108,6 +108,7 @@ def _predictor(args: argparse.Namespace) -> object:
         ValueError: A checkpoint or ``--cfg-options`` / ``--device`` given with an .onnx model
             (it holds its weights and settings), or no checkpoint with a config.
     """
+    from rdet_apps.apis import resolve_device
     from rdet_apps.serve import OnnxPredictor, TorchPredictor
 
     if str(args.config).lower().endswith(".onnx"):
@@ -128,6 +129,7 @@ def _predictor(args: argparse.Namespace) -> object:
         return OnnxPredictor(args.config)
     if args.checkpoint is None:
         raise ValueError(f"rdet serve {args.config}: give the checkpoint file after the config")
+    device = resolve_device(args.device, "--device")
     return TorchPredictor.from_files(
-        args.config, args.checkpoint, device=args.device, cfg_options=args.cfg_options, strict=args.strict
+        args.config, args.checkpoint, device=device, cfg_options=args.cfg_options, strict=args.strict
     )

@@ -97,7 +97,10 @@ _FORMAT_OPTIONS = ("submission_dir", "nms_thr")
 
 
 def _check_writable(path: str | os.PathLike, what: str, folder: bool = False) -> None:
-    """Fail now, not after the inference pass, when ``path`` cannot be written."""
+    """Fail now, not after the inference pass, when ``path`` cannot be written: the folder (of
+    a file: its parent) is created, and a file is tried in it."""
+    import tempfile
+
     path = Path(path)
     parent = path if folder else path.parent
     existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
@@ -107,10 +110,15 @@ def _check_writable(path: str | os.PathLike, what: str, folder: bool = False) ->
         raise PermissionError(f"{what} {path}: cannot write in {existing}")
     if not folder and path.exists() and (path.is_dir() or not os.access(path, os.W_OK)):
         raise PermissionError(f"{what} {path}: exists and cannot be written")
+    try:  # os.access says yes to root everywhere, and knows nothing of /proc or read-only mounts
+        parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=parent).close()
+    except OSError as err:
+        raise PermissionError(f"{what} {path}: cannot write in {parent} ({err.strerror or err})") from err
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    """The outputs asked for can be written (before any inference)."""
+    """The outputs asked for can be written (before any inference); their folders are made."""
     if args.out:
         if not str(args.out).endswith((".pkl", ".pickle")):
             raise ValueError(
@@ -157,9 +165,8 @@ def check_evaluation(dataset: Any, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from rdet_apps.apis import init_detector
+    from rdet_apps.apis.inference import resolve_device
     from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test, to_mmrotate_results
     from rdet_apps.engine import init_dist
     from rdet_data import build_dataloader, build_dataset, dataloader_args
@@ -168,13 +175,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nothing to do: give --out, --eval, --format-only or --show-dir")
     if args.format_only and args.eval:
         raise ValueError("--eval and --format-only cannot be both given")
+    device = resolve_device(args.device, "--device")
     check_outputs(args)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     distributed = args.launcher != "none"
     rank = init_dist(args.launcher)[0] if distributed else 0
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     test_cfg = dict(cfg.data.test)
     test_cfg.pop("samples_per_gpu", None)
     dataset = build_dataset({**test_cfg, "test_mode": True})

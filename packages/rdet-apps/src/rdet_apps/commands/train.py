@@ -44,12 +44,14 @@ def run(args: argparse.Namespace) -> int:
     from rdet_apps.apis.train import default_device, train_detector
     from rdet_apps.commands.env import collect
     from rdet_apps.engine import init_dist, set_random_seed
+    from rdet_apps.engine.config_checks import check_runtime_config
     from rdet_apps.logs import get_logger
     from rdet_data import build_dataset
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    check_runtime_config(cfg)  # before anything is built or written (build_runner checks again)
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)
     if args.resume_from:
         cfg.resume_from = args.resume_from

@@ -1,8 +1,29 @@
-"""Checks of the runtime part of a config before training: a typo'd key of ``runner``,
-``lr_config``, ``momentum_config``, ``checkpoint_config``, ``log_config`` or ``evaluation``,
-or of a top-level name (``evaluaton``), is an error naming the closest valid key, not a
-setting silently ignored. MMCV raises ``TypeError`` for most of these (its hooks take keyword
-arguments), but passes ``checkpoint_config``'s extra keys on and ignores top-level typos."""
+"""Checks of a config before training: a typo'd key of ``runner``, ``lr_config``,
+``momentum_config``, ``checkpoint_config``, ``log_config``, ``evaluation``, ``data``,
+``model.train_cfg`` or ``model.test_cfg``, or of a top-level name (``evaluaton``), is an error
+naming the key path and the closest valid key, not a setting silently ignored. MMCV raises
+``TypeError`` for most runtime keys (its hooks take keyword arguments), but passes
+``checkpoint_config``'s extra keys on and ignores top-level typos; MMDetection's heads read
+``train_cfg`` / ``test_cfg`` with ``.get`` or attribute access, so a typo there (``score_th``)
+only leaves the default in force.
+
+What is allowed where:
+
+- ``data``: the splits (``train``, ``val``, ``test``), ``samples_per_gpu``,
+  ``workers_per_gpu``, ``persistent_workers`` and ``{train,val,test}_dataloader`` (what
+  ``rdet_data.dataloader_args`` reads; the ``*_dataloader`` dicts' own keys and the datasets'
+  arguments are checked when they are built). Any other key is an error.
+- ``model.train_cfg`` / ``model.test_cfg``: the keys any of rdet's detector families reads at
+  that level (one union per level: a key valid for one family is allowed for all). Any other
+  key is an error, close to a valid one or not: nothing there is a user variable. Assigners,
+  samplers and ``test_cfg.tta`` are not looked into (the registry and ``rdet_models.tta`` check
+  their arguments when they are built). A model that uses a class of a plugin or of
+  ``custom_imports`` is not checked: such a head may read keys of its own.
+- The top level also holds the config's own variables (``angle_version``, ``data_root``,
+  ``img_norm_cfg`` ...), so an unknown name is an error only when it is a near-miss of a key
+  rdet reads (difflib ratio >= 0.85: ``optimzer``, even beside an ``optimizer``), or close to
+  one (>= 0.8) that the config does not set (``evaluaton`` and no ``evaluation``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +31,13 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["ConfigKeyError", "check_runtime_config"]
+__all__ = [
+    "ConfigKeyError",
+    "check_data_config",
+    "check_model_config",
+    "check_runtime_config",
+    "foreign_model_types",
+]
 
 #: the top-level names MMRotate's training reads, or that its configs define
 RUNTIME_KEYS = frozenset(
@@ -44,8 +71,13 @@ RUNTIME_KEYS = frozenset(
         "auto_scale_lr",
         "custom_imports",
         "cudnn_benchmark",
+        "tta",
+        "tta_model",
     ]
 )
+#: difflib ratio from which an unknown top-level name is a typo of a key rdet reads, even when
+#: the config also sets that key (``optimzer`` beside ``optimizer``: the typo'd one is ignored)
+TOP_LEVEL_TYPO_RATIO = 0.85
 _WARMUP = ("by_epoch", "warmup", "warmup_iters", "warmup_ratio", "warmup_by_epoch")
 _POLICY_KEYS = {
     "step": ("step", "gamma", "min_lr"),
@@ -63,6 +95,39 @@ _EVALUATION = ("type", "interval", "by_epoch", "save_best", "rule", "start", "me
                "less_keys", "out_dir", "file_client_args", "gpu_collect", "tmpdir", "broadcast_bn_buffer",
                "test_fn", "dynamic_intervals", "iou_thr", "scale_ranges", "use_07_metric", "nproc",
                "proposal_nums", "logger")  # fmt: skip
+#: ``data``'s keys that rdet reads (rdet_data.dataloader_args, the commands' dataset builders)
+_DATA = ("train", "val", "test", "samples_per_gpu", "workers_per_gpu", "persistent_workers",
+         "train_dataloader", "val_dataloader", "test_dataloader")  # fmt: skip
+
+# model.train_cfg / model.test_cfg, as schemas: {key: schema of its value, or None (a leaf, or
+# something built and checked elsewhere)}; a dict value is checked against the schema, a list
+# value item by item (RoI Transformer's train_cfg.rcnn, R3Det's train_cfg.sr)
+_Schema = dict[str, Any]
+#: what an NMS setting holds (multiclass_nms_rotated: iou_thr / iou_threshold; rbox_ops.batched_nms
+#: and the nms it calls: the rest; MMRotate's RoI Transformer configs put the angle version in type)
+_NMS: _Schema = dict.fromkeys(("type", "iou_thr", "iou_threshold", "class_agnostic", "max_num", "split_thr",
+                               "offset", "score_threshold"))  # fmt: skip
+#: what a head's predict reads (dense heads, the RPN's proposals, an R-CNN bbox head)
+_TEST_STAGE: _Schema = {
+    "nms_pre": None,
+    "min_bbox_size": None,
+    "score_thr": None,
+    "nms": _NMS,
+    "max_per_img": None,
+}
+#: what a dense head, an RPN or an R-CNN stage reads from its train_cfg
+_TRAIN_STAGE: _Schema = dict.fromkeys(("assigner", "sampler", "allowed_border", "pos_weight", "debug"))
+#: model.train_cfg: one stage's keys (single-stage detectors), or the sub-configs detectors hand
+#: to their heads: two-stage (rpn, rpn_proposal, rcnn), R3Det (s0, sr, stage_loss_weights),
+#: RepPoints (init, refine), S2A-Net (fam_cfg, odm_cfg)
+_TRAIN_CFG: _Schema = {
+    **_TRAIN_STAGE,
+    **dict.fromkeys(("rpn", "rcnn", "s0", "sr", "init", "refine", "fam_cfg", "odm_cfg"), _TRAIN_STAGE),
+    "rpn_proposal": _TEST_STAGE,
+    "stage_loss_weights": None,
+}
+#: model.test_cfg: one head's keys (single-stage), or two-stage's rpn / rcnn; tta: rdet_models.tta
+_TEST_CFG: _Schema = {**_TEST_STAGE, "rpn": _TEST_STAGE, "rcnn": _TEST_STAGE, "tta": None}
 
 
 class ConfigKeyError(KeyError):
@@ -83,6 +148,73 @@ def _check_keys(section: str, cfg: Mapping[str, Any], allowed: Iterable[str]) ->
             )
 
 
+def _check_schema(section: str, cfg: Any, schema: _Schema) -> None:
+    """``cfg`` (a dict, or a list of dicts) against ``schema``, recursively; ``section``: its path."""
+    if isinstance(cfg, (list, tuple)):
+        for i, item in enumerate(cfg):
+            _check_schema(f"{section}.{i}", item, schema)
+        return
+    if not isinstance(cfg, Mapping):
+        return  # None (no train_cfg) or a value whose type the model's builder complains about
+    _check_keys(section, cfg, schema)
+    for key, sub in schema.items():
+        if sub is not None and cfg.get(key) is not None:
+            _check_schema(f"{section}.{key}", cfg[key], sub)
+
+
+def foreign_model_types(model: Any) -> list[str]:
+    """The ``type``s anywhere in ``model`` (a config's ``model`` dict) that name a model class
+    not of rdet-models: a plugin's or a ``custom_imports`` module's."""
+    from rdet_models.registry import MODELS
+
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            kind = node.get("type")
+            cls = MODELS.get(kind) if isinstance(kind, str) else kind if isinstance(kind, type) else None
+            if isinstance(cls, type) and not cls.__module__.startswith("rdet_models."):
+                found.append(kind if isinstance(kind, str) else cls.__qualname__)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(model)
+    return found
+
+
+def check_model_config(model: Mapping[str, Any], section: str = "model") -> None:
+    """Raise :class:`ConfigKeyError` on a key of ``model.train_cfg`` / ``model.test_cfg`` (at
+    any depth, assigners, samplers and tta aside) that no detector or head of rdet reads.
+    ``model``: the config's ``model`` dict; ``section``: its name in messages. A model with a
+    class of a plugin or of ``custom_imports`` anywhere (:func:`foreign_model_types`) is not
+    checked: that class may read keys of its own."""
+    if not isinstance(model, Mapping) or foreign_model_types(model):
+        return
+    for part, schema in (("train_cfg", _TRAIN_CFG), ("test_cfg", _TEST_CFG)):
+        _check_schema(f"{section}.{part}", model.get(part), schema)
+
+
+def check_data_config(data: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigKeyError` on a key of ``data`` that rdet does not read
+    (``samples_per_gpus``). ``data``: the config's ``data`` dict."""
+    if isinstance(data, Mapping):
+        _check_keys("data", data, _DATA)
+
+
+def _check_top_level(cfg: Mapping[str, Any]) -> None:
+    known = sorted(RUNTIME_KEYS)
+    for key in cfg:
+        if key in RUNTIME_KEYS or not isinstance(key, str) or key.startswith("_"):
+            continue
+        near = difflib.get_close_matches(key, known, n=1, cutoff=TOP_LEVEL_TYPO_RATIO)
+        close = near or [c for c in difflib.get_close_matches(key, known, n=1, cutoff=0.8) if c not in cfg]
+        if close:  # 'optimzer' (beside 'optimizer' or not), or 'evaluaton' and no 'evaluation'
+            raise ConfigKeyError(f"{key}: not a config key that training reads (did you mean {close[0]}?)")
+
+
 def _positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -99,13 +231,13 @@ def _check_schedule(section: str, cfg: Mapping[str, Any]) -> None:
 def check_runtime_config(cfg: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigKeyError` on a key no part of training reads, ``ValueError`` on a
     non-positive ``max_epochs`` / ``max_iters`` / intervals or an ``amp`` that is not a
-    mixed-precision mode (``rdet_apps.amp.AmpError``). ``cfg``: the whole config."""
-    for key in cfg:
-        if key in RUNTIME_KEYS or key.startswith("_"):
-            continue
-        close = difflib.get_close_matches(key, sorted(RUNTIME_KEYS), n=1, cutoff=0.8)
-        if close and close[0] not in cfg:  # 'evaluaton' and no 'evaluation': a typo
-            raise ConfigKeyError(f"{key}: not a config key that training reads (did you mean {close[0]}?)")
+    mixed-precision mode (``rdet_apps.amp.AmpError``). ``cfg``: the whole config; its ``model``
+    and ``data`` are checked too (:func:`check_model_config`, :func:`check_data_config`)."""
+    _check_top_level(cfg)
+    if cfg.get("model") is not None:
+        check_model_config(cfg["model"])
+    if cfg.get("data") is not None:
+        check_data_config(cfg["data"])
     if cfg.get("amp") is not None:
         from rdet_apps.amp import config_amp
 
