@@ -349,3 +349,92 @@ def test_read_text_lines_numbers_lines_as_universal_newlines(tmp_path):
     )
     with pytest.raises(LabelEncodingError, match=r"x\.txt:5:"):
         read_text_lines(path)
+
+
+# -- bug hunt: YOLO class maps with gaps; HRSC boxes that le90 kept unchecked ---------------------------
+
+
+@pytest.mark.parametrize("pyyaml", [True, False])
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ("names:\n  0: plane\n  2: ship\n", r"has no class index 1 \(indices must be 0\.\.n-1"),
+        ("names:\n  1: plane\n  2: ship\n", r"has no class index 0"),
+        ("names:\n  0: plane\n  1: ship\n  1: harbor\n", r"(class index 1|key 1) .*twice"),
+        ("names: {0: plane, 2: ship}\n", r"has no class index 1"),
+        ("names: []\n", r"lists no class"),
+    ],
+)
+def test_yolo_names_with_gaps_or_duplicates_name_the_yaml(tmp_path, monkeypatch, names, message, pyyaml):
+    """A missing index used to shift every later class: an object of class 1 became 'ship'."""
+    from rdet_data.formats.yolo_obb import read_yolo_names
+
+    if not pyyaml:
+        monkeypatch.setitem(__import__("sys").modules, "yaml", None)  # import yaml: ImportError
+    path = tmp_path / "data.yaml"
+    path.write_text("path: .\n" + names)
+    with pytest.raises(ValueError, match=r"(?s)data\.yaml.*" + message):
+        read_yolo_names(path)
+    path.write_text("names:\n  1: ship\n  0: plane\n")  # out of order, no gap: fine
+    assert read_yolo_names(path) == ["plane", "ship"]
+
+
+def test_yolo_dataset_with_a_gap_in_names_is_an_error(tmp_path, syn):
+    root = syn.write_yolo(tmp_path / "y")
+    (root / "data.yaml").write_text(
+        "names:\n  0: plane\n  2: ship\n  3: storage tank\n  4: small vehicle\n  5: harbor\n"
+    )
+    with pytest.raises(ValueError, match=r"data\.yaml: 'names:' has no class index 1"):
+        YOLOOBBDataset(str(root / "labels/train"), [], classes=str(root / "data.yaml"))
+
+
+def _hrsc_with(tmp_path, syn, old: str, new: str) -> str:
+    """The synthetic HRSC set with ``old`` replaced by ``new`` in 100000002.xml; its ImageSets file."""
+    root = syn.write_hrsc(tmp_path / "hrsc")
+    xml = root / "FullDataSet/Annotations/100000002.xml"
+    text = xml.read_text()
+    assert old in text
+    xml.write_text(text.replace(old, new, 1))
+    return str(root / "ImageSets/trainval.txt")
+
+
+@pytest.mark.parametrize("version", ["le90", "oc", "le135"])
+def test_hrsc_boxes_with_a_side_under_2px_are_dropped_in_every_version(tmp_path, syn, version):
+    ids = _hrsc_with(tmp_path, syn, "<mbox_h>40.0</mbox_h>", "<mbox_h>0.5</mbox_h>")
+    ds = HRSCDataset(ids, [], ann_subdir="FullDataSet/Annotations", version=version)
+    assert ds.summary()["dropped"]["degenerate"] == 1 and ds.summary()["objects"] == 4
+    assert np.isfinite(ds.get_ann_info(1)["bboxes"]).all()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("<mbox_w>90.0</mbox_w>", "<mbox_w>nan</mbox_w>", r"object 2 <mbox_w> must be finite: 'nan'"),
+        ("<mbox_cx>200.0</mbox_cx>", "<mbox_cx>inf</mbox_cx>", r"object 2 <mbox_cx> must be finite"),
+        (
+            "<mbox_ang>0.5</mbox_ang>",
+            "<mbox_ang>-64.3</mbox_ang>",
+            r"object 2 <mbox_ang> -64.3 is not an angle in radians",
+        ),
+        ("<mbox_h>40.0</mbox_h>", "<mbox_h>-40</mbox_h>", r"object 2 <mbox_h> must be >= 0"),
+        ("<Img_SizeWidth>400</Img_SizeWidth>", "<Img_SizeWidth>0</Img_SizeWidth>", r"the image size 0 x 300"),
+    ],
+)
+def test_hrsc_non_finite_or_out_of_range_values_name_file_and_object(tmp_path, syn, old, new, message):
+    from rdet_data.formats.xml_labels import AnnotationError
+
+    ids = _hrsc_with(tmp_path, syn, old, new)
+    for version in ("le90", "oc"):
+        with pytest.raises(AnnotationError, match=r"100000002\.xml: " + message):
+            HRSCDataset(ids, [], ann_subdir="FullDataSet/Annotations", version=version)
+
+
+def test_hrsc_le90_boxes_in_canonical_form(tmp_path, syn):
+    """In-range boxes are kept as written (MMRotate); others become le90's form (w >= h, [-pi/2, pi/2))."""
+    ids = _hrsc_with(tmp_path, syn, "<mbox_w>90.0</mbox_w><mbox_h>40.0</mbox_h><mbox_ang>0.5</mbox_ang>",
+                     "<mbox_w>40.0</mbox_w><mbox_h>90.0</mbox_h><mbox_ang>2.0</mbox_ang>")  # fmt: skip
+    ds = HRSCDataset(ids, [], ann_subdir="FullDataSet/Annotations", version="le90")
+    boxes = ds.get_ann_info(1)["bboxes"]
+    np.testing.assert_allclose(boxes[0], [80, 60, 60, 30, 0.0])  # as written
+    np.testing.assert_allclose(boxes[1], [200, 150, 90, 40, 2.0 - np.pi / 2], rtol=1e-6)
+    assert rg.angles.in_range(boxes, "le90").all()

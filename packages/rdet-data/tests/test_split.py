@@ -77,9 +77,15 @@ def test_real_dota_split_maps_back_onto_every_kept_object(shared_dir, tmp_path):
     dirs = [("CAPTAIN-WHU_DOTA_devkit/example/images", "CAPTAIN-WHU_DOTA_devkit/example/labelTxt"),
             ("hukaixuan19970627_DOTA_devkit_YOLO/DOTA_demo/images", "hukaixuan19970627_DOTA_devkit_YOLO/DOTA_demo/labelTxt")]  # fmt: skip
     save = tmp_path / "split"
-    rep = split_dota(
-        [str(real / i) for i, _ in dirs], str(save), [str(real / a) for _, a in dirs], nproc=2, progress=False
-    )
+    # DOTA_devkit's example ships 5 label files whose images it leaves out: an error by default
+    with pytest.raises(FileNotFoundError, match=r"5 label files .* have no image .*P0770\.txt"):
+        split_dota(
+            [str(real / i) for i, _ in dirs], str(save), [str(real / a) for _, a in dirs], progress=False
+        )
+    with pytest.warns(UserWarning, match="5 label files"):
+        rep = split_dota([str(real / i) for i, _ in dirs], str(save), [str(real / a) for _, a in dirs], nproc=2,
+                         progress=False, on_error="warn")  # fmt: skip
+    assert rep["labels_without_image"] == 5
     assert rep["images"] == 6 and rep["patches"] == len(list((save / "images").glob("*.png"))) == 11
     assert rep["objects"] == 600 + 587 and rep["kept"] + rep["dropped"] == rep["objects"]
     assert rep["dropped"] == 2  # the two zero-area quads of the split patch
@@ -261,3 +267,67 @@ def test_split_reads_exif_rotated_images_as_the_pipeline_does(syn, tmp_path):
     loaded = cv2.imread(str(path))  # IMREAD_COLOR, as the pipeline
     patch = cv2.imread(str(tmp_path / "o/images/R__256__44___144.png"))
     np.testing.assert_array_equal(patch, loaded[144:400, 44:300])
+
+
+# -- bug hunt: settings and inputs that used to split something wrong (or nothing) with exit 0 ------
+
+
+def test_negative_gap_is_an_error_naming_gaps(syn, tmp_path):
+    """A negative gap left strips between windows that no patch covered (8 patches instead of 18)."""
+    with pytest.raises(ValueError, match=r"gap must be >= 0 \(--gaps\), got -16"):
+        sliding_windows(300, 200, [64], [-16])
+    ann, img = syn.write_dota(tmp_path / "d", n_images=1)
+    with pytest.raises(ValueError, match=r"--gaps"):
+        split_dota(str(img), str(tmp_path / "o"), str(ann), sizes=[64], gaps=[-16], progress=False)
+    assert not (tmp_path / "o").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        (dict(rates=[0]), r"rates must be > 0 \(--rates\), got \[0\]"),
+        (dict(rates=[-1.0]), r"rates must be > 0 \(--rates\), got \[-1.0\]"),
+        (dict(rates=[1.0, float("nan")]), r"--rates"),
+        (dict(rates=[100.0]), r"at rate 100.0 \(--rates\): invalid size gap pair \[0 0\]"),
+        (dict(padding_value=[1, 2]), r"1 value or one per channel .*\(--padding-value\), got \[1, 2\]"),
+        (dict(padding_value=[-1]), r"--padding-value"),
+    ],
+)
+def test_bad_rates_and_padding_values_name_their_option(syn, tmp_path, kw, message):
+    ann, img = syn.write_dota(tmp_path / "d", n_images=1)
+    with pytest.raises(ValueError, match=message):
+        split_dota(
+            str(img), str(tmp_path / "o"), str(ann), **{"sizes": [64], "gaps": [16], **kw}, progress=False
+        )
+
+
+def test_padding_value_that_does_not_fit_the_pixels_names_the_image(syn, tmp_path):
+    ann, img = syn.write_dota(tmp_path / "d", n_images=1)
+    with pytest.raises(ValueError, match=r"--padding-value.*P0000\.png \(0\.\.255\)"):
+        split_dota(str(img), str(tmp_path / "o"), str(ann), sizes=[256], gaps=[56], padding_value=300,
+                   progress=False)  # fmt: skip
+
+
+def test_no_images_is_an_error_naming_the_folders(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.md").write_text("no images here")
+    with pytest.raises(FileNotFoundError, match=r"no images .* in --img-dirs \[.*empty'\]"):
+        split_dota(str(empty), str(tmp_path / "o"), str(empty), progress=False)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(FileNotFoundError, match="--img-dirs"):  # `rdet split` prints it and exits 1
+        main(["--img-dirs", str(empty), "--save-dir", str(tmp_path / "o2"), "--quiet"])
+
+
+def test_label_files_without_an_image_are_an_error_naming_them(syn, tmp_path, capsys):
+    ann, img = syn.write_dota(tmp_path / "d", n_images=2)
+    for k in range(7):
+        (ann / f"Q{k}.txt").write_text("1 1 9 1 9 9 1 9 plane 0\n")
+    with pytest.raises(FileNotFoundError, match=r"7 label files in .*labelTxt.*\(--ann-dirs\) have no image.*"
+                       r": Q0\.txt, Q1\.txt, Q2\.txt, Q3\.txt, Q4\.txt \.\.\.; on_error='warn'"):  # fmt: skip
+        split_dota(str(img), str(tmp_path / "o"), str(ann), sizes=[256], gaps=[56], progress=False)
+    assert not (tmp_path / "o").exists()
+    with pytest.warns(UserWarning, match="7 label files"):
+        code = main(["--img-dirs", str(img), "--ann-dirs", str(ann), "--save-dir", str(tmp_path / "o"),
+                     "--sizes", "256", "--gaps", "56", "--quiet", "--on-error", "warn"])  # fmt: skip
+    assert code == 0 and json.loads(capsys.readouterr().out)["labels_without_image"] == 7

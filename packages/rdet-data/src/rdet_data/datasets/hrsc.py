@@ -42,6 +42,12 @@ def resolve_subdir(subdir: str, img_prefix: str, ann_file: str) -> str:
     )
 
 
+def _canonical_le90(boxes: np.ndarray) -> np.ndarray:
+    """(K, 5) float32 HRSC boxes with w >= h and theta in [-pi/2, pi/2); those already so unchanged."""
+    ok = np.asarray(rg.angles.in_range(boxes, "le90"), bool)
+    return np.where(ok[:, None], boxes, np.asarray(rg.angles.regularize(boxes, "le90"), np.float32))
+
+
 @DATASETS.register_module()
 class HRSCDataset(RotatedDataset):
     """HRSC2016 (MMRotate's ``HRSCDataset``).
@@ -54,7 +60,10 @@ class HRSCDataset(RotatedDataset):
         classwise: False: one class ``'ship'``. True: the 31 HRSC classes, by ``Class_ID``
             ``1000000xx``; objects with another id are dropped and counted.
         version: Angle version. The XML's ``mbox_*`` is read as an 'le90' box; for other
-            versions it goes through its polygon (MMRotate's rule).
+            versions it goes through its polygon (MMRotate's rule). Either way, a box with a
+            side < 2 px is dropped and counted (``degenerate``, MMRotate's ``poly2obb_np``);
+            'le90' keeps the XML's numbers, turned into le90's canonical form (w >= h, theta
+            in [-pi/2, pi/2)) where they are not in it.
 
     Corners more than an image size outside ``Img_SizeWidth`` x ``Img_SizeHeight`` are an error
     naming the XML and the object (``on_error='warn'``: dropped, ``out_of_image``).
@@ -111,7 +120,9 @@ class HRSCDataset(RotatedDataset):
                 else:
                     labels = np.zeros(len(xml), np.int64)
                 polygons = np.asarray(rg.obb2poly(xml.boxes.astype(np.float64), "le90"), np.float32)
-                boxes = xml.boxes.copy() if self.version == "le90" else poly2obb(polygons, self.version)
+                boxes = poly2obb(polygons, self.version)  # NaN rows: a side < 2 px (MMRotate's None)
+                if self.version == "le90":  # MMRotate keeps the XML's box, in le90's canonical form
+                    boxes = np.where(np.isnan(boxes), boxes, _canonical_le90(xml.boxes))
                 keep = labels >= 0
                 self.dropped["other_class"] += int((~keep).sum())
                 where = [f" object {k + 1}" for k in np.flatnonzero(keep)]

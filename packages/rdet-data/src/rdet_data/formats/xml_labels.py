@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -24,13 +25,17 @@ def _parse(path: Path) -> ET.Element:
 
 
 def _number(node: ET.Element, tag: str, path: Path, what: str, kind: type = float) -> float:
+    """``<tag>``'s text as a finite ``kind``; else ``AnnotationError('file: what <tag> ...')``."""
     child = node.find(tag)
     if child is None or child.text is None or not child.text.strip():
         raise AnnotationError(f"{path}: {what} has no <{tag}>")
     try:
-        return kind(float(child.text)) if kind is int else kind(child.text)
+        value = float(child.text)
     except ValueError:
         raise AnnotationError(f"{path}: {what} <{tag}> is not a number: {child.text.strip()!r}") from None
+    if not math.isfinite(value):
+        raise AnnotationError(f"{path}: {what} <{tag}> must be finite: {child.text.strip()!r}")
+    return kind(value)
 
 
 @dataclass
@@ -40,7 +45,8 @@ class HrscLabels:
     Attributes:
         width, height: Image size in pixels (``Img_SizeWidth``, ``Img_SizeHeight``).
         boxes: (K, 5) float32 ``mbox_cx, mbox_cy, mbox_w, mbox_h, mbox_ang`` (pixels, radians,
-            MMRotate's 'le90' reading: corners = c ± R(ang)(±w/2, ±h/2), y down).
+            MMRotate's 'le90' reading: corners = c ± R(ang)(±w/2, ±h/2), y down), as written:
+            finite, w and h >= 0, |ang| <= 2 pi (HRSC writes [-pi/2, pi/2]).
         class_ids: K ``Class_ID`` strings, e.g. ``'100000013'``.
         difficult: (K,) int64; truncated: (K,) int64.
         heads: (K, 2) int64 ``header_x, header_y`` (the bow), -1 where absent.
@@ -60,17 +66,34 @@ class HrscLabels:
 
 
 def read_hrsc_xml(path: str | os.PathLike) -> HrscLabels:
-    """Read ``FullDataSet/Annotations/<Img_ID>.xml``; missing required fields name the file."""
+    """Read ``FullDataSet/Annotations/<Img_ID>.xml``.
+
+    Raises:
+        AnnotationError: naming the file (and the object): not XML, a required field missing,
+            not a number or not finite, an image size <= 0, a negative ``mbox_w`` / ``mbox_h``,
+            or ``|mbox_ang| > 2 pi`` (HRSC's angle is in radians; that is degrees, or garbage).
+    """
     path = Path(path)
     root = _parse(path)
     width = _number(root, "Img_SizeWidth", path, "the image", int)
     height = _number(root, "Img_SizeHeight", path, "the image", int)
+    if width <= 0 or height <= 0:
+        raise AnnotationError(
+            f"{path}: the image size {width} x {height} (Img_SizeWidth x Img_SizeHeight) must be > 0"
+        )
     boxes, ids, diff, trunc, heads = [], [], [], [], []
     for k, obj in enumerate(root.findall("HRSC_Objects/HRSC_Object"), start=1):
         what = f"object {k}"
-        boxes.append(
-            [_number(obj, t, path, what) for t in ("mbox_cx", "mbox_cy", "mbox_w", "mbox_h", "mbox_ang")]
-        )
+        box = [_number(obj, t, path, what) for t in ("mbox_cx", "mbox_cy", "mbox_w", "mbox_h", "mbox_ang")]
+        for tag, value in (("mbox_w", box[2]), ("mbox_h", box[3])):
+            if value < 0:
+                raise AnnotationError(f"{path}: {what} <{tag}> must be >= 0, got {value:g}")
+        if abs(box[4]) > 2 * math.pi:
+            raise AnnotationError(
+                f"{path}: {what} <mbox_ang> {box[4]:g} is not an angle in radians (HRSC's range is "
+                f"[-pi/2, pi/2]; |ang| > 2 pi, degrees?)"
+            )
+        boxes.append(box)
         cid = obj.find("Class_ID")
         ids.append("" if cid is None or cid.text is None else cid.text.strip())
         diff.append(int(_number(obj, "difficult", path, what)) if obj.find("difficult") is not None else 0)

@@ -7,10 +7,12 @@ normalised).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -94,22 +96,87 @@ def read_yolo_names(path: str | os.PathLike) -> list[str]:
     """Class names, in index order, from an Ultralytics data YAML (``names:`` as a mapping or a list).
 
     Uses PyYAML when installed; otherwise reads the ``names:`` block itself.
+
+    Raises:
+        ValueError: naming ``path``: no ``names:``, none given, a key given twice (in the file
+            or in the ``names`` mapping), or mapping keys that are not the integers 0..n-1 (a
+            missing index would shift every later class onto the wrong name).
     """
     text = "".join(line for _, line in read_text_lines(path)[0])
     try:
         import yaml  # optional
     except ImportError:  # pragma: no cover - exercised where PyYAML is absent
-        names = _names_block(text)
+        names = _names_block(text, path)
     else:
-        names = (yaml.safe_load(text) or {}).get("names")
+        try:
+            stream = io.StringIO(text)
+            stream.name = str(path)  # the marks of an error name the file
+            data = yaml.load(stream, Loader=_unique_key_loader(yaml))  # a SafeLoader subclass
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: invalid YAML: {err}") from None
+        names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):
-        return [str(names[k]) for k in sorted(names, key=int)]
-    if isinstance(names, list):
+        return _indexed_names(names, path)
+    if isinstance(names, list) and names:
         return [str(n) for n in names]
+    if isinstance(names, (dict, list)):
+        raise ValueError(f"{path}: 'names:' lists no class")
     raise ValueError(f"{path}: no 'names:' mapping or list")
 
 
-def _names_block(text: str) -> list[str] | dict[int, str] | None:
+def _indexed_names(names: dict, path: str | os.PathLike) -> list[str]:
+    """``{index: name}`` -> names in index order; the indices must be exactly 0..n-1."""
+    if not names:
+        raise ValueError(f"{path}: 'names:' lists no class")
+    by_index: dict[int, str] = {}
+    for key, name in names.items():
+        try:
+            index = int(key) if not isinstance(key, (bool, float)) else None
+        except ValueError:
+            index = None
+        if index is None or index < 0:
+            raise ValueError(f"{path}: 'names:' key {key!r} is not a class index (0, 1, 2, ...)")
+        if index in by_index:
+            raise ValueError(
+                f"{path}: 'names:' gives class index {index} twice ({by_index[index]!r}, {name!r})"
+            )
+        by_index[index] = str(name)
+    missing = [i for i in range(len(by_index)) if i not in by_index]
+    if missing:
+        raise ValueError(
+            f"{path}: 'names:' has no class index {missing[0]} (indices must be 0..n-1 without gaps; "
+            f"got {sorted(by_index)}): labels of a missing index would be read as another class"
+        )
+    return [by_index[i] for i in range(len(by_index))]
+
+
+def _unique_key_loader(yaml: ModuleType) -> type:
+    """A ``SafeLoader`` that refuses a mapping key given twice (PyYAML keeps the last silently)."""
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # an unhashable key: SafeLoader reports it
+                    break
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found key {key!r} twice",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def _names_block(text: str, path: str | os.PathLike) -> list[str] | dict[int, str] | None:
+    """The ``names:`` block read without PyYAML (inline list, ``k: name`` lines or ``- name`` lines)."""
     lines = text.splitlines()
     for i, line in enumerate(lines):
         m = re.match(r"^names:\s*(.*)$", line)
@@ -118,6 +185,11 @@ def _names_block(text: str) -> list[str] | dict[int, str] | None:
         inline = m.group(1).strip()
         if inline.startswith("["):
             return [n.strip().strip("'\"") for n in inline.strip("[]").split(",") if n.strip()]
+        if inline.startswith("{"):
+            pairs = [p.split(":", 1) for p in inline.strip("{}").split(",") if p.strip()]
+            return _names_block(
+                "names:\n" + "".join(f"  {k.strip()}: {v.strip()}\n" for k, v in pairs if v.strip()), path
+            )
         out: dict[int, str] = {}
         seq: list[str] = []
         for item in lines[i + 1 :]:
@@ -126,6 +198,8 @@ def _names_block(text: str) -> list[str] | dict[int, str] | None:
             kv = re.match(r"^\s+(\d+)\s*:\s*(.+?)\s*$", item)
             li = re.match(r"^\s+-\s*(.+?)\s*$", item)
             if kv:
+                if int(kv.group(1)) in out:
+                    raise ValueError(f"{path}: 'names:' gives class index {int(kv.group(1))} twice")
                 out[int(kv.group(1))] = kv.group(2).strip("'\"")
             elif li:
                 seq.append(li.group(1).strip("'\""))

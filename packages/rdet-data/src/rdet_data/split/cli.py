@@ -34,6 +34,12 @@ def build_parser(prog: str = "rdet split") -> argparse.ArgumentParser:
     p.add_argument(
         "--no-clip", action="store_true", help="keep truncated objects whole (MMRotate) instead of clipping"
     )
+    p.add_argument(
+        "--on-error",
+        choices=("raise", "warn"),
+        default="raise",
+        help="label files without an image: an error (raise, default) or left out with a warning (warn)",
+    )
     p.add_argument("--nproc", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -64,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         clip=not args.no_clip,
         nproc=args.nproc or nproc,
         progress=not args.quiet,
+        on_error=args.on_error,
         **opts,
     )
     report.pop("per_image")

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import os.path as osp
 import re
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -33,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rdet_data.formats.dota import read_dota_labels
-from rdet_data.split.windows import sliding_windows, window_objects
+from rdet_data.split.windows import check_sizes_gaps, sliding_windows, window_objects
 
 __all__ = ["PRESETS", "SplitSettings", "split_dota"]
 
@@ -131,7 +133,7 @@ def _split_one(job: tuple[str, str | None, str, dict[str, Any]]) -> dict[str, An
     windows = sliding_windows(width, height, sizes, gaps, s.img_rate_thr)
     polys = labels.polygons if labels is not None else np.zeros((0, 8), np.float32)
     per_window = window_objects(polys, windows, s.iof_thr, s.clip) if labels is not None else None
-    pad = np.asarray(s.padding_value if len(s.padding_value) > 1 else s.padding_value[:1], img.dtype)
+    pad = _padding(s.padding_value, img, img_path) if not s.no_padding else np.zeros(1, img.dtype)
     kept = np.zeros(len(polys), bool)
     n_objects = n_trunc = 0
     for j, (x0, y0, x1, y1) in enumerate(windows.tolist()):
@@ -169,6 +171,20 @@ def _split_one(job: tuple[str, str | None, str, dict[str, Any]]) -> dict[str, An
     }
 
 
+def _padding(values: Sequence[int], img: np.ndarray, img_path: str) -> np.ndarray:
+    """``values`` as pixels of ``img``'s dtype; ValueError naming the image and ``--padding-value``
+    when one does not fit (300 for an 8-bit image)."""
+    if np.issubdtype(img.dtype, np.integer):
+        info = np.iinfo(img.dtype)
+        bad = [v for v in values if not info.min <= v <= info.max]
+        if bad:
+            raise ValueError(
+                f"padding_value {list(values)} (--padding-value): {bad} does not fit the {img.dtype} pixels "
+                f"of {img_path} ({info.min}..{info.max})"
+            )
+    return np.asarray(values, img.dtype)
+
+
 def _encode(img: np.ndarray, ext: str, name: str) -> bytes:
     ok, buf = cv2.imencode(ext, img)
     if not ok:
@@ -176,19 +192,50 @@ def _encode(img: np.ndarray, ext: str, name: str) -> bytes:
     return buf.tobytes()
 
 
-def _jobs(img_dirs: Sequence[str], ann_dirs: Sequence[str | None]) -> list[tuple[str, str | None]]:
+def _jobs(
+    img_dirs: Sequence[str], ann_dirs: Sequence[str | None], on_error: str = "raise"
+) -> tuple[list[tuple[str, str | None]], int]:
+    """``(image, label file or None)`` for every image of ``img_dirs``, and how many label files
+    have no image (left out, with a warning, when ``on_error='warn'``).
+
+    Raises:
+        FileNotFoundError: a folder does not exist; no image in any of ``img_dirs``; label files
+            (``*.txt`` of ``ann_dirs``) without an image of the same stem (their objects would be
+            lost), naming the first five and how many, unless ``on_error='warn'``.
+    """
     jobs = []
+    orphaned = 0
     for img_dir, ann_dir in zip(img_dirs, ann_dirs):
         if not osp.isdir(img_dir):
-            raise FileNotFoundError(f"image folder {img_dir!r} does not exist")
+            raise FileNotFoundError(f"image folder {img_dir!r} does not exist (--img-dirs)")
         if ann_dir is not None and not osp.isdir(ann_dir):
-            raise FileNotFoundError(f"annotation folder {ann_dir!r} does not exist")
+            raise FileNotFoundError(f"annotation folder {ann_dir!r} does not exist (--ann-dirs)")
+        stems = set()
         for name in sorted(os.listdir(img_dir)):
             stem, ext = osp.splitext(name)
             if ext.lower() in IMAGE_EXTS:
+                stems.add(stem)
                 ann = None if ann_dir is None else osp.join(ann_dir, stem + ".txt")
                 jobs.append((osp.join(img_dir, name), ann))
-    return jobs
+        if ann_dir is None:
+            continue
+        orphans = sorted(
+            n for n in os.listdir(ann_dir) if n.lower().endswith(".txt") and osp.splitext(n)[0] not in stems
+        )
+        if orphans:
+            message = (
+                f"{len(orphans)} label files in {ann_dir!r} (--ann-dirs) have no image in {img_dir!r} "
+                f"(--img-dirs; {', '.join(IMAGE_EXTS)}): {', '.join(orphans[:5])}{' ...' if len(orphans) > 5 else ''}"
+            )
+            if on_error == "raise":
+                raise FileNotFoundError(message + "; on_error='warn' (--on-error warn) leaves them out")
+            warnings.warn(message + ": left out", stacklevel=3)
+            orphaned += len(orphans)
+    if not jobs:
+        raise FileNotFoundError(
+            f"no images ({', '.join(IMAGE_EXTS)}) in --img-dirs {list(img_dirs)}: nothing to split"
+        )
+    return jobs, orphaned
 
 
 def split_dota(
@@ -206,6 +253,7 @@ def split_dota(
     clip: bool = True,
     nproc: int = 1,
     progress: bool = True,
+    on_error: str = "raise",
 ) -> dict[str, Any]:
     """Split the images of ``img_dirs`` (labels in ``ann_dirs``, or None: unlabelled) into ``save_dir``.
 
@@ -223,16 +271,26 @@ def split_dota(
         clip: Clip truncated objects to the window (DOTA_devkit); False: MMRotate's whole polygons.
         nproc: Worker processes.
         progress: Print a progress bar on stderr.
+        on_error: ``'raise'``: label files without an image are an error (as in the datasets);
+            ``'warn'``: they are left out with a warning and counted (``labels_without_image``).
 
     Returns:
         ``{'images', 'patches', 'objects', 'kept', 'dropped', 'patch_objects', 'truncated',
         'per_image': [...]}``: objects in the originals, those written to at least one patch,
         those in none (too small a share in every window, or zero area), object lines written,
-        of which truncated (``difficult = 2``). Counts include images finished by earlier runs.
+        of which truncated (``difficult = 2``), label files left out for want of an image
+        (``labels_without_image``, this run's count). Counts include images finished by earlier runs.
 
     Raises:
+        ValueError: a bad setting, naming its option (``--gaps``, ``--rates``, ``--padding-value``
+            ...): a negative gap, a gap >= its size (also after dividing by a rate), a rate <= 0,
+            padding values that are neither 1 nor 3 or do not fit an image's pixels.
+        FileNotFoundError: a folder is missing, ``img_dirs`` hold no image, or label files have
+            no image (see ``_jobs``); raised before ``save_dir`` is touched.
         FileExistsError: ``save_dir`` holds a split with other settings, or other files.
     """
+    if on_error not in ("raise", "warn"):
+        raise ValueError(f"on_error must be 'raise' or 'warn' (--on-error), got {on_error!r}")
     img_dirs = [img_dirs] if isinstance(img_dirs, str) else list(img_dirs)
     if ann_dirs is None:
         ann_dirs = [None] * len(img_dirs)
@@ -240,20 +298,34 @@ def split_dota(
         ann_dirs = [ann_dirs]
     if len(ann_dirs) != len(img_dirs):
         raise ValueError("ann_dirs must match img_dirs one to one")
-    if len(sizes) != len(gaps):
-        raise ValueError("sizes and gaps must have the same length")
+    check_sizes_gaps(sizes, gaps)
+    if not len(rates) or not all(math.isfinite(r) and r > 0 for r in rates):
+        raise ValueError(f"rates must be > 0 (--rates), got {list(rates)}")
     if len(sizes) != 1 and len(rates) != 1:
-        raise ValueError("several sizes need a single rate (and several rates a single size)")
+        raise ValueError(
+            "several sizes need a single rate (and several rates a single size) (--sizes, --rates)"
+        )
     if not 0 <= iof_thr <= 1:
         raise ValueError(f"iof_thr must be in [0, 1], got {iof_thr}")
     if save_ext not in (".png", ".jpg", ".bmp", ".tif"):
         raise ValueError(f"save_ext must be .png, .jpg, .bmp or .tif, got {save_ext!r}")
     pv = [int(padding_value)] if isinstance(padding_value, (int, float)) else [int(v) for v in padding_value]
+    if len(pv) not in (1, 3) or not all(0 <= v <= 65535 for v in pv):
+        raise ValueError(
+            f"padding_value must be 1 value or one per channel (3, BGR), each in 0..65535 "
+            f"(--padding-value), got {pv}"
+        )
     settings = SplitSettings(list(sizes), list(gaps), [float(r) for r in rates], img_rate_thr, iof_thr,
                              no_padding, pv, save_ext, clip)  # fmt: skip
+    for rate in settings.rates:  # the windows of each rate (int(size / rate) may reach the gap)
+        try:
+            check_sizes_gaps(*SplitSettings(settings.sizes, settings.gaps, [rate]).windows())
+        except ValueError as err:
+            raise ValueError(f"at rate {rate} (--rates): {err}") from None
     labelled = any(a is not None for a in ann_dirs)
+    all_jobs, orphaned = _jobs(img_dirs, ann_dirs, on_error)
     done = _prepare(save_dir, settings, labelled)
-    jobs = [j for j in _jobs(img_dirs, ann_dirs) if osp.splitext(osp.basename(j[0]))[0] not in done]
+    jobs = [j for j in all_jobs if osp.splitext(osp.basename(j[0]))[0] not in done]
     total = len(jobs) + len(done)
     cfg = asdict(settings)
     records = list(done.values())
@@ -289,7 +361,7 @@ def split_dota(
                 pool.join()
             if not finished:  # interrupted (Ctrl-C, SIGTERM, an error): no temporary files stay
                 _remove_leftovers(save_dir)
-    return _report(records)
+    return {**_report(records), "labels_without_image": orphaned}
 
 
 @contextlib.contextmanager

@@ -10,7 +10,29 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-__all__ = ["WindowObjects", "sliding_windows", "window_objects"]
+__all__ = ["WindowObjects", "check_sizes_gaps", "sliding_windows", "window_objects"]
+
+
+def check_sizes_gaps(sizes: Sequence[int], gaps: Sequence[int]) -> None:
+    """Raise ``ValueError`` unless every (size, gap) pair has ``0 <= gap < size`` (pixels).
+
+    A negative gap would leave strips between windows that no patch covers. The messages
+    name the splitter's options (``--sizes``, ``--gaps``).
+    """
+    if not len(sizes) or len(sizes) != len(gaps):
+        raise ValueError(
+            f"sizes {list(sizes)} and gaps {list(gaps)} must have the same length, at least 1 (--sizes, --gaps)"
+        )
+    for size, gap in zip(sizes, gaps):
+        if gap < 0:
+            raise ValueError(
+                f"invalid size gap pair [{size} {gap}]: the gap must be >= 0 (--gaps), got {gap}: "
+                "a negative gap leaves strips that no patch covers"
+            )
+        if size <= gap:
+            raise ValueError(
+                f"invalid size gap pair [{size} {gap}]: the gap must be smaller than the size (--gaps, --sizes)"
+            )
 
 
 def sliding_windows(
@@ -21,13 +43,13 @@ def sliding_windows(
     For each (size, gap): a grid with step ``size - gap``, the last row / column moved back to
     end at the image border. Windows whose part inside the image is <= ``img_rate_thr`` of
     their area are dropped (if none is above it, the best ones are kept).
+
+    Raises:
+        ValueError: a gap < 0 or >= its size (see :func:`check_sizes_gaps`).
     """
-    if len(sizes) != len(gaps):
-        raise ValueError(f"sizes {list(sizes)} and gaps {list(gaps)} must have the same length")
+    check_sizes_gaps(sizes, gaps)
     windows = []
     for size, gap in zip(sizes, gaps):
-        if size <= gap:
-            raise ValueError(f"invalid size gap pair [{size} {gap}]: the gap must be smaller than the size")
         step = size - gap
         starts = []
         for extent in (width, height):
