@@ -159,3 +159,79 @@ def test_leading_dimensions():
     assert rg.poly2obb(rg.obb2poly(b), "le90").shape == (2, 3, 4, 5)
     assert rg.poly2obb_np(rg.obb2poly(b), "le90").shape == (2, 3, 4, 5)
     assert rg.regularize(b, "oc").shape == b.shape
+
+
+# A public function, an input of the wrong shape, and the error: the argument's name and the
+# shape, worded as rbox_ops words it (the same for numpy and torch input: see test_torch.py).
+BAD_SHAPES = [
+    (
+        lambda x: rg.box_iou_rotated(x, np.zeros((1, 5))),
+        (2, 4),
+        r"bboxes1 must have shape \(N, 5\), got \(2, 4\)",
+    ),
+    (lambda x: rg.rbbox_overlaps(np.zeros((1, 5)), x), (3,), r"bboxes2 must have shape \(N, 5\), got \(3,\)"),
+    (lambda x: rg.obb2poly(x, "le90"), (2, 4), r"rbboxes must have shape \(\.\.\., 5\), got \(2, 4\)"),
+    (lambda x: rg.obb2poly_np(x, "le90"), (2, 4), r"rbboxes must have shape \(\.\.\., 5\), got \(2, 4\)"),
+    (lambda x: rg.poly2obb(x, "le90"), (2, 7), r"polys must have shape \(\.\.\., 8\), got \(2, 7\)"),
+    (lambda x: rg.poly2obb_np(x, "le90"), (2, 7), r"polys must have shape \(\.\.\., 8\), got \(2, 7\)"),
+    (lambda x: rg.poly2obb_np(x, "le135"), (2, 7), r"polys must have shape \(\.\.\., 8\), got \(2, 7\)"),
+    (lambda x: rg.obb2xyxy(x, "le90"), (2, 4), r"rbboxes must have shape \(\.\.\., 5\), got \(2, 4\)"),
+    (lambda x: rg.obb2hbb(x, "le90"), (2, 4), r"rbboxes must have shape \(\.\.\., 5\), got \(2, 4\)"),
+    (lambda x: rg.hbb2obb(x, "le90"), (2, 3), r"hbboxes must have shape \(\.\.\., 4\), got \(2, 3\)"),
+    (
+        lambda x: rg.get_best_begin_point(x),
+        (2, 6),
+        r"coordinates must have shape \(\.\.\., 8\), got \(2, 6\)",
+    ),
+    (
+        lambda x: rg.min_area_rect(x),
+        (2, 7),
+        r"points must have shape \(\.\.\., 2k\) or \(\.\.\., k, 2\), got \(2, 7\)",
+    ),
+    (
+        lambda x: rg.min_area_rect(x),
+        (2, 1, 2),
+        r"points must hold at least 2 points per set, got shape \(2, 1, 2\)",
+    ),
+    (lambda x: rg.regularize(x, "le90"), (2, 4), r"boxes must have shape \(\.\.\., 5\), got \(2, 4\)"),
+    (lambda x: rg.in_range(x, "le90"), (2, 4), r"boxes must have shape \(\.\.\., 5\), got \(2, 4\)"),
+    (lambda x: rg.rbox_area(x), (2, 3), r"boxes must have shape \(\.\.\., 5\), got \(2, 3\)"),
+    (lambda x: rg.flip_rboxes(x, (10, 10)), (2, 4), r"boxes must have shape \(\.\.\., 5\), got \(2, 4\)"),
+    (lambda x: rg.bbox_flip(x, (10, 10)), (2, 7), r"bboxes must have shape \(\.\.\., 5k\), got \(2, 7\)"),
+    (
+        lambda x: rg.points_in_rboxes(np.zeros((1, 2)), x),
+        (2, 4),
+        r"boxes must have shape \(B, 5\), got \(2, 4\)",
+    ),
+    (lambda x: rg.xywhr2gaussian(x), (2, 4), r"boxes must have shape \(\.\.\., 5\), got \(2, 4\)"),
+    (
+        lambda x: rg.gt2gaussian(x),
+        (2, 6),
+        r"target must have shape \(\.\.\., 8\) or \(\.\.\., 4, 2\), got \(2, 6\)",
+    ),
+    (lambda x: rg.polygon_area(x), (2, 9), r"polys must have shape \(\.\.\., 8\), got \(2, 9\)"),
+    (
+        lambda x: rg.polygon_overlaps(x, np.zeros((1, 8))),
+        (2, 6),
+        r"polys1 must have shape \(N, 8\), got \(2, 6\)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fn", "shape", "message"), BAD_SHAPES)
+def test_wrong_shapes_raise_naming_the_argument(fn, shape, message):
+    """These were bare IndexErrors or numpy reshape errors (``rg.obb2poly(np.zeros((2, 4)))``)."""
+    with pytest.raises(ValueError, match=message):
+        fn(np.zeros(shape))
+
+
+def test_extra_columns_are_still_accepted():
+    """A score column (MMRotate's (k, 6) detections) is ignored or kept, as before."""
+    b = np.array([[10.0, 10, 4, 2, 0.3, 0.9]])
+    assert rg.box_iou_rotated(b, b)[0, 0] == pytest.approx(1.0)
+    assert rg.obb2poly(b, "le90").shape == (1, 8)
+    assert rg.obb2poly_np(b, "le90").shape == (1, 9)
+    assert rg.obb2hbb(b, "le90").shape == (1, 6)
+    poly = np.array([[0.0, 0, 10, 0, 10, 5, 0, 5, 0.9]])
+    np.testing.assert_allclose(rg.poly2obb_np(poly, "le90"), rg.poly2obb_np(poly[:, :8], "le90"))
+    assert rg.get_best_begin_point(poly).shape == (1, 9)

@@ -10,6 +10,7 @@ import pytest
 import rbox_geometry as rg
 
 from .conftest import random_boxes
+from .test_conversions import BAD_SHAPES
 
 torch = pytest.importorskip("torch")
 
@@ -99,3 +100,10 @@ def test_iou_gradient_direction():
     rg.rbbox_overlaps(a, b).sum().backward()
     assert b.grad[0, 0] < 0  # moving b towards a increases IoU
     assert math.isfinite(float(b.grad.abs().sum()))
+
+
+@pytest.mark.parametrize(("fn", "shape", "message"), BAD_SHAPES)
+def test_wrong_shapes_raise_naming_the_argument_for_tensors(fn, shape, message):
+    """The same check and message as for numpy input (one implementation serves both)."""
+    with pytest.raises(ValueError, match=message):
+        fn(torch.zeros(shape))

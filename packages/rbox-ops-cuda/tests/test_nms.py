@@ -85,7 +85,62 @@ def test_ties_keep_input_order(backend, device):
     assert keep.tolist() == [3, 0]
 
 
-def test_nan_boxes_do_not_suppress(backend, device):
+def test_non_finite_boxes_and_scores_raise_naming_the_row(backend, device):
+    """mmcv keeps a NaN box in its output (this did too: IoU 0 with everything)."""
+    b = torch.tensor([[10.0, 10, 4, 4, 0], [10.0, 10, 4, 4, 0.1], [20.0, 20, 4, 4, 0]], device=device)
+    s = torch.tensor([0.99, 0.9, 0.8], device=device)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        nan_box = b.clone()
+        nan_box[1, 2] = bad
+        with pytest.raises(ValueError, match=rf"dets must be finite, got row 1: \[10\.0, 10\.0, {bad}, 4\.0"):
+            nms_rotated(nan_box, s, 0.5)
+        nan_score = s.clone()
+        nan_score[2] = bad
+        with pytest.raises(ValueError, match=rf"scores must be finite, got row 2: {bad}"):
+            nms_rotated(b, nan_score, 0.5, labels=torch.zeros(3, dtype=torch.long, device=device))
+        with pytest.raises(ValueError, match=r"boxes must be finite, got row 1"):
+            batched_nms(
+                nan_box, s, torch.tensor([0, 1, 2], device=device), dict(type="nms_rotated", iou_thr=0.5)
+            )
+        with pytest.raises(ValueError, match=r"scores must be finite, got row 2"):
+            batched_nms(b[:, :4], nan_score, torch.tensor([0, 1, 2], device=device), None)
+        xyxy = torch.tensor([[0.0, 0, 4, 4], [0.0, 0, 4, bad], [0.0, 0, 4, 4.5]], device=device)
+        with pytest.raises(ValueError, match=r"boxes must be finite, got row 1"):
+            nms(xyxy, s, 0.5)
+        with pytest.raises(ValueError, match=r"boxes must be finite, got row 1"):
+            nms(xyxy.cpu().numpy(), s.cpu().numpy(), 0.5)  # numpy in
+        with pytest.raises(ValueError, match=r"boxes must be finite, got row 1"):
+            # an inf box once made every class offset inf (or NaN): the row named is the bad one
+            batched_nms(xyxy, s, torch.tensor([0, 1, 1], device=device), dict(type="nms", iou_threshold=0.5))
+
+
+@pytest.mark.parametrize("thr", ["0.1", True, None, [0.1], float("nan")])
+def test_iou_threshold_must_be_a_real_number(thr):
+    b = torch.tensor([[10.0, 10, 4, 4, 0], [10.5, 10, 4, 4, 0]])
+    s = torch.tensor([0.9, 0.8])
+    error = ValueError if thr != thr else TypeError  # NaN: a number, but it suppresses nothing
+    match = r"iou_threshold must be a (real )?number, got"
+    with pytest.raises(error, match=match):
+        nms_rotated(b, s, thr)
+    with pytest.raises(error, match=match):
+        nms(b[:, :4], s, thr)
+    if thr is not None:  # batched_nms: a cfg without a threshold is its own error
+        with pytest.raises(error, match=match):
+            batched_nms(b, s, torch.zeros(2, dtype=torch.long), dict(type="nms_rotated", iou_threshold=thr))
+
+
+def test_numeric_iou_thresholds_are_accepted():
+    b = torch.tensor([[10.0, 10, 4, 4, 0], [10.5, 10, 4, 4, 0]])
+    s = torch.tensor([0.9, 0.8])
+    for thr in (0.5, np.float32(0.5), np.float64(0.5), torch.tensor(0.5)):  # IoU 0.78
+        assert nms_rotated(b, s, thr)[1].tolist() == [0]
+    assert nms_rotated(b, s, 1)[1].tolist() == [0, 1]
+
+
+def test_nan_boxes_do_not_suppress_when_traced(backend, device, monkeypatch):
+    """Under torch.compile / torch.export the finiteness check cannot run (a data-dependent
+    branch); there a NaN box has IoU 0 with everything, in every backend."""
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     b = torch.tensor([[10.0, 10, 4, 4, 0], [10.0, 10, 4, 4, 0.1], [20.0, 20, 4, 4, 0]], device=device)
     b = torch.cat((torch.full((1, 5), float("nan"), device=device), b))
     s = torch.tensor([0.99, 0.9, 0.8, 0.7], device=device)
@@ -167,10 +222,12 @@ def test_bad_input(boxes):
         batched_nms(b, s, torch.zeros(4, dtype=torch.long), dict(type="soft_nms", iou_threshold=0.5))
 
 
-def test_nan_scores_are_not_kept_and_suppress_nothing(backend, device):
-    """mmcv sorts a NaN score first: that box is kept and suppresses its valid neighbours."""
+def test_nan_scores_are_not_kept_and_suppress_nothing_when_traced(backend, device, monkeypatch):
+    """mmcv sorts a NaN score first: that box is kept and suppresses its valid neighbours.
+    Eagerly a NaN score is a ValueError; traced (no check), it is dropped."""
     from rbox_ops import nms_rotated
 
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     boxes = torch.tensor([[10.0, 10, 8, 4, 0.1], [10.5, 10, 8, 4, 0.1], [40, 40, 6, 6, 0]], device=device)
     scores = torch.tensor([float("nan"), 0.9, 0.8], device=device)
     dets, keep = nms_rotated(boxes, scores, 0.5)

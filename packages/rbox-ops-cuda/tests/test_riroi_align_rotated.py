@@ -149,6 +149,14 @@ def test_bad_rois_pool_zeros_and_get_no_gradient(backend, device):
     assert (x.grad == 0).all()
 
 
+def test_no_rois_give_an_empty_output_and_a_zero_gradient(backend, device):
+    x = torch.rand(2, 16, 8, 8, device=device, requires_grad=True)
+    out = riroi_align_rotated(x, torch.zeros(0, 6, device=device), 3, 0.5, 2, 8)
+    assert out.shape == (0, 16, 3, 3)
+    out.sum().backward()
+    assert x.grad.shape == x.shape and x.grad.is_contiguous() and (x.grad == 0).all()
+
+
 def test_wrong_arguments_name_themselves():
     x, rois = torch.randn(1, 8, 4, 4), torch.tensor([[0, 4.0, 4.0, 3.0, 2.0, 0.1]])
     with pytest.raises(ValueError, match="features"):

@@ -101,6 +101,7 @@ def test_empty_nan_and_bad_batch_index(backend, device):
     assert out.shape == (0, 3, 7, 7)
     out.sum().backward()
     assert x.grad is not None and (x.grad == 0).all()
+    assert x.grad.shape == x.shape and x.grad.is_contiguous()  # NCHW, as the input
     rois = torch.tensor(
         [[0, 4.0, 4.0, 3.0, 3.0, 0.0], [0, float("nan"), 4.0, 3.0, 3.0, 0.0], [5, 4.0, 4.0, 3.0, 3.0, 0.0]],
         device=device,

@@ -284,3 +284,70 @@ def test_write_task1_refuses_non_finite_values(tmp_path):
     """The devkit and MMRotate format ``nan`` into the submission file."""
     with pytest.raises(ValueError, match=r"row 1 \(image 'P2'\) is not finite: score nan"):
         write_task1(tmp_path / "Task1_plane.txt", [("P1", 0.5, [0] * 8), ("P2", float("nan"), [0] * 8)])
+
+
+# -- annotations: shape and finiteness; scale_ranges ------------------------------------------
+
+
+def test_non_finite_or_misshapen_annotation_boxes_raise_naming_the_key_and_row():
+    """A NaN object matched nothing and the mAP came out 0.0; (n, 4) boxes were a numpy
+    ``cannot reshape`` error naming no annotation."""
+    dets, ann = _one_image(ignore_label=0)
+    nan_gt = {**ann, "bboxes": np.array([[50.0, 50, 20, 10, 0.1], [np.nan, 10, 4, 2, 0]]), "labels": [0, 0]}
+    with pytest.raises(
+        ValueError, match=r"annotations\[1\]\['bboxes'\] has a non-finite row 1: \[nan, 10\.0"
+    ):
+        eval_rbbox_map([dets, dets], [ann, nan_gt], logger="silent")
+    with pytest.raises(ValueError, match=r"annotations\[0\]\['bboxes'\] has a non-finite row 1"):
+        eval_rbbox_map_coco([dets], [nan_gt])
+    with pytest.raises(ValueError, match=r"annotations\[0\]\['bboxes'\] has a non-finite row 1"):
+        confusion_matrix([dets], [nan_gt])
+    inf_ignored = {**ann, "bboxes_ignore": np.array([[np.inf, 80, 20, 10, 0.0]])}
+    with pytest.raises(
+        ValueError, match=r"annotations\[0\]\['bboxes_ignore'\] has a non-finite row 0: \[inf"
+    ):
+        eval_rbbox_map([dets], [inf_ignored], logger="silent")
+    four = {**ann, "bboxes": np.array([[50.0, 50, 20, 10]])}
+    with pytest.raises(
+        ValueError, match=r"annotations\[0\]\['bboxes'\] must have shape \(n, 5\), got \(1, 4\)"
+    ):
+        eval_rbbox_map([dets], [four], logger="silent")
+    with pytest.raises(
+        ValueError, match=r"annotations\[0\]\['bboxes'\] must have shape \(n, 5\), got \(1, 4\)"
+    ):
+        confusion_matrix([dets], [four])
+    ten = {**ann, "bboxes_ignore": np.zeros(10), "labels_ignore": [0, 0]}  # was read as 2 boxes
+    with pytest.raises(
+        ValueError, match=r"annotations\[0\]\['bboxes_ignore'\] must have shape \(n, 5\), got \(10,\)"
+    ):
+        eval_rbbox_map([dets], [ten], logger="silent")
+    poly = np.array([[0.0, 0, 10, 0, 10, 10, 0, 10, 0.9]])
+    bad_poly = poly[:, :8].copy()
+    bad_poly[0, 3] = np.nan
+    with pytest.raises(ValueError, match=r"annotations\[0\]\['polygons'\] has a non-finite row 0"):
+        eval_dota_task1([[poly]], [{"polygons": bad_poly, "labels": np.array([0])}])
+
+
+def test_empty_annotations_of_any_shape_are_no_objects():
+    dets, ann = _one_image()
+    empty = {"bboxes": np.zeros((0,)), "labels": np.zeros(0, np.int64)}
+    mean_ap, results = eval_rbbox_map([dets, dets], [ann, empty], logger="silent")
+    assert results[0]["num_gts"] == 1 and results[0]["num_dets"] == 2
+    assert mean_ap == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "ranges", [[(10, 1)], [(5, 5)], [(-32, 5)], [(0, math.nan)], [(0,)], [("0", 32)], []]
+)
+def test_scale_ranges_without_min_below_max_raise(ranges):
+    """MMRotate-style ``(min, max)`` pairs: (10, 1) counted no object in any range, silently;
+    a negative min squared into a wrong area bound."""
+    dets, ann = _one_image()
+    with pytest.raises(ValueError, match=r"scale_ranges(\[0\] must| is empty)"):
+        eval_rbbox_map([dets], [ann], scale_ranges=ranges, logger="silent")
+
+
+def test_scale_ranges_accept_an_open_upper_end():
+    dets, ann = _one_image()
+    mean_ap, _ = eval_rbbox_map([dets], [ann], scale_ranges=[(0, 12), (12, math.inf)], logger="silent")
+    assert mean_ap == [0.0, pytest.approx(1.0)]

@@ -32,6 +32,33 @@ def as_float_array(x: Any) -> Array:
     return a
 
 
+def check_columns(x: Array, name: str, cols: int, shape: str | None = None, exact: bool = False) -> None:
+    """Shape check of an array argument (cheap: no pass over the values).
+
+    Args:
+        x: A numpy array or tensor.
+        name: The argument's name, for the message.
+        cols: The number of columns its last dimension needs (at least, or exactly with
+            ``exact``: otherwise extra columns are the caller's to ignore or keep).
+        shape: How to spell the shape in the message; ``'(..., cols)'`` by default.
+
+    Raises:
+        ValueError: ``x`` is 0-d or has too few (another number of) columns, worded as
+            rbox_ops words it: ``bboxes1 must have shape (N, 5), got (2, 4)``.
+    """
+    n = x.shape[-1] if x.ndim else None
+    if n is None or (n != cols if exact else n < cols):
+        want = shape or f"(..., {cols})"
+        raise ValueError(f"{name} must have shape {want}, got {tuple(x.shape)}")
+
+
+def float_array(x: Any, name: str, cols: int, shape: str | None = None, exact: bool = False) -> Array:
+    """:func:`as_float_array` of ``x`` after :func:`check_columns` (the same check for numpy and torch)."""
+    a = as_float_array(x)
+    check_columns(a, name, cols, shape, exact)
+    return a
+
+
 class _NumpyNS:
     name = "numpy"
     pi = np.pi

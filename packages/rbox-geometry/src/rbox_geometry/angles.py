@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from ._backend import Array, as_float_array, namespace
+from ._backend import Array, as_float_array, float_array, namespace
 
 VERSIONS: tuple[str, ...] = ("oc", "le135", "le90")
 """The angle versions MMRotate supports."""
@@ -82,7 +82,7 @@ def regularize(boxes: Array, version: str) -> Array:
         ``oc_old``: theta in [-pi/2, 0). Differentiable in torch (the swaps are selections).
     """
     check_version(version, allow_old=True)
-    boxes = as_float_array(boxes)
+    boxes = float_array(boxes, "boxes", 5)
     xp = namespace(boxes)
     w, h, t = _wht(boxes)
     half = math.pi / 2
@@ -124,7 +124,7 @@ def to_old_oc(boxes: Array) -> Array:
 def in_range(boxes: Array, version: str, atol: float = 1e-6) -> Array:
     """Boolean ``(...,)``: which boxes already satisfy ``version``'s constraints."""
     check_version(version, allow_old=True)
-    boxes = as_float_array(boxes)
+    boxes = float_array(boxes, "boxes", 5)
     w, h, t = _wht(boxes)
     lo, hi = ANGLE_RANGES[version]
     if version == "oc":

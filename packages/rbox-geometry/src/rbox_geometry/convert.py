@@ -19,6 +19,9 @@ and both accept either array type:
   the edge rule for ``'le135'``. Where MMRotate's ``poly2obb_np`` returns ``None`` (a side under 2 px) ours
   returns a row of NaN; ``valid = ~isnan(out[..., 0])``.
 * :func:`min_area_rect` is the minimum-area rectangle of any point set, in any version.
+
+An argument with too few columns (``rbboxes`` of shape ``(2, 4)``) is a ``ValueError``
+naming it and its shape; extra columns are ignored unless a function says it keeps them.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import math
 
 import numpy as np
 
-from ._backend import Array, as_float_array, namespace
+from ._backend import Array, float_array, namespace
 from ._cvrect import cv_min_area_rect
 from .angles import check_version, norm_angle, regularize
 
@@ -65,7 +68,7 @@ def obb2poly(rbboxes: Array, version: str = "oc") -> Array:
     (clockwise on screen) and shifted to the centre. Differentiable.
     """
     check_version(version)
-    boxes = as_float_array(rbboxes)
+    boxes = float_array(rbboxes, "rbboxes", 5)
     xp = namespace(boxes)
     return xp.stack([v for p in _corners(xp, boxes) for v in p], axis=-1)
 
@@ -81,7 +84,7 @@ def get_best_begin_point(coordinates: Array) -> Array:
         closest (sum of distances) to ``(xmin, ymin), (xmax, ymin), (xmax, ymax), (xmin, ymax)``
         of the polygon's bounding box; the first one on ties (MMRotate's rule).
     """
-    coords = as_float_array(coordinates)
+    coords = float_array(coordinates, "coordinates", 8)
     xp = namespace(coords)
     pts = coords[..., :8]
     xs, ys = pts[..., 0::2], pts[..., 1::2]
@@ -115,7 +118,7 @@ def obb2poly_np(rbboxes: Array, version: str = "oc") -> Array:
     input dtype.
     """
     check_version(version)
-    boxes = as_float_array(rbboxes)
+    boxes = float_array(rbboxes, "rbboxes", 5)
     xp = namespace(boxes)
     polys = obb2poly(boxes[..., :5], version)
     if boxes.shape[-1] > 5:
@@ -142,7 +145,7 @@ def poly2obb(polys: Array, version: str = "oc") -> Array:
     Differentiable almost everywhere.
     """
     check_version(version)
-    p = as_float_array(polys)
+    p = float_array(polys, "polys", 8)
     xp = namespace(p)
     (x1, y1), (x2, y2), (x3, y3), (x4, y4) = (_pts(xp, p, k) for k in range(4))
     e1 = xp.sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2)
@@ -181,11 +184,15 @@ def min_area_rect(points: Array, version: str = "oc") -> Array:
         hull needed, vectorised; meant for small k (quadrilaterals, point sets of 9).
     """
     check_version(version)
-    pts = as_float_array(points)
+    pts = float_array(points, "points", 2)
     xp = namespace(pts)
     if pts.shape[-1] != 2 or pts.ndim < 2:
+        if pts.shape[-1] % 2:
+            raise ValueError(f"points must have shape (..., 2k) or (..., k, 2), got {tuple(pts.shape)}")
         pts = pts.reshape(*pts.shape[:-1], pts.shape[-1] // 2, 2)
     k = pts.shape[-2]
+    if k < 2:
+        raise ValueError(f"points must hold at least 2 points per set, got shape {tuple(pts.shape)}")
     px, py = pts[..., 0], pts[..., 1]  # (..., k)
     best_area = best = None
     for i in range(k):
@@ -237,7 +244,7 @@ def poly2obb_np(polys: Array, version: str = "oc", min_side: float = 2.0) -> Arr
     NaN. A single polygon ``(8,)`` gives ``(5,)``.
     """
     check_version(version)
-    p = as_float_array(polys)
+    p = float_array(polys, "polys", 8)[..., :8]
     xp = namespace(p)
     out = poly2obb(p, "le135") if version == "le135" else _cv_rect(p, version)
     if version == "le135":
@@ -257,7 +264,7 @@ def obb2xyxy(rbboxes: Array, version: str = "oc") -> Array:
     uses absolute values, so it also holds outside the range). Differentiable.
     """
     check_version(version)
-    b = as_float_array(rbboxes)
+    b = float_array(rbboxes, "rbboxes", 5)
     xp = namespace(b)
     x, y, w, h, a = (b[..., i] for i in range(5))
     c, s = xp.abs(xp.cos(a)), xp.abs(xp.sin(a))
@@ -275,7 +282,7 @@ def obb2hbb(rbboxes: Array, version: str = "oc") -> Array:
     enclosing box's width (along x) and height. Extra columns are kept.
     """
     check_version(version)
-    b = as_float_array(rbboxes)
+    b = float_array(rbboxes, "rbboxes", 5)
     xp = namespace(b)
     xyxy = obb2xyxy(b[..., :5], version)
     cx = (xyxy[..., 0] + xyxy[..., 2]) / 2
@@ -300,7 +307,7 @@ def hbb2obb(hbboxes: Array, version: str = "oc") -> Array:
     ``(cx, cy, h, w, pi/2)``; ``'le90'``: the same with ``-pi/2`` (MMRotate's rules).
     """
     check_version(version)
-    hb = as_float_array(hbboxes)
+    hb = float_array(hbboxes, "hbboxes", 4)
     xp = namespace(hb)
     x = (hb[..., 0] + hb[..., 2]) * 0.5
     y = (hb[..., 1] + hb[..., 3]) * 0.5

@@ -10,7 +10,7 @@ decomposition, no SVD package needed).
 
 from __future__ import annotations
 
-from ._backend import Array, as_float_array, namespace
+from ._backend import Array, as_float_array, float_array, namespace
 from .angles import regularize
 
 __all__ = ["gaussian2bbox", "gaussian2xywhr", "gt2gaussian", "xy_wh_r_2_xy_sigma", "xywhr2gaussian"]
@@ -28,7 +28,7 @@ def _rot_diag(xp, c, s, d1, d2):
 
 def xywhr2gaussian(boxes: Array) -> tuple[Array, Array]:
     """Boxes ``(..., 5)`` -> ``mu (..., 2)``, ``Sigma (..., 2, 2)`` (pixels, pixels^2)."""
-    b = as_float_array(boxes)
+    b = float_array(boxes, "boxes", 5)
     xp = namespace(b)
     w = xp.clip(b[..., 2], 1e-7, 1e7)
     h = xp.clip(b[..., 3], 1e-7, 1e7)
@@ -46,8 +46,10 @@ def gaussian2xywhr(mu: Array, sigma: Array, version: str = "le90") -> Array:
     ``version``'s canonical form (a Gaussian cannot tell theta from theta + pi, nor a square's
     orientation).
     """
-    mu = as_float_array(mu)
-    sg = as_float_array(sigma)
+    mu = float_array(mu, "mu", 2)
+    sg = float_array(sigma, "sigma", 2, "(..., 2, 2)")
+    if sg.ndim < 2 or sg.shape[-2] < 2:
+        raise ValueError(f"sigma must have shape (..., 2, 2), got {tuple(sg.shape)}")
     xp = namespace(sg)
     a, b, d = sg[..., 0, 0], sg[..., 0, 1], sg[..., 1, 1]
     mean = (a + d) / 2
@@ -67,8 +69,10 @@ def gt2gaussian(target: Array) -> tuple[Array, Array]:
     """
     t = as_float_array(target)
     xp = namespace(t)
-    if t.shape[-1] == 8:
+    if t.ndim and t.shape[-1] == 8:
         t = t.reshape(*t.shape[:-1], 4, 2)
+    elif t.ndim < 2 or t.shape[-2:] != (4, 2):
+        raise ValueError(f"target must have shape (..., 8) or (..., 4, 2), got {tuple(t.shape)}")
     center = (t[..., 0, :] + t[..., 1, :] + t[..., 2, :] + t[..., 3, :]) / 4
     e1 = t[..., 1, :] - t[..., 0, :]
     e2 = t[..., 2, :] - t[..., 1, :]

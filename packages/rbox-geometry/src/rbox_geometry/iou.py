@@ -18,7 +18,7 @@ has the input's dtype and device.
 
 from __future__ import annotations
 
-from ._backend import Array, as_float_array, namespace
+from ._backend import Array, float_array, namespace
 from ._intersect import convex_intersection_area
 
 __all__ = ["box_iou_rotated", "rbbox_overlaps"]
@@ -78,11 +78,15 @@ def rbbox_overlaps(
 
     Returns:
         ``(N, M)`` or ``(N,)`` in [0, 1], same type, dtype and device as ``bboxes1``.
+
+    Raises:
+        ValueError: A box array with fewer than 5 columns (naming ``bboxes1`` or
+            ``bboxes2``), an unknown ``mode``, unaligned sets with ``is_aligned``.
     """
     if mode not in ("iou", "iof"):
         raise ValueError(f"mode must be 'iou' or 'iof', got {mode!r}")
-    b1 = as_float_array(bboxes1)
-    b2 = as_float_array(bboxes2)
+    b1 = float_array(bboxes1, "bboxes1", 5, "(N, 5)")
+    b2 = float_array(bboxes2, "bboxes2", 5, "(N, 5)")
     xp = namespace(b1)
     if namespace(b2) is not xp:
         raise TypeError("bboxes1 and bboxes2 must both be numpy arrays or both be tensors")

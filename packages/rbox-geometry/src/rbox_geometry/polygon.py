@@ -20,7 +20,7 @@ exact, see ``_intersect``). So:
 
 from __future__ import annotations
 
-from ._backend import Array, as_float_array, namespace
+from ._backend import Array, float_array, namespace
 from ._intersect import convex_intersection_area, signed_area
 
 __all__ = ["polygon_area", "polygon_overlaps"]
@@ -44,7 +44,7 @@ def _signed_fan(xp, v: Array) -> tuple[Array, Array, Array]:
 
 def polygon_area(polys: Array) -> Array:
     """Areas ``(...,)`` of ``(..., 8)`` quadrilaterals: the absolute shoelace value, pixels²."""
-    p = as_float_array(polys)
+    p = float_array(polys, "polys", 8, exact=True)
     xp = namespace(p)
     v = p.reshape(-1, 4, 2)
     return xp.abs(signed_area(xp, v)).reshape(p.shape[:-1])
@@ -105,10 +105,8 @@ def polygon_overlaps(
     """
     if mode not in ("iou", "iof"):
         raise ValueError(f"mode must be 'iou' or 'iof', got {mode!r}")
-    a = as_float_array(polys1)
-    b = as_float_array(polys2)
-    if a.shape[-1] != 8 or b.shape[-1] != 8:
-        raise ValueError(f"polygons must be (N, 8) and (M, 8), got {tuple(a.shape)} and {tuple(b.shape)}")
+    a = float_array(polys1, "polys1", 8, "(N, 8)", exact=True)
+    b = float_array(polys2, "polys2", 8, "(M, 8)", exact=True)
     xp = namespace(a)
     out_like = a
     a = xp.to_float64(a.reshape(-1, 8))

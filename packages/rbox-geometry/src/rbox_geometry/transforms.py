@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ._backend import Array, as_float_array, namespace
+from ._backend import Array, float_array, namespace
 from .angles import check_version, norm_angle, regularize
 
 __all__ = [
@@ -31,7 +31,7 @@ def _with(xp, b: Array, cols: dict[int, Array]) -> Array:
 
 def rbox_area(boxes: Array) -> Array:
     """Areas ``(...,)`` = w * h (pixels^2)."""
-    b = as_float_array(boxes)
+    b = float_array(boxes, "boxes", 5)
     return b[..., 2] * b[..., 3]
 
 
@@ -53,7 +53,7 @@ def flip_rboxes(
     check_version(version)
     if direction not in ("horizontal", "vertical", "diagonal"):
         raise ValueError(f'Invalid flipping direction "{direction}"')
-    b = as_float_array(boxes)
+    b = float_array(boxes, "boxes", 5)
     xp = namespace(b)
     H, W = img_shape[0], img_shape[1]
     cols: dict[int, Array] = {}
@@ -77,9 +77,9 @@ def bbox_flip(
     bboxes: Array, img_shape: Sequence[int], direction: str = "horizontal", version: str = "oc"
 ) -> Array:
     """MMRotate's ``bbox_flip`` for ``(..., 5k)`` boxes (k boxes per row); see :func:`flip_rboxes`."""
-    b = as_float_array(bboxes)
+    b = float_array(bboxes, "bboxes", 5, "(..., 5k)")
     if b.shape[-1] % 5:
-        raise ValueError("the last dimension must be a multiple of 5")
+        raise ValueError(f"bboxes must have shape (..., 5k), got {tuple(b.shape)}")
     flat = b.reshape(*b.shape[:-1], b.shape[-1] // 5, 5)
     return flip_rboxes(flat, img_shape, direction, version).reshape(b.shape)
 
@@ -92,7 +92,7 @@ def rotate_rboxes(boxes: Array, angle: float, center: Sequence[float], version: 
     counter-clockwise on screen: ``angle = -radians(deg)`` is the same rotation.)
     """
     check_version(version)
-    b = as_float_array(boxes)
+    b = float_array(boxes, "boxes", 5)
     xp = namespace(b)
     c, s = math.cos(angle), math.sin(angle)
     dx, dy = b[..., 0] - center[0], b[..., 1] - center[1]
@@ -107,7 +107,7 @@ def rescale_rboxes(boxes: Array, scale: float | Sequence[float]) -> Array:
     sx == sy; a rotated box under anisotropic scaling is no longer a rectangle).
     """
     sx, sy = (scale, scale) if isinstance(scale, (int, float)) else (scale[0], scale[1])
-    b = as_float_array(boxes)
+    b = float_array(boxes, "boxes", 5)
     xp = namespace(b)
     k = math.sqrt(sx * sy)
     return _with(xp, b, {0: b[..., 0] * sx, 1: b[..., 1] * sy, 2: b[..., 2] * k, 3: b[..., 3] * k})
@@ -115,7 +115,7 @@ def rescale_rboxes(boxes: Array, scale: float | Sequence[float]) -> Array:
 
 def translate_rboxes(boxes: Array, offset: Sequence[float]) -> Array:
     """Shift boxes by ``offset = (dx, dy)`` pixels."""
-    b = as_float_array(boxes)
+    b = float_array(boxes, "boxes", 5)
     xp = namespace(b)
     return _with(xp, b, {0: b[..., 0] + offset[0], 1: b[..., 1] + offset[1]})
 
@@ -126,7 +126,7 @@ def clip_rboxes(boxes: Array, img_shape: Sequence[int]) -> Array:
     Sizes and angles are kept (a rotated box clipped by the image is no longer a rotated
     box; this is what MMRotate 1.x's ``RotatedBoxes.clip_`` does).
     """
-    b = as_float_array(boxes)
+    b = float_array(boxes, "boxes", 5)
     xp = namespace(b)
     H, W = img_shape[0], img_shape[1]
     return _with(xp, b, {0: xp.clip(b[..., 0], 0.0, float(W)), 1: xp.clip(b[..., 1], 0.0, float(H))})
@@ -142,8 +142,8 @@ def points_in_rboxes(points: Array, boxes: Array) -> Array:
     Returns:
         ``(P, B)`` boolean.
     """
-    p = as_float_array(points)
-    b = as_float_array(boxes)
+    p = float_array(points, "points", 2, "(P, 2)")
+    b = float_array(boxes, "boxes", 5, "(B, 5)")
     xp = namespace(b)
     dx = p[:, None, 0] - b[None, :, 0]
     dy = p[:, None, 1] - b[None, :, 1]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
+import numpy as np
 import torch
 
 
@@ -36,6 +40,42 @@ def check_same_device(**tensors: torch.Tensor) -> None:
 def check_rows(name: str, x: torch.Tensor, other_name: str, n: int) -> None:
     if x.shape[0] != n:
         raise ValueError(f"{name} must have {n} rows (as {other_name}), got shape {tuple(x.shape)}")
+
+
+def check_finite(name: str, x: torch.Tensor) -> None:
+    """Every value of ``x`` must be finite (one pass, ``torch.isfinite(x).all()``, and one
+    device sync on CUDA).
+
+    Skipped while torch.compile / torch.export trace (it is a data-dependent branch): a
+    traced graph keeps the op's own handling of NaN/inf.
+
+    Raises:
+        ValueError: Naming ``name`` and its first row with a NaN or inf, with the row's values.
+    """
+    if torch.compiler.is_compiling() or x.numel() == 0:
+        return
+    if bool(torch.isfinite(x).all()):
+        return
+    bad = ~torch.isfinite(x.detach().reshape(x.shape[0], -1)).all(1)
+    k = int(bad.nonzero()[0, 0])
+    raise ValueError(f"{name} must be finite, got row {k}: {x[k].tolist()}")
+
+
+def check_threshold(name: str, value: object) -> float:
+    """``value`` as a float: a real number (a bool is not one), not NaN.
+
+    Raises:
+        TypeError: Not a real number (a string, a bool, None, a tensor of several values).
+        ValueError: NaN (it would compare false with every IoU: no suppression, silently).
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.dtype != torch.bool:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if math.isnan(v):
+        raise ValueError(f"{name} must be a number, got nan")
+    return v
 
 
 def compute_dtype(x: torch.Tensor) -> torch.dtype:

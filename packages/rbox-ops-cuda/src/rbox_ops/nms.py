@@ -8,7 +8,15 @@ import numpy as np
 import torch
 
 from . import _backend
-from ._checks import check_floating, check_rows, check_same_device, check_tensor, compute_dtype
+from ._checks import (
+    check_finite,
+    check_floating,
+    check_rows,
+    check_same_device,
+    check_tensor,
+    check_threshold,
+    compute_dtype,
+)
 from .nms_rotated import nms_rotated
 
 
@@ -25,7 +33,9 @@ def nms(
     Boxes are visited by descending score (stable sort); a kept box removes later boxes
     with IoU > ``iou_threshold``. ``offset`` (0 or 1) is added to widths and heights;
     boxes with score <= ``score_threshold`` (when > 0) are dropped first; ``max_num`` > 0
-    keeps at most that many. numpy in, numpy out.
+    keeps at most that many. numpy in, numpy out. ``iou_threshold`` must be a real number;
+    a NaN or inf in ``boxes`` or ``scores`` is a ValueError naming the row (as
+    :func:`~rbox_ops.nms_rotated`).
 
     Returns:
         dets (K, 5) kept boxes with their score, by descending score; inds (K,) int64.
@@ -40,6 +50,9 @@ def nms(
     check_floating("boxes", boxes)
     check_rows("scores", scores, "boxes", boxes.shape[0])
     check_same_device(boxes=boxes, scores=scores)
+    thr = check_threshold("iou_threshold", iou_threshold)
+    check_finite("boxes", boxes)
+    check_finite("scores", scores)
     if offset not in (0, 1):
         raise ValueError(f"offset must be 0 or 1, got {offset!r}")
     b = boxes.detach().to(compute_dtype(boxes))
@@ -52,9 +65,9 @@ def nms(
     if b.shape[0] == 0:
         inds = torch.zeros(0, dtype=torch.long, device=boxes.device)
     elif _backend.use_compiled(b.device):
-        inds = torch.ops.rbox_ops.nms(b, s.to(b.dtype), float(iou_threshold), offset)
+        inds = torch.ops.rbox_ops.nms(b, s.to(b.dtype), thr, offset)
     else:
-        inds = nms_torch(b, s, float(iou_threshold), offset)
+        inds = nms_torch(b, s, thr, offset)
     if max_num > 0:
         inds = inds[:max_num]
     if valid_inds is not None:
@@ -107,12 +120,18 @@ def batched_nms(
 
     Returns:
         dets (K, 5 or 6): kept boxes with their score, by descending score; keep (K,) int64.
+
+    Raises:
+        ValueError: A NaN or inf in ``boxes`` or ``scores`` (naming the row), a bad shape or
+            ``nms_cfg``. TypeError: an ``iou_threshold`` that is not a real number.
     """
     check_tensor("boxes", boxes, ndim=2, last=(4, 5))
     check_tensor("scores", scores, ndim=1)
     check_tensor("idxs", idxs, ndim=1)
     check_rows("scores", scores, "boxes", boxes.shape[0])
     check_rows("idxs", idxs, "boxes", boxes.shape[0])
+    check_finite("boxes", boxes)  # before the class offsets: an inf there would spread to every box
+    check_finite("scores", scores)
     if nms_cfg is None:
         scores, inds = scores.sort(descending=True, stable=True)
         return torch.cat((boxes[inds], scores[:, None].to(boxes.dtype)), -1), inds

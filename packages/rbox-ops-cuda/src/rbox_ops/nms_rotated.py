@@ -7,7 +7,15 @@ import torch
 from rbox_geometry import obb2poly, rbbox_overlaps
 
 from . import _backend
-from ._checks import check_floating, check_rows, check_same_device, check_tensor, compute_dtype
+from ._checks import (
+    check_finite,
+    check_floating,
+    check_rows,
+    check_same_device,
+    check_tensor,
+    check_threshold,
+    compute_dtype,
+)
 
 
 def nms_rotated(
@@ -21,23 +29,34 @@ def nms_rotated(
 
     Boxes are visited by descending score (a stable sort: equal scores keep their input
     order); a kept box removes every later box whose IoU with it is >= ``iou_threshold``
-    (and, given ``labels``, that has the same label). A box with a NaN/inf value has IoU 0
-    with everything, so it neither removes nor is removed. A box whose score is NaN is not
-    kept and removes nothing (sorted, NaN would rank first and suppress valid boxes).
+    (and, given ``labels``, that has the same label).
+
+    A NaN or inf in ``dets`` or ``scores`` is a ValueError naming the argument and the row
+    (mmcv keeps a NaN box, and ranks a NaN score first so that it suppresses valid boxes).
+    While torch.compile / torch.export trace, where that check cannot run, such a box has IoU
+    0 with everything (it neither removes nor is removed) and a NaN-scored box is not kept.
 
     Args:
         dets: (N, 5) boxes. scores: (N,). labels: optional (N,) integer classes.
+        iou_threshold: A real number (not a string or a bool).
         clockwise: theta turns clockwise on screen; False flips its sign for the IoU.
 
     Returns:
         dets (K, 6): kept boxes with their score appended, sorted by score; keep (K,) int64
         indices into ``dets``.
+
+    Raises:
+        TypeError: ``iou_threshold`` is not a real number, a tensor or dtype is wrong.
+        ValueError: A shape or device mismatch, a non-finite row of ``dets`` or ``scores``.
     """
     check_tensor("dets", dets, ndim=2, last=5)
     check_tensor("scores", scores, ndim=1)
     check_floating("dets", dets)
     check_rows("scores", scores, "dets", dets.shape[0])
     check_same_device(dets=dets, scores=scores)
+    thr = check_threshold("iou_threshold", iou_threshold)
+    check_finite("dets", dets)
+    check_finite("scores", scores)
     if labels is not None:
         check_tensor("labels", labels, ndim=1)
         check_rows("labels", labels, "dets", dets.shape[0])
@@ -47,7 +66,6 @@ def nms_rotated(
     boxes = dets.detach().to(compute_dtype(dets))
     if not clockwise:
         boxes = boxes * boxes.new_tensor([1, 1, 1, 1, -1])
-    thr = float(iou_threshold)
     # A NaN score takes no part: its box becomes a NaN box (IoU 0 with everything: it neither
     # removes nor is removed), ranked last, and is dropped from the result. No data-dependent
     # branch, so torch.compile / torch.export trace it.

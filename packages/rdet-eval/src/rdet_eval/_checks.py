@@ -7,7 +7,7 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["check_iou_thr", "check_labels", "check_sort"]
+__all__ = ["check_iou_thr", "check_labels", "check_scale_ranges", "check_sort"]
 
 SORTS = ("devkit", "stable")
 
@@ -24,6 +24,36 @@ def check_iou_thr(value: object, name: str = "iou_thr") -> float:
     if not 0.0 < v <= 1.0:  # NaN fails too
         raise ValueError(f"{name} must be in (0, 1], got {v}")
     return v
+
+
+def check_scale_ranges(scale_ranges: object) -> list[tuple[float, float]]:
+    """``scale_ranges`` as a non-empty list of ``(min, max)`` side lengths, ``0 <= min < max``
+    (``max`` may be ``inf``).
+
+    Raises:
+        ValueError: Naming ``scale_ranges[k]`` and its value: not a pair of numbers, a
+            negative or non-finite ``min``, ``max <= min`` (an empty range), NaN.
+    """
+    try:
+        ranges = list(scale_ranges)  # type: ignore[call-overload]
+    except TypeError:
+        raise ValueError(f"scale_ranges must be a list of (min, max) pairs, got {scale_ranges!r}") from None
+    if not ranges:
+        raise ValueError("scale_ranges is empty: give at least one (min, max) pair, or None")
+    out = []
+    for k, rg in enumerate(ranges):
+        try:
+            lo, hi = rg
+        except (TypeError, ValueError):
+            raise ValueError(f"scale_ranges[{k}] must be a (min, max) pair, got {rg!r}") from None
+        for v in (lo, hi):
+            if isinstance(v, bool) or not isinstance(v, (Real, np.floating, np.integer)):
+                raise ValueError(f"scale_ranges[{k}] must be a (min, max) pair of numbers, got {rg!r}")
+        lo, hi = float(lo), float(hi)
+        if not (0.0 <= lo < hi and np.isfinite(lo)):  # NaN fails too
+            raise ValueError(f"scale_ranges[{k}] must have 0 <= min < max, got {rg!r}")
+        out.append((lo, hi))
+    return out
 
 
 def check_sort(sort: str) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 from rbox_geometry import rbbox_overlaps
 from rdet_eval._checks import check_iou_thr, check_labels
 from rdet_eval.detections import DetectionsLike, per_class_results
+from rdet_eval.flatten import annotation_array
 from rdet_eval.nms import nms_rotated_np
 
 __all__ = ["confusion_matrix", "plot_confusion_matrix"]
@@ -47,7 +48,7 @@ def confusion_matrix(
         ValueError: ``det_results`` and ``annotations`` of different lengths, an object's
             label outside ``[0, num_classes)`` (MMRotate's tool counts label ``num_classes``
             as background and wraps negative ones), ``tp_iou_thr`` outside (0, 1], a
-            non-finite detection.
+            non-finite detection, ``annotations[i]['bboxes']`` not (n, 5) or non-finite.
     """
     check_iou_thr(tp_iou_thr, "tp_iou_thr")
     if len(det_results) != len(annotations):
@@ -56,7 +57,7 @@ def confusion_matrix(
     num_classes = num_classes or 0
     matrix = np.zeros((num_classes + 1, num_classes + 1))
     for i, (per_class, ann) in enumerate(zip(det_results, annotations)):
-        gt_boxes = np.asarray(ann["bboxes"], np.float64).reshape(-1, 5)
+        gt_boxes = annotation_array(ann["bboxes"], i, "bboxes", 5)
         gt_labels = np.asarray(ann["labels"], np.int64).reshape(-1)
         check_labels(gt_labels, num_classes, lambda k, i=i: f"annotations[{i}]['labels']")
         if len(per_class) != num_classes:

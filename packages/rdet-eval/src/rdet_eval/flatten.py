@@ -8,7 +8,7 @@ import numpy as np
 
 from rdet_eval._checks import check_labels
 
-__all__ = ["flatten_annotations", "flatten_results"]
+__all__ = ["annotation_array", "flatten_annotations", "flatten_results"]
 
 
 def flatten_results(
@@ -72,14 +72,16 @@ def flatten_annotations(
 
     Raises:
         ValueError: A label outside ``[0, num_classes)``, named
-            ``annotations[i]['labels']`` (or the ignore key) with the value and the count.
+            ``annotations[i]['labels']`` (or the ignore key) with the value and the count; a
+            geometry array not of shape ``(n, width)`` or with a non-finite row, named
+            ``annotations[i][geom_key]`` (or the ignore key) with the row.
     """
     geoms, images, labels, ignored = [], [], [], []
     for i, ann in enumerate(annotations):
         for key in (geom_key, "labels"):
             if key not in ann:
                 raise KeyError(f"annotations[{i}] has no {key!r}")
-        g = np.asarray(ann[geom_key], np.float64).reshape(-1, width)
+        g = annotation_array(ann[geom_key], i, geom_key, width)
         lab = np.asarray(ann["labels"]).reshape(-1)
         if lab.shape[0] != g.shape[0]:
             raise ValueError(f"annotations[{i}]: {g.shape[0]} {geom_key} but {lab.shape[0]} labels")
@@ -93,7 +95,7 @@ def flatten_annotations(
         ignored.append(flags)
         count = g.shape[0]
         if ignore is not None and ann.get(ignore[1]) is not None:
-            gi = np.asarray(ann[ignore[0]], np.float64).reshape(-1, width)
+            gi = annotation_array(ann.get(ignore[0], ()), i, ignore[0], width)
             li = np.asarray(ann[ignore[1]]).reshape(-1)
             if li.shape[0] != gi.shape[0]:
                 raise ValueError(f"annotations[{i}]: {gi.shape[0]} {ignore[0]} but {li.shape[0]} {ignore[1]}")
@@ -111,6 +113,31 @@ def flatten_annotations(
     if num_classes is not None:
         check_annotation_labels(flat_labels, flat_images, flat_ignored, num_classes, ignore)
     return np.vstack(geoms), flat_images, flat_labels.astype(np.int64), flat_ignored
+
+
+def annotation_array(value: object, image: int, key: str, width: int) -> np.ndarray:
+    """``annotations[image][key]`` as a float64 ``(n, width)`` array (an empty one of any shape
+    is ``(0, width)``).
+
+    Raises:
+        ValueError: Another shape (``annotations[i]['bboxes'] must have shape (n, 5), got
+            (1, 4)``) or a non-finite row, named with its index and values.
+    """
+    try:
+        g = np.asarray(value, np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"annotations[{image}][{key!r}] must be an (n, {width}) array of numbers: {e}"
+        ) from None
+    if g.size == 0:
+        return g.reshape(0, width)
+    if g.ndim != 2 or g.shape[1] != width:
+        raise ValueError(f"annotations[{image}][{key!r}] must have shape (n, {width}), got {g.shape}")
+    bad = np.flatnonzero(~np.isfinite(g).all(1))
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(f"annotations[{image}][{key!r}] has a non-finite row {k}: {g[k].tolist()}")
+    return g
 
 
 def check_annotation_labels(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rbox_geometry import box_iou_rotated
-from rdet_eval._checks import check_iou_thr
+from rdet_eval._checks import check_iou_thr, check_scale_ranges
 from rdet_eval.ap import average_precision
 from rdet_eval.detections import DetectionsLike, flatten_detections, is_typed_results
 from rdet_eval.flatten import check_annotation_labels, flatten_annotations, flatten_results
@@ -204,11 +204,14 @@ def eval_rbbox_map(
             detection's or an annotation's label outside ``[0, num_classes)`` (MMRotate
             silently ignores such an object), a non-finite value; ``det_results`` and
             ``annotations`` of different lengths, ``dataset`` names for another number of
-            classes, ``iou_thr`` outside (0, 1].
+            classes, ``iou_thr`` outside (0, 1], an annotation array not of shape (n, 5) or
+            with a non-finite row (named ``annotations[i]['bboxes']`` and the row), a
+            ``scale_ranges`` pair without ``0 <= min < max``.
     """
     iou_thr = check_iou_thr(iou_thr)
+    ranges = check_scale_ranges(scale_ranges) if scale_ranges is not None else None
     num_classes, dets, gts = _flatten(det_results, annotations, num_classes, dataset)
-    area_ranges = [(lo**2, hi**2) for lo, hi in scale_ranges] if scale_ranges is not None else None
+    area_ranges = [(lo**2, hi**2) for lo, hi in ranges] if ranges is not None else None
     overlaps = _overlaps(dets, gts)
     results = [
         _class_results(dets, gts, overlaps, c, (iou_thr,), area_ranges, use_07_metric)[0]

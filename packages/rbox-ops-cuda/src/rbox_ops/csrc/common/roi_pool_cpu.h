@@ -137,8 +137,9 @@ at::Tensor roi_pool_backward_cpu(const at::Tensor& grad_output, const at::Tensor
   const RoiPoolShape s{r.size(0), channels, height, width};
   const auto p = make_roi_pool_params<Params>(batch, pooled_h, pooled_w, spatial_scale, sampling_ratio, aligned,
                                               extra...);
+  if (go.numel() == 0 || batch * channels * height * width == 0)  // no RoIs: no gradient, no transpose
+    return at::zeros({batch, channels, height, width}, go.options());
   auto grad_input = at::zeros({batch, height, width, channels}, go.options());
-  if (go.numel() == 0 || grad_input.numel() == 0) return nhwc_to_nchw(grad_input);
   AT_DISPATCH_FLOATING_TYPES(go.scalar_type(), "roi_pool_backward_cpu", [&] {
     roi_pool_backward_loops<scalar_t>(go.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), s, p,
                                       grad_input.data_ptr<scalar_t>());

@@ -141,8 +141,9 @@ at::Tensor riroi_align_rotated_backward_cpu(const at::Tensor& grad_output, const
   const RoiPoolShape s{r.size(0), channels, height, width};
   const auto p =
       make_riroi_params(batch, pooled_h, pooled_w, spatial_scale, num_samples, num_orientations, clockwise);
+  if (go.numel() == 0 || batch * channels * height * width == 0)  // no RoIs: no gradient, no transpose
+    return at::zeros({batch, channels, height, width}, go.options());
   auto grad_input = at::zeros({batch, height, width, channels}, go.options());
-  if (go.numel() == 0 || grad_input.numel() == 0) return nhwc_to_nchw(grad_input);
   AT_DISPATCH_FLOATING_TYPES(go.scalar_type(), "riroi_align_rotated_backward_cpu", [&] {
     backward_loops<scalar_t>(go.data_ptr<scalar_t>(), r.data_ptr<scalar_t>(), s, p,
                              grad_input.data_ptr<scalar_t>());
