@@ -22,6 +22,21 @@ def _iou_thr(nms: Mapping[str, Any] | Any) -> float:
     return float(thr)
 
 
+def check_finite_predictions(bboxes: torch.Tensor, scores: torch.Tensor) -> None:
+    """Raise ``FloatingPointError`` naming how many of ``bboxes`` (n, k * 5) and ``scores``
+    (n, c) rows hold a NaN or inf, and the first such row; one pass over each."""
+    for name, values in (("boxes", bboxes), ("scores", scores)):
+        if values.numel() == 0 or bool(torch.isfinite(values).all()):
+            continue
+        bad = ~torch.isfinite(values.detach().reshape(values.shape[0], -1)).all(1)
+        first = int(bad.nonzero()[0, 0])
+        raise FloatingPointError(
+            f"the model predicted non-finite {name} (NaN or inf) for {int(bad.sum())} of "
+            f"{values.shape[0]} candidates, e.g. candidate {first}: {values[first].tolist()}; "
+            "its weights or its input have diverged"
+        )
+
+
 def multiclass_nms_rotated(
     multi_bboxes: torch.Tensor,
     multi_scores: torch.Tensor,
@@ -44,9 +59,15 @@ def multiclass_nms_rotated(
     Returns:
         dets (k, 6) ``(cx, cy, w, h, theta, score)``, labels (k,) [, inds (k,) into the
         flattened (n * num_classes) candidates].
+
+    Raises:
+        FloatingPointError: a NaN or inf among the boxes or scores: the model's weights or its
+            input have diverged (a NaN score used to fail the threshold silently, a NaN box to
+            turn every class offset, and so every box, into NaN).
     """
     from rbox_ops import nms_rotated
 
+    check_finite_predictions(multi_bboxes, multi_scores)
     num_classes = multi_scores.size(1) - 1
     if multi_bboxes.shape[1] > 5:
         bboxes = multi_bboxes.view(multi_scores.size(0), -1, 5)
