@@ -156,6 +156,13 @@ def test_analyze_logs_errors_are_one_line(trained, tmp_path, capsys):
     assert "--legend" in _error(capsys)
 
 
+def test_cal_train_time_names_a_log_without_times(tmp_path, capsys):
+    log = tmp_path / "val_only.log.json"
+    log.write_text('{"seed": 0}\n{"mode": "val", "epoch": 1, "iter": 0, "mAP": 0.5}\n')
+    assert main(["analyze-logs", "cal_train_time", str(log)]) == 1
+    assert f"{log}: no training records with a 'time'" in _error(capsys)
+
+
 def test_analyze_logs_without_matplotlib_names_the_extra(trained, tmp_path, capsys, monkeypatch):
     (log,) = trained["work"].glob("*.log.json")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
@@ -334,6 +341,60 @@ def test_confusion_matrix_bad_input(tested, trained, tmp_path, capsys):
     assert "--tp-iou-thr" in _error(capsys)
 
 
+def test_confusion_matrix_results_are_checked_per_image_and_class(tmp_path):
+    import pickle
+
+    from rdet_apps.tools.confusion import load_results
+
+    det = np.array([[50, 50, 20, 10, 0.1, 0.9]], np.float32)
+    none = np.zeros((0, 6), np.float32)
+    path = tmp_path / "r.pkl"
+    cases = {
+        "result of image 1 is a int": [[det, none], 3],
+        "result of image 0 has 1 classes, the test set has 2": [[det], [none, none]],
+        # 12 columns would otherwise be read as two detections
+        r"image 0, class 0 is of shape \(1, 12\)": [[np.hstack([det, det]), none], [none, none]],
+        r"image 1, class 1 is of shape \(1, 5\)": [[det, none], [none, det[:, :5]]],
+    }
+    for message, results in cases.items():
+        path.write_bytes(pickle.dumps(results))
+        with pytest.raises(ValueError, match=rf"r.pkl: (result of )?{message}"):
+            load_results(path, 2, 2)
+    path.write_bytes(pickle.dumps([[det, none], [det[0], []]]))
+    assert len(load_results(path, 2, 2)) == 2
+
+
+def test_confusion_matrix_checks_options_before_the_work(tmp_path, capsys):
+    base = ["confusion-matrix", str(CONFIG), str(tmp_path / "r.pkl"), str(tmp_path / "cm")]
+    for thr in ("1.5", "-0.1"):
+        assert main([*base, "--score-thr", thr]) == 1
+        assert f"--score-thr {thr}: must lie in [0, 1]" in _error(capsys)
+    pytest.importorskip("matplotlib")
+    assert main([*base, "--color-theme", "plasm"]) == 1
+    assert "--color-theme plasm: not a matplotlib colour map (close: plasma" in _error(capsys)
+    assert not (tmp_path / "cm").exists()
+
+
+# -- browse-dataset ----------------------------------------------------------------------------
+
+
+def test_browse_dataset_bad_options(tmp_path, capsys):
+    from rdet_apps.commands.browse_dataset import _picture
+
+    out = tmp_path / "browse"
+    for n in ("0", "-1"):
+        assert main(["browse-dataset", str(CONFIG), "--output-dir", str(out), "--max-images", n]) == 1
+        assert f"--max-images {n}: must be positive" in _error(capsys)
+    assert main(["browse-dataset", str(CONFIG), "--output-dir", str(out), "--skip-type", "Colect"]) == 1
+    line = _error(capsys)
+    assert "--skip-type Colect: not a step of data.train's pipeline" in line and "Collect" in line
+    assert not out.exists()
+    # a formatted (C, H, W) image (Normalize/DefaultFormatBundle not skipped) is named, not drawn
+    item = {"img": torch.zeros(3, 8, 8), "gt_bboxes": np.zeros((0, 5)), "gt_labels": np.zeros(0)}
+    with pytest.raises(ValueError, match=r"shape \(3, 8, 8\), not \(H, W, 3\).*--skip-type"):
+        _picture(item)
+
+
 # -- publish -----------------------------------------------------------------------------------
 
 
@@ -361,6 +422,14 @@ def test_publish_bad_input(tmp_path, capsys):
     (tmp_path / "in.pth").write_bytes(b"")
     assert main(["publish", str(tmp_path / "in.pth"), str(tmp_path / "no" / "out.pth")]) == 1
     assert "out.pth" in _error(capsys)
+    # a pickled dict that holds no weights is not published
+    torch.save({"a": 1}, tmp_path / "dict.pth")
+    assert main(["publish", str(tmp_path / "dict.pth"), str(tmp_path / "out.pth")]) == 1
+    assert "dict.pth: not a checkpoint" in _error(capsys)
+    torch.save({"state_dict": {}, "meta": {}}, tmp_path / "empty_sd.pth")
+    assert main(["publish", str(tmp_path / "empty_sd.pth"), str(tmp_path / "out.pth")]) == 1
+    assert "empty_sd.pth: not a checkpoint: its state_dict is an empty dict" in _error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dict.pth", "empty_sd.pth", "in.pth"]
 
 
 # -- infer on a video --------------------------------------------------------------------------

@@ -133,6 +133,15 @@ def test_export_command_and_its_errors(golden_case, tmp_path: Path) -> None:  # 
         main(["--debug", *bad])
 
 
+def test_export_command_names_a_bad_batch(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from rdet_apps.cli import main
+    from rdet_apps.commands.demo import CONFIG
+
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(CONFIG), str(tmp_path / "c.pth"), "--out", str(out), "--batch", "0"]) == 1
+    assert "--batch 0: must be positive" in capsys.readouterr().err and not out.exists()
+
+
 #: variants without golden cases: (config, the golden case whose small-model overrides fit it)
 VARIANTS = (
     ("csl/rotated_retinanet_obb_csl_gaussian_r50_fpn_fp16_1x_dota_le90.py", "retinanet_obb_le90"),

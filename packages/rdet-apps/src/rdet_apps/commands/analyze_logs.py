@@ -39,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"save curve to: {args.out}")
         return 0
     for log in args.json_logs:
-        t = train_time(load_json_log(log), args.include_outliers)
+        try:
+            t = train_time(load_json_log(log), args.include_outliers)
+        except ValueError as e:
+            raise ValueError(f"{log}: {e}") from None
         print(f"-----Analyze train time of {log}-----")
         print(f"slowest epoch {t['slowest_epoch']}, average time is {t['slowest_time']:.4f}")
         print(f"fastest epoch {t['fastest_epoch']}, average time is {t['fastest_time']:.4f}")

@@ -8,6 +8,8 @@ from typing import Any
 
 from rdet_core import Config, DictAction
 
+DEFAULT_SKIP = ("DefaultFormatBundle", "Normalize", "Collect")
+
 HELP = "draw the ground truth after the training pipeline, to check data and augmentations"
 
 
@@ -17,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-type",
         nargs="+",
-        default=["DefaultFormatBundle", "Normalize", "Collect"],
+        default=list(DEFAULT_SKIP),
         help="pipeline steps to leave out",
     )
     parser.add_argument("--max-images", type=int, default=None, help="stop after this many")
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from rdet_apps.visualization import show_result
     from rdet_data import build_dataset
 
+    if args.max_images is not None and args.max_images <= 0:
+        raise ValueError(f"--max-images {args.max_images}: must be positive")
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -45,6 +49,12 @@ def run(args: argparse.Namespace) -> int:
     while "dataset" in train:  # RepeatDataset / ClassBalancedDataset wrappers
         train = dict(train["dataset"])
     if "pipeline" in train:  # a dataset that returns DetSample itself may have none
+        types = [step["type"] for step in train["pipeline"]]
+        unknown = [t for t in args.skip_type if t not in types and t not in DEFAULT_SKIP]
+        if unknown:
+            raise ValueError(
+                f"--skip-type {' '.join(unknown)}: not a step of data.train's pipeline ({', '.join(types)})"
+            )
         train["pipeline"] = [step for step in train["pipeline"] if step["type"] not in args.skip_type]
     dataset = build_dataset(train)
     names = [str(c) for c in dataset.CLASSES]
@@ -81,7 +91,14 @@ def _picture(item: Any) -> tuple[Any, Any, Any, str | None]:
         if gt is None:
             return img, np.zeros((0, 5), np.float32), np.zeros(0, np.int64), item.meta.filename
         return img, np.asarray(gt.boxes, np.float32), np.asarray(gt.labels), item.meta.filename
-    img = np.ascontiguousarray(item["img"]).astype(np.uint8)
+    raw = item["img"]
+    img = np.asarray(raw.data if not isinstance(raw, np.ndarray) and hasattr(raw, "data") else raw)
+    if img.ndim != 3 or img.shape[2] not in (1, 3):
+        raise ValueError(
+            f"the pipeline gives an image of shape {tuple(img.shape)}, not (H, W, 3): leave the "
+            f"formatting steps out with --skip-type (default {' '.join(DEFAULT_SKIP)})"
+        )
+    img = np.ascontiguousarray(img).astype(np.uint8)
     boxes, labels = np.asarray(item["gt_bboxes"], np.float32), np.asarray(item["gt_labels"])
     filename = item["img_info"]["filename"] if "img_info" in item else None
     return img, boxes, labels, filename

@@ -37,24 +37,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rdet_apps.tools.confusion import load_results, save_confusion_matrix
+    from rdet_apps.tools.confusion import check_color_theme, load_results, save_confusion_matrix
     from rdet_core import Config
     from rdet_data import build_dataset
     from rdet_eval import confusion_matrix
 
+    if not 0 <= args.score_thr <= 1:
+        raise ValueError(f"--score-thr {args.score_thr}: must lie in [0, 1] (scores do)")
     if not 0 < args.tp_iou_thr <= 1:
         raise ValueError(f"--tp-iou-thr {args.tp_iou_thr}: must lie in (0, 1]")
     if args.nms_iou_thr is not None and not 0 < args.nms_iou_thr <= 1:
         raise ValueError(f"--nms-iou-thr {args.nms_iou_thr}: must lie in (0, 1]")
+    check_color_theme(args.color_theme)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     test_cfg = dict(cfg.data.test)
     test_cfg.pop("samples_per_gpu", None)
     dataset = build_dataset({**test_cfg, "test_mode": True})
-    results = load_results(args.prediction_path, len(dataset))
-    annotations = [dataset.get_ann_info(i) for i in range(len(dataset))]
     classes = list(dataset.CLASSES)
+    results = load_results(args.prediction_path, len(dataset), len(classes))
+    annotations = [dataset.get_ann_info(i) for i in range(len(dataset))]
     matrix = confusion_matrix(
         results,
         annotations,

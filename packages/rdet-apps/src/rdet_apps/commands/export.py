@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         if len(args.shape) not in (1, 2) or min(args.shape) <= 0:
             raise ValueError(f"--shape {' '.join(map(str, args.shape))}: give H W or one size, positive")
         shape = (args.shape[0], args.shape[-1])
+    if args.batch <= 0:
+        raise ValueError(f"--batch {args.batch}: must be positive")
     model = init_detector(args.config, args.checkpoint, device="cpu", cfg_options=args.cfg_options)
     spec = export_onnx(model, args.out, input_shape=shape, batch=args.batch, dynamic=args.dynamic)
     inp = spec["input"]

@@ -42,6 +42,7 @@ def publish_checkpoint(in_file: str | os.PathLike, out_file: str | os.PathLike) 
     checkpoint: Any = read_checkpoint(in_file)
     if not isinstance(checkpoint, dict):
         raise ValueError(f"{in_file}: not a checkpoint (a {type(checkpoint).__name__}, not a dict)")
+    _check_weights(in_file, checkpoint)
     removed = []
     if "optimizer" in checkpoint:
         checkpoint = {k: v for k, v in checkpoint.items() if k != "optimizer"}
@@ -62,3 +63,22 @@ def publish_checkpoint(in_file: str | os.PathLike, out_file: str | os.PathLike) 
         if tmp.exists():
             tmp.unlink()
     return final, removed
+
+
+def _check_weights(path: Path, checkpoint: dict) -> None:
+    """Raise ValueError unless ``checkpoint`` holds weights: a ``state_dict`` of tensors, or is
+    itself a non-empty dict of tensors (a bare state dict)."""
+    import torch
+
+    weights = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(weights, dict) or not weights:
+        what = "an empty dict" if isinstance(weights, dict) else f"a {type(weights).__name__}"
+        raise ValueError(f"{path}: not a checkpoint: its state_dict is {what}")
+    not_tensors = [str(k) for k, v in weights.items() if not isinstance(v, torch.Tensor)]
+    if not_tensors:
+        where = (
+            "its state_dict" if "state_dict" in checkpoint else "no 'state_dict', and as a bare state dict it"
+        )
+        raise ValueError(
+            f"{path}: not a checkpoint: {where} has entries that are not tensors ({', '.join(not_tensors[:5])})"
+        )
