@@ -188,6 +188,19 @@ def test_merge_from_dict_list_indices_tuples_and_types():
         cfg.merge_from_dict({"data.train.pipeline.5.type": "X"})
 
 
+def test_merge_from_dict_refuses_a_new_key_that_misspells_one_beside_it():
+    """`--cfg-options model.backbone.dept=50` used to add a key no one reads and exit 0; a new key
+    far from its siblings is still added (MMCV adds them too)."""
+    cfg = Config(dict(model=dict(backbone=dict(depth=50)), data=dict(train=dict(ann_file="a"))))
+    with pytest.raises(KeyError, match=r"model\.backbone\.dept; did you mean model\.backbone\.depth\?"):
+        cfg.merge_from_dict({"model.backbone.dept": 18})
+    with pytest.raises(KeyError, match=r"option data\.trian\.ann_file: .*did you mean data\.train\?"):
+        cfg.merge_from_dict({"data.trian.ann_file": "b"})
+    assert cfg.model.backbone.depth == 50 and "trian" not in cfg.data  # nothing merged
+    cfg.merge_from_dict({"model.backbone.frozen_stages": 1, "data.val.ann_file": "v"})
+    assert cfg.model.backbone.frozen_stages == 1 and cfg.data.val.ann_file == "v"
+
+
 def test_pretty_text_writes_what_python_cannot_take_as_keywords(tmp_path):
     tricky = {
         "mapping": {"class": 1, "with space": 2, 3: "int key", "ok": 'it\'s "quoted"\\n'},

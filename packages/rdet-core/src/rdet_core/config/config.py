@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -119,10 +120,15 @@ class Config:
     def merge_from_dict(self, options: Mapping[str, Any], allow_list_keys: bool = True) -> None:
         """Merge ``{'a.b.0.c': value}`` options (as ``--cfg-options`` gives them) into this config.
 
+        A key the config lacks is added (MMCV does so too), unless it is a near-miss of a key
+        beside it (``model.backbone.dept`` where ``depth`` is): then it is a typo, and an error.
+
         Raises:
-            KeyError: A list index is out of range.
+            KeyError: A list index is out of range; a new key that misspells an existing one.
             TypeError: An option sets a key below a value that is not a dict (or list).
         """
+        for full_key in options:
+            _check_not_a_near_miss(full_key, self._cfg_dict)
         nested: dict[str, Any] = {}
         for full_key, value in options.items():
             node = nested
@@ -236,3 +242,28 @@ class Config:
         memo[id(self)] = other
         other.__setstate__(copy.deepcopy(self.__getstate__(), memo))
         return other
+
+
+#: difflib ratio from which a key new to its dict is taken for a typo of a key already there
+NEAR_MISS_RATIO = 0.8
+
+
+def _check_not_a_near_miss(full_key: str, cfg: Mapping[str, Any]) -> None:
+    """Raise ``KeyError`` when the first part of ``full_key`` that ``cfg`` lacks is a near-miss
+    of a key beside it (``data.trian`` beside ``train``); list indices and leaves end the walk."""
+    node: Any = cfg
+    path: list[str] = []
+    for part in full_key.split("."):
+        if not isinstance(node, Mapping):
+            return
+        if part not in node:
+            siblings = [k for k in node if isinstance(k, str)]
+            close = difflib.get_close_matches(part, siblings, n=1, cutoff=NEAR_MISS_RATIO)
+            if close:
+                where = ".".join([*path, close[0]])
+                raise KeyError(
+                    f"option {full_key}: the config has no {'.'.join([*path, part])}; did you mean {where}? "
+                    "(a new key is added only when it is no near-miss of one already there)"
+                )
+            return
+        node, path = node[part], [*path, part]
