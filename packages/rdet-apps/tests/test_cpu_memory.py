@@ -76,14 +76,7 @@ print(applied, faults() - before)
 PAGES_64MB = 64 * 1024 * 1024 // 4096
 
 
-def _glibc() -> bool:
-    try:
-        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
-    except (ValueError, OSError):
-        return False
-
-
-@pytest.mark.skipif(not _glibc(), reason="the thresholds are glibc malloc's")
+@pytest.mark.skipif(not cpu_memory._glibc(), reason="the thresholds are glibc malloc's")
 def test_a_freed_feature_map_is_reused_without_faulting_it_in_again():
     """Without the setting glibc unmaps each freed 64 MB block and the next step faults its 16384
     pages in again (0.4-1.1 million faults per Oriented R-CNN training step); with it the blocks
@@ -94,7 +87,7 @@ def test_a_freed_feature_map_is_reused_without_faulting_it_in_again():
     assert int(faults) <= PAGES_64MB // 2, f"{faults} page faults in 3 steps of reused blocks"
 
 
-@pytest.mark.skipif(not _glibc(), reason="the thresholds are glibc malloc's")
+@pytest.mark.skipif(not cpu_memory._glibc(), reason="the thresholds are glibc malloc's")
 @pytest.mark.parametrize(
     "preset",
     [{"MALLOC_MMAP_THRESHOLD_": "131072"}, {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=131072"}],
