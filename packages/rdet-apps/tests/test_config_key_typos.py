@@ -36,6 +36,11 @@ TYPOS = {
         "data = dict(samples_per_gpus=1)",
         r"^data\.samples_per_gpus: not a key of data \(did you mean data\.samples_per_gpu\?\)",
     ),
+    "data_loader": (
+        "data = dict(train_dataloader=dict(sample_per_gpu=4))",
+        r"^data\.train_dataloader\.sample_per_gpu: not a key of data\.train_dataloader "
+        r"\(did you mean data\.train_dataloader\.samples_per_gpu\?\)",
+    ),
     "top_level_beside_the_key": (
         "optimzer = dict(type='SGD', lr=0.1)",
         r"^optimzer: not a config key that training reads \(did you mean optimizer\?\)",

@@ -137,8 +137,13 @@ def test_dataloader_args_old_and_new_style():
         and dataloader_args(new, "train")["workers_per_gpu"] == 3
     )
     assert dataloader_args(new, "test")["samples_per_gpu"] == 3
-    with pytest.raises(KeyError, match="unknown keys"):
+    with pytest.raises(KeyError, match=r"data\.train_dataloader\.batch: not a data loader setting; its keys"):
         dataloader_args(dict(train_dataloader=dict(batch=2)), "train")
+    with pytest.raises(
+        KeyError,
+        match=r"test_dataloader\.sample_per_gpu: .*did you mean data\.test_dataloader\.samples_per_gpu",
+    ):
+        dataloader_args(dict(test_dataloader=dict(sample_per_gpu=2)), "test")
 
 
 def test_default_workers_follow_the_cpus(monkeypatch):

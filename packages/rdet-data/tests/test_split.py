@@ -331,3 +331,26 @@ def test_label_files_without_an_image_are_an_error_naming_them(syn, tmp_path, ca
         code = main(["--img-dirs", str(img), "--ann-dirs", str(ann), "--save-dir", str(tmp_path / "o"),
                      "--sizes", "256", "--gaps", "56", "--quiet", "--on-error", "warn"])  # fmt: skip
     assert code == 0 and json.loads(capsys.readouterr().out)["labels_without_image"] == 7
+
+
+def test_images_without_a_label_file_are_an_error_or_split_as_negatives(syn, tmp_path, capsys):
+    """A labelled split used to write such an image's patches with no label files at all: a
+    dataset reading annfiles/ then never saw them. Now an error naming them; with --on-error warn
+    they are split as images without objects (empty label files, MMRotate's rule)."""
+    ann, img = syn.write_dota(tmp_path / "d", n_images=3)
+    stems = sorted(p.stem for p in img.iterdir())
+    (ann / f"{stems[1]}.txt").unlink()
+    with pytest.raises(
+        FileNotFoundError, match=rf"1 images in .*\(--img-dirs\) have no label file.*: {stems[1]}\.png;"
+    ):
+        split_dota(str(img), str(tmp_path / "o"), str(ann), sizes=[256], gaps=[56], progress=False)
+    assert not (tmp_path / "o").exists()
+    with pytest.warns(UserWarning, match="1 images .* split as images without objects"):
+        code = main(["--img-dirs", str(img), "--ann-dirs", str(ann), "--save-dir", str(tmp_path / "o"),
+                     "--sizes", "256", "--gaps", "56", "--quiet", "--on-error", "warn"])  # fmt: skip
+    assert code == 0 and json.loads(capsys.readouterr().out)["images_without_labels"] == 1
+    patches = sorted(p.stem for p in (tmp_path / "o/images").iterdir())
+    labels = sorted(p.stem for p in (tmp_path / "o/annfiles").iterdir())
+    assert patches == labels and any(p.startswith(stems[1] + "__") for p in patches)
+    bare = [p for p in (tmp_path / "o/annfiles").iterdir() if p.name.startswith(stems[1] + "__")]
+    assert bare and all(p.read_text() == "" for p in bare)

@@ -14,7 +14,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from rdet_apps.engine import Hook, build_runner, get_dist_info, init_dist, set_random_seed
+from rdet_apps.engine import (
+    Hook,
+    build_runner,
+    get_dist_info,
+    init_dist,
+    leave_process_group,
+    set_random_seed,
+)
 
 
 class Toy(nn.Module):
@@ -80,6 +87,7 @@ def main():
     runner = build_runner(cfg, model, a.work_dir, distributed=distributed)
     runner.register_hook(Record(os.path.join(a.work_dir, f"losses-{rank}.txt"), a.kill_at), "LOWEST")
     runner.run({"train": loader})
+    leave_process_group()
     return 0
 
 

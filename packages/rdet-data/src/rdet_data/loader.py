@@ -5,6 +5,7 @@ and data loaders from an MMRotate ``data = dict(...)`` config (old and new style
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import random
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from rdet_data.builder import build_dataset
 from rdet_data.samplers import DistributedGroupSampler, DistributedSampler, GroupSampler, get_dist_info
 
 __all__ = [
+    "LOADER_KEYS",
     "build_dataloader",
     "build_dataloaders",
     "collate",
@@ -300,7 +302,8 @@ def build_dataloader(
     )
 
 
-_LOADER_KEYS = ("samples_per_gpu", "workers_per_gpu", "persistent_workers", "shuffle", "seed", "dist", "num_gpus",
+#: The keys of ``data.{train,val,test}_dataloader`` (``build_dataloader``'s arguments).
+LOADER_KEYS = ("samples_per_gpu", "workers_per_gpu", "persistent_workers", "shuffle", "seed", "dist", "num_gpus",
                 "pin_memory", "prefetch_factor", "drop_last", "runner_type")  # fmt: skip
 
 
@@ -348,9 +351,13 @@ def dataloader_args(
     args.update(dict(data_cfg.get(f"{split}_dataloader") or {}))
     if args.get("workers_per_gpu") is None or args.get("workers_per_gpu") == "auto":
         args["workers_per_gpu"] = default_workers()
-    unknown = set(args) - set(_LOADER_KEYS)
-    if unknown:
-        raise KeyError(f"data.{split}_dataloader: unknown keys {sorted(unknown)}")
+    for key in sorted(set(args) - set(LOADER_KEYS)):  # only a *_dataloader dict brings these
+        close = difflib.get_close_matches(str(key), LOADER_KEYS, n=1, cutoff=0.6)
+        hint = f" (did you mean data.{split}_dataloader.{close[0]}?)" if close else ""
+        raise KeyError(
+            f"data.{split}_dataloader.{key}: not a data loader setting{hint}; "
+            f"its keys: {', '.join(sorted(LOADER_KEYS))}"
+        )
     for key, least in (("samples_per_gpu", 1), ("workers_per_gpu", 0)):
         value = args[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:

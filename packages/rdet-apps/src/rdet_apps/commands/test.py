@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     from rdet_apps.apis import init_detector
     from rdet_apps.apis.inference import resolve_device
     from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test, to_mmrotate_results
-    from rdet_apps.engine import init_dist
+    from rdet_apps.engine import init_dist, leave_process_group
     from rdet_data import build_dataloader, build_dataset, dataloader_args
 
     if not (args.out or args.eval or args.format_only or args.show_dir):
@@ -201,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         if distributed
         else single_gpu_test(model, loader, args.show_dir, args.show_score_thr)
     )
+    leave_process_group()  # rank 0 has gathered the results: the rest is its own
     if rank != 0:
         return 0
     if args.out:

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     import rdet_models
     from rdet_apps.apis.train import default_device, train_detector
     from rdet_apps.commands.env import collect
-    from rdet_apps.engine import init_dist, set_random_seed
+    from rdet_apps.engine import init_dist, leave_process_group, set_random_seed
     from rdet_apps.engine.config_checks import check_runtime_config
     from rdet_apps.logs import get_logger
     from rdet_data import build_dataset
@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         args.amp,
         logger,
     )
+    leave_process_group()
     if rank == 0:
         logger.info(f"done: {runner.iter} iterations; checkpoints and logs in {cfg.work_dir}")
     return 0

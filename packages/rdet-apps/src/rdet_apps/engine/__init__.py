@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from rdet_apps.engine.checkpoint import load_state, save_checkpoint, unwrap
-from rdet_apps.engine.dist import get_dist_info, init_dist, set_random_seed
+from rdet_apps.engine.dist import get_dist_info, init_dist, leave_process_group, set_random_seed
 from rdet_apps.engine.hooks import (
     CheckpointHook,
     EvalHook,
@@ -49,6 +49,7 @@ __all__ = [
     "build_schedule",
     "get_dist_info",
     "init_dist",
+    "leave_process_group",
     "load_state",
     "load_weights",
     "parse_losses",

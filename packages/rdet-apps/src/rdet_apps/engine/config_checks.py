@@ -11,8 +11,9 @@ What is allowed where:
 
 - ``data``: the splits (``train``, ``val``, ``test``), ``samples_per_gpu``,
   ``workers_per_gpu``, ``persistent_workers`` and ``{train,val,test}_dataloader`` (what
-  ``rdet_data.dataloader_args`` reads; the ``*_dataloader`` dicts' own keys and the datasets'
-  arguments are checked when they are built). Any other key is an error.
+  ``rdet_data.dataloader_args`` reads), and in the ``*_dataloader`` dicts ``build_dataloader``'s
+  arguments (``rdet_data.loader.LOADER_KEYS``; the datasets' arguments are checked when they are
+  built). Any other key is an error.
 - ``model.train_cfg`` / ``model.test_cfg``: the keys any of rdet's detector families reads at
   that level (one union per level: a key valid for one family is allowed for all). Any other
   key is an error, close to a valid one or not: nothing there is a user variable. Assigners,
@@ -202,6 +203,12 @@ def check_data_config(data: Mapping[str, Any]) -> None:
     (``samples_per_gpus``). ``data``: the config's ``data`` dict."""
     if isinstance(data, Mapping):
         _check_keys("data", data, _DATA)
+        from rdet_data.loader import LOADER_KEYS
+
+        for split in ("train", "val", "test"):
+            loader = data.get(f"{split}_dataloader")
+            if isinstance(loader, Mapping):
+                _check_keys(f"data.{split}_dataloader", loader, LOADER_KEYS)
 
 
 def _check_top_level(cfg: Mapping[str, Any]) -> None:

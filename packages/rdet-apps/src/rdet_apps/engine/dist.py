@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["check_gpus_per_node", "get_dist_info", "init_dist", "set_random_seed"]
+__all__ = ["check_gpus_per_node", "get_dist_info", "init_dist", "leave_process_group", "set_random_seed"]
 
 
 def get_dist_info() -> tuple[int, int]:
@@ -96,6 +96,17 @@ def init_dist(launcher: str, backend: str | None = None, port: int | None = None
         torch.cuda.set_device(local_rank)
     dist.init_process_group(backend=backend)
     return get_dist_info()
+
+
+def leave_process_group() -> None:
+    """Destroy the process group once this rank's collective work is done (no-op when not
+    distributed). Each command calls it on success; left to the C++ static destructors at
+    exit, gloo's threads were now and then still joinable and the process aborted after its
+    work was done ("terminate called without an active exception", SIGABRT: 1 of 25
+    two-process `rdet test` runs). Not called on an error: a rank that fails while the others
+    wait in a collective would then hang in the destroy (NCCL)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def set_random_seed(seed: int, deterministic: bool = False, rank_offset: bool = True) -> int:

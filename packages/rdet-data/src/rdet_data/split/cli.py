@@ -38,7 +38,9 @@ def build_parser(prog: str = "rdet split") -> argparse.ArgumentParser:
         "--on-error",
         choices=("raise", "warn"),
         default="raise",
-        help="label files without an image: an error (raise, default) or left out with a warning (warn)",
+        help="label files without an image, images without a label file (labelled split): an error "
+        "(raise, default), or with a warning the label files left out and the images split without "
+        "objects (warn)",
     )
     p.add_argument("--nproc", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -28,13 +28,14 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from rdet_data.formats.dota import read_dota_labels
+from rdet_data.formats.dota import DotaLabels, read_dota_labels
 from rdet_data.split.windows import check_sizes_gaps, sliding_windows, window_objects
 
 __all__ = ["PRESETS", "SplitSettings", "split_dota"]
@@ -124,7 +125,11 @@ def _split_one(job: tuple[str, str | None, str, dict[str, Any]]) -> dict[str, An
     img_path, ann_path, save_dir, cfg = job
     s = SplitSettings(**cfg)
     img_id = osp.splitext(osp.basename(img_path))[0]
-    labels = read_dota_labels(ann_path) if ann_path is not None and osp.isfile(ann_path) else None
+    labels = None
+    if (
+        ann_path is not None
+    ):  # a labelled split: an image without a label file (on_error='warn') has no objects
+        labels = read_dota_labels(ann_path) if osp.isfile(ann_path) else _no_labels(ann_path)
     img = _read_image(img_path)
     if img.ndim == 2:
         img = img[..., None]
@@ -192,31 +197,41 @@ def _encode(img: np.ndarray, ext: str, name: str) -> bytes:
     return buf.tobytes()
 
 
+def _no_labels(path: str) -> DotaLabels:
+    """The labels of an image whose label file is missing: no objects (MMRotate's rule)."""
+    return DotaLabels(Path(path), np.zeros((0, 8), np.float32), [], np.zeros(0, np.int64))
+
+
+def _some(names: Sequence[str]) -> str:
+    return f"{', '.join(names[:5])}{' ...' if len(names) > 5 else ''}"
+
+
 def _jobs(
     img_dirs: Sequence[str], ann_dirs: Sequence[str | None], on_error: str = "raise"
-) -> tuple[list[tuple[str, str | None]], int]:
-    """``(image, label file or None)`` for every image of ``img_dirs``, and how many label files
-    have no image (left out, with a warning, when ``on_error='warn'``).
+) -> tuple[list[tuple[str, str | None]], int, int]:
+    """``(image, label file or None)`` for every image of ``img_dirs``; how many label files have
+    no image (left out) and how many images have no label file (split with no objects), both
+    with a warning when ``on_error='warn'``.
 
     Raises:
-        FileNotFoundError: a folder does not exist; no image in any of ``img_dirs``; label files
-            (``*.txt`` of ``ann_dirs``) without an image of the same stem (their objects would be
-            lost), naming the first five and how many, unless ``on_error='warn'``.
+        FileNotFoundError: a folder does not exist; no image in any of ``img_dirs``; unless
+            ``on_error='warn'``, label files (``*.txt`` of ``ann_dirs``) without an image of the
+            same stem (their objects would be lost) or images without a label file (their
+            patches would be written without labels: negatives, or left out of training),
+            naming the first five and how many.
     """
     jobs = []
-    orphaned = 0
+    orphaned = unlabelled = 0
     for img_dir, ann_dir in zip(img_dirs, ann_dirs):
         if not osp.isdir(img_dir):
             raise FileNotFoundError(f"image folder {img_dir!r} does not exist (--img-dirs)")
         if ann_dir is not None and not osp.isdir(ann_dir):
             raise FileNotFoundError(f"annotation folder {ann_dir!r} does not exist (--ann-dirs)")
-        stems = set()
-        for name in sorted(os.listdir(img_dir)):
-            stem, ext = osp.splitext(name)
-            if ext.lower() in IMAGE_EXTS:
-                stems.add(stem)
-                ann = None if ann_dir is None else osp.join(ann_dir, stem + ".txt")
-                jobs.append((osp.join(img_dir, name), ann))
+        images = [n for n in sorted(os.listdir(img_dir)) if osp.splitext(n)[1].lower() in IMAGE_EXTS]
+        stems = {osp.splitext(n)[0] for n in images}
+        for name in images:
+            ann = None if ann_dir is None else osp.join(ann_dir, osp.splitext(name)[0] + ".txt")
+            jobs.append((osp.join(img_dir, name), ann))
         if ann_dir is None:
             continue
         orphans = sorted(
@@ -225,17 +240,30 @@ def _jobs(
         if orphans:
             message = (
                 f"{len(orphans)} label files in {ann_dir!r} (--ann-dirs) have no image in {img_dir!r} "
-                f"(--img-dirs; {', '.join(IMAGE_EXTS)}): {', '.join(orphans[:5])}{' ...' if len(orphans) > 5 else ''}"
+                f"(--img-dirs; {', '.join(IMAGE_EXTS)}): {_some(orphans)}"
             )
             if on_error == "raise":
                 raise FileNotFoundError(message + "; on_error='warn' (--on-error warn) leaves them out")
             warnings.warn(message + ": left out", stacklevel=3)
             orphaned += len(orphans)
+        labels = {osp.splitext(n)[0] for n in os.listdir(ann_dir) if n.lower().endswith(".txt")}
+        bare = [n for n in images if osp.splitext(n)[0] not in labels]
+        if bare:
+            message = (
+                f"{len(bare)} images in {img_dir!r} (--img-dirs) have no label file (<name>.txt) in "
+                f"{ann_dir!r} (--ann-dirs): {_some(bare)}"
+            )
+            if on_error == "raise":
+                raise FileNotFoundError(
+                    message + "; on_error='warn' (--on-error warn) splits them as images without objects"
+                )
+            warnings.warn(message + ": split as images without objects", stacklevel=3)
+            unlabelled += len(bare)
     if not jobs:
         raise FileNotFoundError(
             f"no images ({', '.join(IMAGE_EXTS)}) in --img-dirs {list(img_dirs)}: nothing to split"
         )
-    return jobs, orphaned
+    return jobs, orphaned, unlabelled
 
 
 def split_dota(
@@ -271,22 +299,26 @@ def split_dota(
         clip: Clip truncated objects to the window (DOTA_devkit); False: MMRotate's whole polygons.
         nproc: Worker processes.
         progress: Print a progress bar on stderr.
-        on_error: ``'raise'``: label files without an image are an error (as in the datasets);
-            ``'warn'``: they are left out with a warning and counted (``labels_without_image``).
+        on_error: ``'raise'``: label files without an image, and in a labelled split images
+            without a label file, are an error (as in the datasets); ``'warn'``: such label files
+            are left out and such images split as images without objects (MMRotate's rule), with
+            a warning, and counted (``labels_without_image``, ``images_without_labels``).
 
     Returns:
         ``{'images', 'patches', 'objects', 'kept', 'dropped', 'patch_objects', 'truncated',
         'per_image': [...]}``: objects in the originals, those written to at least one patch,
         those in none (too small a share in every window, or zero area), object lines written,
         of which truncated (``difficult = 2``), label files left out for want of an image
-        (``labels_without_image``, this run's count). Counts include images finished by earlier runs.
+        (``labels_without_image``) and images split without objects for want of a label file
+        (``images_without_labels``), these two this run's counts. Counts include images
+        finished by earlier runs.
 
     Raises:
         ValueError: a bad setting, naming its option (``--gaps``, ``--rates``, ``--padding-value``
             ...): a negative gap, a gap >= its size (also after dividing by a rate), a rate <= 0,
             padding values that are neither 1 nor 3 or do not fit an image's pixels.
-        FileNotFoundError: a folder is missing, ``img_dirs`` hold no image, or label files have
-            no image (see ``_jobs``); raised before ``save_dir`` is touched.
+        FileNotFoundError: a folder is missing, ``img_dirs`` hold no image, label files have
+            no image or images no label file (see ``_jobs``); raised before ``save_dir`` is touched.
         FileExistsError: ``save_dir`` holds a split with other settings, or other files.
     """
     if on_error not in ("raise", "warn"):
@@ -323,7 +355,7 @@ def split_dota(
         except ValueError as err:
             raise ValueError(f"at rate {rate} (--rates): {err}") from None
     labelled = any(a is not None for a in ann_dirs)
-    all_jobs, orphaned = _jobs(img_dirs, ann_dirs, on_error)
+    all_jobs, orphaned, unlabelled = _jobs(img_dirs, ann_dirs, on_error)
     done = _prepare(save_dir, settings, labelled)
     jobs = [j for j in all_jobs if osp.splitext(osp.basename(j[0]))[0] not in done]
     total = len(jobs) + len(done)
@@ -361,7 +393,7 @@ def split_dota(
                 pool.join()
             if not finished:  # interrupted (Ctrl-C, SIGTERM, an error): no temporary files stay
                 _remove_leftovers(save_dir)
-    return {**_report(records), "labels_without_image": orphaned}
+    return {**_report(records), "labels_without_image": orphaned, "images_without_labels": unlabelled}
 
 
 @contextlib.contextmanager
