@@ -126,11 +126,12 @@ def test_analyze_logs_plot_curve_and_train_time(trained, tmp_path, capsys):
                 "--style",
                 "whitegrid",
                 "--out",
-                str(tmp_path / "two.png"),
+                str(tmp_path / "new/folder/two.png"),  # made: it failed only at the save
             ]
         )
         == 0
     )
+    assert (tmp_path / "new/folder/two.png").stat().st_size > 1000
     capsys.readouterr()
     assert main(["analyze-logs", "cal_train_time", str(log)]) == 0
     text = capsys.readouterr().out
@@ -154,6 +155,11 @@ def test_analyze_logs_errors_are_one_line(trained, tmp_path, capsys):
     assert "bad.log.json:2" in _error(capsys)
     assert main(["analyze-logs", "plot_curve", str(log), "--legend", "a", "b"]) == 1
     assert "--legend" in _error(capsys)
+    assert (
+        main(["analyze-logs", "plot_curve", str(log), "--keys", "loss", "--out", str(tmp_path / "c.pgn")])
+        == 1
+    )
+    assert re.search(r"--out .*c\.pgn: matplotlib cannot write 'pgn'; use one of .*png", _error(capsys))
 
 
 def test_cal_train_time_names_a_log_without_times(tmp_path, capsys):

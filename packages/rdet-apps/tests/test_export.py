@@ -131,6 +131,14 @@ def test_export_command_and_its_errors(golden_case, tmp_path: Path) -> None:  # 
         ValueError, match=r"data.test.pipeline.1: flip test-time augmentation does not export"
     ):
         main(["--debug", *bad])
+    # the pipeline pads to multiples of 32: a 100 x 5 input could never be fed
+    odd = ["export", str(case["config"]), str(case["checkpoint"]), "--out", str(tmp_path / "odd.onnx")]
+    with pytest.raises(
+        ValueError,
+        match=r"--shape\) 100 5 is not a multiple of the test pipeline's size_divisor 32: .*use 128 32",
+    ):
+        main(["--debug", *odd, "--shape", "100", "5", "--cfg-options", *options])
+    assert not (tmp_path / "odd.onnx").exists()
 
 
 def test_export_command_names_a_bad_batch(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -193,6 +193,27 @@ def test_annotation_labels_outside_the_classes_raise():
         eval_rbbox_map([dets], [{**ann, "labels": np.array([0.5])}], logger="silent")
 
 
+def test_ignored_boxes_without_their_labels_raise():
+    """MMRotate evaluates as if ``bboxes_ignore`` were absent when ``labels_ignore`` is: the
+    detections of the ignored objects then count as false positives."""
+    dets, ann = _one_image(ignore_label=1)
+    del ann["labels_ignore"]
+    with pytest.raises(ValueError, match=r"annotations\[0\] has 'bboxes_ignore' but no 'labels_ignore'"):
+        eval_rbbox_map([dets], [ann], logger="silent")
+    eval_rbbox_map([dets], [{**ann, "bboxes_ignore": np.zeros((0, 5))}], logger="silent")  # none to label
+
+
+def test_confusion_matrix_refuses_detections_of_the_wrong_width():
+    """It reshaped every array to (-1, 6): a (1, 12) array counted as two detections."""
+    dets, ann = _one_image()
+    wide = [np.zeros((1, 12)), *dets[1:]]
+    with pytest.raises(ValueError, match=r"det_results\[0\]\[0\] must have shape \(k, 6\), got \(1, 12\)"):
+        confusion_matrix([wide], [ann])
+    with pytest.raises(ValueError, match=r"annotations\[0\]: 1 bboxes but 2 labels"):
+        confusion_matrix([dets], [{**ann, "labels": np.array([0, 1])}])
+    assert confusion_matrix([[np.zeros(0), *dets[1:]]], [ann])[0, -1] == 1  # an empty list is no detection
+
+
 @pytest.mark.parametrize("thr", [0, -0.5, 1.5, math.nan, "0.5"])
 def test_iou_thresholds_outside_0_1_raise(thr):
     """MMRotate takes any iou_thr: 0 matches every detection to some object, above 1 none."""

@@ -48,7 +48,8 @@ def confusion_matrix(
         ValueError: ``det_results`` and ``annotations`` of different lengths, an object's
             label outside ``[0, num_classes)`` (MMRotate's tool counts label ``num_classes``
             as background and wraps negative ones), ``tp_iou_thr`` outside (0, 1], a
-            non-finite detection, ``annotations[i]['bboxes']`` not (n, 5) or non-finite.
+            detection array not (k, 6) or non-finite, ``annotations[i]['bboxes']`` not (n, 5)
+            or non-finite, or not as many labels as boxes.
     """
     check_iou_thr(tp_iou_thr, "tp_iou_thr")
     if len(det_results) != len(annotations):
@@ -59,6 +60,8 @@ def confusion_matrix(
     for i, (per_class, ann) in enumerate(zip(det_results, annotations)):
         gt_boxes = annotation_array(ann["bboxes"], i, "bboxes", 5)
         gt_labels = np.asarray(ann["labels"], np.int64).reshape(-1)
+        if gt_labels.shape[0] != gt_boxes.shape[0]:
+            raise ValueError(f"annotations[{i}]: {gt_boxes.shape[0]} bboxes but {gt_labels.shape[0]} labels")
         check_labels(gt_labels, num_classes, lambda k, i=i: f"annotations[{i}]['labels']")
         if len(per_class) != num_classes:
             raise ValueError(
@@ -66,7 +69,10 @@ def confusion_matrix(
             )
         found = np.zeros(gt_labels.shape[0], bool)
         for det_label, dets in enumerate(per_class):
-            d = np.asarray(dets, np.float64).reshape(-1, 6)
+            d = np.asarray(dets, np.float64)
+            d = d.reshape(0, 6) if d.size == 0 else d
+            if d.ndim != 2 or d.shape[1] != 6:  # a (1, 12) array is not two detections
+                raise ValueError(f"det_results[{i}][{det_label}] must have shape (k, 6), got {d.shape}")
             if not np.isfinite(d).all():
                 raise ValueError(f"det_results[{i}][{det_label}] has a non-finite value")
             if nms_iou_thr:

@@ -71,7 +71,8 @@ def flatten_annotations(
         num_classes: If given, every label must lie in ``[0, num_classes)``.
 
     Raises:
-        ValueError: A label outside ``[0, num_classes)``, named
+        ValueError: Ignored geometry without its labels (``bboxes_ignore`` but no
+            ``labels_ignore``), named ``annotations[i]``; a label outside ``[0, num_classes)``, named
             ``annotations[i]['labels']`` (or the ignore key) with the value and the count; a
             geometry array not of shape ``(n, width)`` or with a non-finite row, named
             ``annotations[i][geom_key]`` (or the ignore key) with the row.
@@ -94,6 +95,13 @@ def flatten_annotations(
         labels.append(lab)
         ignored.append(flags)
         count = g.shape[0]
+        unlabelled = ignore is not None and ann.get(ignore[1]) is None and ann.get(ignore[0]) is not None
+        if unlabelled and annotation_array(ann[ignore[0]], i, ignore[0], width).shape[0]:
+            # MMRotate skips them: the ignored objects' detections would count as false positives
+            raise ValueError(
+                f"annotations[{i}] has {ignore[0]!r} but no {ignore[1]!r}: give each ignored "
+                "object's label (the ignored objects of a class are matched with its detections)"
+            )
         if ignore is not None and ann.get(ignore[1]) is not None:
             gi = annotation_array(ann.get(ignore[0], ()), i, ignore[0], width)
             li = np.asarray(ann[ignore[1]]).reshape(-1)

@@ -77,8 +77,8 @@ def export_onnx(
     runtime spec stored in the file.
 
     Args:
-        input_shape: the network input (H, W) in pixels; default: the test pipeline's largest
-            padded image (:func:`~rdet_apps.export.spec.default_input_shape`). The runtime takes
+        input_shape: the network input (H, W) in pixels, multiples of the pipeline's
+            ``size_divisor``; default: the test pipeline's largest padded image (:func:`~rdet_apps.export.spec.default_input_shape`). The runtime takes
             images whose pipeline output has this size (others: ``pad_to_input``). Dynamic: the
             size it is traced at.
         batch: images per run (two-stage models: 1). Dynamic: leave it at 1.
@@ -89,6 +89,8 @@ def export_onnx(
     Raises:
         UnsupportedModelError / UnsupportedPipelineError: a part without exportable form (or, dynamic,
             a graph that does not run at another size).
+        ValueError: ``input_shape`` not positive or not a multiple of the size divisor (names
+            the size to use), ``batch`` < 1.
         ImportError: onnx is not installed (the ``export`` extra).
     """
     onnx = _require_onnx()
@@ -110,6 +112,13 @@ def export_onnx(
     h, w = (int(v) for v in input_shape)
     if h <= 0 or w <= 0:
         raise ValueError(f"input_shape must be positive (H, W), got {input_shape}")
+    divisor = spec_probe["pipeline"]["size_divisor"]
+    if divisor and (h % divisor or w % divisor):  # the pipeline pads every image to a multiple
+        up = (-(-h // divisor) * divisor, -(-w // divisor) * divisor)
+        raise ValueError(
+            f"input_shape (--shape) {h} {w} is not a multiple of the test pipeline's size_divisor "
+            f"{divisor}: its padded images could never fit; use {up[0]} {up[1]}"
+        )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     device = next(model.parameters()).device

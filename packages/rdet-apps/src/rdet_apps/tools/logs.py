@@ -126,13 +126,14 @@ def plot_curve(
     backend: str | None = None,
     style: str = "dark",
 ) -> Any:
-    """One figure of every key of every log (MMRotate's ``plot_curve``). Saved to ``out``, or
-    shown when ``out`` is None. ``style`` is seaborn's (``dark``, ``whitegrid`` ...) when
+    """One figure of every key of every log (MMRotate's ``plot_curve``). Saved to ``out`` (its
+    folder made), or shown when ``out`` is None. ``style`` is seaborn's (``dark``, ``whitegrid`` ...) when
     seaborn is installed, else a matplotlib style name; ``legend`` defaults to
     ``<log>_<key>``. Returns the figure.
 
     Raises:
-        ValueError: ``legend`` does not give one name per log and key.
+        ValueError: ``legend`` does not give one name per log and key; ``out``'s suffix is no
+            format matplotlib writes.
         KeyError: A key is missing from a log.
         ImportError: matplotlib is missing (the ``plot`` extra).
     """
@@ -148,6 +149,15 @@ def plot_curve(
     plt = pyplot("analyze-logs plot_curve", backend if backend is not None else ("Agg" if out else None))
     _set_style(plt, style)
     fig = plt.figure()
+    if out is not None:  # before the drawing: a format matplotlib cannot write, a folder to make
+        kind = Path(out).suffix.lstrip(".").lower()
+        if kind not in fig.canvas.get_supported_filetypes():
+            plt.close(fig)
+            raise ValueError(
+                f"--out {out}: matplotlib cannot write {kind or 'a file without a suffix'!r}; "
+                f"use one of {', '.join(sorted(fig.canvas.get_supported_filetypes()))}"
+            )
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
     xlabels = set()
     for i, recs in enumerate(records):
         for j, key in enumerate(keys):
