@@ -4,6 +4,7 @@ resume after SIGKILL, DDP with 2 processes."""
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -226,19 +227,19 @@ def _losses(path):
 
 
 def test_resume_after_sigkill_follows_the_same_curve(tmp_path):
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
     full = tmp_path / "full"
-    subprocess.run([sys.executable, str(SCRIPT), str(full)], check=True, env=env, timeout=120)
+    subprocess.run([sys.executable, str(SCRIPT), str(full)], check=True, env=env, timeout=300)
     killed = tmp_path / "killed"
     # 8 iterations per epoch: iteration 20 is in the middle of epoch 3
-    done = subprocess.run([sys.executable, str(SCRIPT), str(killed), "--kill-at", "20"], env=env, timeout=120)
+    done = subprocess.run([sys.executable, str(SCRIPT), str(killed), "--kill-at", "20"], env=env, timeout=300)
     assert done.returncode == -9
     assert sorted(p.name for p in killed.glob("epoch_*.pth")) == ["epoch_1.pth", "epoch_2.pth"]
     subprocess.run(
         [sys.executable, str(SCRIPT), str(killed), "--resume", str(killed / "latest.pth")],
         check=True,
         env=env,
-        timeout=120,
+        timeout=300,
     )
     reference, resumed = _losses(full / "losses-0.txt"), _losses(killed / "losses-0.txt")
     assert sorted(resumed) == list(
@@ -257,7 +258,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         [sys.executable, str(SCRIPT), str(single), "--batch", "8", "--shuffle", "0"],
         check=True,
         env=env,
-        timeout=120,
+        timeout=300,
     )
     ddp = tmp_path / "ddp"
     cmd = [
@@ -266,8 +267,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         "torch.distributed.run",
         "--nproc_per_node",
         "2",
-        "--master_port",
-        "29577",
+        "--standalone",  # a free port: a fixed one may be held by another job
         str(SCRIPT),
         str(ddp),
         "--launcher",
@@ -275,7 +275,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         "--batch",
         "4",
     ]
-    subprocess.run(cmd, check=True, env=env, timeout=180, capture_output=True)
+    subprocess.run(cmd, check=True, env=env, timeout=300, capture_output=True)
     one = _losses(single / "losses-0.txt")
     r0, r1 = _losses(ddp / "losses-0.txt"), _losses(ddp / "losses-1.txt")
     assert len(one) == len(r0) == len(r1) == 32
@@ -333,13 +333,18 @@ def test_a_command_leaves_the_process_group_when_it_is_done(monkeypatch):
 
     from rdet_apps.engine import dist as rdist
 
-    env = {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29598"}
+    with socket.socket() as s:  # a free port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert rdist.init_dist("pytorch", backend="gloo") == (0, 1)
-    assert torch.distributed.is_initialized()
-    rdist.leave_process_group()
+    try:
+        assert rdist.init_dist("pytorch", backend="gloo") == (0, 1)
+        assert torch.distributed.is_initialized()
+    finally:
+        rdist.leave_process_group()
     assert not torch.distributed.is_initialized() and rdist.get_dist_info() == (0, 1)
     rdist.leave_process_group()  # not distributed: nothing to do
 

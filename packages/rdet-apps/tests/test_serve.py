@@ -280,9 +280,10 @@ def test_micro_batcher_checks_its_settings_and_bounds_its_queue() -> None:
         batcher.submit(image)
     batcher.start()
     running = batcher.submit(image)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while batcher.stats()["queued"] and time.monotonic() < deadline:  # the worker took it
         time.sleep(0.01)
+    assert batcher.stats()["queued"] == 0, "the worker did not take the first image"
     waiting = [batcher.submit(image), batcher.submit(image)]
     with pytest.raises(BatcherFullError):
         batcher.submit(image)
@@ -296,7 +297,7 @@ def test_micro_batcher_checks_its_settings_and_bounds_its_queue() -> None:
 
 
 def test_micro_batcher_fails_a_batch_with_a_wrong_number_of_results() -> None:
-    batcher = MicroBatcher(lambda images: [Detections.empty()], max_batch_size=2, max_wait_ms=2000)
+    batcher = MicroBatcher(lambda images: [Detections.empty()], max_batch_size=2, max_wait_ms=60000)
     batcher.start()
     try:
         futures = [batcher.submit(np.zeros((4, 4, 3), np.uint8)) for _ in range(2)]
@@ -379,7 +380,9 @@ def test_rdet_serve_answers_a_golden_cases_detections(golden_case, tmp_path: Pat
         f"{k}={'None' if v is None else repr(v).replace(' ', '')}" for k, v in case["overrides"].items()
     ]
     command = [sys.executable, "-m", "rdet_apps", "serve", str(case["config"]), str(case["checkpoint"])]
-    command += ["--port", "0", "--device", "cpu", "--max-batch-size", "2", "--max-wait-ms", "5000"]
+    # the batch closes as soon as the second image arrives: a long wait costs nothing, and a busy
+    # 2-core machine may take seconds between the two requests
+    command += ["--port", "0", "--device", "cpu", "--max-batch-size", "2", "--max-wait-ms", "60000"]
     command += ["--log-level", "warning", "--cfg-options", *options]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

@@ -49,7 +49,10 @@ def test_an_unwritable_out_folder_fails_first(options: list[str], tmp_path: Path
         locked.chmod(0o700)
 
 
-def test_unknown_metric_and_eval_option_fail_first(options: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_metric_and_eval_option_fail_first(
+    options: list[str], tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)  # --format-only makes ./submission (the default submission_dir) first
     err = _fails(["--eval", "bbox", *options], capsys)
     assert "--eval bbox" in err and "computes mAP" in err
     err = _fails(["--eval", "mAP", "--eval-options", "iou_thrs=0.5", *options], capsys)

@@ -203,8 +203,7 @@ def test_distributed_test_gathers_the_same_results(trained, tmp_path):
         "torch.distributed.run",
         "--nproc_per_node",
         "2",
-        "--master_port",
-        "29588",
+        "--standalone",  # a free port: a fixed one may be held by another job
         "-m",
         "rdet_apps",
     ]
