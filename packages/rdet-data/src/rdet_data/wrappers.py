@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import copy
 import math
+import numbers
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -40,17 +41,42 @@ def _merge_summaries(name: str, parts: list[DatasetSummary]) -> DatasetSummary:
     )
 
 
+def _check_same_classes(datasets: Sequence[Dataset]) -> None:
+    """A ValueError when two of ``datasets`` have different ``CLASSES`` (parts without are skipped)."""
+    parts = [(i, getattr(d, "CLASSES", None)) for i, d in enumerate(datasets)]
+    parts = [(i, tuple(c)) for i, c in parts if c is not None]
+    if not parts:
+        return
+    i0, first = parts[0]
+    for i, classes in parts[1:]:
+        if classes != first:
+            how = "the same names in another order" if sorted(classes) == sorted(first) else "other names"
+            raise ValueError(
+                f"ConcatDataset: datasets[{i}] has other classes than datasets[{i0}] ({how}), so a label "
+                f"would mean a different class in each part: datasets[{i0}].CLASSES = {list(first)}, "
+                f"datasets[{i}].CLASSES = {list(classes)}; give every part the same classes="
+            )
+
+
 @DATASETS.register_module()
 class ConcatDataset(_TorchConcat):
-    """Several datasets as one; ``CLASSES`` from the first.
+    """Several datasets as one; ``CLASSES`` from the first (all parts must have the same).
 
     Args:
         datasets: The datasets.
         separate_eval: ``evaluate`` scores each dataset on its own slice of the results
             (keys prefixed ``'<i>_'``); False: all together as one dataset (same type needed).
+
+    Raises:
+        ValueError: ``datasets`` is empty, or two parts have different ``CLASSES`` (other names,
+            or the same in another order: label ``k`` would be another class in each part).
     """
 
     def __init__(self, datasets: Sequence[Dataset], separate_eval: bool = True):
+        datasets = list(datasets)
+        if not datasets:
+            raise ValueError("ConcatDataset: datasets is empty (no dataset to concatenate)")
+        _check_same_classes(datasets)
         super().__init__(datasets)
         self.CLASSES = getattr(datasets[0], "CLASSES", None)
         self.separate_eval = separate_eval
@@ -101,9 +127,21 @@ class ConcatDataset(_TorchConcat):
 
 @DATASETS.register_module()
 class RepeatDataset(Dataset):
-    """``dataset`` repeated ``times`` times (fewer, longer epochs)."""
+    """``dataset`` repeated ``times`` times (fewer, longer epochs).
+
+    Raises:
+        TypeError: ``times`` is not a number (``"3"``).
+        ValueError: ``times`` is not a whole number >= 1 (``0``, ``0.5``, ``-2``); an integral
+            float such as ``2.0`` is accepted as ``2``.
+    """
 
     def __init__(self, dataset: Dataset, times: int):
+        if isinstance(times, bool) or not isinstance(times, numbers.Real):
+            raise TypeError(
+                f"RepeatDataset: times must be an integer >= 1, got {type(times).__name__} {times!r}"
+            )
+        if not (math.isfinite(times) and times == int(times) and times >= 1):
+            raise ValueError(f"RepeatDataset: times must be an integer >= 1, got {times!r}")
         self.dataset = dataset
         self.times = int(times)
         self.CLASSES = getattr(dataset, "CLASSES", None)
@@ -134,9 +172,23 @@ class ClassBalancedDataset(Dataset):
     For class c with f(c) the fraction of images holding it, ``r(c) = max(1, sqrt(t / f(c)))``
     with ``t = oversample_thr``; an image is repeated ``ceil(max r(c) over its classes)`` times.
     Images without objects count as class -1 unless ``filter_empty_gt`` (then r = 1).
+
+    Raises:
+        TypeError: ``oversample_thr`` is not a number.
+        ValueError: ``oversample_thr`` is not in (0, 1] (0 or less repeats nothing, NaN is
+            never compared, above 1 every class counts as rare).
     """
 
     def __init__(self, dataset: Dataset, oversample_thr: float, filter_empty_gt: bool = True):
+        if isinstance(oversample_thr, bool) or not isinstance(oversample_thr, numbers.Real):
+            raise TypeError(
+                f"ClassBalancedDataset: oversample_thr must be a number in (0, 1], "
+                f"got {type(oversample_thr).__name__} {oversample_thr!r}"
+            )
+        if not 0 < oversample_thr <= 1:  # NaN fails too
+            raise ValueError(
+                f"ClassBalancedDataset: oversample_thr must be in (0, 1], got {oversample_thr!r}"
+            )
         self.dataset = dataset
         self.oversample_thr = oversample_thr
         self.filter_empty_gt = filter_empty_gt

@@ -11,7 +11,7 @@ A dataset holds ``data_infos``: one dict per image, ``{'filename': str (relative
 
 Checked at construction (``on_error='raise'``: an error naming the file and line or object;
 ``'warn'``: a warning, and the object, line or image is dropped and counted in ``summary()``):
-corners more than an image size outside their image, label files whose image is missing (when
+corners more than an image size outside their image or objects wholly outside it, label files whose image is missing (when
 the pipeline loads images), ``classes`` entries that no label file names (a warning with the
 closest names), and a dataset left without a sample (:class:`EmptyDatasetError`, always).
 """
@@ -33,6 +33,7 @@ from rdet_data.datasets.checks import (
     OUTSIDE_MARGIN,
     EmptyDatasetError,
     closest_names,
+    disjoint_from_image,
     missing_files,
     outside_image,
 )
@@ -49,7 +50,8 @@ DROP_REASONS = {
     "difficulty": "difficult > the `difficulty` threshold",
     "other_class": "class not in `classes`",
     "malformed_line": "skipped with on_error='warn'",
-    "out_of_image": "a corner more than an image size outside the image (on_error='warn')",
+    "out_of_image": "a corner more than an image size outside the image, or the whole object outside it "
+    "(on_error='warn')",
 }
 
 
@@ -199,14 +201,50 @@ class RotatedDataset(Dataset):
 
     @classmethod
     def get_classes(cls, classes: Sequence[str] | str | None = None) -> tuple[str, ...] | None:
-        """``CLASSES``, or the override: names, or a file of names (one a line)."""
+        """``CLASSES``, or the override: names, or a file of names (one a line).
+
+        Raises:
+            TypeError: ``classes`` is neither a list / tuple of strings nor a file path.
+            FileNotFoundError: ``classes`` is a string that is not a file (a single class name
+                must be given as a list: ``["plane"]``).
+            ValueError: No name, or a name given twice (naming the file when read from one).
+        """
         if classes is None:
             return cls.CLASSES
-        if isinstance(classes, str):
-            return tuple(line.strip() for _, line in read_text_lines(classes)[0] if line.strip())
-        if isinstance(classes, (tuple, list)):
-            return tuple(classes)
-        raise ValueError(f"unsupported type {type(classes)} of classes")
+        name = cls.__name__
+        source = ""
+        if isinstance(classes, (str, os.PathLike)):
+            if not osp.isfile(classes):
+                raise FileNotFoundError(
+                    f"{name}: classes={str(classes)!r} is not a file of class names (one a line); "
+                    f"a single class name must be given as a list: classes=[{str(classes)!r}]"
+                )
+            source = f" in {classes}"
+            names: tuple[Any, ...] = tuple(
+                line.strip() for _, line in read_text_lines(classes)[0] if line.strip()
+            )
+        elif isinstance(classes, (tuple, list)):
+            names = tuple(classes)
+            bad = [c for c in names if not isinstance(c, str)]
+            if bad:
+                raise TypeError(
+                    f"classes must be class names (strings), got {bad[0]!r} "
+                    f"({type(bad[0]).__name__}) in classes={list(names)!r}"
+                )
+        else:
+            raise TypeError(
+                f"classes must be a list of names or the path of a file of names, "
+                f"got {type(classes).__name__} {classes!r}"
+            )
+        if not names:
+            raise ValueError(f"{name}: classes{source} lists no class")
+        twice = [c for c, n in Counter(names).items() if n > 1]
+        if twice:
+            raise ValueError(
+                f"{name}: classes{source} names {twice[0]!r} twice (each name must be one class; "
+                f"labels of the second would never be used): {list(names)}"
+            )
+        return names
 
     def _bad_annotation(self, message: str, error: type[Exception] = ValueError) -> None:
         """Raise ``error``, or (on_error='warn') warn about a skipped item (the caller counts it)."""
@@ -223,14 +261,16 @@ class RotatedDataset(Dataset):
         height: float,
         unit: str = "px",
     ) -> np.ndarray:
-        """(n,) bool: objects whose corners lie within ``outside_margin`` image sizes of the image.
+        """(n,) bool: objects whose corners lie within ``outside_margin`` image sizes of the image
+        and that overlap it (an object wholly outside belongs to another image or patch).
 
         Those outside are a :class:`DotaLabelError` naming ``path``, the first one's place
         (``where[i]``: ``'12'`` for line 12, ``' object 3'``), its corner and the image size, or
         (``on_error='warn'``) one warning per file, dropped and counted as ``out_of_image``.
         ``unit='normalised'``: ``polygons`` are YOLO's 0..1 values and ``width, height`` 1.
         """
-        out = outside_image(polygons, width, height, self.outside_margin)
+        far = outside_image(polygons, width, height, self.outside_margin)
+        out = far | disjoint_from_image(polygons, width, height)
         if not out.any():
             return ~out
         i = int(np.flatnonzero(out)[0])
@@ -242,8 +282,14 @@ class RotatedDataset(Dataset):
         else:
             allowed = f"{-m:g}..{1 + m:g}; pixels written as-is?"
             size = f"the image: YOLO-OBB corners are x / width, y / height, 0..1 (allowed: {allowed})"
+        if far[i]:
+            what = f"lie far outside {size}"
+        elif unit == "px":
+            what = f"lie wholly outside the {width:g} x {height:g} px image (x 0..{width:g}, y 0..{height:g})"
+        else:
+            what = "lie wholly outside the image (YOLO-OBB corners are x / width, y / height, 0..1)"
         message = (
-            f"{path}:{where[i]}: corners {' '.join(f'{v:g}' for v in p)} lie far outside {size}; "
+            f"{path}:{where[i]}: corners {' '.join(f'{v:g}' for v in p)} {what}; "
             f"{int(out.sum())} such object(s) in this file"
         )
         self._bad_annotation(message, DotaLabelError)

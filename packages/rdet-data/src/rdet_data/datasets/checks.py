@@ -2,6 +2,7 @@
 
 - :func:`outside_image`: corners far outside their image (pixels written as normalised
   values, normalised ones as pixels, 1e9);
+- :func:`disjoint_from_image`: objects wholly outside their image (no overlap at all);
 - :func:`missing_files`: label files whose image is absent (one folder listing);
 - :func:`closest_names`: the names in the label files nearest to a ``classes`` entry found in none;
 - :class:`EmptyDatasetError`: no sample left, with the reason.
@@ -16,7 +17,14 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["OUTSIDE_MARGIN", "EmptyDatasetError", "closest_names", "missing_files", "outside_image"]
+__all__ = [
+    "OUTSIDE_MARGIN",
+    "EmptyDatasetError",
+    "closest_names",
+    "disjoint_from_image",
+    "missing_files",
+    "outside_image",
+]
 
 # How far outside its image a corner may lie, in image sizes: x in [-W, 2 W], y in [-H, 2 H].
 # Real labels cross the border by a few pixels (DOTA P0706: 1112 in a 1111-px image) or, in
@@ -45,6 +53,18 @@ def outside_image(
     out_x = (x < -margin * width) | (x > (1 + margin) * width)
     out_y = (y < -margin * height) | (y > (1 + margin) * height)
     return (out_x | out_y).any(axis=1)
+
+
+def disjoint_from_image(polygons: np.ndarray, width: float, height: float) -> np.ndarray:
+    """(n,) bool: ``polygons`` (n, 8) lying wholly outside the image ``[0, width] x [0, height]``.
+
+    True where every corner is left of, right of, above or below the image (the polygon's
+    bounding box does not meet the image; touching the border counts as meeting it), so no
+    pixel of the object is in the image: such a label belongs to another image or patch.
+    """
+    p = np.asarray(polygons, np.float64).reshape(-1, 8)
+    x, y = p[:, 0::2], p[:, 1::2]
+    return (x.max(axis=1) < 0) | (x.min(axis=1) > width) | (y.max(axis=1) < 0) | (y.min(axis=1) > height)
 
 
 def missing_files(folder: str, names: Sequence[str]) -> list[int]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import glob
+import math
+import numbers
 import os.path as osp
 from typing import Any
 
@@ -37,6 +39,10 @@ class DOTADataset(RotatedDataset):
         **kwargs: :class:`RotatedDataset`'s (``img_prefix``, ``classes``, ``filter_empty_gt``,
             ``test_mode``, ``on_error``, ``scorer``, ...).
 
+    Raises:
+        TypeError: ``difficulty`` is not a number (``"1"``: the comparison would fail later).
+        ValueError: ``difficulty`` is NaN (every comparison False: nothing dropped).
+
     Each label file gives one image ``<id>.<ext>`` in ``img_prefix`` (``.png`` as MMRotate
     assumes, or whichever image with that stem is there). Polygons become boxes with
     MMRotate's ``poly2obb_np``; those with a side under 2 px (e.g. the zero-area quads of split
@@ -52,6 +58,13 @@ class DOTADataset(RotatedDataset):
     ):
         rg.angles.check_version(version)
         self.version = version
+        if isinstance(difficulty, bool) or not isinstance(difficulty, numbers.Real):
+            raise TypeError(
+                f"difficulty must be a number (objects with a greater difficult "
+                f"flag are dropped; 100 keeps all), got {type(difficulty).__name__} {difficulty!r}"
+            )
+        if math.isnan(difficulty):
+            raise ValueError(f"{type(self).__name__}: difficulty must be a number, got nan")
         self.difficulty = difficulty
         super().__init__(ann_file, pipeline, **kwargs)
 

@@ -99,8 +99,9 @@ def read_yolo_names(path: str | os.PathLike) -> list[str]:
 
     Raises:
         ValueError: naming ``path``: no ``names:``, none given, a key given twice (in the file
-            or in the ``names`` mapping), or mapping keys that are not the integers 0..n-1 (a
-            missing index would shift every later class onto the wrong name).
+            or in the ``names`` mapping), mapping keys that are not the integers 0..n-1 (a
+            missing index would shift every later class onto the wrong name), or a class name
+            given to two indices (``{0: plane, 1: plane}``).
     """
     text = "".join(line for _, line in read_text_lines(path)[0])
     try:
@@ -116,12 +117,25 @@ def read_yolo_names(path: str | os.PathLike) -> list[str]:
             raise ValueError(f"{path}: invalid YAML: {err}") from None
         names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):
-        return _indexed_names(names, path)
+        return _unique_names(_indexed_names(names, path), path)
     if isinstance(names, list) and names:
-        return [str(n) for n in names]
+        return _unique_names([str(n) for n in names], path)
     if isinstance(names, (dict, list)):
         raise ValueError(f"{path}: 'names:' lists no class")
     raise ValueError(f"{path}: no 'names:' mapping or list")
+
+
+def _unique_names(names: list[str], path: str | os.PathLike) -> list[str]:
+    """``names``, or a ValueError naming ``path`` and the first name given to two indices."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first:
+            raise ValueError(
+                f"{path}: 'names:' gives class {name!r} to indices {first[name]} and {i} "
+                "(each index must be its own class)"
+            )
+        first[name] = i
+    return names
 
 
 def _indexed_names(names: dict, path: str | os.PathLike) -> list[str]:

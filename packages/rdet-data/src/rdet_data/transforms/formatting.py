@@ -48,6 +48,9 @@ class DefaultFormatBundle:
     """``img`` -> (C, H, W) tensor (float32 from uint8 with ``img_to_float``); boxes, labels -> tensors.
 
     Also fills ``pad_shape``, ``scale_factor`` and ``img_norm_cfg`` when no transform did.
+
+    Raises:
+        TypeError: (at call) ``img`` is already a tensor (``DefaultFormatBundle`` listed twice).
     """
 
     KEYS = ("proposals", "gt_bboxes", "gt_bboxes_ignore", "gt_labels", "gt_labels_ignore", "gt_polygons")
@@ -58,6 +61,11 @@ class DefaultFormatBundle:
     def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
         if "img" in results:
             img = results["img"]
+            if isinstance(img, torch.Tensor):
+                raise TypeError(
+                    "DefaultFormatBundle: results['img'] is already a tensor: the pipeline lists "
+                    "DefaultFormatBundle twice (or after ImageToTensor); keep one"
+                )
             results.setdefault("pad_shape", img.shape)
             results.setdefault("scale_factor", 1.0)
             channels = 1 if img.ndim < 3 else img.shape[2]

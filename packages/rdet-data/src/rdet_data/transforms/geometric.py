@@ -9,6 +9,7 @@ Randomness comes from ``numpy.random`` (seeded per worker by ``build_dataloader`
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -17,7 +18,8 @@ import numpy as np
 
 import rbox_geometry as rg
 from rdet_data.registry import TRANSFORMS
-from rdet_data.transforms.multiscale_flip import _scales
+from rdet_data.transforms._checks import check_image, check_number, check_pair, check_scales, is_number
+from rdet_data.transforms.loading import mark_geometric
 
 __all__ = ["PolyRandomRotate", "RRandomCrop", "RRandomFlip", "RResize", "rescale_size"]
 
@@ -25,7 +27,8 @@ BBOX2LABEL = {"gt_bboxes": "gt_labels", "gt_bboxes_ignore": "gt_labels_ignore"}
 
 
 def _bbox_fields(results: dict[str, Any]) -> list[str]:
-    return [k for k in results.get("bbox_fields", []) if k in results]
+    """The box fields present in ``results``, each once (a field listed twice must not move twice)."""
+    return [k for k in dict.fromkeys(results.get("bbox_fields", [])) if k in results]
 
 
 def rescale_size(old_wh: tuple[int, int], scale: float | Sequence[int]) -> tuple[tuple[int, int], float]:
@@ -59,6 +62,14 @@ class RResize:
 
     Sets ``img_shape``, ``pad_shape``, ``scale``, ``scale_idx``, ``scale_factor`` (4,) float32
     ``(w_scale, h_scale, w_scale, h_scale)`` and ``keep_ratio``.
+
+    Raises:
+        ValueError: (at build) ``img_scale`` not (long, short) pairs of positive
+            ints, ``ratio_range`` not a pair ``0 < lo <= hi``, an unknown ``interpolation``,
+            ``multiscale_mode`` or ``version``; (at call) the image would be resized to 0
+            pixels.
+        KeyError, TypeError: (at call) no image yet (before ``LoadImageFromFile``), or an
+            image already a tensor (after ``DefaultFormatBundle``).
     """
 
     INTERP: ClassVar[dict[str, int]] = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
@@ -74,14 +85,20 @@ class RResize:
         version: str = "oc",
         override: bool = False,
     ):
-        if img_scale is None:
-            self.img_scale = None
-        else:
-            self.img_scale = _scales(img_scale)
-        if ratio_range is not None and (self.img_scale is None or len(self.img_scale) != 1):
-            raise ValueError("ratio_range needs exactly one img_scale")
+        self.img_scale = None if img_scale is None else check_scales("RResize", img_scale)
+        if ratio_range is not None:
+            if self.img_scale is None or len(self.img_scale) != 1:
+                raise ValueError("RResize: ratio_range needs exactly one img_scale")
+            lo, hi = check_pair("RResize", "ratio_range", ratio_range)
+            check_number("RResize", "ratio_range[0]", lo, low=0, low_open=True)
+            check_number("RResize", "ratio_range[1]", hi, low=lo)
         if multiscale_mode not in ("value", "range"):
-            raise ValueError(f"multiscale_mode must be 'value' or 'range', got {multiscale_mode!r}")
+            raise ValueError(f"RResize: multiscale_mode must be 'value' or 'range', got {multiscale_mode!r}")
+        if interpolation not in self.INTERP:
+            raise ValueError(
+                f"RResize: interpolation must be one of {sorted(self.INTERP)}, got {interpolation!r}"
+            )
+        rg.angles.check_version(version)
         self.multiscale_mode = multiscale_mode
         self.ratio_range = ratio_range
         self.keep_ratio = keep_ratio
@@ -114,12 +131,16 @@ class RResize:
         results["scale"], results["scale_idx"] = scale, idx
 
     def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        check_image(results, "RResize")
         if "scale" not in results:
             if "scale_factor" in results:
                 h, w = results["img"].shape[:2]
                 factor = results["scale_factor"]
-                if not isinstance(factor, float):
-                    raise ValueError("results['scale_factor'] must be a float to derive the scale")
+                if not is_number(factor):
+                    raise ValueError(
+                        f"RResize: results['scale_factor'] must be a number to derive the scale, got {factor!r}"
+                    )
+                factor = float(factor)
                 results["scale"] = (int(w * factor), int(h * factor))
             else:
                 self._random_scale(results)
@@ -135,6 +156,11 @@ class RResize:
                 (new_w, new_h), _ = rescale_size((w, h), results["scale"])
             else:
                 new_w, new_h = int(results["scale"][0]), int(results["scale"][1])
+            if new_w < 1 or new_h < 1:
+                raise ValueError(
+                    f"RResize: the image ({h}, {w}) would be resized to ({new_h}, {new_w}) pixels "
+                    f"(scale {results['scale']}); use a larger img_scale / ratio_range / scale_factor"
+                )
             if (new_w, new_h) != (w, h):
                 img = cv2.resize(img, (new_w, new_h), interpolation=interp)
             results[key] = img
@@ -145,6 +171,7 @@ class RResize:
         results["keep_ratio"] = self.keep_ratio
         for key in _bbox_fields(results):
             results[key] = self._resize_boxes(results[key], w_scale, h_scale)
+        mark_geometric(results, "RResize")
         return results
 
     def _resize_boxes(self, boxes: np.ndarray, sx: float, sy: float) -> np.ndarray:
@@ -180,6 +207,12 @@ class RRandomFlip:
             Pass 1 for MMRotate 0.x's numbers.
 
     A ``results['flip']`` already set (``MultiScaleFlipAug``) is obeyed.
+
+    Raises:
+        ValueError: (at build) an unknown ``direction`` or ``version``, ``flip_ratio`` not
+            probabilities.
+        KeyError, TypeError: (at call) no image yet (before ``LoadImageFromFile``), or an
+            image already a tensor (after ``DefaultFormatBundle``).
     """
 
     DIRECTIONS = ("horizontal", "vertical", "diagonal")
@@ -228,6 +261,7 @@ class RRandomFlip:
         return np.asarray(flipped, np.float32).reshape(bboxes.shape)
 
     def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        check_image(results, "RRandomFlip")
         if "flip" not in results:
             cur = self._draw()
             results["flip"] = cur is not None
@@ -245,6 +279,7 @@ class RRandomFlip:
                 results[key] = np.ascontiguousarray(img)
             for key in _bbox_fields(results):
                 results[key] = self.bbox_flip(results[key], results["img_shape"], direction)
+        mark_geometric(results, "RRandomFlip")
         return results
 
     def __repr__(self) -> str:
@@ -267,6 +302,13 @@ class PolyRandomRotate:
             the dataset draws another image).
         version: Angle version of the boxes.
 
+    Raises:
+        ValueError: (at build) ``rotate_ratio`` not in [0, 1], ``angles_range`` not
+            a finite number >= 0 (mode 'range') or a non-empty list of finite numbers (mode
+            'value'), ``rect_classes`` not a list of ints, an unknown ``mode`` or ``version``.
+        KeyError, TypeError: (at call) no image yet (before ``LoadImageFromFile``), or an
+            image already a tensor (after ``DefaultFormatBundle``).
+
     The angle (degrees) turns counter-clockwise on screen, as ``cv2.getRotationMatrix2D``.
     As in MMRotate, boxes whose centre leaves the canvas or with a side <= 5 px are dropped,
     also when the image is not rotated. Sets ``rotate``, ``rotate_angle`` (degrees),
@@ -283,12 +325,30 @@ class PolyRandomRotate:
         allow_negative: bool = False,
         version: str = "le90",
     ):
+        owner = "PolyRandomRotate"
+        check_number(owner, "rotate_ratio", rotate_ratio, 0, 1)
         if mode not in ("range", "value"):
-            raise ValueError(f"mode is supposed to be 'range' or 'value', but got {mode}")
-        if mode == "range" and not isinstance(angles_range, (int, float)):
-            raise ValueError("mode 'range' expects angles_range to be an int")
-        if mode == "value" and (isinstance(angles_range, (int, float)) or not len(angles_range)):
-            raise ValueError("mode 'value' expects angles_range as a non-empty list of int")
+            raise ValueError(f"{owner}: mode is supposed to be 'range' or 'value', but got {mode!r}")
+        if mode == "range":
+            if not is_number(angles_range):
+                raise ValueError(
+                    f"{owner}: mode 'range' expects angles_range to be a number, got {angles_range!r}"
+                )
+            check_number(owner, "angles_range", angles_range, low=0)
+        else:
+            if not isinstance(angles_range, (list, tuple)) or not angles_range:
+                raise ValueError(
+                    f"{owner}: mode 'value' expects angles_range as a non-empty list of numbers, got {angles_range!r}"
+                )
+            for a in angles_range:
+                check_number(owner, "each angles_range entry", a)
+        if rect_classes is not None and (
+            not isinstance(rect_classes, (list, tuple))
+            or not all(isinstance(c, numbers.Integral) for c in rect_classes)
+        ):
+            raise ValueError(
+                f"{owner}: rect_classes must be None or a list of class indices, got {rect_classes!r}"
+            )
         rg.angles.check_version(version)
         self.rotate_ratio = rotate_ratio
         self.mode = mode
@@ -341,6 +401,7 @@ class PolyRandomRotate:
         return (x > 0) & (x < w) & (y > 0) & (y < h) & (bw > 5) & (bh > 5)
 
     def __call__(self, results: dict[str, Any]) -> dict[str, Any] | None:
+        check_image(results, "PolyRandomRotate")
         angle = self._angle(results)
         h, w = results["img_shape"][:2]
         m, bound_w, bound_h = self.rotation_matrix(angle, w, h, self.auto_bound)
@@ -365,6 +426,7 @@ class PolyRandomRotate:
             label_key = BBOX2LABEL.get(key)
             if label_key in results:
                 results[label_key] = results[label_key][keep]
+        mark_geometric(results, "PolyRandomRotate")
         if "gt_bboxes" in results and not len(results["gt_bboxes"]) and not self.allow_negative:
             return None
         return results
@@ -387,6 +449,13 @@ class RRandomCrop:
         allow_negative_crop: Keep a crop without any box (else return None).
         iof_thr: Minimal intersection over the box's area for a box to be kept (not clipped).
         version: Angle version (unused by the arithmetic: a shift keeps the angle).
+
+    Raises:
+        ValueError: (at build) ``crop_size`` not a pair of ints >= 1 ('absolute',
+            'absolute_range') or of ratios in (0, 1] ('relative', 'relative_range'),
+            ``iof_thr`` not in [0, 1], an unknown ``crop_type``; (at call) a crop of 0 pixels.
+        KeyError, TypeError: (at call) no image yet (before ``LoadImageFromFile``), or an
+            image already a tensor (after ``DefaultFormatBundle``).
     """
 
     def __init__(
@@ -397,15 +466,23 @@ class RRandomCrop:
         iof_thr: float = 0.7,
         version: str = "oc",
     ):
+        owner = "RRandomCrop"
         if crop_type not in ("relative_range", "relative", "absolute", "absolute_range"):
-            raise ValueError(f"Invalid crop_type {crop_type}")
+            raise ValueError(f"{owner}: invalid crop_type {crop_type!r}")
+        check_pair(owner, "crop_size", crop_size)
         if crop_type in ("absolute", "absolute_range"):
-            if crop_size[0] <= 0 or crop_size[1] <= 0:
-                raise ValueError(f"crop_size {crop_size} must be positive")
+            for v in crop_size:
+                check_number(
+                    owner, f"crop_size {tuple(crop_size)} ({crop_type}) entry", v, low=1, integer=True
+                )
             if crop_type == "absolute_range" and crop_size[0] > crop_size[1]:
-                raise ValueError("absolute_range needs crop_size = (min, max)")
-        elif not (0 < crop_size[0] <= 1 and 0 < crop_size[1] <= 1):
-            raise ValueError(f"relative crop_size {crop_size} must be in (0, 1]")
+                raise ValueError(f"{owner}: absolute_range needs crop_size = (min, max), got {crop_size!r}")
+        else:
+            for v in crop_size:
+                check_number(
+                    owner, f"crop_size {tuple(crop_size)} ({crop_type}) entry", v, 0, 1, low_open=True
+                )
+        check_number(owner, "iof_thr", iof_thr, 0, 1)
         self.crop_size = tuple(crop_size)
         self.crop_type = crop_type
         self.allow_negative_crop = allow_negative_crop
@@ -430,8 +507,13 @@ class RRandomCrop:
         return int(h * ch + 0.5), int(w * cw + 0.5)
 
     def __call__(self, results: dict[str, Any]) -> dict[str, Any] | None:
-        crop_h, crop_w = self._get_crop_size(results["img"].shape[:2])
-        img = results["img"]
+        img = check_image(results, "RRandomCrop")
+        crop_h, crop_w = self._get_crop_size(img.shape[:2])
+        if crop_h < 1 or crop_w < 1:
+            raise ValueError(
+                f"RRandomCrop: crop_size {self.crop_size} ({self.crop_type}) gives a crop of "
+                f"({crop_h}, {crop_w}) pixels on the image {tuple(img.shape[:2])}; use a larger crop_size"
+            )
         off_h = np.random.randint(0, max(img.shape[0] - crop_h, 0) + 1)
         off_w = np.random.randint(0, max(img.shape[1] - crop_w, 0) + 1)
         for key in results.get("img_fields", ["img"]):
@@ -453,6 +535,7 @@ class RRandomCrop:
             if label_key in results:
                 results[label_key] = results[label_key][valid]
         results["crop_offset"] = (int(off_w), int(off_h))
+        mark_geometric(results, "RRandomCrop")
         return results
 
     def __repr__(self) -> str:

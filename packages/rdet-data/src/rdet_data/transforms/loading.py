@@ -51,6 +51,41 @@ def _set_image(
     results["img_fields"] = ["img"]
 
 
+# the key under which geometric transforms record their names (a tuple, see ``mark_geometric``)
+GEOMETRIC_KEY = "geometric_transforms"
+# keys that only a geometric transform writes (for results built without the marker)
+_GEOMETRIC_KEYS = {
+    "keep_ratio": "RResize",
+    "rotate_matrix": "PolyRandomRotate",
+    "rotate_angle": "PolyRandomRotate",
+    "crop_offset": "RRandomCrop",
+}
+
+
+def add_field(results: dict[str, Any], fields_key: str, key: str) -> None:
+    """Add ``key`` to the list ``results[fields_key]`` once (a new list: copies of ``results`` share it)."""
+    fields = list(results.get(fields_key) or [])
+    if key not in fields:
+        fields.append(key)
+    results[fields_key] = fields
+
+
+def mark_geometric(results: dict[str, Any], name: str) -> None:
+    """Record that the geometric transform ``name`` ran on ``results`` (it moved the image)."""
+    done = tuple(results.get(GEOMETRIC_KEY, ()))
+    if name not in done:
+        results[GEOMETRIC_KEY] = (*done, name)
+
+
+def geometric_done(results: dict[str, Any]) -> list[str]:
+    """The geometric transforms that already ran on ``results``, in order."""
+    done = list(results.get(GEOMETRIC_KEY, ()))
+    for key, name in _GEOMETRIC_KEYS.items():
+        if key in results and name not in done:
+            done.append(name)
+    return done
+
+
 @TRANSFORMS.register_module()
 class LoadImageFromFile:
     """Read ``img_prefix / img_info['filename']`` (MMDetection's transform).
@@ -135,6 +170,13 @@ class LoadAnnotations:
         with_poly: Also ``gt_polygons`` (n, 8) (rdet's addition; not transformed by the
             geometric transforms, which work on boxes).
         with_mask, with_seg: Not supported for rotated boxes (raise if True).
+
+    Raises:
+        ValueError: (at call time) the results already hold ``gt_bboxes`` (the pipeline
+            lists LoadAnnotations twice, or after ``RMosaic``), or a geometric transform
+            (``RResize``, ``RRandomFlip``, ``PolyRandomRotate``, ``RRandomCrop``, ``RMosaic``)
+            already ran: it moved the image but not the boxes loaded after it.
+        KeyError: (at call time) no ``ann_info`` (a ``test_mode`` dataset).
     """
 
     def __init__(
@@ -155,14 +197,20 @@ class LoadAnnotations:
         self.with_poly = with_poly
 
     def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
+        self._check_order(results)
+        if "ann_info" not in results:
+            raise KeyError(
+                "LoadAnnotations: the results have no 'ann_info': a dataset built with test_mode=True "
+                "loads no annotations; drop LoadAnnotations from its pipeline"
+            )
         ann = results["ann_info"]
         if self.with_bbox:
             results["gt_bboxes"] = np.array(ann["bboxes"], np.float32).reshape(-1, 5)
-            results.setdefault("bbox_fields", []).append("gt_bboxes")
+            add_field(results, "bbox_fields", "gt_bboxes")
             ignore = ann.get("bboxes_ignore")
             if ignore is not None:
                 results["gt_bboxes_ignore"] = np.array(ignore, np.float32).reshape(-1, 5)
-                results["bbox_fields"].append("gt_bboxes_ignore")
+                add_field(results, "bbox_fields", "gt_bboxes_ignore")
         if self.with_label:
             results["gt_labels"] = np.array(ann["labels"], np.int64).reshape(-1)
             if ann.get("labels_ignore") is not None:
@@ -170,6 +218,20 @@ class LoadAnnotations:
         if self.with_poly:
             results["gt_polygons"] = np.array(ann["polygons"], np.float32).reshape(-1, 8)
         return results
+
+    @staticmethod
+    def _check_order(results: dict[str, Any]) -> None:
+        if "gt_bboxes" in results:
+            raise ValueError(
+                "LoadAnnotations: the results already hold gt_bboxes: loaded twice: the pipeline lists "
+                "LoadAnnotations twice (or after RMosaic); keep one, right after LoadImageFromFile"
+            )
+        done = geometric_done(results)
+        if done:
+            raise ValueError(
+                f"LoadAnnotations must come before {'/'.join(done)}: it ran after them, so they moved the "
+                "image but not the boxes; put LoadAnnotations right after LoadImageFromFile"
+            )
 
     def __repr__(self) -> str:
         return f"LoadAnnotations(with_bbox={self.with_bbox}, with_label={self.with_label})"

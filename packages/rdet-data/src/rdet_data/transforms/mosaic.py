@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from rdet_data.registry import TRANSFORMS
+from rdet_data.transforms.loading import mark_geometric
 
 __all__ = ["RMosaic"]
 
@@ -99,6 +100,7 @@ class RMosaic:
         out["gt_labels"] = labels_all[keep]
         out["bbox_fields"] = ["gt_bboxes"]
         out.pop("gt_bboxes_ignore", None)
+        mark_geometric(out, "RMosaic")
         return out
 
     def _combine(self, loc: str, center: tuple[int, int], wi: int, hi: int):

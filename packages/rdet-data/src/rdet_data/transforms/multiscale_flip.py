@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rdet_data.registry import TRANSFORMS
+from rdet_data.transforms._checks import check_number, check_scales
 from rdet_data.transforms.compose import Compose
 
 __all__ = ["MultiScaleFlipAug"]
@@ -13,15 +14,9 @@ __all__ = ["MultiScaleFlipAug"]
 FLIP_DIRECTIONS = ("horizontal", "vertical", "diagonal")
 
 
-def _scales(img_scale: Any) -> list[tuple[int, int]]:
+def _scales(img_scale: Any, owner: str = "MultiScaleFlipAug") -> list[tuple[int, int]]:
     """A list of (long, short) pairs; a bare pair (tuple, or a list of two numbers from JSON) is one scale."""
-    if (
-        isinstance(img_scale, (list, tuple))
-        and len(img_scale) == 2
-        and all(isinstance(v, (int, float)) for v in img_scale)
-    ):
-        return [tuple(img_scale)]
-    return [tuple(s) for s in img_scale]
+    return check_scales(owner, img_scale)
 
 
 @TRANSFORMS.register_module()
@@ -35,6 +30,11 @@ class MultiScaleFlipAug:
         scale_factor: Instead of ``img_scale``: one factor or a list of factors.
         flip: Also run each scale flipped.
         flip_direction: Direction(s) of the flipped runs.
+
+    Raises:
+        ValueError: ``img_scale`` not (long, short) pairs of positive ints,
+            ``scale_factor`` not numbers > 0, an unknown ``flip_direction``, ``flip=True``
+            without ``RRandomFlip`` (or with ``Pad`` before it).
 
     Output: ``{'img': [...], 'img_metas': [...], ...}``, lists in the order scales x (no flip,
     flips); ``rdet_data.collate`` makes one ``DetBatch`` per augmentation from it.
@@ -55,7 +55,11 @@ class MultiScaleFlipAug:
             self.img_scale = _scales(img_scale)
             self.scale_key = "scale"
         else:
-            self.img_scale = list(scale_factor) if isinstance(scale_factor, (list, tuple)) else [scale_factor]
+            factors = list(scale_factor) if isinstance(scale_factor, (list, tuple)) else [scale_factor]
+            self.img_scale = [
+                float(check_number(type(self).__name__, "scale_factor", f, low=0, low_open=True))
+                for f in factors
+            ]
             self.scale_key = "scale_factor"
         if not self.img_scale:
             what = "img_scale" if img_scale is not None else "scale_factor"
