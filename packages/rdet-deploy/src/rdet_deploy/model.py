@@ -30,11 +30,16 @@ ImageInput = str | os.PathLike | np.ndarray
 class OnnxDetector:
     """An exported detector.
 
+    Raises (construction):
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: A ``num_threads`` that is not an integer >= 0; a file without rdet's
+            metadata, or of a metadata version or inputs this runtime does not read.
+
     Args:
         path: the ``.onnx`` file written by ``rdet export`` (its metadata ``rdet`` holds the
             pipeline and the NMS settings).
         providers: ONNX Runtime execution providers (default: CPU).
-        num_threads: intra-op threads (0: ONNX Runtime's default).
+        num_threads: intra-op threads, an integer >= 0 (0: ONNX Runtime's default).
         pad_to_input: a fixed-size model: pad each image further (bottom, right) to its input
             size. Off, an image whose pipeline output differs from that size is an error: padding
             is MMRotate's batch padding, and changes detections (the features near the padded
@@ -63,6 +68,10 @@ class OnnxDetector:
     ) -> None:
         import onnxruntime as ort
 
+        if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 0:
+            raise ValueError(
+                f"num_threads {num_threads!r}: must be an integer >= 0 (0: ONNX Runtime's default)"
+            )
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model {str(path)!r} does not exist")
@@ -102,14 +111,20 @@ class OnnxDetector:
             )
         self._shape_dtype = np.float32 if graph_inputs.get("img_shape") == "tensor(float)" else np.int64
 
-    def prepare(self, img: ImageInput) -> Prepared:
+    def prepare(self, img: ImageInput, name: str = "image") -> Prepared:
         """Load one image and run the test pipeline; a fixed-size model's input size must be its
-        padded size (a dynamic model takes any).
+        padded size (a dynamic model takes any). ``name``: the image in messages.
 
         Raises:
-            ValueError: The pipeline's output is not the model's input size (see ``pad_to_input``).
+            FileNotFoundError, TypeError: As ``load_image``.
+            ValueError: An array that is not a BGR ``HxWx3`` uint8 image (``load_image``); the
+                pipeline's output is not the model's input size (see ``pad_to_input``).
         """
-        p = prepare(load_image(img), self.spec["pipeline"], self.input_shape if self.pad_to_input else None)
+        image = load_image(img, name)
+        try:
+            p = prepare(image, self.spec["pipeline"], self.input_shape if self.pad_to_input else None)
+        except ValueError as e:
+            raise ValueError(f"{name}: {e}") from None
         if self.input_shape is not None and p.img.shape[1:] != self.input_shape:
             h, w = self.input_shape
             raise ValueError(
@@ -148,10 +163,14 @@ class OnnxDetector:
 
         Raises:
             FileNotFoundError: An image path does not exist.
-            ValueError: An image's pipeline output is not a fixed-size model's input size.
+            TypeError: An image that is neither a path nor an array.
+            ValueError: An array that is not a non-empty BGR ``HxWx3`` uint8 image (naming
+                ``imgs[i]``, its shape and dtype); an image's pipeline output is not a fixed-size
+                model's input size.
         """
-        items = list(imgs) if isinstance(imgs, (list, tuple)) else [imgs]
-        prepared = [self.prepare(img) for img in items]
+        is_list = isinstance(imgs, (list, tuple))
+        items = list(imgs) if is_list else [imgs]
+        prepared = [self.prepare(img, f"imgs[{i}]" if is_list else "imgs") for i, img in enumerate(items)]
         post = self.spec["postprocess"]
         results = []
         for p, (boxes, scores, factors) in zip(prepared, self._run(prepared)):

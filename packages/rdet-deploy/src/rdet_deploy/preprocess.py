@@ -35,12 +35,33 @@ class Prepared:
     scale_factor: np.ndarray
 
 
-def load_image(image: str | os.PathLike | np.ndarray) -> np.ndarray:
-    """A BGR HxWx3 uint8 image from a path (OpenCV, colour) or as given (an array)."""
+def load_image(image: str | os.PathLike | np.ndarray, name: str = "image") -> np.ndarray:
+    """A BGR HxWx3 uint8 image from a path (OpenCV, colour) or as given (an array, returned
+    C-contiguous). ``name``: the image in messages (``imgs[2]``).
+
+    Raises:
+        FileNotFoundError: A path that does not exist.
+        TypeError: Neither a path nor an array.
+        ValueError: A file OpenCV cannot read; an array that is not a non-empty BGR ``HxWx3``
+            uint8 image (uint16, float, bool ..., ``1xHxWx3``, grey ``HxW``), naming ``name``
+            with its shape and dtype.
+    """
     if isinstance(image, np.ndarray):
+        what = f"{name} (shape {tuple(image.shape)}, dtype {image.dtype})"
+        if image.dtype != np.uint8:
+            raise ValueError(f"{what}: must be a BGR HxWx3 uint8 array; convert it to uint8 (0-255) first")
         if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image: expected a BGR HxWx3 array, got shape {image.shape}")
-        return image
+            hint = ""
+            if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+                hint = (
+                    "; grey images are not supported: convert it with cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)"
+                )
+            raise ValueError(f"{what}: must be a BGR HxWx3 uint8 array{hint}")
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError(f"{what}: the image is empty")
+        return np.ascontiguousarray(image)
+    if not isinstance(image, (str, os.PathLike)):
+        raise TypeError(f"{name}: an image is a file path or a numpy array, got {type(image).__name__}")
     path = Path(image)
     if not path.is_file():
         raise FileNotFoundError(f"image {str(image)!r} does not exist")
@@ -65,10 +86,16 @@ def prepare(image: np.ndarray, spec: Mapping[str, Any], pad_to: Sequence[int] | 
     fixed input size.
 
     Raises:
-        ValueError: The resized image is larger than ``pad_to``.
+        ValueError: The image would resize to less than a pixel (2x5000 at scale 1024), or
+            the resized image is larger than ``pad_to``.
     """
     h, w = image.shape[:2]
     new_w, new_h = _resized_size(w, h, spec)
+    if new_w < 1 or new_h < 1:
+        raise ValueError(
+            f"the image ({h}x{w}) would be resized to {new_h}x{new_w} pixels (img_scale "
+            f"{tuple(spec['img_scale'])}): its aspect ratio is too extreme for the model's input size"
+        )
     img = (
         image
         if (new_w, new_h) == (w, h)

@@ -115,7 +115,12 @@ def init_detector(
             ``model.amp`` is the mode in use.
 
     Raises:
-        ValueError: a ``device`` this machine lacks (:func:`resolve_device`).
+        ValueError: a ``device`` this machine lacks (:func:`resolve_device`); a checkpoint whose
+            ``meta['CLASSES']`` is not a list of names or has more or fewer of them than the
+            model's ``num_classes``; a ``model.test_cfg`` value out of range
+            (``check_model_config``).
+        rdet_apps.engine.config_checks.ConfigKeyError: A ``train_cfg`` / ``test_cfg`` key that
+            nothing reads.
         rdet_apps.amp.AmpError: A bad ``amp`` (or config key ``amp``), or a precision the
             device cannot run (fp16 where this torch's CPU autocast lacks it).
     """
@@ -151,6 +156,8 @@ def init_detector(
     if checkpoint is not None:
         ckpt = load_checkpoint(model, checkpoint, map_location="cpu", strict=strict)
         classes = ckpt.get("meta", {}).get("CLASSES")
+        if classes is not None:
+            classes = _checked_classes(classes, checkpoint, model)
     if classes is None:
         classes = _dataset_classes(config)
     model.CLASSES = classes
@@ -163,6 +170,31 @@ def init_detector(
     if channels_last if channels_last is not None else device.type == "cpu":
         convs_to_channels_last(model)
     return enable_inference_amp(model, mode)
+
+
+def _checked_classes(classes: Any, checkpoint: str | os.PathLike, model: torch.nn.Module) -> tuple[str, ...]:
+    """A checkpoint's ``meta['CLASSES']``, checked to be class names, one per class of the
+    model's head (``model.num_classes``; a model that does not say, a plugin's, is not checked).
+
+    Raises:
+        ValueError: ``CLASSES`` is not a list / tuple of strings (a string ``'abc'`` is not
+            three names), or holds more or fewer names than the head has classes.
+    """
+    where = f"checkpoint {os.fspath(checkpoint)!r}: meta CLASSES"
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+        raise ValueError(f"{where} {classes!r}: must be a list or tuple of class names (strings)")
+    try:
+        num_classes = int(model.num_classes)
+    except (AttributeError, NotImplementedError, TypeError):
+        return tuple(classes)  # a plugin model that does not say how many classes it has
+    if len(classes) != num_classes:
+        shown = ", ".join(repr(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
+        raise ValueError(
+            f"{where} has {len(classes)} names ({shown}) but the config's model has num_classes "
+            f"{num_classes}: the checkpoint was trained for other classes than this config "
+            "(use the config it was trained with, or set the head's num_classes)"
+        )
+    return tuple(classes)
 
 
 def _tta_cfg(config: Any) -> Any:
@@ -196,9 +228,36 @@ def _dataset_classes(config: Any) -> Sequence[str] | None:
         return None
 
 
+#: the load steps a test pipeline may start with (an array replaces them with LoadImageFromWebcam)
+_LOAD_STEPS = ("LoadImageFromFile", "LoadImageFromWebcam")
+
+
+def _load_step(cfg: Any) -> Mapping[str, Any]:
+    """``data.test.pipeline[0]``, checked to be an image-loading step.
+
+    Raises:
+        ValueError: The pipeline is empty, or its first step does not load the image.
+    """
+    pipeline = cfg.data.test.pipeline
+    first = pipeline[0] if len(pipeline) else None
+    kind = first.get("type") if isinstance(first, Mapping) else None
+    if kind not in _LOAD_STEPS:
+        raise ValueError(
+            f"data.test.pipeline[0] is {kind or first!r}: the test pipeline must start with "
+            f"dict(type='LoadImageFromFile') (it loads the image that the other steps transform)"
+        )
+    return first
+
+
 def _test_pipeline(cfg: Any, from_array: bool) -> Any:
+    """The config's test pipeline (``LoadImageFromWebcam`` first for an array).
+
+    Raises:
+        ValueError: The pipeline does not start with a load step (:func:`_load_step`).
+    """
     from rdet_data import Compose
 
+    _load_step(cfg)
     pipeline = copy.deepcopy(list(cfg.data.test.pipeline))
     if from_array:
         pipeline[0] = dict(pipeline[0], type="LoadImageFromWebcam")
@@ -223,17 +282,59 @@ def _model_num_classes(model: torch.nn.Module) -> int:
         return len(classes)
 
 
-def _image_batch(model: torch.nn.Module, items: list[ImageInput]) -> DetBatch | list[DetBatch]:
+def checked_image_array(img: np.ndarray, name: str = "img", grey: bool = False) -> np.ndarray:
+    """``img`` checked to be an image as a file would load: a non-empty ``HxWx3`` (BGR) uint8
+    array (``HxW`` with ``grey``), returned C-contiguous.
+
+    Raises:
+        ValueError: Another dtype (uint16, float, bool ...: convert it to uint8 yourself, the
+            scaling is yours to choose), another shape (``1xHxWx3``, ``CxHxW``, RGBA), or no
+            pixels, naming ``name`` with its shape and dtype.
+    """
+    want = "an HxW (grey) uint8 array" if grey else "a BGR HxWx3 uint8 array"
+    what = f"{name} (shape {tuple(img.shape)}, dtype {img.dtype})"
+    if img.dtype != np.uint8:
+        raise ValueError(f"{what}: must be {want}; convert it to uint8 (0-255) first")
+    if grey and img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim != (2 if grey else 3) or (not grey and img.shape[2] != 3):
+        hint = ""
+        if not grey and (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1)):
+            hint = (
+                "; grey images are not supported by a test pipeline that loads colour images "
+                "(color_type 'color'): convert it with cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)"
+            )
+        raise ValueError(f"{what}: must be {want}{hint}")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"{what}: the image is empty")
+    return np.ascontiguousarray(img)
+
+
+def _image_batch(
+    model: torch.nn.Module, items: list[ImageInput], name: str | None = None
+) -> DetBatch | list[DetBatch]:
     """The test pipeline of ``model.cfg`` on each image, collated into one ``DetBatch`` (a
-    list of them, one per augmentation, for test-time augmentation)."""
+    list of them, one per augmentation, for test-time augmentation). ``name``: the one image's
+    name in messages; None: ``items`` is the argument ``imgs`` (``imgs[2]`` in messages).
+
+    Raises:
+        FileNotFoundError: An image path does not exist.
+        TypeError: An image that is neither a path nor an array.
+        ValueError: An array that is not an image (:func:`checked_image_array`), or a test
+            pipeline that does not start with a load step.
+    """
     from rdet_data import collate
 
+    grey = _load_step(model.cfg).get("color_type", "color") == "grayscale"
     pipelines: dict[bool, Any] = {}  # arrays and files load differently; a list may mix them
     datas = []
-    for img in items:
+    for i, img in enumerate(items):
+        item = name or f"imgs[{i}]"
         from_array = isinstance(img, np.ndarray)
+        if not from_array and not isinstance(img, (str, os.PathLike)):
+            raise TypeError(f"{item}: an image is a file path or a numpy array, got {type(img).__name__}")
         if from_array:
-            data = dict(img=img)
+            data = dict(img=checked_image_array(img, item, grey))
         else:
             path = Path(img)
             if not path.is_file():
@@ -255,11 +356,15 @@ def predict_images(model: torch.nn.Module, imgs: ImageInput | Sequence[ImageInpu
 
     Raises:
         FileNotFoundError: An image path does not exist.
+        TypeError: An image that is neither a path nor an array.
+        ValueError: An array that is not a non-empty ``HxWx3`` uint8 image (naming ``imgs[i]``,
+            its shape and dtype), or a test pipeline that does not start with a load step.
     """
-    items = list(imgs) if isinstance(imgs, (list, tuple)) else [imgs]
+    is_list = isinstance(imgs, (list, tuple))
+    items = list(imgs) if is_list else [imgs]
     if not items:
         return []
-    batch = _image_batch(model, items)
+    batch = _image_batch(model, items, None if is_list else "imgs")
     return [dets.numpy() for dets in model.predict(batch)]
 
 
@@ -269,6 +374,9 @@ def inference_detector(model: torch.nn.Module, imgs: ImageInput | Sequence[Image
     MMRotate's API: returns MMRotate's result format for each image, a list per class of
     (k, 6) float32 arrays ``(cx, cy, w, h, theta, score)`` in original-image pixels; a list
     of those for a list of images. ``predict_images`` gives the same detections typed.
+
+    Raises:
+        FileNotFoundError, TypeError, ValueError: As :func:`predict_images`.
     """
     is_batch = isinstance(imgs, (list, tuple))
     num_classes = _model_num_classes(model)

@@ -21,7 +21,13 @@ from rdet_apps.apis.inference import ImageInput, _model_num_classes, predict_ima
 from rdet_apps.progress import track
 from rdet_core.structures import Detections, detections_to_result
 
-__all__ = ["check_sizes_steps", "inference_detector_by_patches", "patch_windows", "predict_by_patches"]
+__all__ = [
+    "check_merge",
+    "check_sizes_steps",
+    "inference_detector_by_patches",
+    "patch_windows",
+    "predict_by_patches",
+]
 
 
 def _starts(length: int, size: int, step: int) -> list[int]:
@@ -74,13 +80,28 @@ def patch_windows(width: int, height: int, sizes: Sequence[int], steps: Sequence
     return np.unique(np.asarray(wins, np.int64), axis=0)
 
 
+def check_merge(merge_iou_thr: float, batch_size: int) -> None:
+    """A merge IoU threshold in (0, 1] (over 1 merges nothing) and a whole ``batch_size`` >= 1.
+
+    Raises:
+        ValueError: naming ``merge_iou_thr`` / ``batch_size``.
+    """
+    if isinstance(merge_iou_thr, bool) or not isinstance(merge_iou_thr, (int, float, np.number)):
+        raise ValueError(f"merge_iou_thr = {merge_iou_thr!r}: must be a number in (0, 1]")
+    if not 0 < merge_iou_thr <= 1:
+        raise ValueError(f"merge_iou_thr = {merge_iou_thr}: an IoU threshold must be in (0, 1]")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size = {batch_size!r}: must be a whole number of patches, at least 1")
+
+
 def _read_image(img: ImageInput) -> np.ndarray:
+    """An array as it is; a path read by rdet-data's ``imread`` (as ``inference_detector``:
+    a truncated or corrupt file is refused, not decoded in part)."""
+    from rdet_data.transforms.loading import imread
+
     if isinstance(img, np.ndarray):
         return img
-    image = cv2.imread(os.fspath(img), cv2.IMREAD_COLOR)
-    if image is None:
-        raise FileNotFoundError(f"cannot read image {img}")
-    return image
+    return imread(os.fspath(img))
 
 
 def predict_by_patches(
@@ -108,12 +129,15 @@ def predict_by_patches(
 
     Raises:
         ValueError: ``sizes`` / ``steps`` that do not tile the image (a step of 0, or over the
-            size: :func:`check_sizes_steps`), or a ratio that is not positive.
-        FileNotFoundError: ``img`` cannot be read.
+            size: :func:`check_sizes_steps`), a ratio that is not positive, ``merge_iou_thr``
+            outside (0, 1] or a ``batch_size`` that is not a whole number >= 1
+            (:func:`check_merge`).
+        FileNotFoundError: ``img`` cannot be read (missing, truncated or corrupt), naming it.
     """
     from rbox_ops import nms_rotated
 
     check_sizes_steps(sizes, steps)
+    check_merge(merge_iou_thr, batch_size)
     for i, ratio in enumerate(ratios):
         if not ratio > 0:
             raise ValueError(f"ratios[{i}] = {ratio}: a resize ratio must be positive")

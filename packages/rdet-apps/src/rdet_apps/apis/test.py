@@ -21,7 +21,7 @@ from torch import nn
 from rdet_apps.progress import track
 from rdet_core.structures import Detections, detections_to_result
 
-__all__ = ["evaluate_results", "multi_gpu_test", "single_gpu_test", "to_mmrotate_results"]
+__all__ = ["check_show_dir", "evaluate_results", "multi_gpu_test", "single_gpu_test", "to_mmrotate_results"]
 
 # evaluation-config keys that steer the hook, not the metric
 _HOOK_KEYS = (
@@ -48,6 +48,51 @@ def _num_classes(model: nn.Module | None, dataset: Any) -> int:
     return int(model.num_classes)
 
 
+def _dataset_images(dataset: Any) -> tuple[list[Path], list[Path]]:
+    """(image folders, image files) a dataset reads: its ``img_prefix`` and ``data_infos``
+    filenames, through wrappers (``datasets`` / ``dataset``)."""
+    parts = list(getattr(dataset, "datasets", None) or [])
+    if getattr(dataset, "dataset", None) is not None:
+        parts.append(dataset.dataset)
+    if parts:
+        folders: list[Path] = []
+        files: list[Path] = []
+        for part in parts:
+            more_folders, more_files = _dataset_images(part)
+            folders += more_folders
+            files += more_files
+        return folders, files
+    prefix = getattr(dataset, "img_prefix", None) or ""
+    infos = getattr(dataset, "data_infos", None) or []
+    files = [Path(prefix) / str(info["filename"]) for info in infos if info.get("filename")]
+    return ([Path(prefix)] if prefix else []), files
+
+
+def check_show_dir(dataset: Any, show_dir: str | os.PathLike, what: str = "show_dir") -> None:
+    """``show_dir`` does not overwrite the dataset's images: it is not an image folder of the
+    dataset (its ``img_prefix``), and no picture ``show_dir / <image file name>`` is an image.
+
+    Raises:
+        ValueError: naming ``what`` (``--show-dir`` for ``rdet test``) and the folder or image
+            it would overwrite.
+    """
+    show = Path(show_dir).resolve()
+    folders, files = _dataset_images(dataset)
+    for folder in folders:
+        if folder.resolve() == show:
+            raise ValueError(
+                f"{what} {show_dir}: is the dataset's image folder {folder} (img_prefix); its "
+                "pictures would overwrite the images; give another folder"
+            )
+    images = {f.resolve() for f in files}
+    for f in files:
+        if (show / f.name) in images:
+            raise ValueError(
+                f"{what} {show_dir}: the picture {show / f.name} would overwrite the dataset's "
+                f"image {f}; give another folder"
+            )
+
+
 def single_gpu_test(
     model: nn.Module,
     loader: Iterable[Any],
@@ -60,8 +105,17 @@ def single_gpu_test(
     augmentation: one per augmentation) gives the augmentations' merged detections.
 
     With ``show_dir``, each image is drawn with its detections above ``show_score_thr``.
+
+    Raises:
+        ValueError: ``show_score_thr`` outside [0, 1]; a ``show_dir`` whose pictures would
+            overwrite the images (:func:`check_show_dir`, and each picture before it is written).
     """
     dataset = getattr(loader, "dataset", None)
+    if show_dir is not None:
+        if not 0 <= show_score_thr <= 1:
+            raise ValueError(f"show_score_thr = {show_score_thr}: must be in [0, 1]")
+        if dataset is not None:
+            check_show_dir(dataset, show_dir)
     model.eval()
     device = next(model.parameters()).device
     results: list[Detections] = []
@@ -83,6 +137,11 @@ def single_gpu_test(
                         classes = getattr(dataset, "CLASSES", None) or getattr(model, "CLASSES", None)
                         names = [str(n) for n in (classes or range(_num_classes(model, dataset)))]
                     out = Path(show_dir) / Path(meta.filename).name
+                    if out.resolve() == Path(meta.filename).resolve():
+                        raise ValueError(
+                            f"show_dir {show_dir}: the picture would overwrite the image "
+                            f"{meta.filename}; give another folder"
+                        )
                     show_result(meta.filename, dets, names, show_score_thr, out)
     return results
 

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out-dir", default="work_dirs/infer", help="where pictures and detections go")
     parser.add_argument(
-        "--score-thr", type=float, default=0.3, help="score threshold of pictures and txt files"
+        "--score-thr", type=float, default=0.3, help="score threshold of pictures and txt files, in [0, 1]"
     )
     parser.add_argument(
         "--patch-size",
@@ -43,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=200,
         help="overlap of neighbouring patches, pixels: 0 <= gap < patch size (default 200)",
     )
-    parser.add_argument("--merge-iou", type=float, default=0.1, help="NMS IoU threshold when merging patches")
+    parser.add_argument(
+        "--merge-iou", type=float, default=0.1, help="NMS IoU threshold when merging patches, in (0, 1]"
+    )
     parser.add_argument(
         "--fuse-conv-bn",
         action="store_true",
@@ -121,12 +123,31 @@ def _json_detections(dets, names: list[str], score_thr: float, shape: tuple[int,
     }
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _test_scale(cfg) -> int:
-    for step in cfg.data.test.pipeline:
+    """The longer side of the test pipeline's (first) ``img_scale``: one scale is a pair of
+    numbers, tuple or list (``[320, 320]`` from ``--cfg-options``); several, a list of pairs.
+    1024 when no step has one.
+
+    Raises:
+        ValueError: an ``img_scale`` that is neither, naming its config key.
+    """
+    for i, step in enumerate(cfg.data.test.pipeline):
         scale = step.get("img_scale")
-        if scale is not None:
-            scale = scale[0] if isinstance(scale, list) else scale
-            return int(max(scale))
+        if scale is None:
+            continue
+        first = scale[0] if isinstance(scale, (list, tuple)) and scale else None
+        if isinstance(first, (list, tuple)):  # several scales: the first, as MMRotate's demo
+            scale = first
+        if not (isinstance(scale, (list, tuple)) and len(scale) == 2 and all(map(_is_number, scale))):
+            raise ValueError(
+                f"data.test.pipeline.{i}.img_scale = {step.get('img_scale')!r}: must be a scale "
+                "(width, height) or a list of them"
+            )
+        return int(max(scale))
     return 1024
 
 
@@ -170,18 +191,73 @@ def check_patches(patch_size: int | None, patch_gap: int, scale: int | None = No
         raise ValueError(f"--patch-gap {patch_gap}: must be smaller than the patch size, {where}")
 
 
-def run(args: argparse.Namespace) -> int:
+def check_thresholds(score_thr: float, merge_iou: float) -> None:
+    """``--score-thr`` a finite number in [0, 1]; ``--merge-iou`` an IoU in (0, 1] (a score
+    over 1 or NaN keeps no detection; an IoU over 1 merges nothing).
+
+    Raises:
+        ValueError: naming ``--score-thr`` / ``--merge-iou``.
+    """
+    if not 0 <= score_thr <= 1:
+        raise ValueError(f"--score-thr {score_thr}: must be in [0, 1] (scores are probabilities)")
+    if not 0 < merge_iou <= 1:
+        raise ValueError(f"--merge-iou {merge_iou}: an IoU threshold must be in (0, 1]")
+
+
+def picture_suffix(path: Path) -> str:
+    """The suffix of the picture of ``path``: its own, or ``.png`` where OpenCV has no writer
+    for it (``ok.dat``, no suffix)."""
     import cv2
 
+    return path.suffix if path.suffix and cv2.haveImageWriter(f"x{path.suffix}") else ".png"
+
+
+def output_files(path: Path, name: str, out_dir: Path, out_format: str) -> list[Path]:
+    """The files ``rdet infer`` writes for the input ``path`` of output name ``name``."""
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return [out_dir / f"{name}.mp4", out_dir / f"{name}.jsonl"]
+    return [out_dir / f"{name}{picture_suffix(path)}", out_dir / f"{name}.{out_format}"]
+
+
+def check_no_overwrite(images: list[Path], outputs: dict[Path, str], out_dir: Path, out_format: str) -> None:
+    """No output file is one of the inputs (``--out-dir`` the images' own folder): paths are
+    compared resolved, and existing files by identity (links).
+
+    Raises:
+        ValueError: naming ``--out-dir``, the output and the input it would overwrite.
+    """
+
+    def identity(p: Path) -> tuple[int, int]:  # one file under two names (hard links)
+        st = p.stat()
+        return st.st_dev, st.st_ino
+
+    inputs = {p.resolve(): p for p in images}
+    ids = {identity(p): p for p in images}
+    for path in images:
+        for out in output_files(path, outputs[path], out_dir, out_format):
+            hit = inputs.get(out.resolve())
+            if hit is None and out.is_file():
+                hit = ids.get(identity(out))
+            if hit is not None:
+                raise ValueError(
+                    f"--out-dir {out_dir}: {out} would overwrite the input {hit}; give another --out-dir"
+                )
+
+
+def run(args: argparse.Namespace) -> int:
     from rdet_apps.apis import init_detector, predict_by_patches, predict_images
     from rdet_apps.apis.inference import resolve_device
     from rdet_apps.progress import track
     from rdet_apps.visualization import show_result
+    from rdet_data.transforms.loading import imread
 
     check_patches(args.patch_size, args.patch_gap)
+    check_thresholds(args.score_thr, args.merge_iou)
     device = resolve_device(args.device, "--device")
     images = _images(args.images)
     out_dir = Path(args.out_dir)
+    outputs = output_names(images)
+    check_no_overwrite(images, outputs, out_dir, args.out_format)
     try:  # before the model: a folder that cannot be made fails at once
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -200,7 +276,6 @@ def run(args: argparse.Namespace) -> int:
     names = [str(c) for c in (model.CLASSES or range(model.num_classes))]
     scale = _test_scale(model.cfg)
     check_patches(args.patch_size, args.patch_gap, scale)
-    outputs = output_names(images)
     unreadable: list[str] = []
     for path in track(images, desc="inference"):
         if path.suffix.lower() in VIDEO_SUFFIXES:
@@ -218,10 +293,11 @@ def run(args: argparse.Namespace) -> int:
                 continue
             print(f"{path.name}: {frames} frames -> {video_out.name}, {lines_out.name}")
             continue
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:  # one bad file does not stop a folder; counted, and the exit status says so
+        try:  # rdet-data's reader, as inference_detector: a truncated file is refused, not grey-filled
+            img = imread(str(path))
+        except FileNotFoundError as e:  # one bad file does not stop a folder; counted, exit status 1
             unreadable.append(str(path))
-            print(f"{path}: cannot read this image; skipped", file=sys.stderr)
+            print(f"{e}; skipped", file=sys.stderr)
             continue
         size = args.patch_size or (scale if max(img.shape[:2]) > scale else None)
         if size:
@@ -229,7 +305,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             (dets,) = predict_images(model, img)
         name = outputs[path]
-        show_result(img, dets, names, args.score_thr, out_dir / f"{name}{path.suffix}")
+        picture = out_dir / f"{name}{picture_suffix(path)}"
+        show_result(img, dets, names, args.score_thr, picture)
+        if picture.suffix != path.suffix:
+            print(
+                f"{path}: OpenCV cannot write a {path.suffix or 'suffix-less'} picture; drawn into {picture}"
+            )
         if args.out_format == "json":
             record = _json_detections(dets, names, args.score_thr, img.shape)
             (out_dir / f"{name}.json").write_text(json.dumps({"image": str(path), **record}) + "\n")

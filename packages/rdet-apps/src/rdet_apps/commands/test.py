@@ -118,13 +118,21 @@ def _check_writable(path: str | os.PathLike, what: str, folder: bool = False) ->
 
 
 def check_outputs(args: argparse.Namespace) -> None:
-    """The outputs asked for can be written (before any inference); their folders are made."""
+    """The outputs asked for can be written (before any inference); their folders are made.
+
+    Raises:
+        ValueError: ``--out`` not a .pkl; ``--show-score-thr`` outside [0, 1]; ``--pr-curves``
+            without ``--eval mAP``.
+        NotADirectoryError, PermissionError: an output that cannot be written, naming its option.
+    """
     if args.out:
         if not str(args.out).endswith((".pkl", ".pickle")):
             raise ValueError(
                 f"--out {args.out}: the results file must end in .pkl or .pickle (MMRotate's format)"
             )
         _check_writable(args.out, "--out")
+    if not 0 <= args.show_score_thr <= 1:
+        raise ValueError(f"--show-score-thr {args.show_score_thr}: must be in [0, 1]")
     if args.show_dir:
         _check_writable(args.show_dir, "--show-dir", folder=True)
     if getattr(args, "pr_curves", None):
@@ -167,7 +175,13 @@ def check_evaluation(dataset: Any, args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from rdet_apps.apis import init_detector
     from rdet_apps.apis.inference import resolve_device
-    from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test, to_mmrotate_results
+    from rdet_apps.apis.test import (
+        check_show_dir,
+        evaluate_results,
+        multi_gpu_test,
+        single_gpu_test,
+        to_mmrotate_results,
+    )
     from rdet_apps.engine import init_dist, leave_process_group
     from rdet_data import build_dataloader, build_dataset, dataloader_args
 
@@ -186,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     test_cfg.pop("samples_per_gpu", None)
     dataset = build_dataset({**test_cfg, "test_mode": True})
     check_evaluation(dataset, args)
+    if args.show_dir:
+        check_show_dir(dataset, args.show_dir, "--show-dir")
     loader = build_dataloader(dataset, **dataloader_args(cfg.data, "test", dist=distributed))
     model = init_detector(
         cfg,

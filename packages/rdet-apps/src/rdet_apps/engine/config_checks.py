@@ -29,6 +29,8 @@ What is allowed where:
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -186,16 +188,80 @@ def foreign_model_types(model: Any) -> list[str]:
     return found
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_test_stage(section: str, cfg: Any, proposals: bool = False) -> None:
+    """The values of one test stage (``_TEST_STAGE``'s keys) at ``section``: ``score_thr`` a
+    number in [0, 1], ``nms.iou_thr`` / ``nms.iou_threshold`` in (0, 1], ``nms_pre`` an integer
+    >= -1 (0 or -1: no per-level cut), ``max_per_img`` an integer >= -1 (0 or -1: keep all),
+    ``min_bbox_size`` a number >= 0. ``proposals``: an RPN stage, whose proposals are sliced to
+    ``max_per_img`` (MMDetection's ``dets[:max_per_img]``), so that it must be positive.
+
+    Raises:
+        ValueError: A value of the wrong type or out of range, naming its key path.
+    """
+    if not isinstance(cfg, Mapping):
+        return
+    thr = cfg.get("score_thr")
+    if thr is not None and not (_is_number(thr) and 0 <= thr <= 1):
+        raise ValueError(f"{section}.score_thr {thr!r}: must be a number in [0, 1]")
+    size = cfg.get("min_bbox_size")
+    if size is not None and not (_is_number(size) and size >= 0):
+        raise ValueError(f"{section}.min_bbox_size {size!r}: must be a number >= 0")
+    pre = cfg.get("nms_pre")
+    if pre is not None and not (_is_int(pre) and pre >= -1):
+        raise ValueError(f"{section}.nms_pre {pre!r}: must be an integer >= -1 (-1 or 0: no cut)")
+    top = cfg.get("max_per_img")
+    if top is not None:
+        if proposals and not (_is_int(top) and top >= 1):
+            raise ValueError(f"{section}.max_per_img {top!r}: must be a positive integer (proposals kept)")
+        if not (_is_int(top) and top >= -1):
+            raise ValueError(f"{section}.max_per_img {top!r}: must be an integer >= -1 (-1 or 0: keep all)")
+    nms = cfg.get("nms")
+    if isinstance(nms, Mapping):
+        for key in ("iou_thr", "iou_threshold"):
+            iou = nms.get(key)
+            if iou is not None and not (_is_number(iou) and 0 < iou <= 1):
+                raise ValueError(f"{section}.nms.{key} {iou!r}: must be a number in (0, 1]")
+
+
+def _check_test_values(section: str, model: Mapping[str, Any]) -> None:
+    """:func:`_check_test_stage` on ``test_cfg`` (a single-stage head's), ``test_cfg.rpn``,
+    ``test_cfg.rcnn`` and ``train_cfg.rpn_proposal``."""
+    test_cfg = model.get("test_cfg")
+    if isinstance(test_cfg, Mapping):
+        _check_test_stage(f"{section}.test_cfg", test_cfg)
+        _check_test_stage(f"{section}.test_cfg.rpn", test_cfg.get("rpn"), proposals=True)
+        _check_test_stage(f"{section}.test_cfg.rcnn", test_cfg.get("rcnn"))
+    train_cfg = model.get("train_cfg")
+    if isinstance(train_cfg, Mapping):
+        _check_test_stage(f"{section}.train_cfg.rpn_proposal", train_cfg.get("rpn_proposal"), proposals=True)
+
+
 def check_model_config(model: Mapping[str, Any], section: str = "model") -> None:
     """Raise :class:`ConfigKeyError` on a key of ``model.train_cfg`` / ``model.test_cfg`` (at
     any depth, assigners, samplers and tta aside) that no detector or head of rdet reads.
     ``model``: the config's ``model`` dict; ``section``: its name in messages. A model with a
     class of a plugin or of ``custom_imports`` anywhere (:func:`foreign_model_types`) is not
-    checked: that class may read keys of its own."""
+    checked: that class may read keys of its own.
+
+    Raises:
+        ConfigKeyError: A key nothing reads.
+        ValueError: A test setting out of range or of the wrong type (``test_cfg.score_thr``
+            not in [0, 1], ``nms.iou_thr`` not in (0, 1], a ``max_per_img`` / ``nms_pre`` that
+            is not an integer >= -1, an RPN ``max_per_img`` < 1), naming its key path.
+    """
     if not isinstance(model, Mapping) or foreign_model_types(model):
         return
     for part, schema in (("train_cfg", _TRAIN_CFG), ("test_cfg", _TEST_CFG)):
         _check_schema(f"{section}.{part}", model.get(part), schema)
+    _check_test_values(section, model)
 
 
 def check_data_config(data: Mapping[str, Any]) -> None:

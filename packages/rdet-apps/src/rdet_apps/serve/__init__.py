@@ -9,7 +9,13 @@ extra (``pip install 'rdet-apps[serve]'``).
 """
 
 from rdet_apps.serve.app import create_app
-from rdet_apps.serve.batcher import BatcherClosedError, BatcherFullError, MicroBatcher, PredictionError
+from rdet_apps.serve.batcher import (
+    BatcherClosedError,
+    BatcherFullError,
+    ImageRejectedError,
+    MicroBatcher,
+    PredictionError,
+)
 from rdet_apps.serve.detections_json import detections_to_json
 from rdet_apps.serve.extra import SERVE_EXTRA_HINT, require_serve_extra
 from rdet_apps.serve.payload import ImageLimits, RequestError, decode_image
@@ -21,6 +27,7 @@ __all__ = [
     "BatcherClosedError",
     "BatcherFullError",
     "ImageLimits",
+    "ImageRejectedError",
     "MicroBatcher",
     "OnnxPredictor",
     "PredictionError",

@@ -3,8 +3,9 @@
 
 Requests are decoded in the thread pool, queued on a :class:`MicroBatcher` (one worker
 thread, one batched predict per gathered batch) and answered as JSON. Refusals are
-``{"detail": message}`` with a 4xx status; a failed predict is a 500 for the requests of its
-batch only, and the server goes on serving.
+``{"detail": message}`` with a 4xx status (422: an image the model cannot take, such as a
+2x5000 one that its test pipeline resizes to no pixels); a failed predict is a 500 for the
+requests of its batch only, and the server goes on serving.
 
 No ``from __future__ import annotations`` here: FastAPI reads the handlers' annotations
 (``Request``, imported with the extra inside :func:`create_app`) as objects.
@@ -16,7 +17,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from rdet_apps.serve.batcher import BatcherClosedError, BatcherFullError, MicroBatcher, PredictionError
+from rdet_apps.serve.batcher import (
+    BatcherClosedError,
+    BatcherFullError,
+    ImageRejectedError,
+    MicroBatcher,
+    PredictionError,
+)
 from rdet_apps.serve.detections_json import detections_to_json
 from rdet_apps.serve.extra import require_serve_extra
 from rdet_apps.serve.payload import ImageLimits, RequestError, decode_image, parse_score_thr, read_image_bytes
@@ -102,6 +109,8 @@ def create_app(
             return refuse(503, str(e))
         try:
             dets = await asyncio.wrap_future(future)
+        except ImageRejectedError as e:
+            return refuse(422, e.message)
         except PredictionError as e:
             return refuse(500, str(e))
         except BatcherClosedError as e:

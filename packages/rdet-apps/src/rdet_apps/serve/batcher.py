@@ -4,7 +4,9 @@ Requests ``submit`` an image and get a ``concurrent.futures.Future``. One worker
 the first waiting image, then gathers more until ``max_batch_size`` images or ``max_wait_ms``
 after the first, runs ``predict`` once on them all and resolves each future with its own
 result. A failing ``predict`` fails only the futures of that batch (``PredictionError``); the
-worker carries on with the next batch.
+worker carries on with the next batch. A ``predict`` that refuses one image of the batch
+(:class:`ImageRejectedError`: an image the model cannot take, the client's fault) fails that
+image's future alone with that error, and the rest of the batch is predicted again without it.
 """
 
 from __future__ import annotations
@@ -23,13 +25,35 @@ import numpy as np
 
 from rdet_core.structures import Detections
 
-__all__ = ["BatcherClosedError", "BatcherFullError", "BatcherStats", "MicroBatcher", "PredictionError"]
+__all__ = [
+    "BatcherClosedError",
+    "BatcherFullError",
+    "BatcherStats",
+    "ImageRejectedError",
+    "MicroBatcher",
+    "PredictionError",
+]
 
 PredictFn = Callable[[Sequence[np.ndarray]], Sequence[Detections]]
 
 
 class PredictionError(RuntimeError):
     """The batched predict that held this request failed; the message says how."""
+
+
+class ImageRejectedError(ValueError):
+    """``predict`` refuses one image of its batch (the test pipeline cannot take it: a 2x5000
+    image resizes to no pixels): a client's input error, not a server fault.
+
+    Attributes:
+        index: the image's position in the batch ``predict`` was given.
+        message: why, for the client.
+    """
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.message = message
 
 
 class BatcherFullError(RuntimeError):
@@ -51,6 +75,7 @@ class BatcherStats:
         largest_batch: the most images one predict call took.
         batch_sizes: how many batches there were of each size.
         rejected: images refused because the queue was full.
+        refused_images: images ``predict`` refused (:class:`ImageRejectedError`).
     """
 
     requests: int = 0
@@ -58,6 +83,7 @@ class BatcherStats:
     failed_batches: int = 0
     largest_batch: int = 0
     rejected: int = 0
+    refused_images: int = 0
     batch_sizes: Counter[int] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
@@ -68,6 +94,7 @@ class BatcherStats:
             "failed_batches": self.failed_batches,
             "largest_batch": self.largest_batch,
             "rejected": self.rejected,
+            "refused_images": self.refused_images,
             "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
         }
 
@@ -144,7 +171,8 @@ class MicroBatcher:
 
     def submit(self, image: np.ndarray) -> Future[Detections]:
         """Queue one image; the future resolves to its ``Detections`` or raises
-        ``PredictionError``.
+        ``PredictionError`` (the batch failed) or ``ImageRejectedError`` (the model cannot take
+        this image).
 
         Raises:
             BatcherClosedError: The batcher is not running.
@@ -198,22 +226,38 @@ class MicroBatcher:
         live = [(img, fut) for img, fut in batch if fut.set_running_or_notify_cancel()]
         if not live:  # every client went away
             return
-        images = [img for img, _ in live]
-        try:
-            results = list(self.predict(images))
-            if len(results) != len(images):
-                raise RuntimeError(f"predict returned {len(results)} results for {len(images)} images")
-        except Exception as e:  # only this batch fails; the worker goes on
-            error = PredictionError(f"prediction failed: {type(e).__name__}: {e}")
-            with self._lock:
-                self._count(len(images), failed=True)
-            for _, fut in live:
-                fut.set_exception(error)
-            return
+        while True:
+            images = [img for img, _ in live]
+            try:
+                results = list(self.predict(images))
+                if len(results) != len(images):
+                    raise RuntimeError(f"predict returned {len(results)} results for {len(images)} images")
+            except ImageRejectedError as e:
+                if not isinstance(e.index, int) or not 0 <= e.index < len(live):
+                    self._fail(live, RuntimeError(f"predict refused image {e.index!r} of {len(live)}: {e}"))
+                    return
+                with self._lock:
+                    self._stats.refused_images += 1
+                live.pop(e.index)[1].set_exception(e)  # the others are predicted without it
+                if not live:
+                    return
+                continue
+            except Exception as e:  # only this batch fails; the worker goes on
+                self._fail(live, e)
+                return
+            break
         with self._lock:
             self._count(len(images), failed=False)
         for (_, fut), dets in zip(live, results):
             fut.set_result(dets)
+
+    def _fail(self, live: list[tuple[np.ndarray, Future[Detections]]], e: Exception) -> None:
+        """Fail every future of a batch whose predict raised ``e``."""
+        error = PredictionError(f"prediction failed: {type(e).__name__}: {e}")
+        with self._lock:
+            self._count(len(live), failed=True)
+        for _, fut in live:
+            fut.set_exception(error)
 
     def _count(self, size: int, failed: bool) -> None:
         s = self._stats

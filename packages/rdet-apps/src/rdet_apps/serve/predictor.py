@@ -13,6 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from rdet_apps.serve.batcher import ImageRejectedError
 from rdet_core.structures import Detections
 
 __all__ = ["OnnxPredictor", "Predictor", "TorchPredictor", "check_class_names"]
@@ -87,7 +88,12 @@ class TorchPredictor:
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """One ``Detections`` (numpy) per ``HxWx3`` uint8 BGR image, original-image pixels;
-        one ``model.predict`` per distinct image shape."""
+        one ``model.predict`` per distinct image shape.
+
+        Raises:
+            ImageRejectedError: The test pipeline refuses an image (``ValueError``: a 2x5000
+                image resizes to no pixels), naming its index in ``images``.
+        """
         import torch
 
         from rdet_apps.apis import predict_images
@@ -98,9 +104,25 @@ class TorchPredictor:
         out: list[Detections | None] = [None] * len(images)
         with torch.inference_mode():  # grad mode is per thread: the batcher's worker sets its own
             for indices in by_shape.values():
-                for i, dets in zip(indices, predict_images(self.model, [images[i] for i in indices])):
+                try:
+                    found = predict_images(self.model, [images[i] for i in indices])
+                except ValueError:
+                    self._find_rejected(images, indices)
+                    raise  # no image alone is refused: the model failed, a server fault
+                for i, dets in zip(indices, found):
                     out[i] = dets
         return out  # type: ignore[return-value]
+
+    def _find_rejected(self, images: Sequence[np.ndarray], indices: Sequence[int]) -> None:
+        """Raise ``ImageRejectedError`` for the first of ``images[indices]`` that the test
+        pipeline refuses on its own; return when it takes each of them."""
+        from rdet_apps.apis.inference import _image_batch
+
+        for i in indices:
+            try:
+                _image_batch(self.model, [images[i]], "the image")
+            except ValueError as e:
+                raise ImageRejectedError(i, f"the model cannot take this image: {e}") from e
 
 
 class OnnxPredictor:
@@ -134,5 +156,18 @@ class OnnxPredictor:
         self.classes = [str(c) for c in names]
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """One ``Detections`` (numpy) per ``HxWx3`` uint8 BGR image, original-image pixels."""
-        return self.detector.predict(list(images))
+        """One ``Detections`` (numpy) per ``HxWx3`` uint8 BGR image, original-image pixels.
+
+        Raises:
+            ImageRejectedError: The test pipeline refuses an image (``ValueError``), naming its
+                index in ``images``.
+        """
+        try:
+            return self.detector.predict(list(images))
+        except ValueError:
+            for i, image in enumerate(images):
+                try:
+                    self.detector.prepare(image, "the image")
+                except ValueError as e:
+                    raise ImageRejectedError(i, f"the model cannot take this image: {e}") from e
+            raise

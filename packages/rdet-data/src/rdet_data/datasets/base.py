@@ -19,6 +19,7 @@ closest names), and a dataset left without a sample (:class:`EmptyDatasetError`,
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import os.path as osp
 import warnings
@@ -486,7 +487,12 @@ class RotatedDataset(Dataset):
         The metric itself lives in rdet-eval: pass ``scorer=rdet_eval.eval_rbbox_map`` (or set
         it once on the class / at construction). With several ``iou_thr`` the result has
         ``APxx`` per threshold and their mean as ``mAP`` (MMRotate's HRSC behaviour).
+
+        Raises:
+            ValueError: An ``iou_thr`` that is not a number in (0, 1] or a non-empty sequence of
+                them (a string such as ``--eval-options iou_thr=abc``).
         """
+        thrs = _iou_thrs(iou_thr)
         if not isinstance(metric, str):
             if len(metric) != 1:
                 raise KeyError(f"one metric at a time, got {metric}")
@@ -502,7 +508,6 @@ class RotatedDataset(Dataset):
         if len(results) != len(self):
             raise ValueError(f"{len(results)} results for {len(self)} images")
         annotations = [self.get_ann_info(i) for i in range(len(self))]
-        thrs = [iou_thr] if isinstance(iou_thr, (int, float)) else list(iou_thr)
         out: dict[str, float] = {}
         maps = []
         for thr in thrs:
@@ -556,3 +561,20 @@ class RotatedDataset(Dataset):
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def _iou_thrs(iou_thr: Any) -> list[float]:
+    """``evaluate``'s ``iou_thr`` (a number or a sequence of them) as a list of floats.
+
+    Raises:
+        ValueError: A string, an empty sequence, or a threshold that is not a number in (0, 1].
+    """
+    if isinstance(iou_thr, (str, bytes)) or not isinstance(iou_thr, (numbers.Real, Sequence, np.ndarray)):
+        raise ValueError(f"iou_thr {iou_thr!r}: must be a number in (0, 1] or a list of them")
+    thrs = [iou_thr] if isinstance(iou_thr, numbers.Real) else list(iou_thr)
+    if not thrs:
+        raise ValueError("iou_thr []: give at least one threshold in (0, 1]")
+    for thr in thrs:
+        if isinstance(thr, bool) or not isinstance(thr, numbers.Real) or not 0 < thr <= 1:
+            raise ValueError(f"iou_thr {iou_thr!r}: {thr!r} is not a number in (0, 1]")
+    return [float(t) for t in thrs]
