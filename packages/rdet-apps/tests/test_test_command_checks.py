@@ -99,3 +99,26 @@ def test_a_device_this_machine_lacks_fails_first_naming_the_option(options: list
         assert "CUDA is not available" in err and "use --device cpu" in err, err
     err = _fails(["--eval", "mAP", "--device", "tpu", *options], capsys)
     assert "--device tpu: not a torch device" in err and "available here: cpu" in err, err
+
+
+def test_a_checkpoint_of_other_classes_is_not_scored_against_the_test_set(
+    options: list[str], tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """MMRotate scores the detections' label k as the dataset's class k whatever classes the
+    checkpoint was trained for: a checkpoint of ('ship', 'plane', ...) swaps two classes silently."""
+    import torch
+
+    from rdet_apps.apis import init_detector
+
+    model = init_detector(CONFIG)
+    swapped = ["ship", "plane", "storage-tank"]
+    torch.save({"state_dict": model.state_dict(), "meta": {"CLASSES": swapped}}, tmp_path / "s.pth")
+    args = ["test", str(CONFIG), str(tmp_path / "s.pth"), "--eval", "mAP", "--device", "cpu", *options]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "its classes ['ship', 'plane', 'storage-tank'] are not the test set's" in err, err
+    assert "['plane', 'ship', 'storage-tank'] (in another order)" in err, err
+    # the same classes in the test set's order pass (and a checkpoint without names uses the set's)
+    torch.save({"state_dict": model.state_dict(), "meta": {"CLASSES": sorted(swapped)}}, tmp_path / "ok.pth")
+    ok = ["test", str(CONFIG), str(tmp_path / "ok.pth"), "--eval", "mAP", "--device", "cpu", *options]
+    assert main(ok) == 0, capsys.readouterr().err

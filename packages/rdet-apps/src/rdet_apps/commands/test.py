@@ -143,6 +143,28 @@ def check_outputs(args: argparse.Namespace) -> None:
         _check_writable(args.eval_options.get("submission_dir", "submission"), "submission_dir", folder=True)
 
 
+def check_classes(
+    model_classes: Sequence[str] | None, dataset_classes: Sequence[str] | None, checkpoint: str
+) -> None:
+    """The model's classes (its checkpoint's ``meta['CLASSES']``) are the test set's, in the same
+    order: the detections' label k is scored as the dataset's class k. MMRotate scores them
+    anyway (a checkpoint trained with ``classes=('ship', 'plane')`` tested on the default order
+    swaps the two silently).
+
+    Raises:
+        ValueError: Both are known and differ, naming both lists.
+    """
+    if model_classes is None or dataset_classes is None:
+        return
+    if tuple(model_classes) != tuple(dataset_classes):
+        how = "in another order" if sorted(model_classes) == sorted(dataset_classes) else "other classes"
+        raise ValueError(
+            f"checkpoint {checkpoint}: its classes {list(model_classes)} are not the test set's "
+            f"{list(dataset_classes)} ({how}): label k would be scored as another class; give the test "
+            "set the checkpoint's classes (data.test.classes) or test the checkpoint its config was for"
+        )
+
+
 def check_evaluation(dataset: Any, args: argparse.Namespace) -> None:
     """``--eval`` metrics and ``--eval-options`` that the dataset understands (before inference)."""
     import inspect
@@ -211,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
         fuse_conv_bn=args.fuse_conv_bn,
         amp=args.amp,
     )
+    check_classes(model.CLASSES, dataset.CLASSES, args.checkpoint)
     model.CLASSES = model.CLASSES or dataset.CLASSES
     results = (
         multi_gpu_test(model, loader)
