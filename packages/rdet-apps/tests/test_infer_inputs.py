@@ -166,6 +166,14 @@ def test_predict_by_patches_checks_merge_iou_and_batch_size(demo: dict) -> None:
             predict_by_patches(model, "/nowhere/absent.png", [128], [96], **kwargs)  # before reading
     dets = predict_by_patches(model, img, [128], [96], merge_iou_thr=1.0, batch_size=1)  # valid
     assert dets.boxes.shape[1:] == (5,)
+    for ratios, message in [
+        ([], r"ratios is empty"),
+        ([float("inf")], r"ratios\[0\] = inf: a resize ratio must be a finite number > 0"),
+        ([1.0, "2"], r"ratios\[1\] = '2': a resize ratio"),
+        ([1e-4], r"ratios\[0\] = 0.0001: resizes the 160x160 image to 0x0 pixels"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            predict_by_patches(model, img, [128], [96], ratios=ratios)
 
 
 # 3. truncated JPEG

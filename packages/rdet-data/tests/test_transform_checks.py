@@ -359,3 +359,23 @@ def test_format_bundle_twice():
     results = DefaultFormatBundle()(with_boxes())
     with pytest.raises(TypeError, match="DefaultFormatBundle twice"):
         DefaultFormatBundle()(results)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prob": 2}, r"RMosaic: prob must be in \[0, 1\], got 2"),
+        ({"img_scale": 640}, r"RMosaic: img_scale must be a \(long, short\) pair"),
+        ({"img_scale": (640, 0)}, r"RMosaic: img_scale .* entry must be in \[1, inf\]"),
+        ({"center_ratio_range": (1.5, 0.5)}, r"RMosaic: center_ratio_range\[1\] must be in \[1.5, inf\]"),
+        ({"center_ratio_range": (0, 1)}, r"RMosaic: center_ratio_range\[0\] must be in \(0, inf\]"),
+        ({"min_bbox_size": -1}, r"RMosaic: min_bbox_size must be in \[0, inf\]"),
+        ({"version": "le45"}, r"le45"),
+    ],
+)
+def test_rmosaic_checks_its_arguments(kwargs, message):
+    from rdet_data.transforms.mosaic import RMosaic
+
+    with pytest.raises(ValueError, match=message):
+        RMosaic(**kwargs)
+    assert RMosaic(img_scale=[320, 256]).img_scale == (320, 256)  # a JSON list pair is one scale

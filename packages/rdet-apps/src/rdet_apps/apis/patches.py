@@ -10,6 +10,7 @@ overlapping patches see twice. All of it on ``Detections`` (:func:`predict_by_pa
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -129,7 +130,8 @@ def predict_by_patches(
 
     Raises:
         ValueError: ``sizes`` / ``steps`` that do not tile the image (a step of 0, or over the
-            size: :func:`check_sizes_steps`), a ratio that is not positive, ``merge_iou_thr``
+            size: :func:`check_sizes_steps`), no ratio, a ratio that is not a finite number > 0
+            or resizes the image to no pixels, ``merge_iou_thr``
             outside (0, 1] or a ``batch_size`` that is not a whole number >= 1
             (:func:`check_merge`).
         FileNotFoundError: ``img`` cannot be read (missing, truncated or corrupt), naming it.
@@ -138,11 +140,23 @@ def predict_by_patches(
 
     check_sizes_steps(sizes, steps)
     check_merge(merge_iou_thr, batch_size)
+    if not len(ratios):
+        raise ValueError("ratios is empty: give at least one resize ratio (1.0: the image as it is)")
     for i, ratio in enumerate(ratios):
-        if not ratio > 0:
-            raise ValueError(f"ratios[{i}] = {ratio}: a resize ratio must be positive")
+        if (
+            isinstance(ratio, bool)
+            or not isinstance(ratio, (int, float))
+            or not (math.isfinite(ratio) and ratio > 0)
+        ):
+            raise ValueError(f"ratios[{i}] = {ratio!r}: a resize ratio must be a finite number > 0")
     image = _read_image(img)
     height, width = image.shape[:2]
+    for i, ratio in enumerate(ratios):
+        if round(width * ratio) < 1 or round(height * ratio) < 1:
+            raise ValueError(
+                f"ratios[{i}] = {ratio}: resizes the {width}x{height} image to "
+                f"{round(width * ratio)}x{round(height * ratio)} pixels"
+            )
     boxes, scores, labels = [], [], []
     for ratio in ratios:
         scaled = (

@@ -9,7 +9,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+import rbox_geometry as rg
 from rdet_data.registry import TRANSFORMS
+from rdet_data.transforms._checks import check_number, check_pair, check_scales
 from rdet_data.transforms.loading import mark_geometric
 
 __all__ = ["RMosaic"]
@@ -31,6 +33,11 @@ class RMosaic:
 
     ``results['mix_results']`` must hold three more results (``MultiImageMixDataset`` fills it
     from :meth:`get_indexes`). Returns None when no box survives (the wrapper draws again).
+
+    Raises:
+        ValueError: (at build) ``prob`` outside [0, 1], ``img_scale`` not a pair of ints >= 1,
+            ``center_ratio_range`` not a pair ``0 < lo <= hi``, a negative ``min_bbox_size``,
+            an unknown ``version``.
     """
 
     def __init__(
@@ -44,10 +51,15 @@ class RMosaic:
         prob: float = 1.0,
         version: str = "oc",
     ):
-        if not 0 <= prob <= 1:
-            raise ValueError(f"prob must be in [0, 1], got {prob}")
-        self.img_scale = tuple(img_scale)
-        self.center_ratio_range = tuple(center_ratio_range)
+        check_number("RMosaic", "prob", prob, low=0, high=1)
+        (scale,) = check_scales("RMosaic", [img_scale] if isinstance(img_scale, (list, tuple)) else img_scale)
+        low, high = check_pair("RMosaic", "center_ratio_range", center_ratio_range)
+        check_number("RMosaic", "center_ratio_range[0]", low, low=0, low_open=True)
+        check_number("RMosaic", "center_ratio_range[1]", high, low=low)
+        check_number("RMosaic", "min_bbox_size", min_bbox_size, low=0)
+        rg.angles.check_version(version)
+        self.img_scale = scale
+        self.center_ratio_range = (low, high)
         self.min_bbox_size = min_bbox_size
         self.pad_val = pad_val
         self.prob = prob
