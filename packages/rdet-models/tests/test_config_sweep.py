@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -258,6 +259,95 @@ def test_config_builds_trains_and_tests(config: str, small_overrides: dict) -> N
         results = model(return_loss=False, rescale=True, img=[img], img_metas=[metas])
     assert len(results) == 2 and len(results[0]) == model.num_classes
     assert all(r.shape[1:] == (6,) for r in results[0])
+
+
+def _head_signature(model_cfg: dict) -> str:
+    """A config's detector and head types: one config of each is enough for the AMP check."""
+    heads = []
+    for key in ("bbox_head", "rpn_head", "fam_head", "odm_head"):
+        if model_cfg.get(key):
+            heads.append(model_cfg[key]["type"])
+    roi = model_cfg.get("roi_head") or {}
+    for cfg in roi.get("bbox_head") if isinstance(roi.get("bbox_head"), list) else [roi.get("bbox_head")]:
+        if cfg:
+            heads.append(cfg["type"])
+    heads += [cfg["type"] for cfg in model_cfg.get("refine_heads") or []]
+    return "/".join([model_cfg["type"], *heads])
+
+
+def _one_config_per_head_signature() -> list[str]:
+    chosen: dict[str, str] = {}
+    for f in FILES:
+        chosen.setdefault(_head_signature(Config.fromfile(CONFIGS / f).model), f)
+    return sorted(chosen.values())
+
+
+@pytest.mark.skipif(not FILES, reason="MMRotate's config files (../shared/configs) are absent")
+@pytest.mark.parametrize("config", _one_config_per_head_signature() if FILES else [])
+def test_heads_predict_in_float32_under_bf16(config: str, small_overrides: dict) -> None:
+    """Every head of every family has prediction layers by MMRotate's names
+    (``rdet_models.precision``), and under bf16 autocast with them in float32 every floating
+    tensor a head returns is float32: no prediction comes out of a bf16 layer; the losses and
+    the test forward run (float32 detections). Bit-identical to float32 when autocast is off."""
+    from rdet_models.precision import float32_prediction_layers, head_modules, prediction_layers
+
+    cfg = Config.fromfile(CONFIGS / config)
+    cfg.merge_from_dict(sweep_overrides(cfg.model, small_overrides))
+    model = rdet_models.build_detector(cfg.model)
+    model.init_weights()
+    model.to(DEVICE).train()
+    img, metas, gt_bboxes, gt_labels = small_batch(model.num_classes)
+    img, gt_bboxes, gt_labels = (
+        img.to(DEVICE),
+        [b.to(DEVICE) for b in gt_bboxes],
+        [g.to(DEVICE) for g in gt_labels],
+    )
+    names = {id(m): n for n, m in model.named_modules()}
+    heads = list(head_modules(model))
+    assert heads and all(list(prediction_layers(h)) for h in heads), [
+        names[id(h)] for h in heads if not list(prediction_layers(h))
+    ]
+    torch.manual_seed(0)
+    reference = model.forward_train(img, metas, gt_bboxes, gt_labels)
+    float32_prediction_layers(model)
+    torch.manual_seed(0)
+    same = model.forward_train(img, metas, gt_bboxes, gt_labels)
+    for key, value in reference.items():
+        for a, b in zip(
+            value if isinstance(value, list) else [value],
+            same[key] if isinstance(same[key], list) else [same[key]],
+        ):
+            assert torch.equal(a, b), key
+
+    dtypes: dict[str, set[torch.dtype]] = {}
+
+    def tensors(value: object) -> list[torch.Tensor]:
+        if isinstance(value, torch.Tensor):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [t for v in value for t in tensors(v)]
+        if isinstance(value, dict):
+            return [t for v in value.values() for t in tensors(v)]
+        return []
+
+    def record(module: torch.nn.Module, args: object, output: object) -> None:
+        inputs = {id(t) for t in tensors(args)}  # Oriented RepPoints hands its features on
+        for value in tensors(output):
+            if value.is_floating_point() and id(value) not in inputs:
+                dtypes.setdefault(names[id(module)], set()).add(value.dtype)
+
+    handles = [h.register_forward_hook(record) for h in heads]
+    torch.manual_seed(0)
+    with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
+        model.forward_train(img, metas, gt_bboxes, gt_labels)
+    for h in handles:
+        h.remove()
+    assert dtypes, "no head ran"
+    assert {n: d for n, d in dtypes.items() if d != {torch.float32}} == {}
+    model.eval()
+    with torch.no_grad(), torch.autocast(DEVICE.type, dtype=torch.bfloat16):
+        results = model(return_loss=False, rescale=True, img=[img], img_metas=[metas])
+    assert all(r.dtype == np.float32 and np.isfinite(r).all() for image in results for r in image)
 
 
 def test_sweep_counts() -> None:

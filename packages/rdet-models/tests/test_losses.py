@@ -252,3 +252,36 @@ def test_a_nan_prediction_gives_a_nan_loss_that_the_finite_check_reports(name: s
     out = rdet_models.build(cfg)(pred, target, **extra)
     with pytest.raises(rdet_models.NonFiniteLossError, match="loss_x"):
         rdet_models.check_finite_losses({"loss_x": out})
+
+
+_AMP_CASES = {
+    **CALLS,
+    "GDLoss kld": (dict(type="GDLoss", loss_type="kld"), _BOXES + 1, _BOXES, {}),
+    "GDLoss_v1 kld": (dict(type="GDLoss_v1", loss_type="kld"), _BOXES + 1, _BOXES, {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_AMP_CASES))
+def test_losses_run_in_float32_under_autocast(name: str) -> None:
+    """MMCV's ``force_fp32`` on the losses: under bf16 autocast a loss takes a bf16 prediction
+    and returns exactly the float32 loss of it (the Gaussian losses' determinants raised
+    ``"lu_cpu" not implemented for 'BFloat16'`` under ``rdet train --amp bf16``)."""
+    cfg, pred, target, kwargs = _AMP_CASES[name]
+    loss = rdet_models.build_loss(cfg)
+    half = pred.bfloat16()
+    expected = loss(half.float(), target, **kwargs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss(half.requires_grad_(), target, **kwargs)
+    assert got.dtype == torch.float32 and torch.equal(got, expected)
+    got.sum().backward()
+    assert half.grad is not None and half.grad.dtype == torch.bfloat16
+
+
+def test_spatial_border_loss_runs_in_float32_under_autocast() -> None:
+    loss = rdet_models.build_loss(dict(type="SpatialBorderLoss", loss_weight=0.5))
+    pts = (_POINTS * 1.5).bfloat16()
+    weight = torch.ones(2)
+    expected = loss(pts.float(), _SQUARES, weight)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss(pts, _SQUARES, weight)
+    assert got.dtype == torch.float32 and torch.equal(got, expected) and expected > 0

@@ -12,9 +12,10 @@ precision in training": fp16 on CUDA, bf16 elsewhere).
   this torch's CPU autocast supports it; training then scales the loss (``GradScaler``).
 - ``'auto'``: fp16 on CUDA, bf16 elsewhere.
 
-Under AMP the convolutions and matrix products run in the low precision; the heads' outputs
-are cast back to float32 (MMCV's ``force_fp32`` on the heads' losses and box decoding), so that
-box decoding, scores, NMS and the losses run in float32, and detections are float32.
+Under AMP the convolutions and matrix products run in the low precision except the heads'
+prediction layers (``retina_cls``, ``fc_reg`` ...), which stay float32; the heads' outputs are
+float32 (MMCV's ``force_fp32`` on the heads' losses and box decoding), so that box decoding,
+scores, NMS and the losses run in float32, and detections are float32.
 """
 
 from __future__ import annotations
@@ -49,9 +50,6 @@ __all__ = [
 AMP_MODES = ("bf16", "fp16", "auto")
 
 _DTYPE_NAMES = {"bf16": "bfloat16", "fp16": "float16"}
-
-#: methods that make a module a head: its outputs are predictions that losses and decoding read
-_HEAD_METHODS = ("loss_by_feat", "get_bboxes", "predict_by_feat", "get_targets")
 
 
 class AmpError(ValueError):
@@ -194,11 +192,10 @@ def _to_float32(value: Any) -> Any:
 
 
 def head_modules(model: nn.Module) -> Iterator[nn.Module]:
-    """The heads of ``model``: its modules with ``loss_by_feat``, ``get_bboxes``,
-    ``predict_by_feat`` or ``get_targets`` (dense heads, the RPN, RoI box heads)."""
-    for module in model.modules():
-        if any(callable(getattr(type(module), name, None)) for name in _HEAD_METHODS):
-            yield module
+    """The heads of ``model`` (:func:`rdet_models.precision.head_modules`)."""
+    from rdet_models.precision import head_modules as _heads
+
+    return _heads(model)
 
 
 def _cast_hook(module: nn.Module, args: Any, output: Any) -> Any:
@@ -206,11 +203,21 @@ def _cast_hook(module: nn.Module, args: Any, output: Any) -> Any:
 
 
 def float32_head_outputs(model: nn.Module) -> list[torch.utils.hooks.RemovableHandle]:
-    """Cast what every head of ``model`` returns from ``forward`` (nested tuples / lists /
-    dicts of tensors: per-level class scores, box deltas ...) to float32 when it is half
-    precision: decoding, scores, NMS and losses then run in float32, as MMCV's ``force_fp32``.
+    """Predictions in float32 under AMP (MMCV's ``force_fp32``, and more):
+
+    - every head's prediction layers (``retina_cls``, ``rpn_reg``, ``fc_cls`` ...) run in float32
+      (:func:`rdet_models.precision.float32_prediction_layers`: bf16's 8 significant bits
+      rounded class logits near the prior's -4.6 in steps of 1/64);
+    - what every head returns from ``forward`` (nested tuples / lists / dicts of tensors: per-level
+      class scores, box deltas ...) is cast to float32 when it is half precision, so decoding,
+      scores, NMS and losses run in float32.
+
     A head is a module with ``loss_by_feat``, ``get_bboxes``, ``predict_by_feat`` or
-    ``get_targets``. Idempotent. Returns the hooks' handles (``.remove()`` undoes it)."""
+    ``get_targets``. Idempotent. Returns the cast hooks' handles; ``enable_inference_amp(model,
+    None)`` undoes both."""
+    from rdet_models.precision import float32_prediction_layers
+
+    float32_prediction_layers(model)
     handles = []
     for head in head_modules(model):
         if getattr(head, "_rdet_float32_outputs", None) is None:
@@ -249,6 +256,9 @@ def enable_inference_amp(model: nn.Module, mode: str | None) -> nn.Module:
             handle = head.__dict__.pop("_rdet_float32_outputs", None)
             if handle is not None:
                 handle.remove()
+        from rdet_models.precision import restore_prediction_layers
+
+        restore_prediction_layers(model)
         return model
     float32_head_outputs(model)
     p = next(model.parameters(), None)

@@ -15,7 +15,8 @@ loss. This base class owns that convention:
 
 A subclass implements :meth:`WeightedLoss.elementwise` (the unweighted, unreduced term), or,
 when its weights or ``avg_factor`` depend on the targets (cross-entropy's ignored labels),
-:meth:`WeightedLoss.compute`.
+:meth:`WeightedLoss.compute`. Under autocast a loss runs in float32 (``forward`` is
+:func:`rdet_models.precision.float32_forward`: MMCV's ``force_fp32``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from rdet_models.losses.utils import weight_reduce_loss
+from rdet_models.precision import float32_forward
 
 __all__ = ["REDUCTIONS", "WeightedLoss", "check_reduction", "function_kwargs"]
 
@@ -112,6 +114,7 @@ class WeightedLoss(nn.Module):
         check_reduction(reduction_override, "reduction_override", allow_none=True)
         return reduction_override or self.reduction
 
+    @float32_forward
     def forward(
         self,
         pred: torch.Tensor,

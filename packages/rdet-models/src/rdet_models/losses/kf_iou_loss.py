@@ -7,6 +7,7 @@ import torch
 from rdet_models.losses.base import WeightedLoss, function_kwargs
 from rdet_models.losses.gaussian_dist_loss import xy_wh_r_2_xy_sigma
 from rdet_models.losses.utils import weighted_loss
+from rdet_models.precision import float32_forward
 from rdet_models.registry import LOSSES
 
 __all__ = ["KFLoss", "kfiou_loss"]
@@ -70,6 +71,7 @@ class KFLoss(WeightedLoss):
         self.kwargs = kwargs
 
     # MMRotate's KFLoss.forward takes the decoded boxes before reduction_override (positional order)
+    @float32_forward
     def forward(  # type: ignore[override]
         self,
         pred: torch.Tensor,

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from rbox_ops import points_in_polygons
+from rdet_models.precision import float32_forward
 from rdet_models.registry import LOSSES
 
 __all__ = ["SpatialBorderLoss", "spatial_border_loss"]
@@ -92,6 +93,7 @@ class SpatialBorderLoss(nn.Module):
         super().__init__()
         self.loss_weight = loss_weight
 
+    @float32_forward
     def forward(
         self,
         pts: torch.Tensor,
