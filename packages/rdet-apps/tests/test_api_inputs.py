@@ -63,6 +63,23 @@ def test_checkpoint_classes_that_fit_are_kept(model: torch.nn.Module, tmp_path: 
     assert tuple(init_detector(CONFIG, ckpt).CLASSES) == ("x", "y", "z")
 
 
+@pytest.mark.parametrize("with_checkpoint", [False, True])
+def test_config_classes_must_fit_the_head_without_checkpoint_classes(
+    model: torch.nn.Module, tmp_path: Path, with_checkpoint: bool
+) -> None:
+    """No checkpoint, or one without meta CLASSES: the config's test-set classes name the
+    labels, so they must be one per class of the head (3 here; DOTA's 15 names would label
+    class 2's detections 'bridge')."""
+    ckpt = None
+    if with_checkpoint:
+        ckpt = tmp_path / "bare.pth"
+        torch.save({"state_dict": model.state_dict()}, ckpt)
+    options = {"data.test.classes": None, "data.test.type": "DOTADataset"}
+    with pytest.raises(ValueError, match=r"data\.test classes have 15 names \('plane', .*num_classes 3"):
+        init_detector(CONFIG, ckpt, cfg_options=options)
+    assert tuple(init_detector(CONFIG, ckpt).CLASSES) == ("plane", "ship", "storage-tank")
+
+
 # -- 2. image arrays -----------------------------------------------------------------------------
 
 
@@ -135,6 +152,30 @@ def test_bad_nms_iou_thr_names_the_key(value: Any) -> None:
     cfg.test_cfg.nms.iou_thr = value
     with pytest.raises(ValueError, match=r"model\.test_cfg\.nms\.iou_thr .*: must be a number in \(0, 1\]"):
         check_model_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("max_num", "100", r"nms\.max_num '100': must be an integer >= -1"),
+        ("max_num", -5, r"nms\.max_num -5"),
+        ("split_thr", 0, r"nms\.split_thr 0: must be a number > 0"),
+        ("score_threshold", 2, r"nms\.score_threshold 2: must be a number in \[0, 1\]"),
+        ("class_agnostic", "no", r"nms\.class_agnostic 'no': must be True or False"),
+        ("offset", 2, r"nms\.offset 2: must be 0 or 1"),
+    ],
+)
+def test_bad_nms_settings_name_the_key(key: str, value: Any, match: str) -> None:
+    """The rest of an ``nms`` dict (mmcv's batched_nms keys) is value-checked too; MMRotate's
+    and MMDetection's own values pass."""
+    cfg = _model_cfg()
+    cfg.test_cfg.nms[key] = value
+    with pytest.raises(ValueError, match=r"model\.test_cfg\." + match):
+        check_model_config(cfg)
+    cfg.test_cfg.nms.update(
+        max_num=2000, split_thr=10000, score_threshold=0.05, class_agnostic=True, offset=0
+    )
+    check_model_config(cfg)
 
 
 def test_two_stage_test_cfg_values_are_checked() -> None:
@@ -258,6 +299,7 @@ def test_serve_answers_422_for_an_image_the_pipeline_refuses(model: torch.nn.Mod
         assert (
             "the model cannot take this image" in flat.json()["detail"] and "RResize" in flat.json()["detail"]
         )
+        assert flat.json()["detail"].count("the image") == 1, flat.json()["detail"]  # said once
         ok = client.post("/predict", content=png(np.zeros((64, 64, 3), np.uint8)), **post)
         assert ok.status_code == 200 and "detections" in ok.json()
         assert client.get("/health").json()["batcher"]["failed_batches"] == 0

@@ -128,7 +128,7 @@ class OnnxDetector:
         if self.input_shape is not None and p.img.shape[1:] != self.input_shape:
             h, w = self.input_shape
             raise ValueError(
-                f"the image resizes and pads to {p.img.shape[1]}x{p.img.shape[2]}, the model was exported for "
+                f"{name}: resizes and pads to {p.img.shape[1]}x{p.img.shape[2]}, the model was exported for "
                 f"{h}x{w}: export it with `--shape {p.img.shape[1]} {p.img.shape[2]}`, or pass pad_to_input=True "
                 "to pad it (detections near the padded edges then differ from an unpadded run)"
             )

@@ -117,8 +117,8 @@ def init_detector(
     Raises:
         ValueError: a ``device`` this machine lacks (:func:`resolve_device`); a checkpoint whose
             ``meta['CLASSES']`` is not a list of names or has more or fewer of them than the
-            model's ``num_classes``; a ``model.test_cfg`` value out of range
-            (``check_model_config``).
+            model's ``num_classes`` (without them: the config's ``data.test`` classes); a
+            ``model.test_cfg`` value out of range (``check_model_config``).
         rdet_apps.engine.config_checks.ConfigKeyError: A ``train_cfg`` / ``test_cfg`` key that
             nothing reads.
         rdet_apps.amp.AmpError: A bad ``amp`` (or config key ``amp``), or a precision the
@@ -160,6 +160,8 @@ def init_detector(
             classes = _checked_classes(classes, checkpoint, model)
     if classes is None:
         classes = _dataset_classes(config)
+        if classes is not None:
+            classes = _checked_dataset_classes(classes, model)
     model.CLASSES = classes
     model.cfg = config
     model.tta_cfg = _tta_cfg(config)
@@ -170,6 +172,22 @@ def init_detector(
     if channels_last if channels_last is not None else device.type == "cpu":
         convs_to_channels_last(model)
     return enable_inference_amp(model, mode)
+
+
+def _head_class_count(model: torch.nn.Module) -> int | None:
+    """``model.num_classes``; None for a model that does not say (a plugin's): not checked."""
+    try:
+        return int(model.num_classes)
+    except (AttributeError, NotImplementedError, TypeError):
+        return None
+
+
+def _count_mismatch(names: Sequence[str], num_classes: int | None) -> str | None:
+    """ "has N names ('a', 'b', ...) but ... num_classes M" when the counts differ, else None."""
+    if num_classes is None or len(names) == num_classes:
+        return None
+    shown = ", ".join(repr(c) for c in names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"{len(names)} names ({shown}) but the config's model has num_classes {num_classes}"
 
 
 def _checked_classes(classes: Any, checkpoint: str | os.PathLike, model: torch.nn.Module) -> tuple[str, ...]:
@@ -183,18 +201,32 @@ def _checked_classes(classes: Any, checkpoint: str | os.PathLike, model: torch.n
     where = f"checkpoint {os.fspath(checkpoint)!r}: meta CLASSES"
     if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
         raise ValueError(f"{where} {classes!r}: must be a list or tuple of class names (strings)")
-    try:
-        num_classes = int(model.num_classes)
-    except (AttributeError, NotImplementedError, TypeError):
-        return tuple(classes)  # a plugin model that does not say how many classes it has
-    if len(classes) != num_classes:
-        shown = ", ".join(repr(c) for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
+    mismatch = _count_mismatch(classes, _head_class_count(model))
+    if mismatch:
         raise ValueError(
-            f"{where} has {len(classes)} names ({shown}) but the config's model has num_classes "
-            f"{num_classes}: the checkpoint was trained for other classes than this config "
+            f"{where} has {mismatch}: the checkpoint was trained for other classes than this config "
             "(use the config it was trained with, or set the head's num_classes)"
         )
     return tuple(classes)
+
+
+def _checked_dataset_classes(classes: Any, model: torch.nn.Module) -> Any:
+    """The config's test-set classes as the model's class names (no checkpoint, or one without
+    ``meta['CLASSES']``), checked to be one per class of the head: label k would otherwise be
+    drawn and written under the name of another class (the check ``rdet train`` makes).
+
+    Raises:
+        ValueError: More or fewer names than the head's ``num_classes``.
+    """
+    mismatch = _count_mismatch(
+        [classes] if isinstance(classes, str) else list(classes), _head_class_count(model)
+    )
+    if mismatch:
+        raise ValueError(
+            f"the config's data.test classes have {mismatch}: set data.test.classes (or the head's "
+            "num_classes) so that they agree, or load a checkpoint whose meta holds its CLASSES"
+        )
+    return classes
 
 
 def _tta_cfg(config: Any) -> Any:

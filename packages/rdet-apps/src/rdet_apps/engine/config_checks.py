@@ -198,7 +198,9 @@ def _is_int(value: Any) -> bool:
 
 def _check_test_stage(section: str, cfg: Any, proposals: bool = False) -> None:
     """The values of one test stage (``_TEST_STAGE``'s keys) at ``section``: ``score_thr`` a
-    number in [0, 1], ``nms.iou_thr`` / ``nms.iou_threshold`` in (0, 1], ``nms_pre`` an integer
+    number in [0, 1], ``nms.iou_thr`` / ``nms.iou_threshold`` in (0, 1] (and the rest of ``nms``:
+    ``max_num`` an integer >= -1, ``split_thr`` > 0, ``score_threshold`` in [0, 1],
+    ``class_agnostic`` a bool, ``offset`` 0 or 1), ``nms_pre`` an integer
     >= -1 (0 or -1: no per-level cut), ``max_per_img`` an integer >= -1 (0 or -1: keep all),
     ``min_bbox_size`` a number >= 0. ``proposals``: an RPN stage, whose proposals are sliced to
     ``max_per_img`` (MMDetection's ``dets[:max_per_img]``), so that it must be positive.
@@ -229,6 +231,15 @@ def _check_test_stage(section: str, cfg: Any, proposals: bool = False) -> None:
             iou = nms.get(key)
             if iou is not None and not (_is_number(iou) and 0 < iou <= 1):
                 raise ValueError(f"{section}.nms.{key} {iou!r}: must be a number in (0, 1]")
+        for key, ok, what in (
+            ("max_num", lambda v: _is_int(v) and v >= -1, "an integer >= -1 (-1 or 0: keep all)"),
+            ("split_thr", lambda v: _is_number(v) and v > 0, "a number > 0"),
+            ("score_threshold", lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+            ("class_agnostic", lambda v: isinstance(v, bool), "True or False"),
+            ("offset", lambda v: v in (0, 1) and not isinstance(v, bool), "0 or 1"),
+        ):
+            if key in nms and not ok(nms[key]):
+                raise ValueError(f"{section}.nms.{key} {nms[key]!r}: must be {what}")
 
 
 def _check_test_values(section: str, model: Mapping[str, Any]) -> None:

@@ -122,7 +122,13 @@ class TorchPredictor:
             try:
                 _image_batch(self.model, [images[i]], "the image")
             except ValueError as e:
-                raise ImageRejectedError(i, f"the model cannot take this image: {e}") from e
+                raise ImageRejectedError(i, _rejection(e)) from e
+
+
+def _rejection(error: ValueError) -> str:
+    """The answer for an image the test pipeline refuses (the pipeline's message names the
+    image itself: "the image: the image (2x5000) would be resized to ..." says it once)."""
+    return "the model cannot take this image: " + str(error).removeprefix("the image: ")
 
 
 class OnnxPredictor:
@@ -169,5 +175,5 @@ class OnnxPredictor:
                 try:
                     self.detector.prepare(image, "the image")
                 except ValueError as e:
-                    raise ImageRejectedError(i, f"the model cannot take this image: {e}") from e
+                    raise ImageRejectedError(i, _rejection(e)) from e
             raise
