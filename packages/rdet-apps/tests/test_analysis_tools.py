@@ -486,3 +486,22 @@ def test_infer_a_broken_video_is_named(trained, tmp_path, capsys):
     args = ["infer", str(CONFIG), str(trained["ckpt"]), str(video), "--out-dir", str(tmp_path / "out")]
     assert main([*args, "--device", "cpu", "--cfg-options", *trained["options"]]) == 1
     assert "broken.mp4" in capsys.readouterr().err
+
+
+def test_infer_a_video_the_model_cannot_take_leaves_nothing_behind(trained, tmp_path, capsys):
+    """Frames 2 px high and 400 wide resize to 0 rows: the video is skipped (exit 1) with the
+    frame named, and no stub .mp4 / empty .jsonl stays in --out-dir."""
+    import cv2
+
+    video = tmp_path / "strip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (4000, 2))
+    for _ in range(3):
+        writer.write(np.zeros((2, 4000, 3), np.uint8))
+    writer.release()
+    assert cv2.VideoCapture(str(video)).read()[0]  # OpenCV reads it back
+    out = tmp_path / "out"
+    args = ["infer", str(CONFIG), str(trained["ckpt"]), str(video), "--out-dir", str(out)]
+    assert main([*args, "--device", "cpu", "--cfg-options", *trained["options"]]) == 1
+    err = capsys.readouterr().err
+    assert "strip.mp4: frame 0:" in err and "skipped" in err
+    assert list(out.iterdir()) == []

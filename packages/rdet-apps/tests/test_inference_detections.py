@@ -235,6 +235,32 @@ def test_single_gpu_test_collects_numpy_detections(demo_dataset, tmp_path):
     assert "mAP" in evaluate_results(demo_dataset, results, {"logger": "silent"})
 
 
+def test_show_dir_keeps_a_picture_per_image_when_two_folders_share_file_names(demo_dataset, tmp_path):
+    """Two test sets whose images have the same file names (a ConcatDataset of two folders):
+    each image gets its own picture, the second set's prefixed with its folder's name (the
+    second set's pictures used to overwrite the first's)."""
+    from rdet_data import build_dataloader, build_dataset
+
+    other = make_demo_dota(tmp_path / "other", num_images=12, size=256, seed=3)
+    cfg = Config.fromfile(CONFIG)
+    second = build_dataset(
+        {
+            **dict(cfg.data.test),
+            "ann_file": f"{other.labels}/",
+            "img_prefix": f"{other.images}/",
+            "test_mode": True,
+        }
+    )
+    names = sorted(info["filename"] for info in demo_dataset.data_infos)
+    assert names == sorted(info["filename"] for info in second.data_infos)  # the same names
+    both = torch.utils.data.ConcatDataset([demo_dataset, second])
+    both.CLASSES = demo_dataset.CLASSES
+    loader = build_dataloader(both, samples_per_gpu=4, workers_per_gpu=0, dist=False, shuffle=False)
+    single_gpu_test(BorderDetector(), loader, show_dir=tmp_path / "show", progress=False)
+    pictures = sorted(p.name for p in (tmp_path / "show").iterdir())
+    assert pictures == sorted(names + [f"{Path(other.images).name}_{n}" for n in names])
+
+
 def test_submission_from_detections_equals_the_per_class_one(tmp_path):
     rng = np.random.default_rng(1)
     patches = [f"P0001__1024__{x}___{y}" for x in (0, 824) for y in (0, 824)] + ["P0002__1024__0___0"]

@@ -182,8 +182,8 @@ def test_split_command_on_a_real_dota_image(tmp_path, shared_dir):
 
 
 def test_distributed_test_gathers_the_same_results(trained, tmp_path):
-    """`rdet test --launcher pytorch` on 2 processes (gloo): every rank predicts its share,
-    rank 0 gathers them in dataset order; the same results as one process."""
+    """`rdet test --launcher pytorch` on 2 processes (gloo): every rank predicts (and draws,
+    --show-dir) its share, rank 0 gathers them in dataset order; the same results as one process."""
     import os
     import subprocess
     import sys
@@ -207,12 +207,15 @@ def test_distributed_test_gathers_the_same_results(trained, tmp_path):
         "-m",
         "rdet_apps",
     ]
-    cmd += ["test", str(CONFIG), ckpt, "--out", str(two), "--launcher", "pytorch", "--cfg-options", *options]
+    show = tmp_path / "show"
+    cmd += ["test", str(CONFIG), ckpt, "--out", str(two), "--show-dir", str(show), "--launcher", "pytorch"]
+    cmd += ["--cfg-options", *options]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     # the launcher's own traceback fills the tail: show where the ranks failed, first
     assert done.returncode == 0, done.stderr[:3000] + "\n...\n" + done.stderr[-1000:]
     a, b = pickle.loads(one.read_bytes()), pickle.loads(two.read_bytes())
     assert len(a) == len(b)
+    assert len(list(show.glob("*.png"))) == len(b)  # each rank draws its share (was ignored)
     for ra, rb in zip(a, b):
         for ca, cb in zip(ra, rb):
             np.testing.assert_allclose(ca, cb, rtol=1e-5, atol=1e-4)

@@ -93,6 +93,20 @@ def check_show_dir(dataset: Any, show_dir: str | os.PathLike, what: str = "show_
             )
 
 
+def _picture_name(image: Path, taken: dict[str, Path]) -> str:
+    """The ``show_dir`` picture name of ``image``: its file name; where another image (of
+    another folder) has it already, ``<folder>_<file name>``, then ``<stem>_<k><suffix>``.
+    ``taken`` maps the names given so far to their images (updated)."""
+    source = image.resolve()
+    for name in (image.name, f"{source.parent.name}_{image.name}"):
+        if taken.setdefault(name, source) == source:
+            return name
+    k = 2
+    while taken.setdefault(name := f"{source.parent.name}_{image.stem}_{k}{image.suffix}", source) != source:
+        k += 1
+    return name
+
+
 def single_gpu_test(
     model: nn.Module,
     loader: Iterable[Any],
@@ -104,18 +118,23 @@ def single_gpu_test(
     ``Detections`` per image, in dataset order. A batch that is a list of ``DetBatch`` (test-time
     augmentation: one per augmentation) gives the augmentations' merged detections.
 
-    With ``show_dir``, each image is drawn with its detections above ``show_score_thr``.
+    With ``show_dir``, each image is drawn with its detections above ``show_score_thr``, under
+    its file name (two images of one name from different folders: the second is prefixed with
+    its folder's name, :func:`_picture_name`, rather than overwriting the first's picture).
 
     Raises:
         ValueError: ``show_score_thr`` outside [0, 1]; a ``show_dir`` whose pictures would
             overwrite the images (:func:`check_show_dir`, and each picture before it is written).
     """
     dataset = getattr(loader, "dataset", None)
+    pictures: dict[str, Path] = {}
     if show_dir is not None:
         if not 0 <= show_score_thr <= 1:
             raise ValueError(f"show_score_thr = {show_score_thr}: must be in [0, 1]")
         if dataset is not None:
             check_show_dir(dataset, show_dir)
+            for image in _dataset_images(dataset)[1]:  # names by dataset order: the same on every rank
+                _picture_name(image, pictures)
     model.eval()
     device = next(model.parameters()).device
     results: list[Detections] = []
@@ -136,7 +155,7 @@ def single_gpu_test(
                     if names is None:
                         classes = getattr(dataset, "CLASSES", None) or getattr(model, "CLASSES", None)
                         names = [str(n) for n in (classes or range(_num_classes(model, dataset)))]
-                    out = Path(show_dir) / Path(meta.filename).name
+                    out = Path(show_dir) / _picture_name(Path(meta.filename), pictures)
                     if out.resolve() == Path(meta.filename).resolve():
                         raise ValueError(
                             f"show_dir {show_dir}: the picture would overwrite the image "
@@ -146,13 +165,21 @@ def single_gpu_test(
     return results
 
 
-def multi_gpu_test(model: nn.Module, loader: Iterable[Any], progress: bool = True) -> list[Detections] | None:
+def multi_gpu_test(
+    model: nn.Module,
+    loader: Iterable[Any],
+    progress: bool = True,
+    show_dir: str | os.PathLike | None = None,
+    show_score_thr: float = 0.3,
+) -> list[Detections] | None:
     """``single_gpu_test`` on every rank, results gathered on rank 0 in dataset order (None
-    elsewhere). Expects an unshuffled distributed sampler (rank r gets items r, r + world, ...)."""
+    elsewhere). Expects an unshuffled distributed sampler (rank r gets items r, r + world, ...).
+    With ``show_dir`` each rank draws its own images (picture names are given by dataset order,
+    so two ranks never share one)."""
     import torch.distributed as dist
 
     rank, world = dist.get_rank(), dist.get_world_size()
-    mine = single_gpu_test(model, loader, progress=progress and rank == 0)
+    mine = single_gpu_test(model, loader, show_dir, show_score_thr, progress=progress and rank == 0)
     gathered: list[Any] = [None] * world
     dist.all_gather_object(gathered, mine)
     if rank != 0:

@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     check_classes(model.CLASSES, dataset.CLASSES, args.checkpoint)
     model.CLASSES = model.CLASSES or dataset.CLASSES
     results = (
-        multi_gpu_test(model, loader)
+        multi_gpu_test(model, loader, show_dir=args.show_dir, show_score_thr=args.show_score_thr)
         if distributed
         else single_gpu_test(model, loader, args.show_dir, args.show_score_thr)
     )

@@ -68,7 +68,11 @@ def infer_video(
                     writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
                     if not writer.isOpened():
                         raise ValueError(f"{out_video}: OpenCV cannot write an mp4v video there")
-                (dets,) = predict_images(model, frame)
+                try:
+                    (dets,) = predict_images(model, frame)
+                except ValueError as e:  # the model cannot take this frame (its aspect ratio ...)
+                    kept = f"; its first {frames} frames are in {out_video}, {out_jsonl}" if frames else ""
+                    raise ValueError(f"{path}: frame {frames}: {e}{kept}") from e
                 drawn = show_result(frame, dets, names, score_thr)
                 writer.write(drawn)
                 entry = {"frame": frames, "time": round(frames / fps, 4)}
@@ -79,6 +83,9 @@ def infer_video(
         cap.release()
         if writer is not None:
             writer.release()
+        if frames == 0:  # nothing was written: no stub video or empty lines file stays behind
+            Path(out_video).unlink(missing_ok=True)
+            Path(out_jsonl).unlink(missing_ok=True)
     if frames == 0:
         Path(out_jsonl).unlink(missing_ok=True)
         raise ValueError(f"{path}: no frame could be read")
