@@ -177,20 +177,6 @@ def autocast(mode: str | None, device: str | torch.device) -> contextlib.Abstrac
     return torch.autocast(kind, dtype=_dtype(mode))
 
 
-def _to_float32(value: Any) -> Any:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.float() if value.dtype in (torch.float16, torch.bfloat16) else value
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple keeps its type
-        return type(value)(*(_to_float32(v) for v in value))
-    if isinstance(value, (list, tuple)):
-        return type(value)(_to_float32(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _to_float32(v) for k, v in value.items()}
-    return value
-
-
 def head_modules(model: nn.Module) -> Iterator[nn.Module]:
     """The heads of ``model`` (:func:`rdet_models.precision.head_modules`)."""
     from rdet_models.precision import head_modules as _heads
@@ -199,7 +185,9 @@ def head_modules(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def _cast_hook(module: nn.Module, args: Any, output: Any) -> Any:
-    return _to_float32(output)
+    from rdet_models.precision import to_float32
+
+    return to_float32(output)
 
 
 def float32_head_outputs(model: nn.Module) -> list[torch.utils.hooks.RemovableHandle]:
@@ -207,7 +195,7 @@ def float32_head_outputs(model: nn.Module) -> list[torch.utils.hooks.RemovableHa
 
     - every head's prediction layers (``retina_cls``, ``rpn_reg``, ``fc_cls`` ...) run in float32
       (:func:`rdet_models.precision.float32_prediction_layers`: bf16's 8 significant bits
-      rounded class logits near the prior's -4.6 in steps of 1/64);
+      rounded class logits near the prior's -4.6 in steps of 1/32);
     - what every head returns from ``forward`` (nested tuples / lists / dicts of tensors: per-level
       class scores, box deltas ...) is cast to float32 when it is half precision, so decoding,
       scores, NMS and losses run in float32.

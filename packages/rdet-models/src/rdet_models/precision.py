@@ -2,7 +2,7 @@
 
 Under ``torch.autocast`` a convolution returns bf16 (8 significant bits) or fp16 (11). For the
 layers whose outputs are the predictions that is too coarse: a class logit near the focal-loss
-prior's -4.6 comes out of a bf16 convolution in steps of 1/64, so the thousands of negatives of
+prior's -4.6 comes out of a bf16 convolution in steps of 1/32, so the thousands of negatives of
 an image share a few values, and the loss and its gradient see that rounding on every anchor.
 These layers are a few per cent of a detector's multiply-adds (Rotated RetinaNet R50 4.2%,
 S2A-Net 1.0%, Oriented R-CNN 0.2%), so they run in float32 (their
@@ -21,12 +21,14 @@ from torch import nn
 __all__ = [
     "HEAD_METHODS",
     "PREDICTION_LAYER_SUFFIXES",
+    "Float32Forward",
     "autocast_enabled",
     "float32_forward",
     "float32_prediction_layers",
     "head_modules",
     "prediction_layers",
     "restore_prediction_layers",
+    "to_float32",
 ]
 
 #: methods that make a module a head: its outputs are predictions that losses and decoding read
@@ -57,13 +59,17 @@ def prediction_layers(head: nn.Module) -> Iterator[tuple[str, nn.Module]]:
             yield name, module
 
 
-def _to_float32(value: Any) -> Any:
+def to_float32(value: Any) -> Any:
+    """``value`` with every half-precision (fp16 / bf16) tensor in it cast to float32: a tensor,
+    or nested lists, tuples (named tuples keep their type) and dicts of them."""
     if isinstance(value, torch.Tensor):
         return value.float() if value.dtype in (torch.float16, torch.bfloat16) else value
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(to_float32(v) for v in value))
     if isinstance(value, (list, tuple)):
-        return type(value)(_to_float32(v) for v in value)
+        return type(value)(to_float32(v) for v in value)
     if isinstance(value, dict):
-        return {k: _to_float32(v) for k, v in value.items()}
+        return {k: to_float32(v) for k, v in value.items()}
     return value
 
 
@@ -99,7 +105,7 @@ def float32_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
         if first is None or not autocast_enabled(first.device.type):
             return forward(self, *args, **kwargs)
         with torch.autocast(first.device.type, enabled=False):
-            return forward(self, *_to_float32(args), **_to_float32(kwargs))
+            return forward(self, *to_float32(args), **to_float32(kwargs))
 
     return wrapper
 
@@ -113,7 +119,7 @@ class Float32Forward:
         self.module = module
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        args, kwargs = _to_float32(args), _to_float32(kwargs)
+        args, kwargs = to_float32(args), to_float32(kwargs)
         first = _first_tensor(args, kwargs)
         with torch.autocast(first.device.type if first is not None else "cpu", enabled=False):
             return type(self.module).forward(self.module, *args, **kwargs)
