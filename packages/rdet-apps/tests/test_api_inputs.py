@@ -80,6 +80,20 @@ def test_config_classes_must_fit_the_head_without_checkpoint_classes(
     assert tuple(init_detector(CONFIG, ckpt).CLASSES) == ("plane", "ship", "storage-tank")
 
 
+def test_config_classes_from_a_file_name_the_model_classes(tmp_path: Path) -> None:
+    """``data.test.classes`` naming a file of class names (one a line, as the dataset reads it):
+    its names are the model's, checked against num_classes; a missing file is named."""
+    names = tmp_path / "classes.txt"
+    names.write_text("car\ntruck\nbus\n")
+    model = init_detector(CONFIG, cfg_options={"data.test.classes": str(names)})
+    assert tuple(model.CLASSES) == ("car", "truck", "bus")
+    names.write_text("car\ntruck\n")
+    with pytest.raises(ValueError, match=r"data\.test classes have 2 names \('car', 'truck'\)"):
+        init_detector(CONFIG, cfg_options={"data.test.classes": str(names)})
+    with pytest.raises(FileNotFoundError, match=r"nothere\.txt"):
+        init_detector(CONFIG, cfg_options={"data.test.classes": str(tmp_path / "nothere.txt")})
+
+
 # -- 2. image arrays -----------------------------------------------------------------------------
 
 
@@ -159,7 +173,7 @@ def test_bad_nms_iou_thr_names_the_key(value: Any) -> None:
     [
         ("max_num", "100", r"nms\.max_num '100': must be an integer >= -1"),
         ("max_num", -5, r"nms\.max_num -5"),
-        ("split_thr", 0, r"nms\.split_thr 0: must be a number > 0"),
+        ("split_thr", -1, r"nms\.split_thr -1: must be a number >= 0"),
         ("score_threshold", 2, r"nms\.score_threshold 2: must be a number in \[0, 1\]"),
         ("class_agnostic", "no", r"nms\.class_agnostic 'no': must be True or False"),
         ("offset", 2, r"nms\.offset 2: must be 0 or 1"),

@@ -173,12 +173,12 @@ def test_bf16_prediction_layers_run_in_float32(golden_case, name: str) -> None: 
     ``enable_inference_amp(model, None)`` gives the layers back to autocast."""
     from rdet_apps.amp import enable_inference_amp
     from rdet_apps.apis import inference_detector
-    from rdet_models.precision import Float32Forward, head_modules, prediction_layers
+    from rdet_models.precision import Float32Method, head_modules, prediction_layers
 
     case = golden_case(name)
     model = _model(case, amp="bf16")
     layers = [layer for head in head_modules(model) for _, layer in prediction_layers(head)]
-    assert len(layers) >= 2 and all(isinstance(m.__dict__.get("forward"), Float32Forward) for m in layers)
+    assert len(layers) >= 2 and all(isinstance(m.__dict__.get("forward"), Float32Method) for m in layers)
     seen: dict[str, set] = {"backbone": set(), "prediction": set()}
     model.backbone.conv1.register_forward_hook(lambda m, i, o: seen["backbone"].add(o.dtype))
     for layer in layers:

@@ -295,3 +295,21 @@ def test_show_result_takes_detections():
     )
     with pytest.raises(ValueError, match="labels must lie in"):
         show_result(img, dets, ["plane"])
+
+
+def test_picture_names_go_up_the_folders_until_free(tmp_path):
+    from rdet_apps.apis.test import _picture_name
+
+    taken: dict = {}
+    images = [
+        tmp_path / "trainval/images/P0001.png",
+        tmp_path / "val/images/P0001.png",
+        tmp_path / "test/images/P0001.png",
+        tmp_path / "trainval/images/P0001.png",  # the same image again: its own name
+    ]
+    assert [_picture_name(p, taken) for p in images] == [
+        "P0001.png",
+        "images_P0001.png",
+        "test_images_P0001.png",
+        "P0001.png",
+    ]

@@ -14,8 +14,8 @@ precision in training": fp16 on CUDA, bf16 elsewhere).
 
 Under AMP the convolutions and matrix products run in the low precision except the heads'
 prediction layers (``retina_cls``, ``fc_reg`` ...), which stay float32; the heads' outputs are
-float32 (MMCV's ``force_fp32`` on the heads' losses and box decoding), so that box decoding,
-scores, NMS and the losses run in float32, and detections are float32.
+float32, and the heads' decoding, target assignment and NMS and the losses run in float32 with
+autocast off (MMCV's ``force_fp32``), so detections are float32.
 """
 
 from __future__ import annotations
@@ -193,9 +193,10 @@ def _cast_hook(module: nn.Module, args: Any, output: Any) -> Any:
 def float32_head_outputs(model: nn.Module) -> list[torch.utils.hooks.RemovableHandle]:
     """Predictions in float32 under AMP (MMCV's ``force_fp32``, and more):
 
-    - every head's prediction layers (``retina_cls``, ``rpn_reg``, ``fc_cls`` ...) run in float32
-      (:func:`rdet_models.precision.float32_prediction_layers`: bf16's 8 significant bits
-      rounded class logits near the prior's -4.6 in steps of 1/32);
+    - every head's prediction layers (``retina_cls``, ``rpn_reg``, ``fc_cls`` ...) run in float32,
+      and so do its methods that decode, assign and score predictions (``loss_by_feat``,
+      ``predict_by_feat``, ``get_targets`` ...: :func:`rdet_models.precision.float32_predictions`;
+      bf16's 8 significant bits rounded class logits near the prior's -4.6 in steps of 1/32);
     - what every head returns from ``forward`` (nested tuples / lists / dicts of tensors: per-level
       class scores, box deltas ...) is cast to float32 when it is half precision, so decoding,
       scores, NMS and losses run in float32.
@@ -203,9 +204,9 @@ def float32_head_outputs(model: nn.Module) -> list[torch.utils.hooks.RemovableHa
     A head is a module with ``loss_by_feat``, ``get_bboxes``, ``predict_by_feat`` or
     ``get_targets``. Idempotent. Returns the cast hooks' handles; ``enable_inference_amp(model,
     None)`` undoes both."""
-    from rdet_models.precision import float32_prediction_layers
+    from rdet_models.precision import float32_predictions
 
-    float32_prediction_layers(model)
+    float32_predictions(model)
     handles = []
     for head in head_modules(model):
         if getattr(head, "_rdet_float32_outputs", None) is None:
@@ -244,9 +245,9 @@ def enable_inference_amp(model: nn.Module, mode: str | None) -> nn.Module:
             handle = head.__dict__.pop("_rdet_float32_outputs", None)
             if handle is not None:
                 handle.remove()
-        from rdet_models.precision import restore_prediction_layers
+        from rdet_models.precision import restore_predictions
 
-        restore_prediction_layers(model)
+        restore_predictions(model)
         return model
     float32_head_outputs(model)
     p = next(model.parameters(), None)

@@ -1,12 +1,14 @@
-"""Which layers of a detector must keep float32 under mixed precision: its heads' prediction layers.
+"""What keeps float32 under mixed precision: the losses, and the heads' prediction layers and
+the methods that decode, assign and score their predictions (MMCV's ``force_fp32``).
 
 Under ``torch.autocast`` a convolution returns bf16 (8 significant bits) or fp16 (11). For the
 layers whose outputs are the predictions that is too coarse: a class logit near the focal-loss
 prior's -4.6 comes out of a bf16 convolution in steps of 1/32, so the thousands of negatives of
 an image share a few values, and the loss and its gradient see that rounding on every anchor.
 These layers are a few per cent of a detector's multiply-adds (Rotated RetinaNet R50 4.2%,
-S2A-Net 1.0%, Oriented R-CNN 0.2%), so they run in float32 (their
-inputs cast up), and everything downstream of them (decoding, scores, NMS, losses) is float32.
+S2A-Net 1.0%, Oriented R-CNN 0.2%), so they run in float32 (their inputs cast up), and so does
+everything downstream of them: the heads' decoding, target assignment and NMS
+(:data:`FLOAT32_HEAD_METHODS`) and the losses (:func:`float32_forward`).
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ import torch
 from torch import nn
 
 __all__ = [
+    "FLOAT32_HEAD_METHODS",
     "HEAD_METHODS",
     "PREDICTION_LAYER_SUFFIXES",
-    "Float32Forward",
+    "Float32Method",
     "autocast_enabled",
     "float32_forward",
-    "float32_prediction_layers",
+    "float32_predictions",
     "head_modules",
     "prediction_layers",
-    "restore_prediction_layers",
+    "restore_predictions",
     "to_float32",
 ]
 
@@ -110,37 +113,64 @@ def float32_forward(forward: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-class Float32Forward:
-    """A module's own ``forward`` run with autocast off and half-precision inputs cast to
-    float32: what :func:`float32_prediction_layers` sets on a layer instance (it keeps the
-    module, not a bound method, so the model still deep-copies and pickles)."""
+class Float32Method:
+    """A module's own method ``name`` (``forward``, ``loss_by_feat`` ...) that, under autocast,
+    runs with autocast off on float32 copies of its half-precision tensor arguments; without
+    autocast it is the plain call. What :func:`float32_predictions` sets on an instance (it keeps
+    the module, not a bound method, so the model still deep-copies and pickles)."""
 
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
+    def __init__(self, module: nn.Module, name: str) -> None:
+        self.module, self.name = module, name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        args, kwargs = to_float32(args), to_float32(kwargs)
+        method = getattr(type(self.module), self.name)
         first = _first_tensor(args, kwargs)
-        with torch.autocast(first.device.type if first is not None else "cpu", enabled=False):
-            return type(self.module).forward(self.module, *args, **kwargs)
+        if first is None or not autocast_enabled(first.device.type):
+            return method(self.module, *args, **kwargs)
+        with torch.autocast(first.device.type, enabled=False):
+            return method(self.module, *to_float32(args), **to_float32(kwargs))
 
 
-def float32_prediction_layers(model: nn.Module) -> list[str]:
-    """Make every head's prediction layers (:func:`prediction_layers`) run in float32 under
-    autocast (in place; parameters, state dict and float32 results unchanged; idempotent).
-    Returns the layers' qualified names."""
+#: a head's methods that take its predictions (not features) and decode, assign or score them:
+#: MMCV's ``force_fp32`` methods. Under autocast a matrix product there (the FCOS coder's
+#: rotation, the point-set heads' Gaussians) would run in bf16 on float32 inputs.
+FLOAT32_HEAD_METHODS = (
+    "loss_by_feat",
+    "loss",
+    "get_targets",
+    "get_bboxes",
+    "predict_by_feat",
+    "proposals_by_feat",
+    "refine_bboxes",
+    "filter_bboxes",
+    "regress_by_class",
+)
+
+
+def float32_predictions(model: nn.Module) -> list[str]:
+    """Keep every head's predictions in float32 under autocast (in place; parameters, state dict
+    and results without autocast unchanged; idempotent): its prediction layers
+    (:func:`prediction_layers`) run in float32, and so do its methods that decode, assign and
+    score predictions (:data:`FLOAT32_HEAD_METHODS`, those it has). Returns the prediction
+    layers' qualified names."""
     names = {id(m): n for n, m in model.named_modules()}
     done = []
     for head in head_modules(model):
         for _, layer in prediction_layers(head):
-            if not isinstance(layer.__dict__.get("forward"), Float32Forward):
-                layer.forward = Float32Forward(layer)
+            if not isinstance(layer.__dict__.get("forward"), Float32Method):
+                layer.forward = Float32Method(layer, "forward")
             done.append(names[id(layer)])
+        for method in FLOAT32_HEAD_METHODS:
+            if callable(getattr(type(head), method, None)) and not isinstance(
+                head.__dict__.get(method), Float32Method
+            ):
+                setattr(head, method, Float32Method(head, method))
     return list(dict.fromkeys(done))
 
 
-def restore_prediction_layers(model: nn.Module) -> None:
-    """Undo :func:`float32_prediction_layers`: the layers follow autocast again."""
+def restore_predictions(model: nn.Module) -> None:
+    """Undo :func:`float32_predictions`: the layers and methods follow autocast again."""
     for module in model.modules():
-        if isinstance(module.__dict__.get("forward"), Float32Forward):
-            del module.forward
+        for name, value in list(module.__dict__.items()):
+            if isinstance(value, Float32Method):
+                delattr(module, name)

@@ -210,7 +210,7 @@ def _checked_classes(classes: Any, checkpoint: str | os.PathLike, model: torch.n
     return tuple(classes)
 
 
-def _checked_dataset_classes(classes: Any, model: torch.nn.Module) -> Any:
+def _checked_dataset_classes(classes: Sequence[str], model: torch.nn.Module) -> Sequence[str]:
     """The config's test-set classes as the model's class names (no checkpoint, or one without
     ``meta['CLASSES']``), checked to be one per class of the head: label k would otherwise be
     drawn and written under the name of another class (the check ``rdet train`` makes).
@@ -247,17 +247,24 @@ def _tta_cfg(config: Any) -> Any:
 
 
 def _dataset_classes(config: Any) -> Sequence[str] | None:
+    """The config's test-set class names, as its dataset reads them (``data.test.classes``: names,
+    or a file of names, one a line; else the dataset type's ``CLASSES``); None when unknown.
+
+    Raises:
+        FileNotFoundError, TypeError, ValueError: ``data.test.classes`` names no file, or is
+            not names (the dataset's own ``get_classes`` checks).
+    """
     test = config.get("data", {}).get("test", {})
     classes = test.get("classes")
-    if classes is not None:
-        return classes
     try:
         from rdet_data import DATASETS
 
         cls = DATASETS.get(test.get("type", ""))
-        return getattr(cls, "CLASSES", None)
-    except Exception:  # dataset registry unavailable: classes stay unknown
-        return None
+    except Exception:  # dataset registry unavailable: classes as the config gives them
+        cls = None
+    if cls is not None and callable(getattr(cls, "get_classes", None)):
+        return cls.get_classes(classes)
+    return classes if classes is not None else getattr(cls, "CLASSES", None)
 
 
 #: the load steps a test pipeline may start with (an array replaces them with LoadImageFromWebcam)

@@ -21,7 +21,14 @@ from torch import nn
 from rdet_apps.progress import track
 from rdet_core.structures import Detections, detections_to_result
 
-__all__ = ["check_show_dir", "evaluate_results", "multi_gpu_test", "single_gpu_test", "to_mmrotate_results"]
+__all__ = [
+    "check_show_dir",
+    "evaluate_results",
+    "multi_gpu_test",
+    "picture_names",
+    "single_gpu_test",
+    "to_mmrotate_results",
+]
 
 # evaluation-config keys that steer the hook, not the metric
 _HOOK_KEYS = (
@@ -70,7 +77,8 @@ def _dataset_images(dataset: Any) -> tuple[list[Path], list[Path]]:
 
 def check_show_dir(dataset: Any, show_dir: str | os.PathLike, what: str = "show_dir") -> None:
     """``show_dir`` does not overwrite the dataset's images: it is not an image folder of the
-    dataset (its ``img_prefix``), and no picture ``show_dir / <image file name>`` is an image.
+    dataset (its ``img_prefix``), and no picture ``show_dir / <picture name>`` (:func:`picture_names`)
+    is an image.
 
     Raises:
         ValueError: naming ``what`` (``--show-dir`` for ``rdet test``) and the folder or image
@@ -85,26 +93,41 @@ def check_show_dir(dataset: Any, show_dir: str | os.PathLike, what: str = "show_
                 "pictures would overwrite the images; give another folder"
             )
     images = {f.resolve() for f in files}
-    for f in files:
-        if (show / f.name) in images:
+    for name, image in picture_names(dataset).items():
+        if (show / name) in images:
             raise ValueError(
-                f"{what} {show_dir}: the picture {show / f.name} would overwrite the dataset's "
-                f"image {f}; give another folder"
+                f"{what} {show_dir}: the picture {show / name} would overwrite the dataset's image "
+                f"of that path (the picture drawn from {image}); give another folder"
             )
 
 
 def _picture_name(image: Path, taken: dict[str, Path]) -> str:
     """The ``show_dir`` picture name of ``image``: its file name; where another image (of
-    another folder) has it already, ``<folder>_<file name>``, then ``<stem>_<k><suffix>``.
-    ``taken`` maps the names given so far to their images (updated)."""
+    another folder) has that name already, the name with its folders' names in front, one more
+    until it is free (``val_images_P0001.png`` beside ``P0001.png`` of ``trainval/images``), then
+    ``<folders>_<stem>_<k><suffix>``. ``taken`` maps the names given so far to their images."""
     source = image.resolve()
-    for name in (image.name, f"{source.parent.name}_{image.name}"):
+    name = image.name
+    folders = source.parent.parts[::-1]
+    for depth in range(len(folders) + 1):
+        if depth:
+            name = f"{folders[depth - 1]}_{name}"
         if taken.setdefault(name, source) == source:
             return name
     k = 2
-    while taken.setdefault(name := f"{source.parent.name}_{image.stem}_{k}{image.suffix}", source) != source:
+    while taken.setdefault(f"{Path(name).stem}_{k}{image.suffix}", source) != source:
         k += 1
-    return name
+    return f"{Path(name).stem}_{k}{image.suffix}"
+
+
+def picture_names(dataset: Any) -> dict[str, Path]:
+    """The ``show_dir`` picture name of each of the dataset's images (its ``data_infos``, through
+    wrappers), given in dataset order so that every rank of a distributed test agrees:
+    {picture name: image}."""
+    taken: dict[str, Path] = {}
+    for image in _dataset_images(dataset)[1]:
+        _picture_name(image, taken)
+    return taken
 
 
 def single_gpu_test(
@@ -120,7 +143,7 @@ def single_gpu_test(
 
     With ``show_dir``, each image is drawn with its detections above ``show_score_thr``, under
     its file name (two images of one name from different folders: the second is prefixed with
-    its folder's name, :func:`_picture_name`, rather than overwriting the first's picture).
+    its folders' names, :func:`picture_names`, rather than overwriting the first's picture).
 
     Raises:
         ValueError: ``show_score_thr`` outside [0, 1]; a ``show_dir`` whose pictures would
@@ -133,8 +156,7 @@ def single_gpu_test(
             raise ValueError(f"show_score_thr = {show_score_thr}: must be in [0, 1]")
         if dataset is not None:
             check_show_dir(dataset, show_dir)
-            for image in _dataset_images(dataset)[1]:  # names by dataset order: the same on every rank
-                _picture_name(image, pictures)
+            pictures = picture_names(dataset)  # by dataset order: the same on every rank
     model.eval()
     device = next(model.parameters()).device
     results: list[Detections] = []

@@ -199,7 +199,7 @@ def _is_int(value: Any) -> bool:
 def _check_test_stage(section: str, cfg: Any, proposals: bool = False) -> None:
     """The values of one test stage (``_TEST_STAGE``'s keys) at ``section``: ``score_thr`` a
     number in [0, 1], ``nms.iou_thr`` / ``nms.iou_threshold`` in (0, 1] (and the rest of ``nms``:
-    ``max_num`` an integer >= -1, ``split_thr`` > 0, ``score_threshold`` in [0, 1],
+    ``max_num`` an integer >= -1, ``split_thr`` >= 0, ``score_threshold`` in [0, 1],
     ``class_agnostic`` a bool, ``offset`` 0 or 1), ``nms_pre`` an integer
     >= -1 (0 or -1: no per-level cut), ``max_per_img`` an integer >= -1 (0 or -1: keep all),
     ``min_bbox_size`` a number >= 0. ``proposals``: an RPN stage, whose proposals are sliced to
@@ -233,7 +233,11 @@ def _check_test_stage(section: str, cfg: Any, proposals: bool = False) -> None:
                 raise ValueError(f"{section}.nms.{key} {iou!r}: must be a number in (0, 1]")
         for key, ok, what in (
             ("max_num", lambda v: _is_int(v) and v >= -1, "an integer >= -1 (-1 or 0: keep all)"),
-            ("split_thr", lambda v: _is_number(v) and v > 0, "a number > 0"),
+            (
+                "split_thr",
+                lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool) and v >= 0,
+                "a number >= 0",
+            ),
             ("score_threshold", lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
             ("class_agnostic", lambda v: isinstance(v, bool), "True or False"),
             ("offset", lambda v: v in (0, 1) and not isinstance(v, bool), "0 or 1"),

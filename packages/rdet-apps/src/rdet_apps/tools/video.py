@@ -4,6 +4,7 @@ detections per frame are written."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -84,9 +85,9 @@ def infer_video(
         if writer is not None:
             writer.release()
         if frames == 0:  # nothing was written: no stub video or empty lines file stays behind
-            Path(out_video).unlink(missing_ok=True)
-            Path(out_jsonl).unlink(missing_ok=True)
+            for out in (out_video, out_jsonl):
+                with contextlib.suppress(OSError):  # (an unwritable place: the error says so)
+                    Path(out).unlink(missing_ok=True)
     if frames == 0:
-        Path(out_jsonl).unlink(missing_ok=True)
         raise ValueError(f"{path}: no frame could be read")
     return frames
