@@ -3,7 +3,7 @@ trained in float32 and under ``--amp bf16`` with the same seed, each checkpoint 
 and under ``--amp bf16``: a 2 x 2 table of mAP@0.5, and the training times.
 
     python packages/rdet-apps/benchmarks/bench_amp_learning.py [--epochs 25] [--amp bf16] [--seeds 0 1 2]
-        [--train fp32 amp] [--val-images 16] [--json out.json]
+        [--train fp32 amp fp32-nudged] [--val-images 16] [--json out.json]
 
 The issue's bar: bf16 at most 0.01 mAP below float32. On a CPU without native bf16 (AVX2 only)
 the bf16 runs are several times slower than float32: the accuracy is what this measures there.
@@ -18,6 +18,7 @@ import json
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -32,6 +33,31 @@ def _rdet(args: list[str]) -> str:
     return out.getvalue()
 
 
+@contextlib.contextmanager
+def _bf16_rounded_init() -> Iterator[None]:
+    """While inside, a detector's ``init_weights`` ends by rounding every parameter to bf16
+    (kept in float32): the same start as bf16 training, then float32 all the way."""
+    import torch
+
+    from rdet_models.detectors.base import RotatedBaseDetector
+    from rdet_models.init import BaseModule
+
+    plain = BaseModule.init_weights
+
+    def init_weights(self: BaseModule) -> None:
+        plain(self)
+        if isinstance(self, RotatedBaseDetector):
+            with torch.no_grad():
+                for p in self.parameters():
+                    p.copy_(p.bfloat16().float())
+
+    BaseModule.init_weights = init_weights  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseModule.init_weights = plain  # type: ignore[method-assign]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=25)
@@ -41,8 +67,9 @@ def main() -> None:
         "--train",
         nargs="+",
         default=["fp32", "amp"],
-        choices=("fp32", "amp"),
-        help="training precisions to run",
+        choices=("fp32", "amp", "fp32-nudged"),
+        help="training precisions to run (fp32-nudged: float32 from initial weights rounded to "
+        "bf16 once, the control for how far a bf16-sized nudge moves this training)",
     )
     parser.add_argument(
         "--val-images",
@@ -71,25 +98,27 @@ def main() -> None:
             "data.workers_per_gpu=0",
         ]
         for seed in args.seeds:
-            for train_amp in [None if t == "fp32" else args.amp for t in args.train]:
-                name = f"{train_amp or 'fp32'}_seed{seed}"
+            for kind in args.train:
+                train_amp = args.amp if kind == "amp" else None
+                name = f"{train_amp or kind}_seed{seed}"
                 runs.append(name)
                 work = root / f"work_{name}"
                 amp = ["--amp", train_amp] if train_amp else []
                 t = time.perf_counter()
-                _rdet(
-                    [
-                        "train",
-                        str(CONFIG),
-                        "--work-dir",
-                        str(work),
-                        "--seed",
-                        str(seed),
-                        *amp,
-                        "--cfg-options",
-                        *options,
-                    ]
-                )
+                with _bf16_rounded_init() if kind == "fp32-nudged" else contextlib.nullcontext():
+                    _rdet(
+                        [
+                            "train",
+                            str(CONFIG),
+                            "--work-dir",
+                            str(work),
+                            "--seed",
+                            str(seed),
+                            *amp,
+                            "--cfg-options",
+                            *options,
+                        ]
+                    )
                 results[f"train_{name}_s"] = round(time.perf_counter() - t, 1)
                 for test_amp in (None, args.amp):
                     test = ["--amp", test_amp] if test_amp else []
@@ -125,7 +154,7 @@ def _mean_sd(values: list[float]) -> str:
 def _summary(results: dict[str, float], seeds: list[int], amp: str) -> None:
     """Means over seeds, and the paired difference amp - fp32 (same seed: same initial weights
     and data order), each with its standard deviation and standard error."""
-    for train in ("fp32", amp):
+    for train in ("fp32", amp, "fp32-nudged"):
         values = [
             results[f"map_{train}_seed{s}_test_fp32"]
             for s in seeds
@@ -140,6 +169,13 @@ def _summary(results: dict[str, float], seeds: list[int], amp: str) -> None:
     ]
     if paired:
         print(f"{amp} - fp32, paired by seed: mean {_mean_sd(paired)}")
+    nudged = [
+        results[f"map_fp32-nudged_seed{s}_test_fp32"] - results[f"map_fp32_seed{s}_test_fp32"]
+        for s in seeds
+        if f"map_fp32-nudged_seed{s}_test_fp32" in results and f"map_fp32_seed{s}_test_fp32" in results
+    ]
+    if nudged:
+        print(f"fp32-nudged - fp32, paired by seed: mean {_mean_sd(nudged)}")
 
 
 if __name__ == "__main__":
