@@ -152,30 +152,20 @@ def _mean_sd(values: list[float]) -> str:
 
 
 def _summary(results: dict[str, float], seeds: list[int], amp: str) -> None:
-    """Means over seeds, and the paired difference amp - fp32 (same seed: same initial weights
-    and data order), each with its standard deviation and standard error."""
+    """Means over seeds, and each precision's paired difference to fp32 (same seed: same initial
+    weights and data order), each with its standard deviation and standard error."""
+
+    def maps(train: str) -> dict[int, float]:
+        return {s: results[k] for s in seeds if (k := f"map_{train}_seed{s}_test_fp32") in results}
+
+    fp32 = maps("fp32")
     for train in ("fp32", amp, "fp32-nudged"):
-        values = [
-            results[f"map_{train}_seed{s}_test_fp32"]
-            for s in seeds
-            if f"map_{train}_seed{s}_test_fp32" in results
-        ]
+        values = maps(train)
         if values:
-            print(f"trained in {train}, tested in fp32: mean {_mean_sd(values)}")
-    paired = [
-        results[f"map_{amp}_seed{s}_test_fp32"] - results[f"map_fp32_seed{s}_test_fp32"]
-        for s in seeds
-        if f"map_{amp}_seed{s}_test_fp32" in results and f"map_fp32_seed{s}_test_fp32" in results
-    ]
-    if paired:
-        print(f"{amp} - fp32, paired by seed: mean {_mean_sd(paired)}")
-    nudged = [
-        results[f"map_fp32-nudged_seed{s}_test_fp32"] - results[f"map_fp32_seed{s}_test_fp32"]
-        for s in seeds
-        if f"map_fp32-nudged_seed{s}_test_fp32" in results and f"map_fp32_seed{s}_test_fp32" in results
-    ]
-    if nudged:
-        print(f"fp32-nudged - fp32, paired by seed: mean {_mean_sd(nudged)}")
+            print(f"trained in {train}, tested in fp32: mean {_mean_sd(list(values.values()))}")
+        paired = [v - fp32[s] for s, v in values.items() if s in fp32]
+        if train != "fp32" and paired:
+            print(f"{train} - fp32, paired by seed: mean {_mean_sd(paired)}")
 
 
 if __name__ == "__main__":
