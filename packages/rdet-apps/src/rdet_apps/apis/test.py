@@ -75,10 +75,10 @@ def _dataset_images(dataset: Any) -> tuple[list[Path], list[Path]]:
     return ([Path(prefix)] if prefix else []), files
 
 
-def check_show_dir(dataset: Any, show_dir: str | os.PathLike, what: str = "show_dir") -> None:
+def check_show_dir(dataset: Any, show_dir: str | os.PathLike, what: str = "show_dir") -> dict[str, Path]:
     """``show_dir`` does not overwrite the dataset's images: it is not an image folder of the
     dataset (its ``img_prefix``), and no picture ``show_dir / <picture name>`` (:func:`picture_names`)
-    is an image.
+    is an image. Returns the picture names (:func:`picture_names`' map).
 
     Raises:
         ValueError: naming ``what`` (``--show-dir`` for ``rdet test``) and the folder or image
@@ -92,13 +92,15 @@ def check_show_dir(dataset: Any, show_dir: str | os.PathLike, what: str = "show_
                 f"{what} {show_dir}: is the dataset's image folder {folder} (img_prefix); its "
                 "pictures would overwrite the images; give another folder"
             )
-    images = {f.resolve() for f in files}
-    for name, image in picture_names(dataset).items():
+    pictures = _picture_map(files)
+    images = set(pictures.values())
+    for name, image in pictures.items():
         if (show / name) in images:
             raise ValueError(
                 f"{what} {show_dir}: the picture {show / name} would overwrite the dataset's image "
                 f"of that path (the picture drawn from {image}); give another folder"
             )
+    return pictures
 
 
 def _picture_name(image: Path, taken: dict[str, Path]) -> str:
@@ -124,8 +126,12 @@ def picture_names(dataset: Any) -> dict[str, Path]:
     """The ``show_dir`` picture name of each of the dataset's images (its ``data_infos``, through
     wrappers), given in dataset order so that every rank of a distributed test agrees:
     {picture name: image}."""
+    return _picture_map(_dataset_images(dataset)[1])
+
+
+def _picture_map(images: list[Path]) -> dict[str, Path]:
     taken: dict[str, Path] = {}
-    for image in _dataset_images(dataset)[1]:
+    for image in images:
         _picture_name(image, taken)
     return taken
 
@@ -155,8 +161,7 @@ def single_gpu_test(
         if not 0 <= show_score_thr <= 1:
             raise ValueError(f"show_score_thr = {show_score_thr}: must be in [0, 1]")
         if dataset is not None:
-            check_show_dir(dataset, show_dir)
-            pictures = picture_names(dataset)  # by dataset order: the same on every rank
+            pictures = check_show_dir(dataset, show_dir)  # by dataset order: the same on every rank
     model.eval()
     device = next(model.parameters()).device
     results: list[Detections] = []
