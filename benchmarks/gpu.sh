@@ -3,7 +3,8 @@
 # the op and training-loop benchmarks, the tests that need one GPU, and the demo, in < 10 minutes
 # on one H200. Run from anywhere on a machine whose python3 holds a CUDA build of torch:
 #
-#     bash benchmarks/gpu.sh [STEP...]      # steps: install build ops diag figures families loop ddp dota demo suite
+#     bash benchmarks/gpu.sh [STEP...]      # steps: install build diag ops figures amp families cpu diag_bt
+#                                           #        loop ddp dota demo suite
 #
 # No step needs the internet. Wheels that the machine lacks (shapely, hatchling, e2cnn) are read
 # from .whl/ when it exists (benchmarks/gpu_prepare.sh makes it); ../shared is read from
@@ -25,7 +26,7 @@ export RBOX_OPS_CACHE=${RBOX_OPS_CACHE:-$ROOT/.gpu_cache/rbox_ops}
 export RDET_SHARED=${RDET_SHARED:-$ROOT/.gpu_shared}
 LOG=$OUT/gpu.log
 T0=$(date +%s)
-STEPS=${*:-install build ops figures families ddp loop dota diag}
+STEPS=${*:-install build diag ops figures amp families cpu diag_bt}
 BUDGET_S=${GPU_BUDGET_S:-540}
 
 # step NAME LIMIT_S CMD...: run CMD with a time limit; its output goes to the log and stdout
@@ -81,11 +82,7 @@ try: torch.zeros(2) @ torch.zeros(3)
 except RuntimeError: pass' 2>&1 | grep -E '_Unwind_RaiseException|__cxa_throw|_Unwind_Backtrace' \
       | grep -E 'libtorch|libc10|rbox' | head -6
   } 2>&1 | tee -a "$LOG"
-  step diag_cases 120 "$PY" benchmarks/gpu_diag/diag.py "$ROOT/.gpu_cache/diag_build"
-  DBG=$(command -v cuda-gdb || command -v gdb)
-  step diag_bt 60 "$DBG" -q -batch -ex 'set pagination off' -ex run -ex bt -ex 'x/4i $pc' \
-    -ex 'info sharedlibrary' --args "$PY" -m pytest -q -p no:cacheprovider \
-    packages/rbox-ops-cuda/tests/test_points_in_polygons.py::test_compiled_op_checks_shapes
+  step diag_cases 90 "$PY" benchmarks/gpu_diag/diag.py "$ROOT/.gpu_cache/diag_build"
 fi
 
 if want figures; then
@@ -93,10 +90,37 @@ if want figures; then
     "$PY" "$OUT/figures.json"
 fi
 
+if want amp; then
+  # issue 16, item 4: fp16 and bf16 autocast on CUDA against float32 and the golden detections
+  # (test_fast_path's derived tolerances), a training step's gradients, 12 steps of each golden
+  # config without NaN; TF32 off (float32 on CUDA is the reference)
+  step amp 150 env RDET_TEST_DEVICE=cuda NVIDIA_TF32_OVERRIDE=0 "$PY" -m pytest -q -n 6 -p no:cacheprovider -rfEP \
+    packages/rdet-apps/tests/test_fast_path.py -k "golden or training_step"
+fi
+
 if want families; then
   # one training step and one test forward of every MMRotate config (all 82) on the GPU (issue 17)
   step families 240 env RDET_TEST_DEVICE=cuda NVIDIA_TF32_OVERRIDE=0 "$PY" -m pytest -q -n 8 -p no:cacheprovider \
     packages/rdet-models/tests/test_config_sweep.py -k test_config_builds_trains_and_tests
+fi
+
+if want cpu; then
+  # issue 16, item 1: bf16 on a CPU with native bf16 (this machine's; ours have AVX2 only):
+  # rdet float32 (channels-last) against bf16 on 2 cores, as MMRotate was measured
+  grep -o -w -E 'avx512_bf16|amx_bf16|amx_tile|avx512f' /proc/cpuinfo | sort | uniq -c | tee -a "$LOG"
+  grep -m1 'model name' /proc/cpuinfo | tee -a "$LOG"
+  for model in retinanet oriented_rcnn; do
+    step "cpu-$model" 150 taskset -c 0,1 "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models "$model" \
+      --variants channels-last bf16 --rounds 1 --repeat 1 --threads 2 --json "$OUT/cpu_$model.json"
+  done
+fi
+
+if want diag_bt; then
+  # the native backtrace of the smallest crashing test (a C++ error from our library)
+  DBG=$(command -v cuda-gdb || command -v gdb)
+  step diag_bt 60 "$DBG" -q -batch -ex 'set pagination off' -ex run -ex bt -ex 'x/4i $pc' \
+    -ex 'info sharedlibrary' --args "$PY" -m pytest -q -p no:cacheprovider \
+    packages/rbox-ops-cuda/tests/test_points_in_polygons.py::test_compiled_op_checks_shapes
 fi
 
 if want loop; then

@@ -15,8 +15,10 @@ in the backtrace torch records when it builds the error, not in the throw.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 CASES = {
@@ -29,6 +31,11 @@ CASES = {
     "std_error_from_our_so": "torch.ops.rbox_diag.throw_std(torch.zeros(2))",
     "torch_check_no_backtrace": (
         "torch.ops.rbox_diag.no_backtrace(); torch.ops.rbox_diag.throw_torch_check(torch.zeros(2))"
+    ),
+    # a prebuilt extension's C++ error (torchvision's nms checks its sizes): if it raises while
+    # ours crash, the libraries built on the image are at fault, not torch's error path
+    "torchvision_prebuilt_check": (
+        "import torchvision; torch.ops.torchvision.nms(torch.zeros(3, 4), torch.zeros(2), 0.5)"
     ),
     "rbox_op_cpu_lib_only": (
         "import rbox_ops; rbox_ops.build(cuda=False); "
@@ -59,10 +66,22 @@ def build(build_dir: Path) -> Path:
 
 def main() -> int:
     so = build(Path(sys.argv[1] if len(sys.argv) > 1 else "gpu_out/diag_build"))
-    crashed = 0
-    for name, body in CASES.items():
+    # the same library from another file system (the checkout is a copied tree; /dev/shm is tmpfs)
+    shm = Path("/dev/shm/rbox_diag_ext.so")
+    shutil.copy(so, shm)
+    runs = [(name, body, so) for name, body in CASES.items()]
+    runs.append(("torch_check_from_our_so_in_shm", CASES["torch_check_from_our_so"], shm))
+
+    def run(body: str, lib: Path) -> subprocess.CompletedProcess:
         code = f"{PRELUDE}try:\n    {body}\nexcept RuntimeError as e:\n    print('RuntimeError:', str(e).splitlines()[0])\n"
-        r = subprocess.run([sys.executable, "-c", code, str(so)], capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-c", code, str(lib)], capture_output=True, text=True, timeout=120
+        )
+
+    with ThreadPoolExecutor(8) as pool:  # each case is its own process; they run side by side
+        results = list(pool.map(lambda r: run(*r[1:]), runs))
+    crashed = 0
+    for (name, _, _), r in zip(runs, results):
         tail = (r.stdout + r.stderr).strip().splitlines()[-1:]
         crashed += r.returncode != 0
         print(f"{name:34s} rc={r.returncode:4d}  {tail[0] if tail else ''}", flush=True)

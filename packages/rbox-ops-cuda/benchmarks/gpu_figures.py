@@ -128,6 +128,20 @@ def main() -> dict:
         out["box_iou_20k_ratio_to_copy_rate"] = round(
             out["box_iou_20k_cuda_ms"] / out["write_bound_copy_rate_ms"], 2
         )
+        # where the time goes (stages left out): no pair's bounding circles meet (boxes of 0.5 px:
+        # the writes and the circle tests alone), and every pair's meet (2000 x 2000 boxes around
+        # one point: the exact overlap alone, 4M pairs); the pairs with some overlap in the 20k set
+        tiny1, tiny2 = b1.clone(), b2.clone()
+        tiny1[:, 2:4] = tiny2[:, 2:4] = 0.5
+        out["box_iou_20k_no_candidates_ms"] = round(
+            cuda_ms(lambda: op.box_iou_rotated(tiny1, tiny2, 0, False)), 3
+        )
+        near1, near2 = b1[:2000].clone(), b2[:2000].clone()
+        near1[:, :2] = near2[:, :2] = 512.0
+        out["box_iou_2k_all_candidates_ms"] = round(
+            cuda_ms(lambda: op.box_iou_rotated(near1, near2, 0, False)), 3
+        )
+        out["box_iou_20k_pairs_overlapping"] = int((op.box_iou_rotated(b1, b2, 0, False) > 0).sum())
         small1, small2 = b1[:2000], b2[:2000]
         gpu = op.box_iou_rotated(small1, small2, 0, False).cpu()
         cpu = op.box_iou_rotated(small1.cpu(), small2.cpu(), 0, False)

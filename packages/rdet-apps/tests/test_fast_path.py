@@ -32,11 +32,16 @@ instead (the tolerance, derived):
   detections incomparable, so it gets Level 1 and the counts. (S2A-Net was Level 1 too while
   its ODM scores left a bf16 layer: many rounded to one value and NMS kept 94 rather than 71
   boxes of class 6.)
+- fp16 (CUDA): 11 significant bits, ``u = 2**-11``; the same derivation gives ``eps`` 8x
+  smaller (0.006) and the same Level 2 bound. ``RDET_TEST_DEVICE=cuda`` runs these checks on the
+  GPU in both precisions, TF32 off (``benchmarks/gpu.sh``, step ``amp``); float32 there is the
+  reference of Level 1 as on the CPU.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +51,12 @@ import torch
 
 from rbox_geometry import rbbox_overlaps
 
-U = 2.0**-8  # bf16's unit roundoff
+#: where the precision checks run: ``RDET_TEST_DEVICE=cuda`` runs them on the GPU (gpu.sh's amp step)
+DEVICE = torch.device(os.environ.get("RDET_TEST_DEVICE", "cpu"))
+#: the unit roundoff of each low precision (significant bits: bf16 8, fp16 11)
+UNIT_ROUNDOFF = {"bf16": 2.0**-8, "fp16": 2.0**-11}
+#: the precisions checked: fp16 where it is fast (CUDA); the CPU's fast path is bf16
+MODES = ("bf16", "fp16") if DEVICE.type == "cuda" else ("bf16",)
 SCORE_TOL = 2.0**-5
 LEVEL2 = ("retinanet_obb_le90", "oriented_rcnn_le90", "rotated_atss_le90", "r3det_oc", "s2anet_le135")
 LEVEL1_ONLY = ("rotated_fcos_le90",)
@@ -55,7 +65,9 @@ LEVEL1_ONLY = ("rotated_fcos_le90",)
 def _model(case: dict, **kwargs: Any) -> torch.nn.Module:
     from rdet_apps.apis import init_detector
 
-    return init_detector(case["config"], case["checkpoint"], cfg_options=case["overrides"], **kwargs)
+    return init_detector(
+        case["config"], case["checkpoint"], device=DEVICE, cfg_options=case["overrides"], **kwargs
+    )
 
 
 def _flat(value: Any) -> list[torch.Tensor]:
@@ -84,10 +96,10 @@ def _head_outputs_and_detections(model: torch.nn.Module, image: Path, amp: str |
     kwargs = {}
     with torch.no_grad():
         if hasattr(model, "rpn_head"):
-            with autocast(None, "cpu"):
+            with autocast(None, DEVICE.type):
                 kwargs["proposals"] = model.rpn_head.proposals(model.extract_feat(img), batch.metas)
             outs.pop("rpn_head")  # compared below, from the detection pass
-        with autocast(amp, "cpu"):
+        with autocast(amp, DEVICE.type):
             if hasattr(model, "rpn_head"):
                 model.rpn_head(model.extract_feat(img))
             dets = model.detect(img, batch.metas, **kwargs)
@@ -100,17 +112,18 @@ def _conv_linear_layers(model: torch.nn.Module) -> int:
     return sum(isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for m in model.modules())
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", LEVEL2 + LEVEL1_ONLY)
-def test_bf16_inference_matches_the_golden_cases(golden_case, name: str) -> None:  # type: ignore[no-untyped-def]
-    """bf16 autocast against float32 (Level 1, every head output) and against MMRotate's golden
-    detections (Level 2); the tolerances are derived in this module's docstring."""
+def test_amp_inference_matches_the_golden_cases(golden_case, name: str, mode: str) -> None:  # type: ignore[no-untyped-def]
+    """bf16 (and on CUDA fp16) autocast against float32 (Level 1, every head output) and against
+    MMRotate's golden detections (Level 2); the tolerances are derived in this module's docstring."""
     from rdet_core.structures import detections_to_result
 
     case = golden_case(name)
     model = _model(case, amp=False)
-    eps = 2 * U * math.sqrt(_conv_linear_layers(model))
+    eps = 2 * UNIT_ROUNDOFF[mode] * math.sqrt(_conv_linear_layers(model))
     ref_outs, _ = _head_outputs_and_detections(model, case["image"], None)
-    outs, dets = _head_outputs_and_detections(model, case["image"], "bf16")
+    outs, dets = _head_outputs_and_detections(model, case["image"], mode)
     assert ref_outs.keys() == outs.keys() and ref_outs
     worst = 0.0
     for head, tensors in ref_outs.items():
@@ -225,64 +238,135 @@ def test_fp16_on_the_cpu_only_where_torch_has_it(monkeypatch: pytest.MonkeyPatch
 
 
 def _train_step_grads(model: torch.nn.Module, amp_mode: str | None, tmp_path: Path) -> tuple[dict, dict]:
+    """One ``Runner.train_step`` with lr 0 on a fixed batch: its logged losses and the gradients.
+    Under fp16 a step whose scaled gradients overflowed is redone at the scaler's smaller scale
+    (what training does: that step is skipped), at most 8 times."""
     from rdet_apps.engine import Runner
-    from rdet_core.structures import DetBatch, GroundTruth, ImageMeta
 
-    torch.manual_seed(0)
-    img = torch.randn(1, 3, 256, 256)
-    boxes = torch.tensor([[60.0, 70, 80, 30, 0.3], [180, 150, 50, 20, -1.0], [120, 200, 90, 40, 1.2]])
-    batch = DetBatch(
-        img, [ImageMeta(None, (256, 256, 3), (256, 256, 3))], [GroundTruth(boxes, torch.tensor([0, 4, 11]))]
-    )
+    batch = _train_batch()
     runner = Runner(model, torch.optim.SGD(model.parameters(), lr=0.0), tmp_path, max_iters=1, amp=amp_mode)
     model.train()
-    record = runner.train_step(batch)
+    for _ in range(8):
+        scale = runner.scaler.get_scale() if runner.scaler is not None else None
+        record = runner.train_step(batch)
+        if scale is None or runner.scaler.get_scale() >= scale:
+            break
     runner._log_train_step(record, 0.0, 0.0)
     losses = runner.log_buffer.average_and_clear()
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
     return losses, grads
 
 
-@pytest.mark.parametrize("name", ["retinanet_obb_le90", "oriented_rcnn_le90"])
-def test_bf16_training_step_on_a_golden_config(golden_case, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
-    """One ``Runner.train_step`` under bf16 autocast: finite losses and gradients, in float32's
-    direction (cosine >= 0.99 over all parameters: bf16's per-tensor errors of a few percent are
-    noise across millions of entries; measured 0.9988 for both) and the loss within 1% (a mean of
-    many terms; measured 1e-4 and 1e-3)."""
+def _train_batch(num_images: int = 1) -> Any:
+    """``num_images`` images of 256 px (normal noise, seed 0) with three objects each."""
+    from rdet_core.structures import DetBatch, GroundTruth, ImageMeta
+
+    torch.manual_seed(0)
+    img = torch.randn(num_images, 3, 256, 256)
+    boxes = torch.tensor([[60.0, 70, 80, 30, 0.3], [180, 150, 50, 20, -1.0], [120, 200, 90, 40, 1.2]])
+    meta = ImageMeta(None, (256, 256, 3), (256, 256, 3))
+    gt = GroundTruth(boxes, torch.tensor([0, 4, 11]))
+    return DetBatch(img, [meta] * num_images, [gt] * num_images)
+
+
+def _golden_config_model(case: dict, device: torch.device = DEVICE) -> tuple[Any, torch.nn.Module]:
+    """A golden case's config (with its overrides) and a model built from it, initialised, on ``device``."""
     import rdet_models
     from rdet_core import Config
 
-    case = golden_case(name)
     cfg = Config.fromfile(case["config"])
     cfg.merge_from_dict(case["overrides"])
     model = rdet_models.build_detector(cfg.model)
     model.init_weights()
+    return cfg, model.to(device)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", ["retinanet_obb_le90", "oriented_rcnn_le90"])
+def test_amp_training_step_on_a_golden_config(golden_case, tmp_path: Path, name: str, mode: str) -> None:  # type: ignore[no-untyped-def]
+    """One ``Runner.train_step`` under bf16 (on CUDA also fp16) autocast: finite losses and
+    gradients, in float32's direction (cosine >= 0.99 over all parameters: the low precision's
+    per-tensor errors of a few percent are noise across millions of entries; bf16 on the CPU
+    measured 0.9988 for both) and the loss within 1% (a mean of many terms; bf16 measured 1e-4
+    and 1e-3)."""
+    _, model = _golden_config_model(golden_case(name))
     state = {k: v.clone() for k, v in model.state_dict().items()}
     ref_losses, ref_grads = _train_step_grads(model, None, tmp_path / "fp32")
     model.load_state_dict(state)
-    losses, grads = _train_step_grads(model, "bf16", tmp_path / "bf16")
+    losses, grads = _train_step_grads(model, mode, tmp_path / mode)
     assert all(math.isfinite(v) for v in losses.values())
     assert grads.keys() == ref_grads.keys() and all(torch.isfinite(g).all() for g in grads.values())
     a = torch.cat([ref_grads[k].flatten() for k in ref_grads])
     b = torch.cat([grads[k].flatten() for k in ref_grads])
     assert torch.nn.functional.cosine_similarity(a, b, dim=0) >= 0.99
     assert losses["loss"] == pytest.approx(ref_losses["loss"], rel=0.01)
-    assert losses["loss"] != ref_losses["loss"]  # bf16 did run
+    assert losses["loss"] != ref_losses["loss"]  # the low precision did run
+
+
+GOLDEN_CONFIGS = ("retinanet_obb_le90", "oriented_rcnn_le90", "rotated_fcos_le90", "rotated_atss_le90",
+                  "s2anet_le135", "r3det_oc")  # fmt: skip
+TRAIN_STEPS = 12
+
+
+@pytest.mark.skipif(
+    DEVICE.type != "cuda",
+    reason="CUDA mixed-precision training (RDET_TEST_DEVICE=cuda, gpu.sh's amp step); on the CPU "
+    "test_amp_training_step_on_a_golden_config checks bf16 training",
+)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", GOLDEN_CONFIGS)
+def test_amp_trains_the_golden_configs_without_nan(golden_case, tmp_path: Path, name: str, mode: str) -> None:  # type: ignore[no-untyped-def]
+    """``TRAIN_STEPS`` optimisation steps of each golden config under fp16 / bf16 autocast on the
+    GPU, with the config's optimizer and gradient clipping, on one batch of two images: every
+    loss of every step is finite, every weight stays finite and moves, fp16's loss scaler skips
+    at most a quarter of the steps (a step whose scaled gradients overflow fp16 is skipped and the
+    scale halved: while it calibrates down from 2**16, and on a spike; fp16 on the CPU skipped
+    0-3 of 12: Rotated FCOS steps 0-2, S2A-Net 5-6), and the loss falls as it does in float32
+    (the last step's loss below the first's in both)."""
+    from rdet_apps.engine import Runner
+    from rdet_apps.engine.optim import build_optimizer
+
+    cfg, model = _golden_config_model(golden_case(name))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    batch = _train_batch(2)
+    history: dict[str | None, list[float]] = {}
+    for amp_mode in (None, mode):
+        model.load_state_dict(state)
+        model.train()
+        clip = (cfg.get("optimizer_config") or {}).get("grad_clip")
+        runner = Runner(model, build_optimizer(model, cfg.optimizer), tmp_path / str(amp_mode), max_iters=TRAIN_STEPS,
+                        grad_clip=clip, amp=amp_mode)  # fmt: skip
+        losses, skipped = [], []
+        for _ in range(TRAIN_STEPS):
+            scale = runner.scaler.get_scale() if runner.scaler is not None else None
+            record = runner.train_step(batch)
+            values = dict(zip(record.names, record.values.tolist()))
+            # (not grad_norm: inf on a step whose scaled fp16 gradients overflowed, which is skipped)
+            bad = [k for k, v in values.items() if "loss" in k and not math.isfinite(v)]
+            assert not bad, f"{name} {amp_mode}: step {len(losses)}: non-finite {bad}"
+            losses.append(values["loss"])
+            if scale is not None and runner.scaler.get_scale() < scale:
+                skipped.append(len(losses) - 1)
+        history[amp_mode] = losses
+        params = dict(model.named_parameters())
+        assert all(torch.isfinite(p).all() for p in params.values()), f"{name} {amp_mode}: non-finite weights"
+        moved = [n for n, p in params.items() if p.requires_grad and not torch.equal(p.detach(), state[n])]
+        assert len(moved) > len(params) // 2, (
+            f"{name} {amp_mode}: {len(moved)} of {len(params)} weights moved"
+        )
+        assert len(skipped) <= TRAIN_STEPS // 4, f"{name} {amp_mode}: the loss scaler skipped steps {skipped}"
+    print(f"{name} {mode}: loss float32 {history[None][0]:.4f} -> {history[None][-1]:.4f}, "
+          f"{mode} {history[mode][0]:.4f} -> {history[mode][-1]:.4f}")  # fmt: skip
+    assert history[None][-1] < history[None][0] and history[mode][-1] < history[mode][0]
 
 
 def test_fp16_training_step_on_the_cpu_scales_the_loss(golden_case, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """fp16 on the CPU where this torch's CPU autocast has it: a GradScaler, finite losses and
     gradients; where it has not, a named error."""
-    import rdet_models
     from rdet_apps import amp
     from rdet_apps.engine import Runner
-    from rdet_core import Config
 
-    case = golden_case("retinanet_obb_le90")
-    cfg = Config.fromfile(case["config"])
-    cfg.merge_from_dict(case["overrides"])
-    model = rdet_models.build_detector(cfg.model)
-    model.init_weights()
+    _, model = _golden_config_model(golden_case("retinanet_obb_le90"), torch.device("cpu"))
     if not amp._cpu_autocast_supports(torch.float16):
         with pytest.raises(amp.AmpError, match="fp16 on the CPU needs a torch"):
             Runner(model, torch.optim.SGD(model.parameters(), lr=0.0), tmp_path, max_iters=1, amp="fp16")
