@@ -109,8 +109,9 @@ if want cpu; then
   # rdet float32 (channels-last) against bf16 on 2 cores, as MMRotate was measured
   grep -o -w -E 'avx512_bf16|amx_bf16|amx_tile|avx512f' /proc/cpuinfo | sort | uniq -c | tee -a "$LOG"
   grep -m1 'model name' /proc/cpuinfo | tee -a "$LOG"
+  pin=(); command -v taskset >/dev/null && pin=(taskset -c 0,1)
   for model in retinanet oriented_rcnn; do
-    step "cpu-$model" 150 taskset -c 0,1 "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models "$model" \
+    step "cpu-$model" 150 "${pin[@]}" "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models "$model" \
       --variants channels-last bf16 --rounds 1 --repeat 1 --threads 2 --json "$OUT/cpu_$model.json"
   done
 fi
