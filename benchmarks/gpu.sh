@@ -4,7 +4,7 @@
 # on one H200. Run from anywhere on a machine whose python3 holds a CUDA build of torch:
 #
 #     bash benchmarks/gpu.sh [STEP...]      # steps: install build diag ops figures amp families cpu diag_bt
-#                                           #        loop ddp dota demo suite
+#                                           #        cpu_profile loop ddp dota demo suite
 #
 # No step needs the internet. Wheels that the machine lacks (shapely, hatchling, e2cnn) are read
 # from .whl/ when it exists (benchmarks/gpu_prepare.sh makes it); ../shared is read from
@@ -83,6 +83,16 @@ except RuntimeError: pass' 2>&1 | grep -E '_Unwind_RaiseException|__cxa_throw|_U
       | grep -E 'libtorch|libc10|rbox' | head -6
   } 2>&1 | tee -a "$LOG"
   step diag_cases 90 "$PY" benchmarks/gpu_diag/diag.py "$ROOT/.gpu_cache/diag_build"
+  # how the libraries were linked: the link line, their C++ runtime, libstdc++ code inside them
+  { env | grep -iE '^(LDFLAGS|CXXFLAGS|CFLAGS|CPPFLAGS|LIBRARY_PATH|CXX|CC)=' || true
+    grep -h -A1 '^rule link' .gpu_cache/diag_build/*/build.ninja
+    grep -h '^ldflags' .gpu_cache/diag_build/*/build.ninja
+    for so in .gpu_cache/diag_build/*/*.so .gpu_cache/rbox_ops/*/*.so; do
+      echo "$so: $(readelf -d "$so" | grep -o 'NEEDED.*libstdc[^]]*' | tr '\n' ' ')" \
+        "libstdc++ code inside: $(nm -C --defined-only "$so" 2>/dev/null | grep -c -E 'std::(codecvt|basic_ostream|locale)')"
+    done
+    c++ -print-file-name=libstdc++.so; c++ -print-file-name=libstdc++.a
+  } 2>&1 | tee -a "$LOG"
 fi
 
 if want figures; then
@@ -114,6 +124,13 @@ if want cpu; then
     step "cpu-$model" 150 "${pin[@]}" "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models "$model" \
       --variants channels-last bf16 --rounds 1 --repeat 1 --threads 2 --json "$OUT/cpu_$model.json"
   done
+fi
+
+if want cpu_profile; then
+  # where Oriented R-CNN's bf16 time goes on that CPU (its bf16 gain was 1.2x inference, 1.8x training)
+  pin=(); command -v taskset >/dev/null && pin=(taskset -c 0,1)
+  step cpu-profile 120 "${pin[@]}" "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models oriented_rcnn \
+    --variants bf16 --rounds 1 --repeat 1 --threads 2 --profile 30
 fi
 
 if want diag_bt; then

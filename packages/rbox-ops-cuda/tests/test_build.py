@@ -269,6 +269,29 @@ def test_library_is_cached(built):
     assert r.returncode == 0 and r.stdout.strip() == "cpu", r.stderr
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="libstdc++ and /proc/self/maps: Linux")
+def test_libraries_use_the_cpp_runtime_torch_loaded(built):
+    """Each library links the libstdc++ that torch loaded, by path, and holds no copy of its
+    stream code: on the H200 image a copy (a second, uninitialised C++ runtime) made every
+    TORCH_CHECK that formats a size crash with SIGSEGV."""
+    runtime = _build.loaded_libstdcxx()
+    assert runtime is not None and Path(runtime).is_file() and Path(runtime).name.startswith("libstdc++.so")
+    assert _build.link_flags() == [runtime]
+    nm = shutil.which("nm")
+    assert nm is not None, "nm (binutils) is installed wherever the libraries are compiled"
+    for kind in ("schemas", "cpu"):
+        so = _build.library_path(kind)
+        needed = subprocess.run(["readelf", "-d", str(so)], capture_output=True, text=True, check=True).stdout
+        assert "[libstdc++.so.6]" in needed, needed
+        defined = subprocess.run([nm, "-C", "--defined-only", str(so)], capture_output=True, text=True).stdout
+        # what libstdc++.so defines out of line (inline operators' local clones are normal)
+        own = [line for line in defined.splitlines() if "std::codecvt" in line or "::_M_insert<" in line]
+        assert not own, f"{so.name} holds libstdc++ code: {own[:3]}"
+    # the behaviour that crashed there: a C++ error message that formats integers
+    with pytest.raises(RuntimeError, match=r"polygons must have shape \(M, 8\), got \[3, 6\]"):
+        torch.ops.rbox_ops.points_in_polygons(torch.zeros(2, 2), torch.zeros(3, 6))
+
+
 def test_fake_kernels_trace(built):
     from torch._subclasses.fake_tensor import FakeTensorMode
 

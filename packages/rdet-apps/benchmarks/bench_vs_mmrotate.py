@@ -222,7 +222,14 @@ def _rdet_worker(spec: dict[str, Any]) -> dict[str, Any]:
             runner.train_step(batch)
 
     first, times = _time(step, spec["repeat"], spec.get("clock", "wall"))
-    return {"first_s": first, "times_s": times}
+    result: dict[str, Any] = {"first_s": first, "times_s": times}
+    if spec.get("profile"):  # one more call under the profiler: where the time goes, by operator
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            step()
+        result["profile"] = prof.key_averages().table(
+            sort_by="self_cpu_time_total", row_limit=spec["profile"]
+        )
+    return result
 
 
 def _worker(spec: dict[str, Any]) -> None:
@@ -297,6 +304,13 @@ def main() -> None:
         help="give MMRotate's processes the memory settings that the rdet command makes (huge pages, "
         "glibc keeping freed blocks); without it each side runs as its command does",
     )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after timing, profile one more call of each rdet variant and print its N costliest operators",
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     if args.worker:
@@ -320,6 +334,7 @@ def main() -> None:
                 weights=weights,
                 repeat=args.repeat,
                 clock=args.clock,
+                profile=args.profile,
             )
             owner = "mmrotate" if args.ref_activate else "rdet"
             _run(
@@ -341,6 +356,8 @@ def main() -> None:
                             args.threads,
                             args.same_memory,
                         )
+                        if out.get("profile"):
+                            print(f"  profile of {model} {mode} {variant}:\n{out['profile']}", flush=True)
                         best[variant] = min(best.get(variant, float("inf")), *out["times_s"])
                         first[variant] = out["first_s"]
                         print(

@@ -318,11 +318,13 @@ TRAIN_STEPS = 12
 def test_amp_trains_the_golden_configs_without_nan(golden_case, tmp_path: Path, name: str, mode: str) -> None:  # type: ignore[no-untyped-def]
     """``TRAIN_STEPS`` optimisation steps of each golden config under fp16 / bf16 autocast on the
     GPU, with the config's optimizer and gradient clipping, on one batch of two images: every
-    loss of every step is finite, every weight stays finite and moves, fp16's loss scaler skips
-    at most a quarter of the steps (a step whose scaled gradients overflow fp16 is skipped and the
-    scale halved: while it calibrates down from 2**16, and on a spike; fp16 on the CPU skipped
-    0-3 of 12: Rotated FCOS steps 0-2, S2A-Net 5-6), and the loss falls as it does in float32
-    (the last step's loss below the first's in both)."""
+    loss of every step is finite, every weight stays finite and moves, and the loss falls as it
+    does in float32 (the last step's loss below the first's in both). fp16's loss scaler skips a
+    step whose scaled gradients overflow fp16 and halves the scale: it may calibrate down from
+    2**16 by at most 8 halvings before its first step (to 2**8: a model that needs less loses its
+    small gradients to fp16's underflow), then skip at most 2 steps on gradient spikes (measured:
+    on the H200 Rotated FCOS calibrated over steps 0-4, to 2**11; on the CPU S2A-Net skipped
+    steps 5-6)."""
     from rdet_apps.engine import Runner
     from rdet_apps.engine.optim import build_optimizer
 
@@ -354,7 +356,12 @@ def test_amp_trains_the_golden_configs_without_nan(golden_case, tmp_path: Path, 
         assert len(moved) > len(params) // 2, (
             f"{name} {amp_mode}: {len(moved)} of {len(params)} weights moved"
         )
-        assert len(skipped) <= TRAIN_STEPS // 4, f"{name} {amp_mode}: the loss scaler skipped steps {skipped}"
+        # the steps skipped before the first one taken calibrate the scale (one halving each);
+        # after that a skip is a gradient spike
+        taken = [i for i in range(TRAIN_STEPS) if i not in skipped]
+        assert taken and taken[0] <= 8, f"{name} {amp_mode}: the loss scaler skipped steps {skipped}"
+        spikes = [i for i in skipped if i > taken[0]]
+        assert len(spikes) <= 2, f"{name} {amp_mode}: the loss scaler skipped steps {skipped}"
     print(f"{name} {mode}: loss float32 {history[None][0]:.4f} -> {history[None][-1]:.4f}, "
           f"{mode} {history[mode][0]:.4f} -> {history[mode][-1]:.4f}")  # fmt: skip
     assert history[None][-1] < history[None][0] and history[mode][-1] < history[mode][0]

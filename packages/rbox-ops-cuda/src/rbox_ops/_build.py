@@ -40,6 +40,33 @@ def cxx_flags(kind: str) -> list[str]:
     return [] if kind == "schemas" else list(CXX_FLAGS)
 
 
+def loaded_libstdcxx() -> str | None:
+    """The path of the C++ runtime (``libstdc++.so.*``) mapped into this process, or None (not
+    Linux, or a torch that does not use libstdc++)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(" ")[-1]
+                if os.path.basename(path).startswith("libstdc++.so"):
+                    return path
+    except OSError:
+        return None
+    return None
+
+
+def link_flags() -> list[str]:
+    """Linker flags of every library: the C++ runtime that torch already loaded, by its path.
+
+    Linked by path, the libraries use that shared runtime for every libstdc++ symbol, whatever
+    the compiler driver adds after. On the H200 image (torch 2.11, g++ 13.3) the libraries
+    otherwise came out with their own copy of libstdc++'s stream and locale code: a second,
+    uninitialised C++ runtime in the process, and formatting an integer into an error message
+    (``TORCH_CHECK(..., t.sizes())``) crashed with SIGSEGV in ``std::ostream::_M_insert<long>``.
+    """
+    runtime = loaded_libstdcxx()
+    return [runtime] if runtime else []
+
+
 def cu_sources() -> list[Path]:
     """Every ``.cu`` file (what the nvcc compile test checks)."""
     return [CSRC / op / f"{op}_cuda.cu" for op in OPS]
@@ -54,14 +81,15 @@ def cache_root() -> Path:
 
 
 def build_key(kind: str) -> str:
-    """Hash of everything a library depends on: its sources and every header, torch, python, flags.
+    """Hash of everything a library depends on: its sources and every header, torch, python, flags
+    (the linked C++ runtime's path too).
 
     A kernel library's key does not follow ``schemas.cpp``, nor the other kind's sources: each
     library is rebuilt only when what it compiles changes.
     """
     h = hashlib.sha256()
     parts = (kind, torch.__version__, str(torch.version.cuda), sys.version, sys.platform, platform.machine())
-    for part in (*parts, repr(cxx_flags(kind)), repr(CUDA_FLAGS), repr(OPS)):
+    for part in (*parts, repr(cxx_flags(kind)), repr(CUDA_FLAGS), repr(link_flags()), repr(OPS)):
         h.update(part.encode() + b"\0")
     own = set(sources(kind))
     files = (p for p in CSRC.rglob("*") if p.suffix in _HEADER_SUFFIXES or p in own)
@@ -154,6 +182,7 @@ def _build_into(so: Path, kind: str, verbose: bool) -> None:
             sources=[str(s) for s in sources(kind)],
             extra_cflags=cxx_flags(kind),
             extra_cuda_cflags=list(CUDA_FLAGS),
+            extra_ldflags=link_flags(),
             extra_include_paths=[str(CSRC)],
             build_directory=str(work),
             is_python_module=False,
