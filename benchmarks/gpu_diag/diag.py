@@ -49,15 +49,20 @@ CASES = {
 PRELUDE = "import sys, torch, faulthandler\nfaulthandler.enable()\ntorch.ops.load_library(sys.argv[1])\n"
 
 
-def build(build_dir: Path, name: str = "rbox_diag_ext", ldflags: list[str] | None = None) -> Path:
-    """Compile diag_ext.cpp into ``build_dir``; the library's path."""
+def build(
+    build_dir: Path,
+    name: str = "rbox_diag_ext",
+    ldflags: list[str] | None = None,
+    namespace: str = "rbox_diag",
+) -> Path:
+    """Compile diag_ext.cpp into ``build_dir`` (its ops in ``torch.ops.<namespace>``); the library's path."""
     from torch.utils import cpp_extension
 
     build_dir.mkdir(parents=True, exist_ok=True)
     cpp_extension.load(
         name=name,
         sources=[str(Path(__file__).with_name("diag_ext.cpp"))],
-        extra_cflags=["-O3"],
+        extra_cflags=["-O3", f"-DDIAG_NS={namespace}"],
         extra_ldflags=ldflags or [],
         build_directory=str(build_dir),
         is_python_module=False,
@@ -71,14 +76,15 @@ def main() -> int:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "gpu_out/diag_build")
     so = build(root / "plain")
     # linked as rbox_ops links its libraries: the C++ runtime torch loaded, by its path
-    linked = build(root / "linked", "rbox_diag_ext_linked", link_flags())
+    linked = build(root / "linked", "rbox_diag_ext_linked", link_flags(), "rbox_diag_linked")
     print("link_flags:", link_flags(), flush=True)
     # the same library from another file system (the checkout is a copied tree; /dev/shm is tmpfs)
     shm = Path("/dev/shm/rbox_diag_ext.so")
     shutil.copy(so, shm)
     runs = [(name, body, so) for name, body in CASES.items()]
     runs.append(("torch_check_from_our_so_in_shm", CASES["torch_check_from_our_so"], shm))
-    runs.append(("torch_check_linked_runtime", CASES["torch_check_from_our_so"], linked))
+    linked_case = CASES["torch_check_from_our_so"].replace("rbox_diag.", "rbox_diag_linked.")
+    runs.append(("torch_check_linked_runtime", linked_case, linked))
 
     def run(body: str, lib: Path) -> subprocess.CompletedProcess:
         code = f"{PRELUDE}try:\n    {body}\nexcept RuntimeError as e:\n    print('RuntimeError:', str(e).splitlines()[0])\n"

@@ -13,13 +13,20 @@ int64_t catch_inside() { try { TORCH_CHECK(false, "inner"); } catch (const c10::
 void no_backtrace() { c10::SetStackTraceFetcher([]() -> std::string { return "(backtrace capture disabled)"; }); }
 }  // namespace
 
-TORCH_LIBRARY(rbox_diag, m) {
+// the namespace: rbox_diag, or another (-DDIAG_NS=...) for a second build loaded beside it
+#ifndef DIAG_NS
+#define DIAG_NS rbox_diag
+#endif
+#define DIAG_LIBRARY(ns, m) TORCH_LIBRARY(ns, m)
+#define DIAG_LIBRARY_IMPL(ns, k, m) TORCH_LIBRARY_IMPL(ns, k, m)
+
+DIAG_LIBRARY(DIAG_NS, m) {
   m.def("throw_torch_check(Tensor x) -> Tensor");
   m.def("throw_std(Tensor x) -> Tensor");
   m.def("catch_inside() -> int", &catch_inside);
   m.def("no_backtrace() -> ()", &no_backtrace);
 }
-TORCH_LIBRARY_IMPL(rbox_diag, CPU, m) {
+DIAG_LIBRARY_IMPL(DIAG_NS, CPU, m) {
   m.impl("throw_torch_check", &throw_torch_check);
   m.impl("throw_std", &throw_std);
 }
