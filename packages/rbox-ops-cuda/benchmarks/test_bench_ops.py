@@ -119,6 +119,31 @@ def _oriented_rcnn_roi_pool(device: torch.device):
     return run
 
 
+def rpn_proposals(levels: int = 5, per_level: int = 2000, seed: int = 3) -> tuple[torch.Tensor, ...]:
+    """Oriented R-CNN's RPN at 1024 px: per level 2000 axis-aligned boxes (8-256 px) and scores."""
+    g = torch.Generator().manual_seed(seed)
+    n = levels * per_level
+    xy = torch.rand(n, 2, generator=g) * 1024
+    wh = torch.rand(n, 2, generator=g) * 248 + 8
+    boxes = torch.cat((xy, xy + wh), 1)
+    return boxes, torch.rand(n, generator=g), torch.arange(levels).repeat_interleave(per_level)
+
+
+@pytest.mark.parametrize("iou_threshold", [0.8, 0.3])
+def test_nms_rpn_proposals(benchmark, backend, iou_threshold):
+    """batched_nms of 10,000 RPN proposals in 5 levels (axis-aligned: MMRotate's Oriented R-CNN
+    RPN, iou 0.8; 0.3: more suppression)."""
+    boxes, scores, levels = (t.to(backend) for t in rpn_proposals())
+    cfg = dict(type="nms", iou_threshold=iou_threshold)
+
+    def run():
+        out = rbox_ops.batched_nms(boxes, scores, levels, cfg)[1]
+        _sync(backend)
+        return out
+
+    benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+
+
 def test_roi_align_rotated_oriented_rcnn(benchmark, backend):
     """Forward + backward: 512 RoIs, 256 channels, 7 x 7, from a 256 x 256 map (stride 4)."""
     benchmark.pedantic(_oriented_rcnn_roi_pool(backend), rounds=3, warmup_rounds=1)
