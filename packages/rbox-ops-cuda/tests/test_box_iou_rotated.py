@@ -110,3 +110,40 @@ def test_bad_input(boxes):
     if torch.cuda.is_available():
         with pytest.raises(ValueError, match="bboxes2 is on cuda"):
             box_iou_rotated(b, b.cuda())
+
+
+def _edge_neighbours(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """A rotated box, and boxes beside each of its 4 edges (turned by 0 to 0.2 rad, so that
+    their bounding circles always meet), pushed out along the edge normal by `gap`."""
+    a = torch.tensor([[30.0, 20.0, 40.0, 10.0, 0.5]], dtype=torch.float64)
+    rows = []
+    for axis in range(4):
+        ang = 0.5 + axis * math.pi / 2
+        normal = (math.cos(ang), math.sin(ang))
+        half_a = 20.0 if axis % 2 == 0 else 5.0
+        for turn in (0.0, 1e-4, 0.05, 0.2):
+            w, h = 12.0, 6.0
+            # half extent of b along the normal (b's axes turned by `turn` from a's)
+            half_b = w / 2 * abs(math.cos(turn)) + h / 2 * abs(math.sin(turn))
+            if axis % 2:
+                half_b = w / 2 * abs(math.sin(turn)) + h / 2 * abs(math.cos(turn))
+            for gap in (0.5, 1e-2, 1e-3, 0.0, -1e-2, -0.5):
+                d = half_a + half_b + gap
+                rows.append([30.0 + d * normal[0], 20.0 + d * normal[1], w, h, 0.5 + turn])
+    return a.to(dtype), torch.tensor(rows, dtype=torch.float64).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_boxes_apart_along_an_edge_normal(backend, device, dtype):
+    """The separating-axis rejection (before the clipping): boxes apart along an edge normal
+    overlap exactly 0 though their circles meet; touching and overlapping ones are unchanged."""
+    from rbox_geometry import box_iou_rotated as exact_iou
+
+    a, b = _edge_neighbours(dtype)
+    got = box_iou_rotated(a.to(device), b.to(device)).cpu().double()[0]
+    want = torch.from_numpy(exact_iou(a.double().numpy(), b.double().numpy())[0])
+    gaps = torch.tensor([0.5, 1e-2, 1e-3, 0.0, -1e-2, -0.5], dtype=torch.float64).repeat(16)
+    assert (got[gaps > 0] == 0).all()
+    assert (want[gaps > 0] == 0).all()
+    assert (got[gaps < 0] > 0).all()
+    torch.testing.assert_close(got, want, atol=2e-5 if dtype == torch.float32 else 1e-9, rtol=1e-3)
