@@ -116,6 +116,21 @@ def test_box_iou_rotated_cuda_matches_cpu(built, dtype, mode):
         assert (gpu[far] < 1e-6).all()
 
 
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_box_iou_rotated_cuda_identical_boxes(built, dtype):
+    """A box with itself has IoU and IoF 1 on the GPU, aligned and pairwise. nvcc fuses a * b + c
+    into an FMA; in the clipping that made cross(v, v) nonzero and moved a box's corners by an
+    ulp between two copies of the same code, and identical pairs came out 0 or 1/3."""
+    b = torch.cat((uniform(5000, 3)[0], clustered(5000, 4)[0], touching()[:12].float())).to(dtype)
+    n = b.shape[0]
+    for mode in (0, 1):
+        gpu = torch.ops.rbox_ops.box_iou_rotated(b.cuda(), b.cuda(), mode, True).cpu()
+        torch.testing.assert_close(gpu, torch.ones(n, dtype=dtype), atol=1e-5, rtol=0)
+        pair = torch.ops.rbox_ops.box_iou_rotated(b[-300:].cuda(), b[-300:].cuda(), mode, False).cpu()
+        torch.testing.assert_close(pair.diagonal(), torch.ones(300, dtype=dtype), atol=1e-5, rtol=0)
+
+
 def _keep_flags(keep: torch.Tensor, n: int) -> torch.Tensor:
     flags = torch.zeros(n, dtype=torch.bool)
     flags[keep.cpu()] = True

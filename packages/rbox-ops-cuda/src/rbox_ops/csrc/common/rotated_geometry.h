@@ -35,13 +35,39 @@ template <typename T>
 RBOX_HD Point<T> operator*(const Point<T>& a, T s) {
   return make_point(a.x * s, a.y * s);
 }
+
+// a * b rounded to T on its own, never fused with a following + or - into an FMA. nvcc
+// contracts a * b + c into one FMA by default (-fmad=true), and which product of a * b - c * d
+// it fuses is its own choice, made per inlined copy: then cross_2d(v, v) is the rounding error
+// of v.x * v.y instead of 0, cross_2d(a, b) is not exactly -cross_2d(b, a), and two copies of
+// the same box get corners 1 ulp apart. The clipping of identical boxes relies on those
+// identities (parallel edges skipped, crossings at t = 0 or 1 exactly, corners on the other
+// box's edges counted inside): with them broken an identical pair came out 0 or 1/3 instead of
+// 1 (double and float, the old geometry as well; which pairs depended on the code around it).
+// __fmul_rn / __dmul_rn are never contracted; the host build (x86-64 without -mfma) contracts
+// nothing, so the two compute the same roundings.
+RBOX_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+RBOX_HD double mul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
 template <typename T>
 RBOX_HD T dot_2d(const Point<T>& a, const Point<T>& b) {
-  return a.x * b.x + a.y * b.y;
+  return mul_rn(a.x, b.x) + mul_rn(a.y, b.y);
 }
 template <typename T>
 RBOX_HD T cross_2d(const Point<T>& a, const Point<T>& b) {
-  return a.x * b.y - b.x * a.y;
+  return mul_rn(a.x, b.y) - mul_rn(b.x, a.y);
 }
 
 // The four corners of a box, in mmcv's order, from c = cos(theta) and s = sin(theta).
@@ -49,10 +75,11 @@ template <typename T>
 RBOX_HD void rotated_vertices_cs(T cx, T cy, T w, T h, T c, T s, Point<T> (&pts)[4]) {
   const T c2 = c * static_cast<T>(0.5);
   const T s2 = s * static_cast<T>(0.5);
-  pts[0].x = cx - s2 * h - c2 * w;
-  pts[0].y = cy + c2 * h - s2 * w;
-  pts[1].x = cx + s2 * h - c2 * w;
-  pts[1].y = cy - c2 * h - s2 * w;
+  // (mul_rn: no FMA, so that every copy of this code gives a box the same corners)
+  pts[0].x = cx - mul_rn(s2, h) - mul_rn(c2, w);
+  pts[0].y = cy + mul_rn(c2, h) - mul_rn(s2, w);
+  pts[1].x = cx + mul_rn(s2, h) - mul_rn(c2, w);
+  pts[1].y = cy - mul_rn(c2, h) - mul_rn(s2, w);
   pts[2].x = 2 * cx - pts[0].x;
   pts[2].y = 2 * cy - pts[0].y;
   pts[3].x = 2 * cx - pts[1].x;
@@ -123,7 +150,11 @@ RBOX_HD int intersection_points(const Point<T> (&p1)[4], const Point<T> (&p2)[4]
       const Point<T> v12 = p2[j] - p1[i];
       const T t1 = cross_2d(v2[j], v12) / det;
       const T t2 = cross_2d(v1[i], v12) / det;
-      if (t1 >= 0 && t1 <= 1 && t2 >= 0 && t2 <= 1) out[num++] = p1[i] + v1[i] * t1;
+      // (mul_rn: the crossing of two nearly parallel edges is ill-conditioned, and an FMA here
+      // moved it enough to change the overlap of nearly identical float boxes by up to 1)
+      if (t1 >= 0 && t1 <= 1 && t2 >= 0 && t2 <= 1) {
+        out[num++] = make_point(p1[i].x + mul_rn(v1[i].x, t1), p1[i].y + mul_rn(v1[i].y, t1));
+      }
     }
   }
   // corners of box 1 inside box 2, then corners of box 2 inside box 1
@@ -222,8 +253,8 @@ template <typename T>
 RBOX_HD T rotated_box_overlap(const T* b1, const T* b2, int mode) {
   BoxFrame<T> f1, f2;
   if (!rotated_overlap_possible(b1, b2, f1, f2)) return 0;
-  const T area1 = b1[2] * b1[3];
-  const T area2 = b2[2] * b2[3];
+  const T area1 = mul_rn(b1[2], b1[3]);  // (not fused into area1 + area2 - inter either)
+  const T area2 = mul_rn(b2[2], b2[3]);
   // shift the centres to their midpoint for precision (as mmcv does)
   const T sx = (b1[0] + b2[0]) / 2;
   const T sy = (b1[1] + b2[1]) / 2;
