@@ -26,7 +26,7 @@ export RBOX_OPS_CACHE=${RBOX_OPS_CACHE:-$ROOT/.gpu_cache/rbox_ops}
 export RDET_SHARED=${RDET_SHARED:-$ROOT/.gpu_shared}
 LOG=$OUT/gpu.log
 T0=$(date +%s)
-STEPS=${*:-install build diag ops figures amp families cpu diag_bt}
+STEPS=${*:-install build ops figures amp cpu families}
 BUDGET_S=${GPU_BUDGET_S:-540}
 
 # step NAME LIMIT_S CMD...: run CMD with a time limit; its output goes to the log and stdout
@@ -122,7 +122,7 @@ if want cpu; then
   pin=(); command -v taskset >/dev/null && pin=(taskset -c 0,1)
   for model in retinanet oriented_rcnn; do
     step "cpu-$model" 150 "${pin[@]}" "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models "$model" \
-      --variants channels-last bf16 --rounds 1 --repeat 1 --threads 2 --json "$OUT/cpu_$model.json"
+      --variants fp32-nchw channels-last bf16 --rounds 1 --repeat 1 --threads 2 --json "$OUT/cpu_$model.json"
   done
 fi
 

@@ -21,7 +21,10 @@ import torch
 from ._ops import OPS
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-CXX_FLAGS = ("-O3",)
+# -ffp-contract=off: no FMA contraction where the host compiler would use one (aarch64, -march
+# flags), so every build rounds the shared geometry as the x86-64 default does (the device code
+# keeps its exact steps with mul_rn, common/rotated_geometry.h)
+CXX_FLAGS = ("-O3", "-ffp-contract=off")
 CUDA_FLAGS = ("-O3", "--expt-relaxed-constexpr")
 KINDS = ("schemas", "cpu", "cuda")  # in load order: a kernel library needs the schemas first
 _HEADER_SUFFIXES = (".h", ".cuh")
