@@ -97,32 +97,6 @@ def test_paramwise_cfg_groups():
     assert isinstance(build_optimizer(model, dict(type="AdamW", lr=1e-3)), torch.optim.AdamW)
 
 
-@pytest.mark.parametrize("paramwise", [None, dict(bias_lr_mult=2.0, norm_decay_mult=0.0)])
-def test_sgd_on_the_cpu_is_fused_and_bit_identical(paramwise):
-    """SGD on CPU parameters runs torch's fused step (one pass per parameter), with the default
-    step's weights after every step up to rounding (the fused kernel's multiply-adds: 1 ulp,
-    now and then); a config's own fused / foreach is kept."""
-    cfg = dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True)
-    if paramwise:
-        cfg["paramwise_cfg"] = paramwise
-    torch.manual_seed(0)
-    fused_model, plain_model = Toy(), Toy()
-    plain_model.load_state_dict(fused_model.state_dict())
-    fused = build_optimizer(fused_model, cfg)
-    assert fused.defaults["fused"] is True
-    plain = build_optimizer(plain_model, {**cfg, "foreach": False})  # the config's own choice kept
-    assert not plain.defaults.get("fused") and plain.defaults["foreach"] is False
-    x, y = torch.randn(8, 4), torch.randn(8)
-    for _ in range(3):
-        for model, opt in ((fused_model, fused), (plain_model, plain)):
-            opt.zero_grad()
-            model.loss((x, y))["loss_reg"].backward()  # (the conv gets no gradient: skipped)
-            opt.step()
-        for (name, a), b in zip(fused_model.state_dict().items(), plain_model.state_dict().values()):
-            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
-    assert build_optimizer(Toy(), {**cfg, "fused": False}).defaults["fused"] is False
-
-
 def test_parse_losses_sums_loss_terms_and_names_a_nan():
     total, logs = parse_losses(
         {

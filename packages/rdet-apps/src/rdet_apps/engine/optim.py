@@ -97,28 +97,8 @@ def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimi
     if "lr" not in cfg:
         raise KeyError(f"optimizer {kind} needs an 'lr'")
     if paramwise is None:
-        params: list[Any] = [p for p in model.parameters() if p.requires_grad]
-    else:
-        params = param_groups(model, cfg["lr"], cfg.get("weight_decay", 0.0), paramwise)
-        for g in params:
-            g.pop("name")
-    if _fused_sgd_pays(cls, cfg, model):
-        try:
-            return cls(params, **cfg, fused=True)
-        except (RuntimeError, TypeError, ValueError):  # a torch without CPU-fused SGD
-            pass
-    return cls(params, **cfg)
-
-
-def _fused_sgd_pays(cls: type, cfg: dict[str, Any], model: nn.Module) -> bool:
-    """SGD on CPU parameters, with no ``fused`` / ``foreach`` setting of its own: torch's fused
-    kernel does the step in one pass over each parameter (weight decay, momentum, update) where
-    the default makes several: 40M parameters 634 -> 187 ms per step on 2 cores, the same
-    weights up to rounding (its multiply-adds differ from the separate steps by 1 ulp now and
-    then; tests/test_engine.py); on the H200 host the default's ``add_`` calls were 9% of
-    Oriented R-CNN's bf16 training step. On CUDA torch's default (``foreach``) is one pass
-    already."""
-    if cls is not torch.optim.SGD or "fused" in cfg or "foreach" in cfg:
-        return False
-    devices = {p.device.type for p in model.parameters() if p.requires_grad}
-    return devices == {"cpu"}
+        return cls([p for p in model.parameters() if p.requires_grad], **cfg)
+    groups = param_groups(model, cfg["lr"], cfg.get("weight_decay", 0.0), paramwise)
+    for g in groups:
+        g.pop("name")
+    return cls(groups, **cfg)
