@@ -43,7 +43,9 @@ step() {
   timeout --signal=INT --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$LOG"
   local rc=${PIPESTATUS[0]}
   echo "=== $name: rc=$rc at +$(($(date +%s) - T0)) s" | tee -a "$LOG"
+  ((rc == 0)) || FAILED+=("$name")
 }
+FAILED=()
 
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 
@@ -87,7 +89,7 @@ except RuntimeError: pass' 2>&1 | grep -E '_Unwind_RaiseException|__cxa_throw|_U
   { env | grep -iE '^(LDFLAGS|CXXFLAGS|CFLAGS|CPPFLAGS|LIBRARY_PATH|CXX|CC)=' || true
     grep -h -A1 '^rule link' .gpu_cache/diag_build/*/build.ninja
     grep -h '^ldflags' .gpu_cache/diag_build/*/build.ninja
-    for so in .gpu_cache/diag_build/*/*.so .gpu_cache/rbox_ops/*/*.so; do
+    for so in .gpu_cache/diag_build/*/*.so "$RBOX_OPS_CACHE"/*/*.so; do
       echo "$so: $(readelf -d "$so" | grep -o 'NEEDED.*libstdc[^]]*' | tr '\n' ' ')" \
         "libstdc++ code inside: $(nm -C --defined-only "$so" 2>/dev/null | grep -c -E 'std::(codecvt|basic_ostream|locale)')"
     done
@@ -121,7 +123,7 @@ if want cpu; then
   grep -m1 'model name' /proc/cpuinfo | tee -a "$LOG"
   pin=(); command -v taskset >/dev/null && pin=(taskset -c 0,1)
   for model in retinanet oriented_rcnn; do
-    step "cpu-$model" 150 "${pin[@]}" "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models "$model" \
+    step "cpu-$model" 150 ${pin[@]+"${pin[@]}"} "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models "$model" \
       --variants fp32-nchw channels-last bf16 --rounds 1 --repeat 1 --threads 2 --json "$OUT/cpu_$model.json"
   done
 fi
@@ -129,7 +131,7 @@ fi
 if want cpu_profile; then
   # where Oriented R-CNN's bf16 time goes on that CPU (its bf16 gain was 1.2x inference, 1.8x training)
   pin=(); command -v taskset >/dev/null && pin=(taskset -c 0,1)
-  step cpu-profile 120 "${pin[@]}" "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models oriented_rcnn \
+  step cpu-profile 120 ${pin[@]+"${pin[@]}"} "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models oriented_rcnn \
     --variants bf16 --rounds 1 --repeat 1 --threads 2 --profile 30
 fi
 
@@ -162,4 +164,5 @@ if want suite; then
   step suite 330 env NVIDIA_TF32_OVERRIDE=0 "$PY" -m pytest -q -n 14 --dist loadfile -p no:cacheprovider --continue-on-collection-errors -rfE packages plugins
 fi
 
-echo "=== done at +$(($(date +%s) - T0)) s" | tee -a "$LOG"
+echo "=== done at +$(($(date +%s) - T0)) s; failed steps: ${FAILED[*]:-none}" | tee -a "$LOG"
+((${#FAILED[@]} == 0))

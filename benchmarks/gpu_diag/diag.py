@@ -94,6 +94,7 @@ def main() -> int:
 
     with ThreadPoolExecutor(8) as pool:  # each case is its own process; they run side by side
         results = list(pool.map(lambda r: run(*r[1:]), runs))
+    shm.unlink(missing_ok=True)
     crashed = 0
     for (name, _, _), r in zip(runs, results):
         tail = (r.stdout + r.stderr).strip().splitlines()[-1:]

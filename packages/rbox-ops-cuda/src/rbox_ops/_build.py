@@ -49,9 +49,11 @@ def loaded_libstdcxx() -> str | None:
     try:
         with open("/proc/self/maps") as maps:
             for line in maps:
-                path = line.rstrip("\n").split(" ")[-1]
-                if os.path.basename(path).startswith("libstdc++.so"):
-                    return path
+                fields = line.rstrip("\n").split(maxsplit=5)  # the path may hold spaces
+                if len(fields) < 6 or fields[5].endswith(" (deleted)"):
+                    continue
+                if os.path.basename(fields[5]).startswith("libstdc++.so") and os.path.isfile(fields[5]):
+                    return fields[5]
     except OSError:
         return None
     return None
