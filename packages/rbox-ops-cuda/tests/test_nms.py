@@ -266,3 +266,19 @@ def test_compiled_axis_aligned_nms_matches_torch_on_rpn_proposals(built, dtype, 
         compiled = torch.ops.rbox_ops.nms(ties, s, thr, 0)
         assert torch.equal(compiled, nms_torch(ties, s, thr, 0)), thr
     assert torch.ops.rbox_ops.nms(ties, s, 0.5, 0).tolist() == [0, 1, 3, 4]
+
+
+def test_compiled_axis_aligned_nms_parallel_sweeps_match_torch(built):
+    """Past 32,768 later boxes a kept box's sweep runs in parallel chunks (each chunk writes its
+    own range of the verdicts): 40,000 boxes, 400 objects jittered, the same keep as torch."""
+    from rbox_ops.nms import nms_torch
+
+    g = torch.Generator().manual_seed(5)
+    objects = torch.rand(400, 2, generator=g) * 4096
+    xy = objects[torch.randint(400, (40_000,), generator=g)] + torch.randn(40_000, 2, generator=g) * 6
+    wh = torch.rand(40_000, 2, generator=g) * 40 + 20
+    boxes = torch.cat((xy, xy + wh), 1)
+    scores = torch.rand(40_000, generator=g)
+    compiled = torch.ops.rbox_ops.nms(boxes, scores, 0.3, 0)
+    assert torch.equal(compiled, nms_torch(boxes, scores, 0.3, 0))
+    assert 400 <= len(compiled) < 10_000
