@@ -48,6 +48,9 @@ step() {
 FAILED=()
 
 want() { [[ " $STEPS " == *" $1 "* ]]; }
+# the CPU benchmarks run on 2 cores, as MMRotate was measured (where taskset exists)
+pin=()
+command -v taskset >/dev/null && pin=(taskset -c 0,1)
 
 if want install; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee -a "$LOG"
@@ -121,7 +124,6 @@ if want cpu; then
   # rdet float32 (channels-last) against bf16 on 2 cores, as MMRotate was measured
   grep -o -w -E 'avx512_bf16|amx_bf16|amx_tile|avx512f' /proc/cpuinfo | sort | uniq -c | tee -a "$LOG"
   grep -m1 'model name' /proc/cpuinfo | tee -a "$LOG"
-  pin=(); command -v taskset >/dev/null && pin=(taskset -c 0,1)
   for model in retinanet oriented_rcnn; do
     step "cpu-$model" 150 ${pin[@]+"${pin[@]}"} "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models "$model" \
       --variants fp32-nchw channels-last bf16 --rounds 1 --repeat 1 --threads 2 --json "$OUT/cpu_$model.json"
@@ -130,7 +132,6 @@ fi
 
 if want cpu_profile; then
   # where Oriented R-CNN's bf16 time goes on that CPU (its bf16 gain was 1.2x inference, 1.8x training)
-  pin=(); command -v taskset >/dev/null && pin=(taskset -c 0,1)
   step cpu-profile 120 ${pin[@]+"${pin[@]}"} "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models oriented_rcnn \
     --variants bf16 --rounds 1 --repeat 1 --threads 2 --profile 30
 fi

@@ -1,6 +1,5 @@
 // nms: CPU kernel (the schema is in csrc/schemas.cpp).
 #include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/from_blob.h>
 #include <ATen/ops/sort.h>
@@ -9,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/nms_greedy.h"
 #include "common/rotated_geometry.h"
 #include "common/torch_checks.h"
 
@@ -35,43 +35,30 @@ std::vector<int64_t> nms_sorted(const T* boxes, int64_t n, T thr, int off) {
     y2[i] = b[3];
     area[i] = (b[2] - b[0] + off) * (b[3] - b[1] + off);  // as aligned_box_iou computes it
   }
-  std::vector<uint8_t> removed(n, 0);
-  std::vector<int64_t> keep;
-  uint8_t* rm = removed.data();
   const T* px1 = x1.data();
   const T* py1 = y1.data();
   const T* px2 = x2.data();
   const T* py2 = y2.data();
   const T* parea = area.data();
   const T zero = 0;
-  for (int64_t i = 0; i < n; i++) {
-    if (rm[i]) continue;
-    keep.push_back(i);
+  return greedy_nms_sweeps(n, [&](int64_t i, int64_t begin, int64_t end, uint8_t* rm) {
     const T ax1 = px1[i], ay1 = py1[i], ax2 = px2[i], ay2 = py2[i], aarea = parea[i];
-    auto sweep = [&](int64_t begin, int64_t end) {
-      for (int64_t j = begin; j < end; j++) {
-        const T xx1 = ax1 > px1[j] ? ax1 : px1[j];
-        const T yy1 = ay1 > py1[j] ? ay1 : py1[j];
-        const T xx2 = ax2 < px2[j] ? ax2 : px2[j];
-        const T yy2 = ay2 < py2[j] ? ay2 : py2[j];
-        T w = xx2 - xx1 + off;
-        T h = yy2 - yy1 + off;
-        w = w > zero ? w : zero;
-        h = h > zero ? h : zero;
-        const T inter = w * h;
-        const T iou = inter / (aarea + parea[j] - inter);
-        const T d = iou - iou;                // 0 iff iou is finite (aligned_box_iou's 0 otherwise)
-        const T value = d == d ? iou : zero;  // NaN != NaN
-        rm[j] |= static_cast<uint8_t>(value > thr);
-      }
-    };
-    if (n - i > 32768) {
-      at::parallel_for(i + 1, n, 8192, sweep);
-    } else {
-      sweep(i + 1, n);
+    for (int64_t j = begin; j < end; j++) {
+      const T xx1 = ax1 > px1[j] ? ax1 : px1[j];
+      const T yy1 = ay1 > py1[j] ? ay1 : py1[j];
+      const T xx2 = ax2 < px2[j] ? ax2 : px2[j];
+      const T yy2 = ay2 < py2[j] ? ay2 : py2[j];
+      T w = xx2 - xx1 + off;
+      T h = yy2 - yy1 + off;
+      w = w > zero ? w : zero;
+      h = h > zero ? h : zero;
+      const T inter = w * h;
+      const T iou = inter / (aarea + parea[j] - inter);
+      const T d = iou - iou;                // 0 iff iou is finite (aligned_box_iou's 0 otherwise)
+      const T value = d == d ? iou : zero;  // NaN != NaN
+      rm[j] |= static_cast<uint8_t>(value > thr);
     }
-  }
-  return keep;
+  });
 }
 
 at::Tensor nms_cpu(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold, int64_t offset) {
