@@ -1,8 +1,10 @@
 // Rotated-box geometry used by both the CPU and the CUDA kernels (host/device inline).
 //
 // A box is (cx, cy, w, h, theta): pixels, theta in radians, clockwise on screen (y down).
-// The arithmetic follows mmcv's box_iou_rotated_utils.hpp (itself from detectron2) so that
-// results agree with mmcv to float rounding; the same code runs on host and device.
+// The corners and the early exits follow mmcv's box_iou_rotated_utils.hpp (itself from
+// detectron2); the intersection is a Sutherland-Hodgman clip instead of mmcv's hull of crossing
+// points (which fails for nearly identical boxes), so results agree with mmcv to float rounding
+// except where mmcv is wrong. The same code runs on host and device.
 #pragma once
 
 #include <math.h>
@@ -133,93 +135,6 @@ RBOX_HD bool frames_apart(const BoxFrame<T>& a, const BoxFrame<T>& b) {
          static_cast<T>(fabs(dy * b.c - dx * b.s)) > b.hh + a.hw * sr + a.hh * cr + tol;
 }
 
-// Vertices of the intersection of two rectangles (unordered, with duplicates): edge
-// crossings plus the corners of each rectangle that lie inside the other. Returns the count.
-template <typename T>
-RBOX_HD int intersection_points(const Point<T> (&p1)[4], const Point<T> (&p2)[4], Point<T> (&out)[24]) {
-  Point<T> v1[4], v2[4];
-  for (int i = 0; i < 4; i++) {
-    v1[i] = p1[(i + 1) % 4] - p1[i];
-    v2[i] = p2[(i + 1) % 4] - p2[i];
-  }
-  int num = 0;
-  for (int i = 0; i < 4; i++) {
-    for (int j = 0; j < 4; j++) {
-      const T det = cross_2d(v2[j], v1[i]);
-      if (fabs(det) <= static_cast<T>(1e-14)) continue;  // parallel edges
-      const Point<T> v12 = p2[j] - p1[i];
-      const T t1 = cross_2d(v2[j], v12) / det;
-      const T t2 = cross_2d(v1[i], v12) / det;
-      // (mul_rn: the crossing of two nearly parallel edges is ill-conditioned, and an FMA here
-      // moved it enough to change the overlap of nearly identical float boxes by up to 1)
-      if (t1 >= 0 && t1 <= 1 && t2 >= 0 && t2 <= 1) {
-        out[num++] = make_point(p1[i].x + mul_rn(v1[i].x, t1), p1[i].y + mul_rn(v1[i].y, t1));
-      }
-    }
-  }
-  // corners of box 1 inside box 2, then corners of box 2 inside box 1
-  for (int pass = 0; pass < 2; pass++) {
-    const Point<T>(&a)[4] = pass == 0 ? p1 : p2;
-    const Point<T>(&b)[4] = pass == 0 ? p2 : p1;
-    const Point<T>(&vb)[4] = pass == 0 ? v2 : v1;
-    const T ab_ab = dot_2d(vb[0], vb[0]);
-    const T ad_ad = dot_2d(vb[3], vb[3]);
-    for (int i = 0; i < 4; i++) {
-      const Point<T> ap = a[i] - b[0];
-      const T ap_ab = dot_2d(ap, vb[0]);
-      const T ap_ad = -dot_2d(ap, vb[3]);
-      if (ap_ab >= 0 && ap_ad >= 0 && ap_ab <= ab_ab && ap_ad <= ad_ad) out[num++] = a[i];
-    }
-  }
-  return num;
-}
-
-// Area of the convex hull of p[0..n) (Graham scan, points shifted to the lowest point).
-// One insertion sort for host and device, so both run the same arithmetic.
-template <typename T>
-RBOX_HD T convex_hull_area(const Point<T> (&p)[24], int n) {
-  int t = 0;
-  for (int i = 1; i < n; i++) {
-    if (p[i].y < p[t].y || (p[i].y == p[t].y && p[i].x < p[t].x)) t = i;
-  }
-  Point<T> q[24];
-  T dist[24];
-  for (int i = 0; i < n; i++) q[i] = p[i] - p[t];
-  const Point<T> tmp = q[0];
-  q[0] = q[t];
-  q[t] = tmp;
-  for (int i = 0; i < n; i++) dist[i] = dot_2d(q[i], q[i]);
-  // sort q[1..n) by polar angle, then by distance (insertion sort, n <= 24)
-  for (int i = 2; i < n; i++) {
-    const Point<T> key = q[i];
-    const T key_d = dist[i];
-    int j = i - 1;
-    while (j >= 1) {
-      const T c = cross_2d(key, q[j]);
-      const bool key_first = fabs(c) < static_cast<T>(1e-6) ? key_d < dist[j] : c > 0;
-      if (!key_first) break;
-      q[j + 1] = q[j];
-      dist[j + 1] = dist[j];
-      j--;
-    }
-    q[j + 1] = key;
-    dist[j + 1] = key_d;
-  }
-  int k = 1;
-  while (k < n && dist[k] <= static_cast<T>(1e-8)) k++;
-  if (k == n) return 0;  // a single point
-  q[1] = q[k];
-  int m = 2;
-  for (int i = k + 1; i < n; i++) {
-    while (m > 1 && cross_2d(q[i] - q[m - 2], q[m - 1] - q[m - 2]) >= 0) m--;
-    q[m++] = q[i];
-  }
-  if (m <= 2) return 0;
-  T area = 0;
-  for (int i = 1; i < m - 1; i++) area += fabs(cross_2d(q[i] - q[0], q[i + 1] - q[0]));
-  return area / 2;
-}
-
 // The cheap exact rejections of rotated_box_overlap, in order of cost: false when the overlap
 // of b1 and b2 is surely 0 (a non-finite value or an area under 1e-14 in either box, bounding
 // circles apart, or a separating edge normal); else it fills the frames for the clipping.
@@ -247,6 +162,49 @@ RBOX_HD bool rotated_overlap_possible(const T* b1, const T* b2) {
   return rotated_overlap_possible(b1, b2, f1, f2);
 }
 
+// Area of the intersection of two convex quadrilaterals (corners in order, either orientation):
+// box 1 clipped by each of box 2's four edges in turn (Sutherland-Hodgman), then the shoelace
+// formula. Clipping keeps the polygon's order, so no hull is needed, and a point on a clip line
+// (signed distance 0) is kept: nearly identical boxes come out nearly whole. mmcv's way, the
+// hull of the edge crossings and the corners inside the other box, sorted near-duplicate points
+// by angle with an absolute threshold: 13,193 of 200,000 float32 boxes against copies 1 ulp
+// apart in one parameter got an IoU under 0.99 (0 to 8.9).
+template <typename T>
+RBOX_HD T convex_quads_intersection_area(const Point<T> (&p1)[4], const Point<T> (&p2)[4]) {
+  // box 2's orientation: the inside of each of its edges is on this side
+  T orient = 0;
+  for (int i = 0; i < 4; i++) orient += cross_2d(p2[i], p2[(i + 1) % 4]);
+  const T side = orient < 0 ? static_cast<T>(-1) : static_cast<T>(1);
+  Point<T> a[8], b[8];  // each clip adds at most one vertex: 4 -> 8
+  int na = 4;
+  for (int i = 0; i < 4; i++) a[i] = p1[i];
+  for (int e = 0; e < 4 && na > 0; e++) {
+    const Point<T> o = p2[e];
+    const Point<T> edge = p2[(e + 1) % 4] - o;
+    int nb = 0;
+    for (int i = 0; i < na; i++) {
+      const Point<T> p = a[i];
+      const Point<T> q = a[(i + 1) % na];
+      const T dp = side * cross_2d(edge, p - o);
+      const T dq = side * cross_2d(edge, q - o);
+      if (dp >= 0) b[nb++] = p;
+      if ((dp > 0 && dq < 0) || (dp < 0 && dq > 0)) {
+        const T t = dp / (dp - dq);
+        b[nb++] = make_point(p.x + mul_rn(q.x - p.x, t), p.y + mul_rn(q.y - p.y, t));
+      }
+      if (nb == 8) break;  // (a convex polygon clipped by a line: at most one more vertex)
+    }
+    for (int i = 0; i < nb; i++) a[i] = b[i];
+    na = nb;
+  }
+  if (na < 3) return 0;
+  // a fan from the first vertex: products of the polygon's own extents, not of coordinates
+  // (a 5.6 x 0.001 px box's area cancelled to 2e-3 off in float32 from absolute coordinates)
+  T area = 0;
+  for (int i = 1; i < na - 1; i++) area += cross_2d(a[i] - a[0], a[i + 1] - a[0]);
+  return fabs(area) / 2;
+}
+
 // IoU (mode 0) or IoF = intersection / area(box1) (mode 1) of two boxes (5 values each).
 // A box with a non-finite value, or an area under 1e-14, has overlap 0 with everything.
 template <typename T>
@@ -258,11 +216,10 @@ RBOX_HD T rotated_box_overlap(const T* b1, const T* b2, int mode) {
   // shift the centres to their midpoint for precision (as mmcv does)
   const T sx = (b1[0] + b2[0]) / 2;
   const T sy = (b1[1] + b2[1]) / 2;
-  Point<T> p1[4], p2[4], pts[24];
+  Point<T> p1[4], p2[4];
   rotated_vertices_cs(b1[0] - sx, b1[1] - sy, b1[2], b1[3], f1.c, f1.s, p1);
   rotated_vertices_cs(b2[0] - sx, b2[1] - sy, b2[2], b2[3], f2.c, f2.s, p2);
-  const int num = intersection_points(p1, p2, pts);
-  const T inter = num <= 2 ? static_cast<T>(0) : convex_hull_area(pts, num);
+  const T inter = convex_quads_intersection_area(p1, p2);
   const T base = mode == 0 ? area1 + area2 - inter : area1;
   return inter / base;
 }
