@@ -501,15 +501,19 @@ def test_bad_configurations_are_named(configs_dir: Path, override: dict, match: 
 
 # -- training -----------------------------------------------------------------------------------
 
-TRAIN_ITERS = 80
+TRAIN_ITERS = 120
 
 
 def test_s2anet_learns_synthetic_set(configs_dir: Path, learning: ModuleType) -> None:
     """MMRotate's s2anet_le135 config (small backbone, from scratch) on learning.py's synthetic
     set (its le90 boxes as le135): AdamW, TRAIN_ITERS iterations of 4 images; the loss falls to
-    under half and mAP@0.5 on 24 held-out images exceeds 0.05 (0.104 when written, loss 5.66 ->
-    1.76 over the first and last 10 iterations; mAP 0.00 / 0.09 / 0.10 after 40 / 60 / 80: S2A-Net
-    starts slowly here, one 32-px square anchor per position and few positives for either stage)."""
+    under half and mAP@0.5 on 24 held-out images exceeds 0.1. S2A-Net starts slowly here (one
+    32-px square anchor per position, few positives for either stage), and when its mAP leaves 0
+    depends on float rounding: mAP 0.00 / 0.00 / 0.09 / 0.26 / 0.30 after 60 / 80 / 100 / 120 /
+    160 iterations (loss 5.60 -> 1.58 at 120, first and last 10 iterations), and 0.09 / 0.10 /
+    0.13 / 0.34 / 0.31 with the rotated IoU before its Sutherland-Hodgman clip, whose results
+    differ from today's by float rounding on ordinary boxes (at most 3e-7 on the demo's 12M
+    anchor-box pairs)."""
     pytest.importorskip("cv2")
     pytest.importorskip("rdet_eval")
     torch.manual_seed(0)
@@ -535,4 +539,4 @@ def test_s2anet_learns_synthetic_set(configs_dir: Path, learning: ModuleType) ->
     print(
         f"S2A-Net training: loss {first:.3f} -> {last:.3f} in {TRAIN_ITERS} iterations, mAP@0.5 {mean_ap:.3f}"
     )
-    assert mean_ap > 0.05, mean_ap
+    assert mean_ap > 0.1, mean_ap
