@@ -136,6 +136,40 @@ def test_prefetcher_yields_every_batch_and_raises_the_loaders_error():
         list(DevicePrefetcher(DataLoader(Broken(), batch_size=1), "cpu"))
 
 
+@pytest.mark.parametrize("prefetch", [False, True], ids=["loader", "through DevicePrefetcher"])
+def test_an_epoch_spanning_loader_trains_as_the_plain_one(tmp_path, monkeypatch, prefetch):
+    """The same shuffled batches (DistributedSampler: order from seed + epoch) reach the model
+    from an EpochSpanningLoader, its workers running on across epochs, as from a plain
+    loader: the same losses, iteration by iteration, over 3 epochs; also when its epochs go
+    through DevicePrefetcher's thread, as they do on CUDA, and when a run resumes at epoch 2."""
+    from rdet_data import DistributedSampler, EpochSpanningLoader
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 4, generator=g)
+    data = TensorDataset(x, x.sum(1))
+
+    def train(loader, start_epoch=0):
+        torch.manual_seed(0)
+        model = Toy()
+        runner = Runner(model, torch.optim.SGD(model.parameters(), lr=0.05), tmp_path, max_epochs=3)
+        runner.epoch = start_epoch
+        if prefetch:
+            monkeypatch.setattr(runner, "_feed", lambda loader: DevicePrefetcher(loader, "cpu"))
+        runner.run({"train": loader})
+        return runner.losses_history
+
+    def sampler():
+        return DistributedSampler(data, num_replicas=1, rank=0, shuffle=True, seed=4)
+
+    plain = train(DataLoader(data, batch_size=8, sampler=sampler()))
+    spanning = EpochSpanningLoader(DataLoader(data, batch_size=8, sampler=sampler(), num_workers=2))
+    assert len(plain) == 15 and train(spanning) == pytest.approx(plain, rel=1e-6)
+    resumed = EpochSpanningLoader(DataLoader(data, batch_size=8, sampler=sampler(), num_workers=2))
+    assert train(resumed, start_epoch=2) == pytest.approx(
+        train(DataLoader(data, batch_size=8, sampler=sampler()), 2)
+    )
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_runner_feeds_pinned_batches_and_logs_as_the_cpu(tmp_path):
     """On a GPU: batches pinned and copied ahead, values kept on the device (no sync per

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         SARDataset,
         YOLOOBBDataset,
     )
+    from rdet_data.epoch_spanning import EpochSpanningLoader
     from rdet_data.loader import build_dataloader, build_dataloaders, collate, dataloader_args, worker_init_fn
     from rdet_data.registry import DATASETS, PIPELINES, TRANSFORMS
     from rdet_data.samplers import DistributedGroupSampler, DistributedSampler, GroupSampler
@@ -60,6 +61,7 @@ _LAZY = {
     **dict.fromkeys(["DATASETS", "PIPELINES", "TRANSFORMS"], "rdet_data.registry"),
     **dict.fromkeys(["DistributedGroupSampler", "DistributedSampler", "GroupSampler"], "rdet_data.samplers"),
     "Compose": "rdet_data.transforms",
+    "EpochSpanningLoader": "rdet_data.epoch_spanning",
     **dict.fromkeys(
         ["ClassBalancedDataset", "ConcatDataset", "MultiImageMixDataset", "RepeatDataset"],
         "rdet_data.wrappers",
@@ -96,6 +98,7 @@ __all__ = [
     "DistributedGroupSampler",
     "DistributedSampler",
     "EmptyDatasetError",
+    "EpochSpanningLoader",
     "GroupSampler",
     "HRSCDataset",
     "MultiImageMixDataset",

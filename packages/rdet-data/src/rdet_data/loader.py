@@ -25,6 +25,7 @@ from rdet_core.structures import (
     InvalidSampleError,
 )
 from rdet_data.builder import build_dataset
+from rdet_data.epoch_spanning import EpochSpanningLoader
 from rdet_data.samplers import DistributedGroupSampler, DistributedSampler, GroupSampler, get_dist_info
 
 __all__ = [
@@ -260,7 +261,7 @@ def build_dataloader(
     persistent_workers: bool = False,
     class_aware_sampler: dict | None = None,
     **kwargs: Any,
-) -> DataLoader:
+) -> DataLoader | EpochSpanningLoader:
     """A ``DataLoader`` as MMDetection 2.x builds it, collating into ``DetBatch``.
 
     ``dist`` (default True, as MMDetection; one process outside ``torch.distributed``):
@@ -269,6 +270,10 @@ def build_dataloader(
     ``GroupSampler`` (shuffle) or in order. ``workers_per_gpu`` None or ``'auto'``:
     ``default_workers()`` (from the CPUs this process may use). Other ``kwargs`` go to
     ``DataLoader``.
+
+    ``persistent_workers`` with workers: an ``EpochSpanningLoader``, whose workers load the
+    next epoch's first batches while this epoch ends; its ``GroupSampler`` then draws each
+    epoch from ``seed + epoch`` (0 without a seed), not from numpy's global state.
     """
     if runner_type != "EpochBasedRunner" and runner_type != "IterBasedRunner":
         raise ValueError(f"unknown runner_type {runner_type!r}")
@@ -277,6 +282,7 @@ def build_dataloader(
     if class_aware_sampler is not None:
         raise NotImplementedError("class_aware_sampler is not supported; use ClassBalancedDataset")
     rank, world_size = get_dist_info()
+    spanning = bool(persistent_workers) and int(workers_per_gpu) > 0
     if dist:
         if shuffle:
             sampler = DistributedGroupSampler(dataset, samples_per_gpu, world_size, rank, seed=seed or 0)
@@ -284,22 +290,27 @@ def build_dataloader(
             sampler = DistributedSampler(dataset, world_size, rank, shuffle=False, seed=seed or 0)
         batch_size, num_workers = samples_per_gpu, workers_per_gpu
     else:
-        sampler = GroupSampler(dataset, samples_per_gpu) if shuffle else None
+        sampler = (
+            GroupSampler(dataset, samples_per_gpu, seed=(seed or 0) if spanning else None)
+            if shuffle
+            else None
+        )
         batch_size, num_workers = num_gpus * samples_per_gpu, num_gpus * workers_per_gpu
     init_fn = (
         partial(worker_init_fn, num_workers=num_workers, rank=rank, seed=seed) if num_workers > 0 else None
     )
-    return DataLoader(
+    loader = DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
         collate_fn=partial(collate, samples_per_gpu=samples_per_gpu, dataset=_dataset_name(dataset)),
         pin_memory=kwargs.pop("pin_memory", False),
-        persistent_workers=persistent_workers and num_workers > 0,
+        persistent_workers=False,  # an EpochSpanningLoader keeps them, across epochs too
         worker_init_fn=init_fn,
         **kwargs,
     )
+    return EpochSpanningLoader(loader) if spanning else loader
 
 
 #: The keys of ``data.{train,val,test}_dataloader`` (``build_dataloader``'s arguments).

@@ -30,11 +30,17 @@ def _flag(dataset: Dataset) -> np.ndarray:
 
 
 class GroupSampler(Sampler):
-    """Shuffle within each ``flag`` group, pad each group to whole batches, shuffle the batches."""
+    """Shuffle within each ``flag`` group, pad each group to whole batches, shuffle the batches.
 
-    def __init__(self, dataset: Dataset, samples_per_gpu: int = 1):
+    Without a ``seed`` it draws from numpy's global state (MMDetection's way); with one, each
+    epoch's order depends only on ``seed + epoch`` (``set_epoch``), so that it can be drawn
+    ahead in any thread (an epoch-spanning loader) and again after a resume.
+    """
+
+    def __init__(self, dataset: Dataset, samples_per_gpu: int = 1, seed: int | None = None):
         self.dataset = dataset
         self.samples_per_gpu = samples_per_gpu
+        self.seed, self.epoch = seed, 0
         self.flag = _flag(dataset)
         self.group_sizes = np.bincount(self.flag)
         self.num_samples = int(
@@ -43,21 +49,26 @@ class GroupSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         spg = self.samples_per_gpu
+        rng = np.random if self.seed is None else np.random.RandomState((self.seed + self.epoch) % 2**32)
         parts = []
         for i, size in enumerate(self.group_sizes):
             if size == 0:
                 continue
             idx = np.where(self.flag == i)[0]
-            np.random.shuffle(idx)
+            rng.shuffle(idx)
             extra = math.ceil(size / spg) * spg - len(idx)
-            parts.append(np.concatenate([idx, np.random.choice(idx, extra)]))
+            parts.append(np.concatenate([idx, rng.choice(idx, extra)]))
         indices = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        batches = [indices[i * spg : (i + 1) * spg] for i in np.random.permutation(len(indices) // spg)]
+        batches = [indices[i * spg : (i + 1) * spg] for i in rng.permutation(len(indices) // spg)]
         out = np.concatenate(batches) if batches else indices
         return iter(out.astype(np.int64).tolist())
 
     def __len__(self) -> int:
         return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose order the next ``iter()`` draws (with a ``seed``; else no effect)."""
+        self.epoch = epoch
 
 
 class DistributedGroupSampler(Sampler):

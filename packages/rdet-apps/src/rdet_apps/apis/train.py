@@ -2,7 +2,8 @@
 
 On a GPU it also sets what feeds the device: the data loaders keep their worker processes
 between epochs (``persistent_workers``, unless the config's ``data`` says otherwise; starting
-workers every epoch costs more than a short epoch on a GPU), the runner copies batches ahead
+workers every epoch costs more than a short epoch on a GPU) and keep them loading across an
+epoch's end (rdet-data's ``EpochSpanningLoader``), the runner copies batches ahead
 from pinned memory, and cuDNN picks its fastest convolutions for the input size
 (``cudnn_benchmark``, MMDetection's config key; on by default on CUDA, off with
 ``--deterministic`` or ``cudnn_benchmark = False``). On the CPU nothing of this changes: the
