@@ -97,6 +97,51 @@ def test_paramwise_cfg_groups():
     assert isinstance(build_optimizer(model, dict(type="AdamW", lr=1e-3)), torch.optim.AdamW)
 
 
+def _sgd_runner(tmp_path, amp=None, **cfg):
+    torch.manual_seed(0)
+    model = Toy()
+    opt = build_optimizer(
+        model, dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True, **cfg)
+    )
+    return Runner(model, opt, tmp_path, max_epochs=2, amp=amp)
+
+
+@pytest.mark.filterwarnings("ignore:amp. this CPU has no native fp16")
+def test_sgd_on_the_cpu_steps_fused_unless_the_loss_is_scaled(tmp_path):
+    """Plain SGD on CPU parameters runs torch's fused step (one pass per parameter) with the
+    default step's weights up to rounding (its multiply-adds: 1 ulp now and then); with fp16's
+    loss scaler, or a config's own fused / foreach, the step is left as it is."""
+    fused, plain = _sgd_runner(tmp_path / "f"), _sgd_runner(tmp_path / "p", foreach=False)
+    assert all(g["fused"] is True for g in fused.optimizer.param_groups)
+    assert all(not g["fused"] for g in plain.optimizer.param_groups)  # the config's choice
+    for runner in (fused, plain):
+        runner.run({"train": _loader()})
+    for (name, a), b in zip(fused.raw_model.state_dict().items(), plain.raw_model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
+    assert fused.losses_history == pytest.approx(plain.losses_history, rel=1e-6)
+    scaled = _sgd_runner(tmp_path / "s", amp="fp16")
+    assert scaled.scaler is not None and all(not g["fused"] for g in scaled.optimizer.param_groups)
+    adam = build_optimizer(Toy(), dict(type="AdamW", lr=1e-3))
+    assert not Runner(Toy(), adam, tmp_path / "a", max_epochs=1).optimizer.defaults.get("fused")
+
+
+@pytest.mark.filterwarnings("ignore:amp. this CPU has no native fp16")
+@pytest.mark.parametrize(("saved_by", "resumed_by", "fused"), [(None, "fp16", False), ("fp16", None, True)])
+def test_resume_steps_fused_as_this_run_says_not_the_checkpoint(tmp_path, saved_by, resumed_by, fused):
+    """A checkpoint's param groups carry the fused flag of the run that saved it; a run resumed
+    under another precision takes its own (a fused step beside fp16's scaler would add
+    uninitialised momentum after a skipped step; GradScaler.step asserted on the mismatch)."""
+    first = _sgd_runner(tmp_path / "first", amp=saved_by)
+    first.run({"train": _loader()})
+    saved = first.save_checkpoint(tmp_path / "first.pth")
+    second = _sgd_runner(tmp_path / "second", amp=resumed_by)
+    second.max_epochs = 4  # (saved outside an epoch end: meta says epoch 3, CheckpointHook's count)
+    second.resume(saved)
+    assert all(g["fused"] is fused for g in second.optimizer.param_groups)
+    second.run({"train": _loader()})
+    assert len(second.losses_history) == 4 and all(math.isfinite(v) for v in second.losses_history)
+
+
 def test_parse_losses_sums_loss_terms_and_names_a_nan():
     total, logs = parse_losses(
         {

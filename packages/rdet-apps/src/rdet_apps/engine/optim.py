@@ -102,3 +102,33 @@ def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimi
     for g in groups:
         g.pop("name")
     return cls(groups, **cfg)
+
+
+def fuse_sgd_step(optimizer: torch.optim.Optimizer, loss_scaled: bool) -> bool:
+    """Switch plain SGD on CPU parameters to torch's fused step; returns whether it runs fused.
+
+    The fused kernel does weight decay, momentum and the update in one pass over each parameter
+    where the default makes several: 40M parameters 634 -> 187 ms per step on 2 cores (the
+    optimizer's ``add_`` calls were 9% of Oriented R-CNN's bf16 training step on the H200's
+    host), the same weights up to rounding (its multiply-adds: 1 ulp now and then). Left as it
+    is: an optimizer other than SGD, one whose config chose ``fused`` or ``foreach``, parameters
+    off the CPU (CUDA's default, ``foreach``, is one pass already), and a loss-scaled (fp16)
+    step, where a first step skipped for overflow would leave the fused step's momentum buffers
+    as ``torch.empty_like`` made them (torch 2.13) and the next steps would add that memory to
+    the weights. Call it again after ``load_state_dict``: a checkpoint's param groups bring
+    their own ``fused`` flag (a run resumed under another precision).
+    """
+    if type(optimizer) is not torch.optim.SGD:
+        return False
+    if optimizer.defaults.get("fused") is not None or optimizer.defaults.get("foreach") is not None:
+        return bool(optimizer.defaults.get("fused"))
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    fused = (
+        not loss_scaled
+        and bool(params)
+        and all(p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) for p in params)
+        and not any(g.get("differentiable") for g in optimizer.param_groups)
+    )
+    for g in optimizer.param_groups:
+        g["fused"] = fused
+    return fused

@@ -35,6 +35,7 @@ from rdet_apps.engine.device import DevicePrefetcher
 from rdet_apps.engine.dist import get_dist_info
 from rdet_apps.engine.hooks.base import Hook, get_priority
 from rdet_apps.engine.log_buffer import LogBuffer
+from rdet_apps.engine.optim import fuse_sgd_step
 from rdet_models import NonFiniteLossError, check_finite_losses
 from rdet_models import parse_losses as _parse_losses
 from rdet_models.memory_format import convs_to_channels_last
@@ -187,6 +188,7 @@ class Runner:
             float32_head_outputs(model)
             self.logger.info(f"mixed precision: {self.amp} autocast on {device_type}")
         self.scaler = torch.amp.GradScaler(device_type) if self.amp == "fp16" else None
+        fuse_sgd_step(optimizer, loss_scaled=self.scaler is not None)
         self.meta = dict(meta or {})
         self.timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
         self.device = next(model.parameters()).device
@@ -303,6 +305,7 @@ class Runner:
                 f"{path} has no optimizer state: it cannot be resumed from (use load_from to start from its weights)"
             )
         self.optimizer.load_state_dict(ckpt["optimizer"])
+        fuse_sgd_step(self.optimizer, loss_scaled=self.scaler is not None)  # not the checkpoint's say
         meta = ckpt.get("meta", {})
         self.epoch = int(meta.get("epoch", 0))
         self.iter = int(meta.get("iter", 0))
