@@ -26,7 +26,12 @@ export RBOX_OPS_CACHE=${RBOX_OPS_CACHE:-$ROOT/.gpu_cache/rbox_ops}
 export RDET_SHARED=${RDET_SHARED:-$ROOT/.gpu_shared}
 LOG=$OUT/gpu.log
 T0=$(date +%s)
-STEPS=${*:-install build ops figures amp cpu families}
+# default: what session 11 left to measure on a GPU: the Sutherland-Hodgman overlap and the
+# identical-box fix on CUDA (ops), box_iou / nms times after them (figures), the main job's loop
+# with epoch-spanning workers against its model-only rate and the 2-core CPU (loop), the H200
+# host's bf16 with the vectorised NMS and the fused SGD step (cpu). amp and families passed in
+# session 10 (29/29, 82/82).
+STEPS=${*:-install build ops figures loop cpu}
 BUDGET_S=${GPU_BUDGET_S:-540}
 
 # step NAME LIMIT_S CMD...: run CMD with a time limit; its output goes to the log and stdout

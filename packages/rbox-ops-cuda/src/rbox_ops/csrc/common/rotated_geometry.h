@@ -178,21 +178,29 @@ RBOX_HD T convex_quads_intersection_area(const Point<T> (&p1)[4], const Point<T>
   Point<T> a[8], b[8];  // each clip adds at most one vertex: 4 -> 8
   int na = 4;
   for (int i = 0; i < 4; i++) a[i] = p1[i];
-  for (int e = 0; e < 4 && na > 0; e++) {
+  for (int e = 0; e < 4; e++) {
     const Point<T> o = p2[e];
     const Point<T> edge = p2[(e + 1) % 4] - o;
+    T d[8];  // signed distances (times the edge's length) of the vertices, inside >= 0
+    bool all_in = true, none_in = true;
+    for (int i = 0; i < na; i++) {
+      d[i] = side * cross_2d(edge, a[i] - o);
+      all_in = all_in && d[i] >= 0;
+      none_in = none_in && d[i] <= 0;
+    }
+    if (all_in) continue;  // this edge cuts nothing off
+    if (none_in) return 0;  // all outside, or on the line: no area
+    // a convex polygon clipped by a line gains at most one vertex (4 -> 8 over four edges); the
+    // bound on nb only keeps a polygon that rounding made non-convex inside the array
     int nb = 0;
     for (int i = 0; i < na; i++) {
-      const Point<T> p = a[i];
-      const Point<T> q = a[(i + 1) % na];
-      const T dp = side * cross_2d(edge, p - o);
-      const T dq = side * cross_2d(edge, q - o);
-      if (dp >= 0) b[nb++] = p;
-      if ((dp > 0 && dq < 0) || (dp < 0 && dq > 0)) {
+      const int j = i + 1 == na ? 0 : i + 1;
+      const T dp = d[i], dq = d[j];
+      if (dp >= 0 && nb < 8) b[nb++] = a[i];
+      if (((dp > 0 && dq < 0) || (dp < 0 && dq > 0)) && nb < 8) {
         const T t = dp / (dp - dq);
-        b[nb++] = make_point(p.x + mul_rn(q.x - p.x, t), p.y + mul_rn(q.y - p.y, t));
+        b[nb++] = make_point(a[i].x + mul_rn(a[j].x - a[i].x, t), a[i].y + mul_rn(a[j].y - a[i].y, t));
       }
-      if (nb == 8) break;  // (a convex polygon clipped by a line: at most one more vertex)
     }
     for (int i = 0; i < nb; i++) a[i] = b[i];
     na = nb;
