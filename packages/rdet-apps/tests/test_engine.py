@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rdet_apps.engine import Hook, Runner, build_optimizer, build_runner, build_schedule, parse_losses
 from rdet_apps.engine.hooks import EvalHook, get_priority
+from rdet_apps.engine.optim import fuse_sgd_step
 
 SCRIPT = Path(__file__).parent / "scripts" / "toy_training.py"
 
@@ -101,7 +102,8 @@ def _sgd_runner(tmp_path, amp=None, **cfg):
     torch.manual_seed(0)
     model = Toy()
     opt = build_optimizer(
-        model, dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True, **cfg)
+        model,
+        dict({"type": "SGD", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True, **cfg}),
     )
     return Runner(model, opt, tmp_path, max_epochs=2, amp=amp)
 
@@ -119,10 +121,36 @@ def test_sgd_on_the_cpu_steps_fused_unless_the_loss_is_scaled(tmp_path):
     for (name, a), b in zip(fused.raw_model.state_dict().items(), plain.raw_model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
     assert fused.losses_history == pytest.approx(plain.losses_history, rel=1e-6)
-    scaled = _sgd_runner(tmp_path / "s", amp="fp16")
-    assert scaled.scaler is not None and all(not g["fused"] for g in scaled.optimizer.param_groups)
+    scaled = _sgd_runner(tmp_path / "s", amp="fp16")  # torch's default (None: foreach where it picks it)
+    assert scaled.scaler is not None and all(g["fused"] is None for g in scaled.optimizer.param_groups)
+    damped = _sgd_runner(
+        tmp_path / "d", dampening=0.1, nesterov=False
+    )  # a zero buffer's first step would differ
+    assert all(g["fused"] is None for g in damped.optimizer.param_groups)
     adam = build_optimizer(Toy(), dict(type="AdamW", lr=1e-3))
     assert not Runner(Toy(), adam, tmp_path / "a", max_epochs=1).optimizer.defaults.get("fused")
+
+
+def test_fused_sgd_takes_a_parameter_whose_first_gradient_comes_late():
+    """torch's fused step treats a step as the first only when no parameter has a momentum
+    buffer, and fails on one that gets its first gradient later (a branch used late, DDP's
+    unused parameters): the missing buffers start as zeros, which with no dampening gives the
+    default step's weights (its first momentum is the gradient)."""
+    torch.manual_seed(0)
+    nets = [nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 1)]) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    cfg = dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-4)
+    fused, plain = build_optimizer(nets[0], cfg), build_optimizer(nets[1], {**cfg, "foreach": False})
+    assert fuse_sgd_step(fused, loss_scaled=False) and not fuse_sgd_step(plain, loss_scaled=False)
+    x = torch.randn(8, 4)
+    for step in range(4):
+        for net, opt in zip(nets, (fused, plain)):
+            opt.zero_grad(set_to_none=True)
+            h = net[0](x)
+            (net[1](h).square().mean() if step >= 2 else h.square().mean()).backward()  # net[1] from step 2
+            opt.step()
+    for (name, a), b in zip(nets[0].state_dict().items(), nets[1].state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
 
 
 @pytest.mark.filterwarnings("ignore:amp. this CPU has no native fp16")
@@ -137,7 +165,7 @@ def test_resume_steps_fused_as_this_run_says_not_the_checkpoint(tmp_path, saved_
     second = _sgd_runner(tmp_path / "second", amp=resumed_by)
     second.max_epochs = 4  # (saved outside an epoch end: meta says epoch 3, CheckpointHook's count)
     second.resume(saved)
-    assert all(g["fused"] is fused for g in second.optimizer.param_groups)
+    assert all(g["fused"] is (True if fused else None) for g in second.optimizer.param_groups)
     second.run({"train": _loader()})
     assert len(second.losses_history) == 4 and all(math.isfinite(v) for v in second.losses_history)
 

@@ -79,14 +79,14 @@ def test_same_batches_in_the_same_order_as_the_plain_loader(factory):
     assert [[b.tolist() for b in spanning2] for _ in range(3)] == expected[:3]
 
 
-def _fetched_ahead(loader, log: Path, wait_s: float) -> int:
+def _fetched_ahead(loader, log: Path, expected: int, wait_s: float) -> int:
     """How many items the workers fetched beyond epoch 0's own by the end of epoch 0 plus up to
-    ``wait_s`` seconds (polling until there is one)."""
+    ``wait_s`` seconds (polling until ``expected`` came, then 0.2 s more for any beyond)."""
     epoch = sum(len(b) for b in loader)  # epoch 0 consumed whole (20: groups padded); 1 not asked for
     deadline = time.monotonic() + wait_s
-    while len(list(log.iterdir())) <= epoch and time.monotonic() < deadline:
+    while len(list(log.iterdir())) < epoch + expected and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.2)  # (and for the rest of what was asked, were it more than expected)
+    time.sleep(0.2)
     return len(list(log.iterdir())) - epoch
 
 
@@ -100,14 +100,14 @@ def test_the_workers_load_the_next_epoch_before_it_is_asked_for(tmp_path):
     )
     # 2 workers x 2 batches ahead: epoch 1's first 4 batches (16 items) were asked for as epoch
     # 0's last ones came back
-    assert _fetched_ahead(loader, tmp_path / "spanning", wait_s=30) == 16
+    assert _fetched_ahead(loader, tmp_path / "spanning", expected=16, wait_s=60) == 16
     # a persistent DataLoader's workers wait for the next iter()
     data = Indices(n=16, log=tmp_path / "plain")
     sampler = DistributedGroupSampler(data, 4, num_replicas=1, rank=0, seed=0)
     plain = DataLoader(
         data, batch_size=4, sampler=sampler, num_workers=2, prefetch_factor=2, persistent_workers=True
     )
-    assert _fetched_ahead(plain, tmp_path / "plain", wait_s=0.5) == 0
+    assert _fetched_ahead(plain, tmp_path / "plain", expected=0, wait_s=0.5) == 0
 
 
 def test_set_epoch_out_of_turn_restarts_at_that_epoch():
@@ -161,6 +161,8 @@ def test_samplers_that_cannot_be_drawn_ahead_are_refused():
         EpochSpanningLoader(DataLoader(data, batch_size=4, sampler=GroupSampler(data, 4), num_workers=1))
     with pytest.raises(ValueError, match="num_workers > 0"):
         EpochSpanningLoader(DataLoader(data, batch_size=4))
+    with pytest.raises(ValueError, match="batch_size=None"):
+        EpochSpanningLoader(DataLoader(data, batch_size=None, num_workers=1))
 
 
 def test_build_dataloader_spans_epochs_only_with_persistent_workers():

@@ -98,6 +98,8 @@ class EpochSpanningLoader:
     def __init__(self, loader: DataLoader) -> None:
         if loader.num_workers <= 0:
             raise ValueError("an epoch-spanning loader needs worker processes (num_workers > 0)")
+        if loader.batch_sampler is None:
+            raise ValueError("an epoch-spanning loader needs batches (batch_size=None gives single items)")
         if not spans_epochs(loader.sampler):
             raise ValueError(
                 f"{type(loader.sampler).__name__} shuffles from global random state: an epoch-spanning "
@@ -107,6 +109,9 @@ class EpochSpanningLoader:
         self.sampler = _EpochCursor(loader.sampler)
         self._chain = _EpochChain(loader.batch_sampler)
         extra = {} if loader.prefetch_factor is None else {"prefetch_factor": loader.prefetch_factor}
+        for name in ("in_order", "pin_memory_device"):  # (torch versions that have them)
+            if hasattr(loader, name):
+                extra[name] = getattr(loader, name)
         self._endless = DataLoader(
             loader.dataset,
             batch_sampler=self._chain,
@@ -116,6 +121,7 @@ class EpochSpanningLoader:
             timeout=loader.timeout,
             worker_init_fn=loader.worker_init_fn,
             multiprocessing_context=loader.multiprocessing_context,
+            generator=loader.generator,  # (the workers' base seed is drawn from it)
             **extra,
         )
         self._iterator: Iterator[Any] | None = None

@@ -108,27 +108,39 @@ def fuse_sgd_step(optimizer: torch.optim.Optimizer, loss_scaled: bool) -> bool:
     """Switch plain SGD on CPU parameters to torch's fused step; returns whether it runs fused.
 
     The fused kernel does weight decay, momentum and the update in one pass over each parameter
-    where the default makes several: 40M parameters 634 -> 187 ms per step on 2 cores (the
-    optimizer's ``add_`` calls were 9% of Oriented R-CNN's bf16 training step on the H200's
-    host), the same weights up to rounding (its multiply-adds: 1 ulp now and then). Left as it
-    is: an optimizer other than SGD, one whose config chose ``fused`` or ``foreach``, parameters
-    off the CPU (CUDA's default, ``foreach``, is one pass already), and a loss-scaled (fp16)
-    step, where a first step skipped for overflow would leave the fused step's momentum buffers
-    as ``torch.empty_like`` made them (torch 2.13) and the next steps would add that memory to
-    the weights. Call it again after ``load_state_dict``: a checkpoint's param groups bring
-    their own ``fused`` flag (a run resumed under another precision).
+    where the default makes several: a ResNet-50's step 18.3 -> 7.5 ms on 2 cores
+    (``benchmarks/bench_optimizer_step.py``; the optimizer's ``add_`` calls were 9% of Oriented
+    R-CNN's bf16 training step on the H200's host), the same weights up to rounding (its
+    multiply-adds: 1 ulp now and then). The momentum buffers that are missing are made zeros
+    first: torch's fused step takes a step as the first only when no parameter has one, and
+    fails on a parameter whose first gradient comes later (a branch used late, DDP's unused
+    parameters); with no dampening a zero buffer's first step is the default's (the gradient).
+
+    Left to torch's default (``fused`` None, so ``foreach`` where torch picks it, as on CUDA):
+    an optimizer other than SGD, parameters off the CPU, dampening with momentum, and a
+    loss-scaled (fp16) step, where a first step skipped for overflow would leave the fused
+    step's fresh momentum buffers as ``torch.empty_like`` made them (torch 2.13). A config that
+    sets ``fused`` or ``foreach`` itself is left as it is. Call it again after
+    ``load_state_dict``: a checkpoint's param groups bring the saving run's flag.
     """
     if type(optimizer) is not torch.optim.SGD:
         return False
     if optimizer.defaults.get("fused") is not None or optimizer.defaults.get("foreach") is not None:
         return bool(optimizer.defaults.get("fused"))
-    params = [p for g in optimizer.param_groups for p in g["params"]]
+    groups = optimizer.param_groups
+    params = [p for g in groups for p in g["params"]]
     fused = (
         not loss_scaled
         and bool(params)
         and all(p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) for p in params)
-        and not any(g.get("differentiable") for g in optimizer.param_groups)
+        and not any(g.get("differentiable") for g in groups)
+        and all(g["momentum"] == 0 or g["dampening"] == 0 for g in groups)
     )
-    for g in optimizer.param_groups:
-        g["fused"] = fused
+    for g in groups:
+        g["fused"] = True if fused else None
+        if fused and g["momentum"] != 0:
+            for p in g["params"]:
+                state = optimizer.state[p]
+                if state.get("momentum_buffer") is None:
+                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
     return fused
