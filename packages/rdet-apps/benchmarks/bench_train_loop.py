@@ -9,7 +9,9 @@
 (b) ``full_loop``: ``train_detector`` as ``rdet train`` / ``rdet demo`` run it (data loader
     and its workers, augmentation, host-device copies, hooks, logging; for ``demo`` also its
     evaluations and checkpoints every 5 epochs), timed from iteration ``--warmup`` to
-    ``--iters`` with a synchronisation at both ends. For ``retinanet-dota`` the evaluation
+    ``--iters`` with a synchronisation at both ends; ``window_s_by_part``: the window's
+    seconds in ``train_step`` and in each hook point of each hook (host time: the logger
+    waits there for the GPU when it reads the losses), the rest being the wait for data. For ``retinanet-dota`` the evaluation
     and the checkpoint (once per DOTA epoch: thousands of iterations) are pushed out of the
     window and timed once each afterwards (``evaluate_s``, ``checkpoint_s``).
 (c) ``demo_command`` (``--config demo``): ``rdet demo`` in a fresh process; its training
@@ -159,13 +161,14 @@ def full_loop(cfg: Any, device: Any, iters: int, warmup: int, per_epoch: int, de
     import torch
 
     from rdet_apps.apis.train import train_detector
-    from rdet_apps.engine import Hook, unwrap
+    from rdet_apps.engine import Hook, Runner, unwrap
     from rdet_apps.engine.hooks import EvalHook
     from rdet_apps.logs import get_logger
     from rdet_apps.registry import HOOKS
     from rdet_data import build_dataset
 
-    timing: dict[str, Any] = {"stamps": {}}
+    timing: dict[str, Any] = {"stamps": {}, "on": False}
+    spent: dict[str, float] = {}
 
     class LoopTimer(Hook):
         def before_run(self, runner: Any) -> None:
@@ -176,8 +179,29 @@ def full_loop(cfg: Any, device: Any, iters: int, warmup: int, per_epoch: int, de
             if done in (warmup, iters):
                 _sync(device)
                 timing["stamps"][done] = time.perf_counter()
+                timing["on"] = done == warmup
             if done >= iters:
                 raise StopBench
+
+    # where the window's host time goes: each hook point of each hook, and train_step (host
+    # time: a hook that reads a loss waits there for the GPU to catch up); the rest is the wait
+    # for data and the runner's own bookkeeping
+    def timed_call_hook(self: Any, name: str) -> None:
+        for _, hook in self.hooks:
+            t = time.perf_counter()
+            getattr(hook, name)(self)
+            if timing["on"]:
+                key = f"{type(hook).__name__}.{name}"
+                spent[key] = spent.get(key, 0.0) + time.perf_counter() - t
+
+    plain_train_step = Runner.train_step
+
+    def timed_train_step(self: Any, batch: Any) -> Any:
+        t = time.perf_counter()
+        record = plain_train_step(self, batch)
+        if timing["on"]:
+            spent["train_step"] = spent.get("train_step", 0.0) + time.perf_counter() - t
+        return record
 
     HOOKS.register_module(module=LoopTimer, force=True)
     batch = cfg.data.get("samples_per_gpu", 2)
@@ -189,10 +213,18 @@ def full_loop(cfg: Any, device: Any, iters: int, warmup: int, per_epoch: int, de
     logger = get_logger(work / "train.log")
     model = _model(cfg, device)
     start = time.perf_counter()
-    with contextlib.suppress(StopBench):
-        train_detector(model, build_dataset(cfg.data.train), cfg, validate=True, logger=logger)
+    plain_call_hook = Runner.call_hook
+    Runner.call_hook, Runner.train_step = timed_call_hook, timed_train_step  # type: ignore[method-assign]
+    try:
+        with contextlib.suppress(StopBench):
+            train_detector(model, build_dataset(cfg.data.train), cfg, validate=True, logger=logger)
+    finally:
+        Runner.call_hook, Runner.train_step = plain_call_hook, plain_train_step  # type: ignore[method-assign]
     stamps, runner = timing["stamps"], timing["runner"]
     seconds = stamps[iters] - stamps[warmup]
+    top = sorted(spent.items(), key=lambda kv: -kv[1])
+    breakdown = {k: round(v, 3) for k, v in top if v >= 0.005 * seconds}
+    breakdown["rest (data wait, bookkeeping)"] = round(seconds - sum(spent.values()), 3)
     out: dict[str, Any] = {
         "iters": iters,
         "warmup": warmup,
@@ -201,6 +233,7 @@ def full_loop(cfg: Any, device: Any, iters: int, warmup: int, per_epoch: int, de
         "it_per_s": round((iters - warmup) / seconds, 3),
         "ms_per_iter": round(seconds / (iters - warmup) * 1000, 2),
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if device.type == "cuda" else False,
+        "window_s_by_part": breakdown,
     }
     records = [json.loads(line) for f in work.glob("*.log.json") for line in f.read_text().splitlines()]
     train = [r for r in records if r.get("mode") == "train"]
