@@ -151,6 +151,11 @@ fi
 
 if want loop; then
   step loop-demo 150 "$PY" packages/rdet-apps/benchmarks/bench_train_loop.py --device cuda --config demo --iters 200 --json "$OUT/loop_demo.json"
+  # the loop again with one torch thread in the training process: do its CPU ops, with a
+  # thread per core, fight the 8 workers for the cores (train_step's host time in the loop
+  # against model-only's)?
+  step loop-demo-1thread 60 "$PY" packages/rdet-apps/benchmarks/bench_train_loop.py --device cuda --config demo --iters 200 \
+    --skip model demo --main-threads 1 --json "$OUT/loop_demo_1thread.json"
 fi
 
 if want ddp; then

@@ -299,6 +299,12 @@ def main() -> int:
         "--skip", nargs="*", default=[], choices=("model", "loop", "demo"), help="parts to skip"
     )
     parser.add_argument("--demo-epochs", type=int, default=None, help="(c): rdet demo --epochs (default 25)")
+    parser.add_argument(
+        "--main-threads",
+        type=int,
+        default=None,
+        help="torch threads of the training process (default torch's: one per core, beside the workers)",
+    )
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
 
@@ -307,6 +313,8 @@ def main() -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available")
     device = torch.device(args.device, 0) if args.device == "cuda" else torch.device("cpu")
+    if args.main_threads is not None:
+        torch.set_num_threads(args.main_threads)
     demo = args.config == "demo"
     iters = args.iters or (200 if demo else 40)
     warmup = args.warmup if args.warmup is not None else max(1, min(10, iters // 5))
