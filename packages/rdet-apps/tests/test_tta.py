@@ -97,11 +97,13 @@ def _mean_ap(capsys, config, ckpt, options) -> float:
     return float(re.search(r"mAP: ([0-9.]+)", out).group(1))
 
 
-def test_flip_tta_is_at_least_as_good_as_none(trained, tmp_path, capsys):
-    """`rdet test --eval mAP` on 64 held-out images, with and without h + v flip TTA: flips do
-    not cost more than 0.01 mAP. On the 16 validation images one model gains 0.009 and another,
-    trained from a float-rounding difference, loses 0.073; on these 64 the same models gain
-    -0.000 and +0.002, and 6 others (seeds 1-3) from -0.006 to +0.032 (mean of the 8: +0.007)."""
+def test_flip_tta_scores_near_none(trained, tmp_path, capsys):
+    """`rdet test --eval mAP` on 64 held-out images, with and without h + v flip TTA: the merged
+    flips score within 0.15 of the plain model (what the mirrored-image test above does not
+    see: the merge through `rdet test`, its NMS and its evaluation). Flips merged by NMS do not
+    always help: over 16 demo models (seeds 0-7, lr 2e-3 and 1e-3) TTA moved mAP by -0.077 to
+    +0.032, by -0.077 to +0.018 for the 8 of today's config; a merge that mapped one direction's
+    boxes back wrongly would add a misplaced box, scored as high as the right one, per object."""
     _, ckpt, options, _ = trained
     held_out = make_demo_dota(tmp_path / "held_out", num_images=64, size=256, seed=1)
     options = [o for o in options if not o.startswith("data.test.")]
@@ -111,7 +113,7 @@ def test_flip_tta_is_at_least_as_good_as_none(trained, tmp_path, capsys):
     tta = _mean_ap(capsys, cfg, ckpt, options)
     with capsys.disabled():
         print(f"\nTTA: mAP@0.5 {plain:.4f} without, {tta:.4f} with horizontal + vertical flips")
-    assert plain >= 0.6 and tta >= plain - 0.01
+    assert plain >= 0.6 and tta >= plain - 0.15
 
 
 def test_infer_and_inference_detector_take_tta(trained, tmp_path, capsys):

@@ -131,7 +131,9 @@ data = dict(
 )
 
 evaluation = dict(interval=5, metric="mAP", save_best="mAP")
-optimizer = dict(type="AdamW", lr=2e-3, weight_decay=1e-4)
+# lr 1e-3: over 8 seeds (held-out mAP@0.5 on 64 images) 0.68-0.84, mean 0.78; 2e-3 peaked early
+# (gradient norms up to 65 in epoch 2) and gave 0.37-0.81, mean 0.68
+optimizer = dict(type="AdamW", lr=1e-3, weight_decay=1e-4)
 optimizer_config = dict(grad_clip=dict(max_norm=35, norm_type=2))
 lr_config = dict(policy="step", warmup="linear", warmup_iters=20, warmup_ratio=0.1, step=[20])
 runner = dict(type="EpochBasedRunner", max_epochs=25)
