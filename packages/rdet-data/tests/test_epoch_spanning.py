@@ -36,15 +36,8 @@ class Indices(Dataset):
         return i
 
 
-def _plain(loader: DataLoader, epochs: range) -> list[list[int]]:
-    out = []
-    for e in epochs:
-        loader.sampler.set_epoch(e)
-        out.append([b.tolist() for b in loader])
-    return out
-
-
-def _spanning(loader: EpochSpanningLoader, epochs: range) -> list[list[int]]:
+def _epochs(loader: DataLoader | EpochSpanningLoader, epochs: range) -> list[list[list[int]]]:
+    """The batches of ``epochs``, each epoch announced with ``set_epoch`` as the runner does."""
     out = []
     for e in epochs:
         loader.sampler.set_epoch(e)
@@ -71,9 +64,9 @@ def _loaders(sampler_factory, workers: int = 2, batch: int = 4):
 )
 def test_same_batches_in_the_same_order_as_the_plain_loader(factory):
     plain, spanning = _loaders(factory)
-    expected = _plain(plain, range(4))
+    expected = _epochs(plain, range(4))
     assert len(spanning) == len(plain) == 6 and len({str(e) for e in expected}) == 4  # shuffled per epoch
-    assert _spanning(spanning, range(4)) == expected
+    assert _epochs(spanning, range(4)) == expected
     # iterating without set_epoch continues with the next epoch, as the runner's epochs do
     spanning2 = _loaders(factory)[1]
     assert [[b.tolist() for b in spanning2] for _ in range(3)] == expected[:3]
@@ -112,15 +105,15 @@ def test_the_workers_load_the_next_epoch_before_it_is_asked_for(tmp_path):
 
 def test_set_epoch_out_of_turn_restarts_at_that_epoch():
     plain, spanning = _loaders(lambda d: DistributedGroupSampler(d, 4, num_replicas=1, rank=0, seed=1))
-    expected = _plain(plain, range(6))
-    assert _spanning(spanning, range(2)) == expected[:2]
-    assert _spanning(spanning, range(4, 6)) == expected[4:6]  # a resumed run: epoch 4 next
-    assert _spanning(spanning, range(1, 2)) == expected[1:2]  # and back
+    expected = _epochs(plain, range(6))
+    assert _epochs(spanning, range(2)) == expected[:2]
+    assert _epochs(spanning, range(4, 6)) == expected[4:6]  # a resumed run: epoch 4 next
+    assert _epochs(spanning, range(1, 2)) == expected[1:2]  # and back
 
 
 def test_an_epoch_left_early_is_not_continued():
     plain, spanning = _loaders(lambda d: GroupSampler(d, 4, seed=2))
-    expected = _plain(plain, range(3))
+    expected = _epochs(plain, range(3))
     spanning.sampler.set_epoch(0)
     it = iter(spanning)
     assert [next(it).tolist() for _ in range(2)] == expected[0][:2]
