@@ -391,11 +391,11 @@ def build_dataloaders(
     dist: bool = False,
     seed: int | None = None,
     num_gpus: int = 1,
-) -> dict[str, DataLoader]:
+) -> dict[str, DataLoader | EpochSpanningLoader]:
     """Build ``data.<split>`` datasets and their loaders from an MMRotate ``data`` config.
 
     val and test datasets are built with ``test_mode=True`` (as MMRotate's train and test
-    tools do). Returns ``{split: DataLoader}``; ``loader.dataset`` is the dataset.
+    tools do). Returns ``{split: loader}`` (``build_dataloader``'s); ``loader.dataset`` is the dataset.
     """
     loaders = {}
     for split in splits:
