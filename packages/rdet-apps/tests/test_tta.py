@@ -102,7 +102,7 @@ def test_flip_tta_scores_near_none(trained, tmp_path, capsys):
     flips score within 0.15 of the plain model (what the mirrored-image test above does not
     see: the merge through `rdet test`, its NMS and its evaluation). Flips merged by NMS do not
     always help: over 16 demo models (seeds 0-7, lr 2e-3 and 1e-3) TTA moved mAP by -0.077 to
-    +0.032, by -0.077 to +0.018 for the 8 of today's config; a merge that mapped one direction's
+    +0.023, by -0.077 to +0.018 for the 8 of today's config; a merge that mapped one direction's
     boxes back wrongly would add a misplaced box, scored as high as the right one, per object."""
     _, ckpt, options, _ = trained
     held_out = make_demo_dota(tmp_path / "held_out", num_images=64, size=256, seed=1)
