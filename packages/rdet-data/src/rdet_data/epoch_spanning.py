@@ -135,10 +135,6 @@ class EpochSpanningLoader:
             raise AttributeError(name)
         return getattr(self.loader, name)
 
-    def close(self) -> None:
-        """Stop the worker processes (they also stop when the loader is garbage-collected)."""
-        self._iterator, self._next_epoch = None, None
-
     def __iter__(self) -> Iterator[Any]:
         cursor = self.sampler
         epoch = cursor.epoch if cursor.requested or self._next_epoch is None else self._next_epoch
