@@ -46,8 +46,11 @@ def clustered(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return boxes, torch.rand(n, generator=g)
 
 
-def test_box_iou_rotated_2000x2000(benchmark, backend):
-    b1, b2 = random_boxes(2000, 1).to(backend), random_boxes(2000, 2).to(backend)
+@pytest.mark.parametrize(
+    "size", [1024.0, 128.0], ids=["spread over 1024 px", "in 128 px: most pairs clipped"]
+)
+def test_box_iou_rotated_2000x2000(benchmark, backend, size):
+    b1, b2 = random_boxes(2000, 1, size).to(backend), random_boxes(2000, 2, size).to(backend)
 
     def run():
         out = rbox_ops.box_iou_rotated(b1, b2)
