@@ -144,6 +144,13 @@ def test_dataloader_args_old_and_new_style():
         match=r"test_dataloader\.sample_per_gpu: .*did you mean data\.test_dataloader\.samples_per_gpu",
     ):
         dataloader_args(dict(test_dataloader=dict(sample_per_gpu=2)), "test")
+    # a string where a flag belongs ('False' is truthy: workers would persist and span epochs)
+    with pytest.raises(
+        ValueError, match=r"data\.persistent_workers \(train\) must be True or False, got 'False'"
+    ):
+        dataloader_args(dict(persistent_workers="False"), "train")
+    with pytest.raises(ValueError, match=r"data\.shuffle \(val\) must be True or False, got 1"):
+        dataloader_args(dict(val_dataloader=dict(shuffle=1)), "val")
 
 
 def test_default_workers_follow_the_cpus(monkeypatch):

@@ -373,6 +373,9 @@ def dataloader_args(
         value = args[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"data.{key} ({split}) must be an integer >= {least}, got {value!r}")
+    for key in ("persistent_workers", "shuffle", "pin_memory", "drop_last", "dist"):
+        if key in args and not isinstance(args[key], bool):  # ('False' is truthy)
+            raise ValueError(f"data.{key} ({split}) must be True or False, got {args[key]!r}")
     return args
 
 
