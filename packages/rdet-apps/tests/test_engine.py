@@ -154,6 +154,24 @@ def test_fused_sgd_takes_a_parameter_whose_first_gradient_comes_late():
 
 
 @pytest.mark.filterwarnings("ignore:amp. this CPU has no native fp16")
+def test_a_configs_own_fused_sgd_is_kept_and_safe_under_the_loss_scaler(tmp_path):
+    """A config's ``fused=True`` is kept, also beside fp16's loss scaler, and its momentum
+    buffers start as zeros: torch's fused step would otherwise make them with empty_like on a
+    first step that the scaler then skips for overflow, and add that memory to the weights
+    later. With dampening that cannot be made safe: an error naming the setting."""
+    runner = _sgd_runner(tmp_path / "f", amp="fp16", fused=True, nesterov=False)
+    opt = runner.optimizer
+    assert runner.scaler is not None and all(g["fused"] is True for g in opt.param_groups)
+    params = [p for g in opt.param_groups for p in g["params"]]
+    assert all(torch.equal(opt.state[p]["momentum_buffer"], torch.zeros_like(p)) for p in params)
+    runner.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**40)  # the first steps overflow: skipped
+    runner.run({"train": _loader()})
+    assert all(torch.isfinite(p).all() for p in params)
+    with pytest.raises(ValueError, match="fused=True with dampening under fp16's loss scaler"):
+        _sgd_runner(tmp_path / "d", amp="fp16", fused=True, nesterov=False, dampening=0.1)
+
+
+@pytest.mark.filterwarnings("ignore:amp. this CPU has no native fp16")
 @pytest.mark.parametrize(("saved_by", "resumed_by", "fused"), [(None, "fp16", False), ("fp16", None, True)])
 def test_resume_steps_fused_as_this_run_says_not_the_checkpoint(tmp_path, saved_by, resumed_by, fused):
     """A checkpoint's param groups carry the fused flag of the run that saved it; a run resumed

@@ -119,27 +119,41 @@ def fuse_sgd_step(optimizer: torch.optim.Optimizer, loss_scaled: bool) -> bool:
     Left to torch's default (``fused`` None, so ``foreach`` where torch picks it, as on CUDA):
     an optimizer other than SGD, parameters off the CPU, dampening with momentum, and a
     loss-scaled (fp16) step, where a first step skipped for overflow would leave the fused
-    step's fresh momentum buffers as ``torch.empty_like`` made them (torch 2.13). A config that
-    sets ``fused`` or ``foreach`` itself is left as it is. Call it again after
-    ``load_state_dict``: a checkpoint's param groups bring the saving run's flag.
+    step's fresh momentum buffers as ``torch.empty_like`` made them (torch 2.13) and the next
+    steps would add that memory to the weights. A config that sets ``fused`` or ``foreach``
+    itself keeps its choice; with ``fused=True`` its missing buffers are made zeros as well,
+    which takes that fault away under a loss scaler too (with dampening it cannot: an error).
+    Call it again after ``load_state_dict``: a checkpoint's param groups bring the saving run's
+    flag.
+
+    Raises:
+        ValueError: The config chose ``fused=True`` with dampening, and the loss is scaled.
     """
     if type(optimizer) is not torch.optim.SGD:
         return False
-    if optimizer.defaults.get("fused") is not None or optimizer.defaults.get("foreach") is not None:
-        return bool(optimizer.defaults.get("fused"))
     groups = optimizer.param_groups
-    params = [p for g in groups for p in g["params"]]
-    fused = (
-        not loss_scaled
-        and bool(params)
-        and all(p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) for p in params)
-        and not any(g.get("differentiable") for g in groups)
-        and all(g["momentum"] == 0 or g["dampening"] == 0 for g in groups)
-    )
-    for g in groups:
-        g["fused"] = True if fused else None
-        if fused and g["momentum"] != 0:
-            for p in g["params"]:
+    damped = any(g["momentum"] != 0 and g["dampening"] != 0 for g in groups)
+    if optimizer.defaults.get("fused") is not None or optimizer.defaults.get("foreach") is not None:
+        fused = bool(optimizer.defaults.get("fused"))
+        if fused and damped and loss_scaled:
+            raise ValueError(
+                "optimizer: fused=True with dampening under fp16's loss scaler: a first step skipped "
+                "for overflow would leave torch's fused momentum buffers uninitialised; drop fused or dampening"
+            )
+    else:
+        params = [p for g in groups for p in g["params"]]
+        fused = (
+            not loss_scaled
+            and bool(params)
+            and all(p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) for p in params)
+            and not any(g.get("differentiable") for g in groups)
+            and not damped
+        )
+        for g in groups:
+            g["fused"] = True if fused else None
+    if fused and not damped:
+        for g in groups:
+            for p in g["params"] if g["momentum"] != 0 else ():
                 state = optimizer.state[p]
                 if state.get("momentum_buffer") is None:
                     state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
