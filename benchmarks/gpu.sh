@@ -133,6 +133,9 @@ if want cpu; then
     step "cpu-$model" 150 ${pin[@]+"${pin[@]}"} "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py --models "$model" \
       --variants fp32-nchw channels-last bf16 --rounds 1 --repeat 1 --threads 2 --json "$OUT/cpu_$model.json"
   done
+  # the Runner trains channels-last under CPU autocast: is NCHW's bf16 step faster on this CPU?
+  step cpu-oriented_rcnn-nchw 60 ${pin[@]+"${pin[@]}"} "$PY" packages/rdet-apps/benchmarks/bench_vs_mmrotate.py \
+    --models oriented_rcnn --modes train --variants bf16-nchw --rounds 1 --repeat 1 --threads 2 --json "$OUT/cpu_oriented_rcnn_nchw.json"
 fi
 
 if want cpu_profile; then

@@ -22,6 +22,8 @@ rdet variants (inference through ``init_detector`` and ``model.predict``; traini
 - ``channels-last``: float32, conv weights channels-last (the CPU default of ``init_detector``).
 - ``fused``: channels-last + ``--fuse-conv-bn`` (inference only).
 - ``bf16``: channels-last (+ fused at inference) under bf16 autocast (``--amp bf16``).
+- ``bf16-nchw``: the same with contiguous (NCHW) weights (float32 training was slower channels-last
+  on an AVX2 CPU: does bf16's on a CPU with native bf16 gain from it?).
 - ``compiled``: channels-last + fused, backbone / neck / heads under ``torch.compile``
   (inference only; the first call's compile time is reported apart).
 
@@ -51,6 +53,7 @@ VARIANTS = {
     "channels-last": dict(channels_last=True, fuse=False, amp=None, compile=False),
     "fused": dict(channels_last=True, fuse=True, amp=None, compile=False),
     "bf16": dict(channels_last=True, fuse=True, amp="bf16", compile=False),
+    "bf16-nchw": dict(channels_last=False, fuse=True, amp="bf16", compile=False),
     "compiled": dict(channels_last=True, fuse=True, amp=None, compile=True),
 }
 INFER_ONLY = ("fused", "compiled")
@@ -215,7 +218,13 @@ def _rdet_worker(spec: dict[str, Any]) -> dict[str, Any]:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9, weight_decay=1e-4)
         with tempfile.TemporaryDirectory() as work:
             runner = Runner(
-                model, optimizer, work, max_iters=1, grad_clip=dict(max_norm=35, norm_type=2), amp=v["amp"]
+                model,
+                optimizer,
+                work,
+                max_iters=1,
+                grad_clip=dict(max_norm=35, norm_type=2),
+                amp=v["amp"],
+                channels_last=v["channels_last"],
             )
 
         def step() -> None:
