@@ -126,7 +126,9 @@ def test_real_dior_xml(shared_dir):
     assert len(ds) == 1 and ds.data_infos[0]["filename"] == "00001.jpg"
     ann = ds.get_ann_info(0)
     assert ds.CLASSES[ann["labels"][0]] == "golffield"
-    np.testing.assert_allclose(ann["bboxes"][0, :4], [408.5, 454.5, 551, 435], atol=1e-3)
+    # axis-aligned, 551 x 435 px: 'oc' as MMRotate's poly2obb_np gives it (theta = pi/2, w the
+    # vertical side), no longer w, h swapped at theta = 4.4e-8 (float32 pi/2 wrapped)
+    np.testing.assert_allclose(ann["bboxes"][0], [408.5, 454.5, 435, 551, np.pi / 2], atol=1e-3)
 
 
 # -- synthetic -----------------------------------------------------------------------------------

@@ -208,4 +208,14 @@ def _min_area_rect(polys: np.ndarray) -> np.ndarray:
             ],
             -1,
         )
+    out[:, 4] = _through_degrees(out[:, 4].astype(f32))
     return out
+
+
+def _through_degrees(theta: np.ndarray) -> np.ndarray:
+    """float32 radians -> radians as MMRotate has them: OpenCV returns float32 degrees
+    (``(float)(angle * 180 / CV_PI)``, the product in float32) and MMRotate divides by 180 and
+    multiplies by pi in float64. An axis-aligned rectangle's float32 pi/2 (4.4e-8 above pi/2)
+    thus becomes exactly 90 degrees and float64 pi/2, which 'oc' keeps in its (0, pi/2]."""
+    degrees = ((theta * f32(180)).astype(np.float64) / np.pi).astype(f32)
+    return degrees.astype(np.float64) / 180 * np.pi
