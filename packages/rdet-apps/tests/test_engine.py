@@ -307,6 +307,51 @@ def test_iteration_based_runner_and_val_workflow(tmp_path):
         epoch_runner.run({"train": _loader()}, workflow=[("train", 1), ("val", 1)])
 
 
+def test_a_hook_written_as_mmrotates_docs_show_is_called(tmp_path):
+    """MMRotate's docs (customize_runtime) write a custom hook with before_epoch, after_epoch,
+    before_iter and after_iter: MMCV calls them at the training's and a val workflow's epochs and
+    iterations. Before, rdet called none of them, and said nothing."""
+    calls = []
+
+    class MyHook(Hook):
+        def before_run(self, runner):
+            calls.append("run")
+
+        def before_epoch(self, runner):
+            calls.append(f"epoch{runner.epoch}")
+
+        def after_epoch(self, runner):
+            calls.append(f"/epoch{runner.epoch}")
+
+        def before_iter(self, runner):
+            calls.append(runner.inner_iter)
+
+        def after_iter(self, runner):
+            if self.end_of_epoch(runner) or self.every_n_iters(runner, 3):
+                calls.append("n")
+
+    runner = Runner(Toy(), torch.optim.SGD(Toy().parameters(), lr=0.1), tmp_path, max_epochs=1)
+    runner.register_hook(MyHook())
+    runner.run({"train": _loader(), "val": _loader(16)}, workflow=[("train", 1), ("val", 1)])
+    # 4 training iterations (the 3rd of the run and the epoch's last flagged), then 2 val batches
+    assert calls == ["run", "epoch0", 0, 1, 2, "n", 3, "n", "/epoch0", "epoch1", 0, 1, "/epoch1"]
+    calls.clear()
+    runner.log_val_metrics({"mAP": 0.5})  # an evaluation (EvalHook) is not an epoch, as in MMCV
+    assert calls == []
+
+
+def test_mmcv_hook_helpers():
+    class R:
+        epoch, iter, inner_iter, iters_per_epoch, max_epochs, max_iters = 3, 19, 4, 5, 4, None
+
+    h = Hook()
+    assert h.every_n_epochs(R, 2) and not h.every_n_epochs(R, 3) and not h.every_n_epochs(R, 0)
+    assert h.every_n_iters(R, 10) and h.every_n_inner_iters(R, 5) and h.end_of_epoch(R)
+    assert h.is_last_epoch(R) and h.is_last_iter(R)
+    R.max_epochs, R.max_iters = None, 20
+    assert not h.is_last_epoch(R) and h.is_last_iter(R)
+
+
 def test_bf16_autocast_on_cpu(tmp_path):
     runner = Runner(Toy(), torch.optim.SGD(Toy().parameters(), lr=0.01), tmp_path, max_epochs=1, amp="bf16")
     runner.run({"train": _loader()})

@@ -266,12 +266,16 @@ class Runner:
 
     def log_val_metrics(self, metrics: dict[str, Any]) -> None:
         """Results of an evaluation during training (``EvalHook`` hands them over): they replace
-        what the log buffer holds, so that the ``val`` record holds the metrics only, and every
-        hook's ``after_val_epoch`` runs once. Values that are not numbers are not logged."""
+        what the log buffer holds, so that the ``val`` record holds the metrics only, and the
+        ``after_val_epoch`` of every hook that defines one runs once (not the generic
+        ``after_epoch``: an evaluation is no epoch, as in MMCV). Values that are not numbers are
+        not logged."""
         self.flush()
         self._log_buffer.clear()
         self._log_buffer.update({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
-        self.call_hook("after_val_epoch")
+        for _, hook in self.hooks:  # an evaluation is no epoch: not for a hook's generic after_epoch
+            if getattr(type(hook), "after_val_epoch", Hook.after_val_epoch) is not Hook.after_val_epoch:
+                hook.after_val_epoch(self)
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -390,10 +394,13 @@ class Runner:
         totals: dict[str, float] = {}
         n = 0
         for i, batch in enumerate(self._feed(loader)):
-            self.inner_iter = i + 1
+            self.inner_iter = i
+            self.call_hook("before_val_iter")
             for k, v in self.val_step(batch).items():
                 totals[k] = totals.get(k, 0.0) + v
             n += 1
+            self.inner_iter = i + 1
+            self.call_hook("after_val_iter")
         self.log_buffer.update({k: v / max(n, 1) for k, v in totals.items()})
         self.call_hook("after_val_epoch")
 

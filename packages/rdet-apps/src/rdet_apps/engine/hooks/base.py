@@ -2,7 +2,8 @@
 
 A hook is called at fixed points of training (``before_run``, ``before_train_epoch``,
 ``before_train_iter``, ``after_train_iter``, ``after_train_epoch``, ``before_val_epoch``,
-``after_val_epoch``, ``after_run``) with the runner as its one argument. Hooks type that
+``before_val_iter``, ``after_val_iter``, ``after_val_epoch``, ``after_run``; the train and val
+points default to MMCV's generic ``before_epoch`` ... ``after_iter``) with the runner as its one argument. Hooks type that
 argument as ``RunnerView``, a protocol that ``rdet_apps.engine.runner.Runner`` satisfies, so
 that no hook module imports the runner (the runner imports the hooks, not the reverse).
 """
@@ -98,7 +99,14 @@ class RunnerView(Protocol):
 
 
 class Hook:
-    """Base class: every method does nothing; subclasses override the points they need."""
+    """Base class: every method does nothing; subclasses override the points they need.
+
+    As in MMCV, the train and val points fall back on the generic ones: a hook that defines only
+    ``before_epoch`` / ``after_epoch`` / ``before_iter`` / ``after_iter`` (MMRotate's docs write
+    custom hooks so) is called at both the training's and a ``('val', n)`` workflow's epochs and
+    iterations. An evaluation during training (``EvalHook``) is not an epoch: it reaches only
+    the hooks that define ``after_val_epoch`` themselves (``Runner.log_val_metrics``).
+    """
 
     def before_run(self, runner: RunnerView) -> None:
         """Once, before the first iteration."""
@@ -106,21 +114,77 @@ class Hook:
     def after_run(self, runner: RunnerView) -> None:
         """Once, after the last iteration."""
 
+    def before_epoch(self, runner: RunnerView) -> None:
+        """Before each training or ``('val', n)`` workflow epoch (unless those are overridden)."""
+
+    def after_epoch(self, runner: RunnerView) -> None:
+        """After each training or ``('val', n)`` workflow epoch (unless those are overridden)."""
+
+    def before_iter(self, runner: RunnerView) -> None:
+        """Before each training or workflow validation iteration (unless those are overridden)."""
+
+    def after_iter(self, runner: RunnerView) -> None:
+        """After each training or workflow validation iteration (unless those are overridden)."""
+
     def before_train_epoch(self, runner: RunnerView) -> None:
         """Before each training epoch (iteration-based runs: once, at the start)."""
+        self.before_epoch(runner)
 
     def after_train_epoch(self, runner: RunnerView) -> None:
         """After each training epoch (iteration-based runs: once, at the end)."""
+        self.after_epoch(runner)
 
     def before_train_iter(self, runner: RunnerView) -> None:
         """Before each training iteration."""
+        self.before_iter(runner)
 
     def after_train_iter(self, runner: RunnerView) -> None:
         """After each training iteration (its values are in ``runner.log_buffer``)."""
+        self.after_iter(runner)
 
     def before_val_epoch(self, runner: RunnerView) -> None:
         """Before a ``('val', n)`` workflow epoch."""
+        self.before_epoch(runner)
 
     def after_val_epoch(self, runner: RunnerView) -> None:
         """After a validation (workflow epoch or evaluation); the results are in
         ``runner.log_buffer``."""
+        self.after_epoch(runner)
+
+    def before_val_iter(self, runner: RunnerView) -> None:
+        """Before each batch of a ``('val', n)`` workflow epoch."""
+        self.before_iter(runner)
+
+    def after_val_iter(self, runner: RunnerView) -> None:
+        """After each batch of a ``('val', n)`` workflow epoch."""
+        self.after_iter(runner)
+
+    # MMCV's helpers for hooks that act every n epochs or iterations (runner.epoch / iter count
+    # those finished, inner_iter is the current iteration's index within its epoch)
+
+    def every_n_epochs(self, runner: RunnerView, n: int) -> bool:
+        """The current epoch is the n-th, 2n-th, ... (1-based)."""
+        return (runner.epoch + 1) % n == 0 if n > 0 else False
+
+    def every_n_inner_iters(self, runner: RunnerView, n: int) -> bool:
+        """The current iteration is the n-th, 2n-th, ... of its epoch."""
+        return (runner.inner_iter + 1) % n == 0 if n > 0 else False
+
+    def every_n_iters(self, runner: RunnerView, n: int) -> bool:
+        """The current iteration is the n-th, 2n-th, ... of the run."""
+        return (runner.iter + 1) % n == 0 if n > 0 else False
+
+    def end_of_epoch(self, runner: RunnerView) -> bool:
+        """The current iteration is its epoch's last."""
+        return runner.inner_iter + 1 == runner.iters_per_epoch
+
+    def is_last_epoch(self, runner: RunnerView) -> bool:
+        """The current epoch is the run's last (epoch-based runs)."""
+        return runner.max_epochs is not None and runner.epoch + 1 == runner.max_epochs
+
+    def is_last_iter(self, runner: RunnerView) -> bool:
+        """The current iteration is the run's last (iteration-based runs: max_iters; epoch-based:
+        the last epoch's last iteration)."""
+        if runner.max_iters is not None:
+            return runner.iter + 1 == runner.max_iters
+        return self.is_last_epoch(runner) and self.end_of_epoch(runner)
