@@ -245,6 +245,55 @@ def test_normalize_pad_format_collect():
     assert set(out) == {"img_metas", "img", "gt_bboxes", "gt_labels"}
 
 
+def _resized_flipped(syn):
+    img = syn.draw_image(128, 128, syn.SYN_BOXES)
+    r = {
+        "img": img,
+        "img_shape": img.shape,
+        "ori_shape": img.shape,
+        "img_fields": ["img"],
+        "filename": "a.png",
+    }
+    r = RResize(img_scale=(64, 64))(r)
+    return RRandomFlip(flip_ratio=1.0, direction="horizontal")(r)
+
+
+def test_collect_names_a_typo_d_meta_key(syn):
+    """MMDetection raises KeyError on the first image; rdet used to leave the key out, and a
+    typo'd scale_factor gave detections at half size (exit 0)."""
+    keys = ("filename", "ori_shape", "img_shape", "scale_factr", "flip", "flip_direction")
+    with pytest.raises(
+        KeyError, match=r"'scale_factr' is not made by any transform.*did you mean 'scale_factor'"
+    ):
+        Collect(keys=["img"], meta_keys=keys)(_resized_flipped(syn))
+
+
+@pytest.mark.parametrize(
+    "dropped,named",
+    [("scale_factor", r"scale_factor \(the image was resized by \[0.5"), ("flip", "flip / flip_direction"),
+     ("ori_shape", r"ori_shape \(\(128, 128\), the image is now \(64, 64\)\)")],
+)  # fmt: skip
+def test_collect_refuses_to_drop_what_maps_detections_back(syn, dropped, named):
+    keys = [
+        k
+        for k in ("filename", "ori_shape", "img_shape", "scale_factor", "flip", "flip_direction")
+        if k != dropped
+    ]
+    with pytest.raises(ValueError, match=named):
+        Collect(keys=["img"], meta_keys=keys)(_resized_flipped(syn))
+
+
+def test_collect_leaves_out_what_the_pipeline_did_not_make(syn):
+    img = syn.draw_image(64, 64, syn.SYN_BOXES)  # no resize, flip, pad, normalize: nothing to map back
+    out = Collect(keys=["img"])({"img": img, "img_shape": img.shape, "ori_shape": img.shape})
+    meta = out["img_metas"]
+    assert (
+        meta.img_shape == meta.pad_shape == (64, 64, 3)
+        and not meta.flip
+        and meta.scale_factor.tolist() == [1] * 4
+    )
+
+
 def test_multi_scale_flip_aug_and_collate(syn):
     img = syn.draw_image(400, 300, syn.SYN_BOXES)
     tta = MultiScaleFlipAug(

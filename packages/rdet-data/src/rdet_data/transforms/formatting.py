@@ -109,6 +109,29 @@ def _hwc_shape(img: Any) -> tuple[int, ...]:
 
 
 META_FIELDS = ("filename", "ori_shape", "img_shape", "pad_shape", "scale_factor", "flip", "flip_direction")
+#: meta keys that MMDetection's and rdet's transforms write, present or not in a given pipeline
+#: (a ``meta_keys`` entry outside these and missing from the results is a typo)
+KNOWN_META_KEYS = frozenset(
+    META_FIELDS
+    + (
+        "ori_filename",
+        "img_norm_cfg",
+        "img_info",
+        "img_prefix",
+        "scale",
+        "scale_idx",
+        "keep_ratio",
+        "pad_fixed_size",
+        "pad_size_divisor",
+        "rotate",
+        "rotate_angle",
+        "rotate_matrix",
+        "crop_offset",
+        "batch_input_shape",
+        "img_fields",
+        "bbox_fields",
+    )
+)
 
 
 @TRANSFORMS.register_module()
@@ -116,9 +139,16 @@ class Collect:
     """Keep ``keys`` and gather ``meta_keys`` into ``img_metas`` (an ``ImageMeta``).
 
     Meta keys that ``ImageMeta`` has no field for (``ori_filename``, ``img_norm_cfg``, ...)
-    go to ``ImageMeta.extra``; missing ones are left out (``img_shape`` and ``ori_shape``
-    then default to the image's (H, W, C)). A key of ``keys`` missing from the results is a
-    ``KeyError`` naming it. The output is the ``Collect`` dict of the dataset contract
+    go to ``ImageMeta.extra``; ones that the pipeline did not make (no ``Pad``: no
+    ``pad_shape``) are left out (``img_shape`` and ``ori_shape`` then default to the image's
+    (H, W, C)). Errors, where MMDetection raises a ``KeyError`` on the first image or its
+    detections come out wrong without a word:
+
+    * a key of ``keys`` missing from the results;
+    * a meta key that no transform makes (a typo: ``scale_factr``), missing from the results;
+    * a resize, flip or original shape that the pipeline made but ``meta_keys`` leaves out
+      (``scale_factor``, ``flip``, ``flip_direction``, ``ori_shape``): the detections would be
+      mapped back to the image without it. The output is the ``Collect`` dict of the dataset contract
     (``rdet_core.structures.DetSample``); ``rdet_data.collate`` checks it.
     """
 
@@ -145,8 +175,11 @@ class Collect:
         extra: dict[str, Any] = {}
         for key in self.meta_keys:
             if key not in results:
+                if key not in KNOWN_META_KEYS:
+                    raise KeyError(self._unknown_meta_key(key, results))
                 continue
             (fields if key in META_FIELDS else extra)[key] = results[key]
+        self._check_nothing_left_out(results)
         missing = [key for key in self.keys if key not in results]
         if missing:
             raise KeyError(
@@ -168,6 +201,34 @@ class Collect:
         for key in self.keys:
             data[key] = results[key]
         return data
+
+    def _unknown_meta_key(self, key: str, results: dict[str, Any]) -> str:
+        import difflib
+
+        near = difflib.get_close_matches(key, sorted(KNOWN_META_KEYS | set(results)), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        return (
+            f"Collect: meta key {key!r} is not made by any transform before it (the results have "
+            f"{sorted(results)}){hint}"
+        )
+
+    def _check_nothing_left_out(self, results: dict[str, Any]) -> None:
+        """A resize / flip / original shape that ``meta_keys`` drops would leave the detections
+        at the network's scale, unflipped, or clipped to the wrong image."""
+        changed = []
+        scale = results.get("scale_factor")
+        if "scale_factor" not in self.meta_keys and scale is not None and not np.allclose(scale, 1):
+            changed.append(f"scale_factor (the image was resized by {np.round(scale, 4).tolist()})")
+        if results.get("flip") and ("flip" not in self.meta_keys or "flip_direction" not in self.meta_keys):
+            changed.append(f"flip / flip_direction (the image was flipped {results.get('flip_direction')})")
+        ori, img = results.get("ori_shape"), results.get("img_shape")
+        if "ori_shape" not in self.meta_keys and ori is not None and tuple(ori)[:2] != tuple(img or ori)[:2]:
+            changed.append(f"ori_shape ({tuple(ori)[:2]}, the image is now {tuple(img)[:2]})")
+        if changed:
+            raise ValueError(
+                f"Collect: meta_keys={list(self.meta_keys)} leaves out {'; '.join(changed)}: the "
+                "detections could not be mapped back to the original image; add the key(s) to meta_keys"
+            )
 
     def __repr__(self) -> str:
         return f"Collect(keys={self.keys}, meta_keys={self.meta_keys})"
