@@ -291,6 +291,9 @@ def test_negative_gap_is_an_error_naming_gaps(syn, tmp_path):
         (dict(rates=[100.0]), r"at rate 100.0 \(--rates\): invalid size gap pair \[0 0\]"),
         (dict(padding_value=[1, 2]), r"1 value or one per channel .*\(--padding-value\), got \[1, 2\]"),
         (dict(padding_value=[-1]), r"--padding-value"),
+        # >= 1 kept no window: 0 patches written, exit 0
+        (dict(img_rate_thr=1.0), r"img_rate_thr must be in \[0, 1\) \(--img-rate-thr\), got 1.0"),
+        (dict(img_rate_thr=float("nan")), r"--img-rate-thr"),
     ],
 )
 def test_bad_rates_and_padding_values_name_their_option(syn, tmp_path, kw, message):

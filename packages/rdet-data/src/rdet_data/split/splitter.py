@@ -339,6 +339,8 @@ def split_dota(
         )
     if not 0 <= iof_thr <= 1:
         raise ValueError(f"iof_thr must be in [0, 1], got {iof_thr}")
+    if not 0 <= img_rate_thr < 1:  # a window's share inside the image is at most 1: none is kept
+        raise ValueError(f"img_rate_thr must be in [0, 1) (--img-rate-thr), got {img_rate_thr}")
     if save_ext not in (".png", ".jpg", ".bmp", ".tif"):
         raise ValueError(f"save_ext must be .png, .jpg, .bmp or .tif, got {save_ext!r}")
     pv = [int(padding_value)] if isinstance(padding_value, (int, float)) else [int(v) for v in padding_value]
