@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rdet_apps.engine import Hook, Runner, build_optimizer, build_runner, build_schedule, parse_losses
 from rdet_apps.engine.hooks import EvalHook, get_priority
-from rdet_apps.engine.optim import fuse_sgd_step
+from rdet_apps.engine.optim import DefaultOptimizerConstructor, fuse_sgd_step
 
 SCRIPT = Path(__file__).parent / "scripts" / "toy_training.py"
 
@@ -93,7 +93,7 @@ def test_paramwise_cfg_groups():
     assert ((2,), 0.2, 1e-4) in by_shape  # conv bias: bias_lr_mult
     assert ((4,), 0.1, 0.0) in by_shape  # bn weight/bias: no decay, bn bias keeps its lr
     assert ((1, 4), 0.05, 1e-4) in by_shape and ((1,), 0.05, 1e-4) in by_shape  # custom key wins
-    with pytest.raises(KeyError, match="not a torch.optim optimizer.*AdamW"):
+    with pytest.raises(KeyError, match="neither a torch.optim optimizer.*AdamW"):
         build_optimizer(model, dict(type="Adamm", lr=0.1))
     assert isinstance(build_optimizer(model, dict(type="AdamW", lr=1e-3)), torch.optim.AdamW)
 
@@ -109,6 +109,47 @@ def _sgd_runner(tmp_path, amp=None, **cfg):
 
 
 @pytest.mark.filterwarnings("ignore:amp. this CPU has no native fp16")
+def test_optimizers_and_constructors_of_your_own(tmp_path):
+    """MMRotate's docs (customize_runtime): a registered optimizer by its name, and a registered
+    constructor by ``optimizer.constructor``. Before, only torch.optim's names were known."""
+    from rdet_apps.registry import OPTIMIZER_BUILDERS, OPTIMIZERS
+    from rdet_core import UnknownTypeError
+
+    @OPTIMIZERS.register_module(force=True)
+    class HalfStepSGD(torch.optim.SGD):
+        def __init__(self, params, lr, a=0.5):
+            super().__init__(params, lr=lr * a)
+
+    built = []
+
+    @OPTIMIZER_BUILDERS.register_module(force=True)
+    class FrozenBiasConstructor(DefaultOptimizerConstructor):
+        def __call__(self, model):
+            built.append(self.optimizer_cls)
+            return self.optimizer_cls(
+                [p for n, p in model.named_parameters() if "bias" not in n], **self.optimizer_cfg
+            )
+
+    opt = build_optimizer(Toy(), dict(type="HalfStepSGD", lr=0.1, a=0.2))
+    assert isinstance(opt, HalfStepSGD) and opt.param_groups[0]["lr"] == pytest.approx(0.02)
+    cfg = dict(
+        optimizer=dict(type="HalfStepSGD", lr=0.1, constructor="FrozenBiasConstructor"),
+        runner=dict(type="EpochBasedRunner", max_epochs=1),
+        log_config=dict(hooks=[]),
+    )
+    runner = build_runner(cfg, Toy(), tmp_path)
+    assert built == [HalfStepSGD] and len(runner.optimizer.param_groups[0]["params"]) == 3  # weights only
+    with pytest.raises(
+        UnknownTypeError,
+        match="'FrozenBiasConstrutor' is not in the 'optimizer_builders'.*FrozenBiasConstructor",
+    ):
+        build_optimizer(Toy(), dict(type="SGD", lr=0.1, constructor="FrozenBiasConstrutor"))
+    with pytest.raises(
+        KeyError, match="'HalfStepSDG' is neither a torch.optim optimizer nor registered.*HalfStepSGD"
+    ):
+        build_optimizer(Toy(), dict(type="HalfStepSDG", lr=0.1))
+
+
 def test_sgd_on_the_cpu_steps_fused_unless_the_loss_is_scaled(tmp_path):
     """Plain SGD on CPU parameters runs torch's fused step (one pass per parameter) with the
     default step's weights up to rounding (its multiply-adds: 1 ulp now and then); with fp16's

@@ -1,5 +1,8 @@
-"""Optimizers from MMRotate's ``optimizer`` config: any ``torch.optim`` class by name, with
-MMCV's ``paramwise_cfg`` (per-parameter learning-rate and weight-decay multipliers)."""
+"""Optimizers from MMRotate's ``optimizer`` config: any ``torch.optim`` class by name, or one of
+your own registered in ``rdet_apps.registry.OPTIMIZERS``, with MMCV's ``paramwise_cfg``
+(per-parameter learning-rate and weight-decay multipliers), built by MMCV's
+``DefaultOptimizerConstructor`` or by the ``constructor`` the config names (registered in
+``rdet_apps.registry.OPTIMIZER_BUILDERS``)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["build_optimizer", "param_groups"]
+from rdet_apps.registry import OPTIMIZER_BUILDERS, OPTIMIZERS
+
+__all__ = ["DefaultOptimizerConstructor", "build_optimizer", "param_groups"]
 
 _NORM_TYPES = (
     nn.modules.batchnorm._BatchNorm,
@@ -72,17 +77,11 @@ def param_groups(
     return groups
 
 
-def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    """``dict(type='SGD', lr=0.0025, momentum=0.9, weight_decay=1e-4, paramwise_cfg=...)`` ->
-    the ``torch.optim`` optimizer (MMRotate's ``optimizer`` config key).
-
-    Raises:
-        KeyError: ``type`` names no ``torch.optim`` optimizer (the message lists them).
-    """
-    cfg = dict(cfg)
-    kind = cfg.pop("type")
-    paramwise = cfg.pop("paramwise_cfg", None)
-    cls = getattr(torch.optim, kind, None)
+def _optimizer_class(kind: str) -> type[torch.optim.Optimizer]:
+    """A registered optimizer of your own, else ``torch.optim``'s."""
+    cls = OPTIMIZERS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        cls = getattr(torch.optim, kind, None) if isinstance(kind, str) else None
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         names = sorted(
             n
@@ -91,17 +90,58 @@ def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimi
             and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
             and n != "Optimizer"
         )
+        own = f"; registered: {', '.join(sorted(OPTIMIZERS.keys()))}" if len(OPTIMIZERS) else ""
         raise KeyError(
-            f"optimizer type {kind!r} is not a torch.optim optimizer; choose one of {', '.join(names)}"
+            f"optimizer type {kind!r} is neither a torch.optim optimizer nor registered in "
+            f"rdet_apps.registry.OPTIMIZERS; torch.optim has {', '.join(names)}{own}"
         )
-    if "lr" not in cfg:
-        raise KeyError(f"optimizer {kind} needs an 'lr'")
-    if paramwise is None:
-        return cls([p for p in model.parameters() if p.requires_grad], **cfg)
-    groups = param_groups(model, cfg["lr"], cfg.get("weight_decay", 0.0), paramwise)
-    for g in groups:
-        g.pop("name")
-    return cls(groups, **cfg)
+    return cls
+
+
+@OPTIMIZER_BUILDERS.register_module()
+class DefaultOptimizerConstructor:
+    """MMCV's default: the optimizer ``optimizer_cfg['type']`` over the model's trainable
+    parameters, one group per parameter under ``paramwise_cfg`` (:func:`param_groups`).
+
+    A constructor of your own takes the same two arguments and is called with the model; register
+    it with ``@OPTIMIZER_BUILDERS.register_module()`` and name it in ``optimizer.constructor``.
+    """
+
+    def __init__(self, optimizer_cfg: dict[str, Any], paramwise_cfg: dict[str, Any] | None = None) -> None:
+        self.optimizer_cfg = dict(optimizer_cfg)
+        self.paramwise_cfg = paramwise_cfg
+        self.optimizer_cls = _optimizer_class(self.optimizer_cfg.pop("type", None))
+        if "lr" not in self.optimizer_cfg:
+            raise KeyError(f"optimizer {self.optimizer_cls.__name__} needs an 'lr'")
+
+    def __call__(self, model: nn.Module) -> torch.optim.Optimizer:
+        cfg = self.optimizer_cfg
+        if self.paramwise_cfg is None:
+            return self.optimizer_cls([p for p in model.parameters() if p.requires_grad], **cfg)
+        groups = param_groups(model, cfg["lr"], cfg.get("weight_decay", 0.0), self.paramwise_cfg)
+        for g in groups:
+            g.pop("name")
+        return self.optimizer_cls(groups, **cfg)
+
+
+def build_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    """``dict(type='SGD', lr=0.0025, momentum=0.9, weight_decay=1e-4, paramwise_cfg=...)`` ->
+    the optimizer (MMRotate's ``optimizer`` config key), as MMCV's ``build_optimizer``: the
+    ``constructor`` key (default ``'DefaultOptimizerConstructor'``) names the builder, given the
+    rest of the config and ``paramwise_cfg``.
+
+    Raises:
+        KeyError: ``type`` names neither a ``torch.optim`` optimizer nor a registered one (the
+            message lists them); no ``lr``.
+        rdet_core.UnknownTypeError: ``constructor`` names no registered constructor.
+    """
+    cfg = dict(cfg)
+    constructor = cfg.pop("constructor", "DefaultOptimizerConstructor")
+    paramwise = cfg.pop("paramwise_cfg", None)
+    builder = OPTIMIZER_BUILDERS.get(constructor) if isinstance(constructor, str) else None
+    if builder is None:
+        raise OPTIMIZER_BUILDERS.unknown_type_error(str(constructor))
+    return builder(cfg, paramwise)(model)
 
 
 def fuse_sgd_step(optimizer: torch.optim.Optimizer, loss_scaled: bool) -> bool:
