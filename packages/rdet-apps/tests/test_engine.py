@@ -503,6 +503,34 @@ def test_more_processes_per_node_than_gpus_fails_at_start(monkeypatch, launcher)
     rdist.check_gpus_per_node(1, 2)
 
 
+def test_dist_params_port_reaches_a_slurm_job(monkeypatch):
+    """MMRotate's docs: two Slurm jobs on one node set different ``dist_params.port``s. Before,
+    rdet read no dist_params and both jobs met on 29500."""
+    import torch.distributed
+
+    from rdet_apps.engine import dist as rdist
+
+    seen = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda backend: seen.update(backend=backend))
+    env = {"SLURM_PROCID": "0", "SLURM_NTASKS": "1", "SLURM_NODELIST": "node1", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": "29500"}  # fmt: skip
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    params = rdist.dist_params({"dist_params": {"backend": "nccl", "port": 29517}})
+    assert params == {"backend": None, "port": 29517}  # nccl without CUDA: gloo, as without the key
+    rdist.init_dist("slurm", **params)
+    assert os.environ["MASTER_PORT"] == "29517" and seen == {"backend": "gloo"}
+    assert rdist.dist_params({}) == {"backend": None, "port": None}
+    for bad, message in (
+        ({"prot": 1}, r"dist_params: unknown key\(s\) \['prot'\]"),
+        ({"port": "29501"}, r"dist_params.port must be an integer in 1..65535, got '29501'"),
+        ({"backend": "ncl"}, r"dist_params.backend must be .* got 'ncl'"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            rdist.dist_params({"dist_params": bad})
+
+
 def test_a_command_leaves_the_process_group_when_it_is_done(monkeypatch):
     """`rdet train` / `rdet test` destroy the process group on success: left to exit, gloo's
     threads now and then aborted the finished process (SIGABRT in 1 of 25 two-process runs)."""

@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         single_gpu_test,
         to_mmrotate_results,
     )
-    from rdet_apps.engine import init_dist, leave_process_group
+    from rdet_apps.engine import dist_params, init_dist, leave_process_group
     from rdet_data import build_dataloader, build_dataset, dataloader_args
 
     if not (args.out or args.eval or args.format_only or args.show_dir):
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     distributed = args.launcher != "none"
-    rank = init_dist(args.launcher)[0] if distributed else 0
+    rank = init_dist(args.launcher, **dist_params(cfg))[0] if distributed else 0
     test_cfg = dict(cfg.data.test)
     test_cfg.pop("samples_per_gpu", None)
     dataset = build_dataset({**test_cfg, "test_mode": True})

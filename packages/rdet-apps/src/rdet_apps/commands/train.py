@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     import rdet_models
     from rdet_apps.apis.train import default_device, train_detector
     from rdet_apps.commands.env import collect
-    from rdet_apps.engine import init_dist, leave_process_group, set_random_seed
+    from rdet_apps.engine import dist_params, init_dist, leave_process_group, set_random_seed
     from rdet_apps.engine.config_checks import check_runtime_config
     from rdet_apps.logs import get_logger
     from rdet_data import build_dataset
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.load_from:
         cfg.load_from = args.load_from
     distributed = args.launcher != "none"
-    rank = init_dist(args.launcher)[0] if distributed else 0
+    rank = init_dist(args.launcher, **dist_params(cfg))[0] if distributed else 0
     Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
     timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
     logger = get_logger(Path(cfg.work_dir) / f"{timestamp}.log", cfg.get("log_level", "INFO"), rank)

@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from rdet_apps.engine.checkpoint import load_state, save_checkpoint, unwrap
-from rdet_apps.engine.dist import get_dist_info, init_dist, leave_process_group, set_random_seed
+from rdet_apps.engine.dist import dist_params, get_dist_info, init_dist, leave_process_group, set_random_seed
 from rdet_apps.engine.hooks import (
     CheckpointHook,
     EvalHook,
@@ -47,6 +47,7 @@ __all__ = [
     "build_optimizer",
     "build_runner",
     "build_schedule",
+    "dist_params",
     "get_dist_info",
     "init_dist",
     "leave_process_group",

@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 import random
 import subprocess
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["check_gpus_per_node", "get_dist_info", "init_dist", "leave_process_group", "set_random_seed"]
+__all__ = [
+    "check_gpus_per_node",
+    "dist_params",
+    "get_dist_info",
+    "init_dist",
+    "leave_process_group",
+    "set_random_seed",
+]
 
 
 def get_dist_info() -> tuple[int, int]:
@@ -52,12 +60,38 @@ def check_gpus_per_node(local_rank: int, local_processes: int | None = None) -> 
         )
 
 
+def dist_params(cfg: Any) -> dict[str, Any]:
+    """The config's ``dist_params`` (MMRotate's ``dict(backend='nccl')``, plus a ``port`` for
+    Slurm jobs that share a node) as :func:`init_dist`'s keyword arguments.
+
+    ``backend='nccl'`` (every MMRotate config's default) where CUDA is unavailable becomes None,
+    so that :func:`init_dist` picks gloo, as it does without the key.
+
+    Raises:
+        ValueError: A key other than ``backend`` and ``port``, an unknown backend, or a port
+            outside 1..65535 (each named as ``dist_params.<key>``).
+    """
+    params = dict(cfg.get("dist_params") or {})
+    unknown = sorted(set(params) - {"backend", "port"})
+    if unknown:
+        raise ValueError(f"dist_params: unknown key(s) {unknown}; rdet reads 'backend' and 'port'")
+    backend, port = params.get("backend"), params.get("port")
+    if backend is not None and backend not in ("nccl", "gloo", "mpi", "ucc"):
+        raise ValueError(f"dist_params.backend must be 'nccl', 'gloo', 'mpi' or 'ucc', got {backend!r}")
+    if backend == "nccl" and not torch.cuda.is_available():
+        backend = None
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+        raise ValueError(f"dist_params.port must be an integer in 1..65535, got {port!r}")
+    return {"backend": backend, "port": port}
+
+
 def init_dist(launcher: str, backend: str | None = None, port: int | None = None) -> tuple[int, int]:
     """Join the process group of a ``torchrun`` or Slurm launch; returns ``(rank, world_size)``.
 
     ``backend`` defaults to nccl where CUDA is available, else gloo. Under Slurm, the master
-    address is the first node of ``SLURM_NODELIST`` and the port ``port`` or ``MASTER_PORT``
-    or 29500. Where CUDA is available, each process takes the GPU of its local rank, so a
+    address is the first node of ``SLURM_NODELIST`` and the port ``port`` (the config's
+    ``dist_params.port``; as in MMCV it wins over ``MASTER_PORT``), else ``MASTER_PORT``, else
+    29500; torchrun sets its own. Where CUDA is available, each process takes the GPU of its local rank, so a
     node may not run more processes than it has GPUs (``check_gpus_per_node``); to run
     several CPU processes on a machine with GPUs, hide them (``CUDA_VISIBLE_DEVICES=``).
 
@@ -78,7 +112,9 @@ def init_dist(launcher: str, backend: str | None = None, port: int | None = None
         nodes = os.environ["SLURM_NODELIST"]
         addr = subprocess.getoutput(f"scontrol show hostname {nodes} | head -n1") or nodes.split(",")[0]
         os.environ.setdefault("MASTER_ADDR", addr)
-        os.environ.setdefault("MASTER_PORT", str(port or 29500))
+        if port is not None:
+            os.environ["MASTER_PORT"] = str(port)
+        os.environ.setdefault("MASTER_PORT", "29500")
         os.environ["RANK"] = os.environ["SLURM_PROCID"]
         os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
         local = os.environ.get("SLURM_LOCALID")
