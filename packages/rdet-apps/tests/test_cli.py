@@ -35,6 +35,9 @@ def test_print_config_round_trips_with_options(tmp_path, capsys):
     }
     assert main(["print-config", str(tmp_path / "cfg.py"), "--format", "json"]) == 0
     assert '"depth": 50' in capsys.readouterr().out
+    # MMRotate's docs' command line: --options
+    assert main(["print-config", str(tmp_path / "cfg.py"), "--options", "model.backbone.depth=101"]) == 0
+    assert Config.fromstring(capsys.readouterr().out, ".py").model.backbone.depth == 101
 
 
 def test_errors_are_one_line_unless_debug(tmp_path, capsys):

@@ -141,6 +141,9 @@ def test_browse_dataset_command(tmp_path, trained):
                 str(out),
                 "--max-images",
                 "3",
+                "--not-show",  # MMRotate's docs' flags: accepted (rdet never opens a window)
+                "--show-interval",
+                "0.5",
                 "--cfg-options",
                 *options,
             ]

@@ -23,6 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pipeline steps to leave out",
     )
     parser.add_argument("--max-images", type=int, default=None, help="stop after this many")
+    # MMRotate's browse_dataset.py shows a window unless --not-show; rdet always writes the
+    # pictures (opencv-headless has no windows), so both flags of MMRotate's command line are
+    # accepted and change nothing
+    parser.add_argument("--not-show", action="store_true", help="(MMRotate's; rdet never opens a window)")
+    parser.add_argument(
+        "--show-interval", type=float, default=2.0, help="(MMRotate's, for its window; rdet opens none)"
+    )
     parser.add_argument(
         "--cfg-options",
         nargs="+",

@@ -13,11 +13,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="config file (.py, .json, .yaml)")
     parser.add_argument(
         "--cfg-options",
+        "--options",  # MMRotate's docs' name for it (tools/misc/print_config.py)
+        dest="cfg_options",
         nargs="+",
         action=DictAction,
         default={},
         metavar="KEY=VALUE",
-        help="override settings, e.g. model.backbone.depth=18",
+        help="override settings, e.g. model.backbone.depth=18 (--options: the same)",
     )
     parser.add_argument("--format", choices=("py", "json", "yaml"), default="py", help="output format")
 
