@@ -7,9 +7,37 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["check_iou_thr", "check_labels", "check_scale_ranges", "check_sort"]
+__all__ = ["check_bool", "check_iou_thr", "check_labels", "check_nproc", "check_scale_ranges", "check_sort"]
 
 SORTS = ("devkit", "stable")
+
+
+def check_bool(value: object, name: str) -> bool:
+    """``value`` if it is a real bool (``True``/``False``, or numpy's).
+
+    A string is truthy whatever it says: ``use_07_metric='False'`` (or a mistyped
+    ``'Flase'`` from ``--eval-options``) would silently switch the option on.
+
+    Raises:
+        TypeError: Naming the option and the value: anything but a bool (strings, numbers).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def check_nproc(value: object, name: str = "nproc") -> int:
+    """``value`` as an int >= 1 (MMRotate hands it to ``multiprocessing.Pool``).
+
+    Raises:
+        ValueError: Naming the option and the value: not an integer (a bool, a float, a
+            string), or below 1.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= 1, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value}")
+    return int(value)
 
 
 def check_iou_thr(value: object, name: str = "iou_thr") -> float:

@@ -1,15 +1,19 @@
 """DOTA text files as the official evaluation reads and writes them.
 
 * Label files (``labelTxt/P0001.txt``): ``x1 y1 ... x4 y4 class [difficult]`` per object.
-  As the devkit's ``parse_gt``: lines with fewer than 9 fields (the ``imagesource:`` and
-  ``gsd:`` header, blank lines) are skipped, a missing difficult flag is 0, any non-zero
-  flag (1, or 2 from the splitter) is difficult.
+  As the devkit's ``parse_gt``: a missing difficult flag is 0, any non-zero flag (1, or 2
+  from the splitter) is difficult, blank lines are skipped. Header lines (``imagesource:``,
+  ``gsd:``) are told apart as ``rdet_data`` does: a line of fewer than 9 fields with a
+  ``:``, before the file's first object. Any other short line (the devkit skips it, and
+  the object is lost: 8 coordinates without their class) is an error.
 * Task1 result files (``Task1_<class>.txt``): ``image score x1 y1 ... x4 y4`` per detection.
 
 Fields are what ``bytes.split()`` separates; lines end at ``\n``, ``\r\n`` or a lone ``\r``.
-Unlike the devkit, a malformed line is an error naming the file and line: the number of
-fields of every line is checked (a vectorised count) before all numbers are parsed in one
-pass, so a line with a field too many or too few cannot shift the columns of the others.
+Files are UTF-8; a leading BOM is dropped (as ``rdet_data`` does). Unlike the devkit, a
+malformed line is an error naming the file and line: the number of fields of every line is
+checked (a vectorised count) before all numbers are parsed in one pass, so a line with a
+field too many or too few cannot shift the columns of the others; bytes that are not UTF-8
+are an error naming the file and line too.
 
 All files of a kind are one text: each is read straight into its place in one buffer
 (joined by ``\n``, zero-padded for the word parse), scanned once, their numbers parsed in
@@ -147,6 +151,53 @@ class _Joined:
         return f"{Path(self.paths[f])}:{line - int(self.first_line[f]) + 1}"
 
 
+def _check_text(
+    data: bytes | bytearray, file_start: Sequence[int], paths: Sequence[str | os.PathLike]
+) -> bytes | bytearray:
+    """The joined files with each one's leading UTF-8 BOM blanked out (three spaces, so every
+    offset stays; as ``rdet_data`` and ``encoding='utf-8-sig'`` drop it). Only ASCII is
+    common: one vectorised test; other bytes must be UTF-8, checked file by file.
+
+    Raises:
+        DotaFileError: ``file:line:`` of the first byte that is not UTF-8 (a Latin-1 class
+            or image name), or ``file:1:`` of a UTF-16 file (its byte-order mark).
+    """
+    buf = np.frombuffer(data, np.uint8)
+    start = np.asarray(file_start, np.int64)
+    if start.size:
+        head = buf[np.minimum(start[:, None] + np.arange(3), buf.size - 1)]
+        bom = np.flatnonzero((head == np.array([0xEF, 0xBB, 0xBF], np.uint8)).all(1))
+        if bom.size:
+            data = data if isinstance(data, bytearray) else bytearray(data)
+            for k in start[bom].tolist():
+                data[k : k + 3] = b"   "
+            buf = np.frombuffer(data, np.uint8)
+    if int(buf.max(initial=0)) >= 0x80:
+        _check_utf8(data, start.tolist(), paths)
+    return data
+
+
+def _check_utf8(data: bytes | bytearray, file_start: list[int], paths: Sequence[str | os.PathLike]) -> None:
+    """Decode each file of the joined text; the first that is not UTF-8 is an error naming it."""
+    view = memoryview(data)
+    ends = [s - 1 for s in file_start[1:]] + [len(data) - _PAD]  # (files are joined by one \n)
+    for path, a, b in zip(paths, file_start, ends):
+        text = bytes(view[a:b])
+        if text.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DotaFileError(
+                f"{Path(path)}:1: a UTF-16 file (byte-order mark {text[:2]!r}); save it as UTF-8"
+            )
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            lineno = len((text[: err.start] + b"x").splitlines())
+            line = (text[: err.start] + b"x").splitlines()[-1][:-1] + text[err.start :].splitlines()[0]
+            raise DotaFileError(
+                f"{Path(path)}:{lineno}: not UTF-8 text (byte 0x{text[err.start]:02x} at byte offset "
+                f"{err.start} of the file): {line.decode('utf-8', 'replace').strip()!r}; save it as UTF-8"
+            ) from None
+
+
 def _join(paths: Sequence[str | os.PathLike], chunks: Sequence[bytes] | None = None) -> _Joined:
     """The files (their bytes ``chunks``, or read) as one text, scanned."""
     joined = _read_joined(paths) if chunks is None else None
@@ -155,6 +206,7 @@ def _join(paths: Sequence[str | os.PathLike], chunks: Sequence[bytes] | None = N
         starts = np.cumsum([_PAD] + [len(c) + 1 for c in chunks[:-1]]).tolist() if chunks else []
         joined = b"".join([bytes(_PAD), b"\n".join(chunks), bytes(_PAD)]), starts
     data, file_start = joined
+    data = _check_text(data, file_start, paths)
     lines = scan_lines(data, _PAD)
     file_of = np.searchsorted(file_start, lines.start, side="right") - 1
     first_line = np.searchsorted(lines.start, file_start)
@@ -213,7 +265,7 @@ def parse_task1_files(paths: Sequence[str | os.PathLike], chunks: Sequence[bytes
         DotaFileError: The first file with a malformed line names its first one
             (``file:line:``): a line without exactly 10 fields (every line of a file is
             counted before its numbers are read), else a score or coordinate that is not a
-            finite number.
+            finite number; bytes that are not UTF-8 (or a UTF-16 file).
     """
     text = _join(paths, chunks)
     lines = text.lines
@@ -276,13 +328,34 @@ def read_task1(path: str | os.PathLike) -> Task1Results:
 @dataclass
 class LabelSet:
     """The objects of several label files, in file order: object k is of class
-    ``names[name_code[k]]`` and in file ``file_index[k]``."""
+    ``names[name_code[k]]``, from line ``line[k]`` (1-based) of file ``file_index[k]``."""
 
     polygons: np.ndarray
     names: list[str]
     name_code: np.ndarray
     difficult: np.ndarray
     file_index: np.ndarray
+    line: np.ndarray
+
+
+def _headers(text: _Joined, short: np.ndarray, objects: np.ndarray) -> np.ndarray:
+    """Which of the lines ``short`` (1 to 8 fields) are header lines, by ``rdet_data``'s rule
+    (``formats/dota.py``): a line with a ``:`` (``imagesource:GoogleEarth``, ``gsd:0.5``)
+    before the first object line (``objects``, 9 fields or more) of its file."""
+    file_of = text.file_of
+    after_object = np.zeros(short.size, bool)
+    if objects.size:
+        prev = np.searchsorted(objects, short) - 1  # the last object line before each
+        after_object = (prev >= 0) & (file_of[objects[np.maximum(prev, 0)]] == file_of[short])
+    lines = text.lines
+    header = ~after_object
+    maybe = short[header]  # a few lines per file at most: each searched for its ':'
+    bounds = np.append(lines.start, len(lines.data) - lines.pad)
+    find = lines.data.find
+    header[header] = [
+        find(b":", a, b) >= 0 for a, b in zip(bounds[maybe].tolist(), bounds[maybe + 1].tolist())
+    ]
+    return header
 
 
 def parse_label_files(paths: Sequence[str | os.PathLike], chunks: Sequence[bytes] | None = None) -> LabelSet:
@@ -290,19 +363,27 @@ def parse_label_files(paths: Sequence[str | os.PathLike], chunks: Sequence[bytes
     or read, with the rules of :func:`read_dota_objects`, scanned and parsed as one text.
 
     Raises:
-        DotaFileError: A line with more than 10 fields, coordinates that are not finite
-            numbers, a difficult flag that is not an integer: ``file:line:`` of the first one.
+        DotaFileError: A line with more than 10 fields, or with 1 to 8 that is not a header
+            line (see the module docstring), coordinates that are not finite numbers, a
+            difficult flag that is not an integer, bytes that are not UTF-8 (or a UTF-16
+            file): ``file:line:`` of the first one.
     """
     text = _join(paths, chunks)
     lines = text.lines
-    too_many = np.flatnonzero(lines.count > 10)
-    if too_many.size:
-        line = int(too_many[0])
+    objects = np.flatnonzero(lines.count >= 9)
+    short = np.flatnonzero((lines.count > 0) & (lines.count < 9))  # blank lines are skipped
+    if short.size:
+        short = short[~_headers(text, short, objects)]
+    wrong = np.flatnonzero(lines.count > 10)
+    if short.size or wrong.size:
+        line = int(min(short[:1].tolist() + wrong[:1].tolist()))
+        hint = (
+            " (only 'key:value' lines before the first object are a header)" if lines.count[line] < 9 else ""
+        )
         raise DotaFileError(
-            f"{text.where(line)}: expected {_LABEL_FORMAT}, got {int(lines.count[line])} fields: "
+            f"{text.where(line)}: expected {_LABEL_FORMAT}, got {int(lines.count[line])} fields{hint}: "
             f"{lines.text(line)!r}"
         )
-    objects = np.flatnonzero(lines.count >= 9)  # shorter lines (headers, blanks) are skipped
     first = lines.first[objects]
     polygons, bad = parse_table(lines, first, range(8))
     bad_row, what = _first_bad_row((polygons, bad))
@@ -326,7 +407,15 @@ def parse_label_files(paths: Sequence[str | os.PathLike], chunks: Sequence[bytes
                     f"{text.where(line)}: difficult must be an integer, got {flag!r}"
                 ) from None
         difficult[flagged] = np.asarray(values, np.int64)[flag_code] != 0
-    return LabelSet(polygons, [t.decode("utf-8") for t in names], name_code, difficult, text.file_of[objects])
+    file_index = text.file_of[objects]
+    return LabelSet(
+        polygons,
+        [t.decode("utf-8") for t in names],
+        name_code,
+        difficult,
+        file_index,
+        objects - text.first_line[file_index] + 1,
+    )
 
 
 def read_label_files(paths: Sequence[str | os.PathLike]) -> LabelSet:

@@ -8,11 +8,12 @@ difficult objects are neither true nor false positives; VOC07 11-point AP or are
 the mean over classes. The same numbers as the devkit, computed for all images at once.
 
 Differences, on purpose: a class without any non-difficult object gets AP NaN (the devkit
-divides by zero) and is left out of the mAP with a warning; detections on images that are
-not annotated, unknown class names and malformed lines are errors naming the item (the
-devkit raises KeyError or crashes in numpy); so are a missing results folder or class file
-(the devkit raises on the first file it cannot open), labels outside the classes and an IoU
-threshold outside (0, 1].
+divides by zero) and is left out of the mAP with a warning, and no such object in any class
+is an error; detections on images that are not annotated, unknown class names and malformed
+lines are errors naming the item (the devkit raises KeyError, crashes in numpy, or skips a
+label line without its class and an object of an unknown class); so are a missing results
+folder or class file (the devkit raises on the first file it cannot open), labels outside
+the classes, an IoU threshold outside (0, 1] and a ``use_07_metric`` that is not a bool.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from rdet_eval._checks import check_iou_thr, check_sort
+from rdet_eval._checks import check_bool, check_iou_thr, check_sort
 from rdet_eval._polyiou import pair_iou
 from rdet_eval.ap import voc_ap
-from rdet_eval.dota_files import LabelSet, Task1Set, read_label_files, read_task1_files
+from rdet_eval.dota_files import DotaFileError, LabelSet, Task1Set, read_label_files, read_task1_files
 from rdet_eval.flatten import flatten_annotations, flatten_results
 from rdet_eval.matching import best_overlaps_by_class, claim_matches
 
@@ -118,6 +119,53 @@ def _per_class_ap(
     return out
 
 
+def _check_some_objects(difficult: np.ndarray, none_of: str, of_what: str = "") -> None:
+    """Without any non-difficult object every class's AP is NaN (the devkit divides by zero):
+    a test set without labels, an error rather than a NaN mAP with a warning."""
+    if np.count_nonzero(~difficult):
+        return
+    held = f" ({difficult.size} difficult only)" if difficult.size else ""
+    raise ValueError(
+        f"no ground truth to evaluate against: {none_of} holds an object{of_what} that is not "
+        f"difficult{held}, so every AP would be NaN; check the labels (all empty?)"
+    )
+
+
+def _fold(name: str) -> str:
+    """A class name as people misspell it alike: ``Ship``, ``small_vehicle``, ``small vehicle``."""
+    return name.casefold().replace("_", "-").replace(" ", "-")
+
+
+def _check_label_classes(
+    labels: LabelSet, class_index: dict[str, int], default: bool, ann_dir: Path, images: Sequence[str]
+) -> None:
+    """Class names of the label files that are not evaluated. With the default classes, every
+    one is an error (as ``rdet_data``'s ``DOTADataset``); with ``classes=`` given, objects of
+    other classes are not evaluated (a subset, as the devkit), except a name that is an
+    evaluated class but for case, ``_`` or spaces (``Ship``: its objects would be lost).
+
+    Raises:
+        DotaFileError: ``file:line:`` of the first object of such a class, and the classes.
+    """
+    folded = {_fold(n): n for n in class_index}
+    bad = [k for k, n in enumerate(labels.names) if n not in class_index and (default or _fold(n) in folded)]
+    if not bad:
+        return
+    first = int(np.flatnonzero(np.isin(labels.name_code, bad))[0])
+    name = labels.names[int(labels.name_code[first])]
+    where = f"{Path(ann_dir) / f'{images[int(labels.file_index[first])]}.txt'}:{int(labels.line[first])}"
+    known = ", ".join(class_index)
+    if _fold(name) in folded:
+        raise DotaFileError(
+            f"{where}: class {name!r} is not an evaluated class (did you mean {folded[_fold(name)]!r}? "
+            f"names are exact); classes: {known}"
+        )
+    raise DotaFileError(
+        f"{where}: unknown class {name!r}, not one of DOTA v1.0's classes ({known}); pass classes= "
+        "to evaluate others (objects of classes not passed are then not evaluated)"
+    )
+
+
 def _summarise(per_class: dict[str, dict[str, Any]]) -> dict[str, Any]:
     missing = [name for name, r in per_class.items() if r["npos"] == 0]
     if missing:
@@ -163,9 +211,12 @@ def eval_dota_task1(
     Raises:
         ValueError: ``det_results`` and ``annotations`` differ in length, a label outside
             ``[0, num_classes)``, ``iou_thr`` outside (0, 1], an unknown ``sort``, a
-            malformed or non-finite detection (named ``det_results[i][c]``).
+            malformed or non-finite detection (named ``det_results[i][c]``), no object that
+            is not difficult in any image (every AP would be NaN).
+        TypeError: ``use_07_metric`` is not a bool.
     """
     iou_thr = check_iou_thr(iou_thr)
+    use_07_metric = check_bool(use_07_metric, "use_07_metric")
     sort = check_sort(sort)
     if len(det_results) != len(annotations):
         raise ValueError(
@@ -180,6 +231,7 @@ def eval_dota_task1(
     gt_poly, gt_image, gt_label, gt_difficult = flatten_annotations(
         annotations, "polygons", 8, flag_key="difficult", num_classes=num_classes
     )
+    _check_some_objects(gt_difficult, f"none of the {len(annotations)} images of annotations")
     best, which = best_matches(det_label, det_image, dets[:, :8], gt_label, gt_image, gt_poly, iou_thr)
     per_class = _per_class_ap(
         det_label, dets[:, 8], best, which, gt_label, gt_difficult, num_classes, iou_thr, use_07_metric, sort
@@ -271,8 +323,11 @@ def evaluate_dota_task1(
             for a class without detections, as :func:`~rdet_eval.write_submission` writes).
         ann_dir: Folder of ``<image>.txt`` DOTA label files.
         iou_thr: A detection matches an object at IoU strictly above it; in (0, 1].
-        classes: Class names (default DOTA v1.0's 15). Objects of other classes in the label
-            files are not evaluated (as the devkit).
+        classes: Class names (default DOTA v1.0's 15). With the default, a label file
+            object of another class is an error (as ``rdet_data``'s ``DOTADataset``); with
+            ``classes`` given, objects of other classes are not evaluated (a subset, as the
+            devkit), unless the name is an evaluated class but for case, ``_`` or spaces
+            (``Ship``: an error).
         image_list: The images to evaluate: names, or a file with one name per line
             (the devkit's ``imagesetfile``); default every label file in ``ann_dir``.
         sort: ``'devkit'`` (default) or ``'stable'``, see :func:`eval_dota_task1`; stable
@@ -287,10 +342,14 @@ def evaluate_dota_task1(
             file, a listed image has no label file.
         NotADirectoryError: ``det_dir`` or ``ann_dir`` is a file.
         ValueError: A result file names an unknown class, a detection an image that is not
-            evaluated; ``iou_thr`` outside (0, 1]; malformed lines raise ``DotaFileError``
-            (``file:line:``).
+            evaluated; ``iou_thr`` outside (0, 1]; no label file holds a non-difficult object
+            of the evaluated classes (every AP would be NaN); malformed lines, bytes that are
+            not UTF-8 and label objects of unknown classes (see ``classes``) raise
+            ``DotaFileError`` (``file:line:``).
+        TypeError: ``use_07_metric`` is not a bool (``'False'`` is a truthy string).
     """
     iou_thr = check_iou_thr(iou_thr)
+    use_07_metric = check_bool(use_07_metric, "use_07_metric")
     sort = check_sort(sort)
     det_dir = _folder(Path(det_dir), "results folder (det_dir)")
     ann_dir = _folder(Path(ann_dir), "label folder (ann_dir)")
@@ -312,6 +371,7 @@ def evaluate_dota_task1(
     images = _image_names(ann_dir, image_list)
     labels = _read_labels(ann_dir, images)
     class_index = {name: c for c, name in enumerate(names)}
+    _check_label_classes(labels, class_index, classes is None, ann_dir, images)
     gt_class = np.array([class_index.get(n, -1) for n in labels.names], np.int64)[labels.name_code]
     keep = gt_class >= 0
     res = read_task1_files([det_dir / f"Task1_{cls}.txt" for cls in names])  # file c: class c
@@ -322,6 +382,12 @@ def evaluate_dota_task1(
         labels.polygons[keep],
         labels.difficult[keep],
     )
+    other = (
+        f" of the evaluated classes ({int(np.count_nonzero(~keep))} of other classes)"
+        if not keep.all()
+        else ""
+    )
+    _check_some_objects(gt_difficult, f"none of the {len(images)} label files in {ann_dir}", other)
     best, which = best_matches(res.file_index, det_image, res.polygons, gt_class, gt_image, gt_poly, iou_thr)
     per_class = _per_class_ap(
         res.file_index,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rbox_geometry import box_iou_rotated
-from rdet_eval._checks import check_iou_thr, check_scale_ranges
+from rdet_eval._checks import check_bool, check_iou_thr, check_nproc, check_scale_ranges
 from rdet_eval.ap import average_precision
 from rdet_eval.detections import DetectionsLike, flatten_detections, is_typed_results
 from rdet_eval.flatten import check_annotation_labels, flatten_annotations, flatten_results
@@ -60,11 +60,27 @@ def _flatten(
         raise ValueError(f"dataset has {len(class_names)} class names but the detections have {n} classes")
     # MMRotate ignores an object whose label is no class; here it is an error
     check_annotation_labels(gts[2], gts[1], gts[3], n, ignore)
+    _check_some_objects(gts[3], len(annotations))
     # MMRotate evaluates in float32 (its IoU op takes float32)
     return (
         n,
         (dets.astype(np.float32), det_image, det_label),
         (gts[0].astype(np.float32), *gts[1:]),
+    )
+
+
+def _check_some_objects(ignored: np.ndarray, num_images: int) -> None:
+    """Against no object at all every class is left out and MMRotate's mAP is 0.0: the
+    number of a test set without labels (empty label files, the annotation folder pointed at
+    the images), not of the detector. An error instead; a class without objects beside
+    classes with some keeps MMRotate's behaviour (left out of the mAP)."""
+    if np.count_nonzero(~ignored):
+        return
+    held = f" ({ignored.size} ignored only, e.g. difficult)" if ignored.size else ""
+    raise ValueError(
+        f"no ground truth to evaluate against: none of the {num_images} images of annotations has a "
+        f"ground-truth box{held}, so every AP would be undefined and the mAP 0.0; check the "
+        "annotation files (all empty? the annotation folder pointed at the images?)"
     )
 
 
@@ -188,7 +204,7 @@ def eval_rbbox_map(
         use_07_metric: VOC07 11-point AP if True, else area under the curve.
         dataset: Class names for the printed table.
         logger: None prints, ``'silent'`` prints nothing, a ``logging.Logger`` logs at INFO.
-        nproc: Accepted for compatibility; unused (the computation is vectorised).
+        nproc: Accepted for compatibility (an int >= 1); unused (the computation is vectorised).
         num_classes: The number of classes of typed detections (checked against per-class
             input); by default ``len(dataset)`` when it is a list of names, else one more
             than the largest label of the detections and annotations (classes beyond have
@@ -206,10 +222,15 @@ def eval_rbbox_map(
             ``annotations`` of different lengths, ``dataset`` names for another number of
             classes, ``iou_thr`` outside (0, 1], an annotation array not of shape (n, 5) or
             with a non-finite row (named ``annotations[i]['bboxes']`` and the row), a
-            ``scale_ranges`` pair without ``0 <= min < max``.
+            ``scale_ranges`` pair without ``0 <= min < max``, ``nproc`` not an int >= 1;
+            annotations without any object that is not ignored (every image empty: the mAP
+            would be 0.0 for want of labels; MMRotate returns 0.0).
+        TypeError: ``use_07_metric`` is not a bool (``'False'`` is a truthy string).
     """
     iou_thr = check_iou_thr(iou_thr)
     ranges = check_scale_ranges(scale_ranges) if scale_ranges is not None else None
+    use_07_metric = check_bool(use_07_metric, "use_07_metric")
+    check_nproc(nproc)
     num_classes, dets, gts = _flatten(det_results, annotations, num_classes, dataset)
     area_ranges = [(lo**2, hi**2) for lo, hi in ranges] if ranges is not None else None
     overlaps = _overlaps(dets, gts)
@@ -237,10 +258,16 @@ def eval_rbbox_map_coco(
     Returns:
         ``{'mAP': mean over thresholds, 'mAP_50': ..., 'mAP_75': ..., 'per_thr': {thr: mAP},
         'ap': (num_classes,) per-class AP averaged over thresholds}``.
+
+    Raises:
+        ValueError: As :func:`eval_rbbox_map`'s, and an ``iou_thrs`` that is empty or holds
+            a threshold outside (0, 1] (named ``iou_thrs[k]``).
+        TypeError: ``use_07_metric`` is not a bool.
     """
     iou_thrs = tuple(check_iou_thr(t, f"iou_thrs[{k}]") for k, t in enumerate(iou_thrs))
     if not iou_thrs:
         raise ValueError("iou_thrs is empty: give at least one IoU threshold")
+    use_07_metric = check_bool(use_07_metric, "use_07_metric")
     num_classes, dets, gts = _flatten(det_results, annotations, num_classes)
     overlaps = _overlaps(dets, gts)
     per_class = [

@@ -490,9 +490,39 @@ class RotatedDataset(Dataset):
 
         Raises:
             ValueError: An ``iou_thr`` that is not a number in (0, 1] or a non-empty sequence of
-                them (a string such as ``--eval-options iou_thr=abc``).
+                them (a string such as ``--eval-options iou_thr=abc``); ``nproc`` not an
+                integer >= 1; ``scale_ranges`` neither None nor a non-empty list of ``(min,
+                max)`` number pairs with ``0 <= min < max``.
+            TypeError: ``use_07_metric`` is not a bool: a string such as ``'False'`` or a
+                mistyped ``'Flase'`` is truthy and would silently select the VOC07 metric.
         """
         thrs = _iou_thrs(iou_thr)
+        # checked here, whatever the scorer (a third-party one may not check them)
+        if not isinstance(use_07_metric, (bool, np.bool_)):
+            raise TypeError(
+                f"use_07_metric must be True or False, got {type(use_07_metric).__name__} {use_07_metric!r}"
+            )
+        if isinstance(nproc, (bool, np.bool_)) or not isinstance(nproc, numbers.Integral) or nproc < 1:
+            raise ValueError(f"nproc must be an integer >= 1, got {type(nproc).__name__} {nproc!r}")
+        if scale_ranges is not None:
+            pairs = list(scale_ranges) if isinstance(scale_ranges, (Sequence, np.ndarray)) else None
+            if isinstance(scale_ranges, (str, bytes)) or not pairs:
+                raise ValueError(
+                    f"scale_ranges must be None or a non-empty list of (min, max) pairs, got {scale_ranges!r}"
+                )
+            for k, rg in enumerate(pairs):
+                ok = (
+                    isinstance(rg, (Sequence, np.ndarray))
+                    and not isinstance(rg, (str, bytes))
+                    and len(rg) == 2
+                )
+                ok = ok and all(
+                    isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in rg
+                )
+                if not (ok and 0 <= rg[0] < rg[1] and np.isfinite(rg[0])):  # NaN fails too
+                    raise ValueError(
+                        f"scale_ranges[{k}] must be a (min, max) pair of numbers, 0 <= min < max, got {rg!r}"
+                    )
         if not isinstance(metric, str):
             if len(metric) != 1:
                 raise KeyError(f"one metric at a time, got {metric}")
