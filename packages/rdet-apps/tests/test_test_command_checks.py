@@ -59,6 +59,11 @@ def test_unknown_metric_and_eval_option_fail_first(
     assert "--eval-options iou_thrs (did you mean iou_thr?)" in err
     err = _fails(["--format-only", "--eval-options", "submision_dir=x", *options], capsys)
     assert "submision_dir (did you mean submission_dir?)" in err
+    # values too: 'Flase' stays a (truthy) string; before, it failed only after inference
+    err = _fails(["--eval", "mAP", "--eval-options", "use_07_metric=Flase", *options], capsys)
+    assert "--eval-options.use_07_metric must be True or False, got 'Flase'" in err
+    err = _fails(["--eval", "mAP", "--eval-options", "iou_thr=50", *options], capsys)
+    assert "--eval-options.iou_thr must be a number in (0, 1]" in err
 
 
 def test_out_in_a_folder_not_yet_made_gets_its_results(options: list[str], tmp_path: Path) -> None:

@@ -192,6 +192,10 @@ def check_evaluation(dataset: Any, args: argparse.Namespace) -> None:
         raise KeyError(
             f"--eval-options {', '.join(hints)}: not an option of {'--format-only' if args.format_only else type(dataset).__name__ + '.evaluate'}; options: {', '.join(sorted(allowed))}"
         )
+    if not args.format_only and str(getattr(dataset.evaluate, "__module__", "")).startswith("rdet_data."):
+        from rdet_apps.engine.config_checks import check_evaluate_values
+
+        check_evaluate_values(args.eval_options, "--eval-options")  # before inference, not after it
 
 
 def run(args: argparse.Namespace) -> int:

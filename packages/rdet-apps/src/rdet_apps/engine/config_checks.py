@@ -48,6 +48,7 @@ __all__ = [
     "ConfigKeyError",
     "check_checkpoint_values",
     "check_data_config",
+    "check_evaluate_values",
     "check_evaluation_config",
     "check_evaluation_hook_args",
     "check_evaluation_values",
@@ -564,6 +565,31 @@ def _iou_thrs(section: str, value: Any) -> list[float]:
     return [float(t) for t in thrs]
 
 
+def check_evaluate_values(cfg: Mapping[str, Any], section: str = "evaluation") -> None:
+    """The values rdet-data's datasets' ``evaluate`` takes (from ``evaluation`` or ``rdet test
+    --eval-options``): ``use_07_metric`` a bool (``'Flase'``, a string, would be true),
+    ``nproc`` a positive integer, ``scale_ranges`` None or ``(min, max)`` pairs, ``iou_thr`` a
+    number in (0, 1] or a list of them.
+
+    Raises:
+        ValueError: A value of the wrong type or range, naming ``<section>.<key>``.
+    """
+    if "use_07_metric" in cfg:
+        _bool(f"{section}.use_07_metric", cfg["use_07_metric"])
+    if "nproc" in cfg:
+        _positive_int(f"{section}.nproc", cfg["nproc"])
+    if "iou_thr" in cfg:
+        _iou_thrs(section, cfg["iou_thr"])
+    ranges = cfg.get("scale_ranges")
+    if ranges is not None and not (
+        isinstance(ranges, (list, tuple)) and ranges and all(_is_range(r) for r in ranges)
+    ):
+        raise ValueError(
+            f"{section}.scale_ranges must be None or a non-empty list of (min, max) pairs of numbers, "
+            f"0 <= min < max, got {ranges!r}"
+        )
+
+
 def check_evaluation_config(cfg: Mapping[str, Any], val: Any = None, section: str = "evaluation") -> None:
     """The config's ``evaluation`` before training, against the dataset it scores: the hook's
     keys (:data:`EVAL_HOOK_KEYS`) and values (:func:`check_evaluation_values`), and every other
@@ -627,18 +653,7 @@ def check_evaluation_config(cfg: Mapping[str, Any], val: Any = None, section: st
             f"{section}.metric {metric!r}: {source} computes {' or '.join(map(repr, _RDET_METRICS))} "
             "(one metric)"
         )
-    if "use_07_metric" in cfg:
-        _bool(f"{section}.use_07_metric", cfg["use_07_metric"])
-    if "nproc" in cfg:
-        _positive_int(f"{section}.nproc", cfg["nproc"])
-    ranges = cfg.get("scale_ranges")
-    if ranges is not None and not (
-        isinstance(ranges, (list, tuple)) and ranges and all(_is_range(r) for r in ranges)
-    ):
-        raise ValueError(
-            f"{section}.scale_ranges must be None or a non-empty list of (min, max) pairs of numbers, "
-            f"0 <= min < max, got {ranges!r}"
-        )
+    check_evaluate_values(cfg, section)
     returned: set[str] = set()
     for prefix, cls in scorers or ():
         param = inspect.signature(cls.evaluate).parameters.get("iou_thr")
