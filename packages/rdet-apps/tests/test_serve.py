@@ -132,6 +132,37 @@ def test_predict_takes_a_form_or_a_raw_body_and_answers_json() -> None:
     assert sum(map(len, predictor.batches)) == 5
 
 
+def test_torchserve_api_answers_as_mmrotates_handler() -> None:
+    """MMRotate deploys with TorchServe (mmrotate2torchserve): clients PUT (curl -T) or POST an
+    image to /predictions/<model> and get the handler's list, and GET /ping."""
+    with serving(create_app(EchoPredictor(), model_name="rotated_retinanet")) as url:
+        put = httpx.put(f"{url}/predictions/rotated_retinanet", content=png(31, 40), timeout=60)  # no type
+        post = httpx.post(
+            f"{url}/predictions/rotated_retinanet",
+            content=png(31, 40),
+            headers={"content-type": "image/png"},
+            params={"score_thr": "0"},
+            timeout=60,
+        )
+        other = httpx.post(f"{url}/predictions/ships", content=png(31, 40), timeout=60)
+        ping = httpx.get(f"{url}/ping")
+    assert put.status_code == 200, put.text
+    (det,) = put.json()  # the handler's threshold, 0.5, keeps the 0.9 one
+    assert (
+        det["class_name"] == "ship"
+        and det["score"] == pytest.approx(0.9)
+        and set(det) == {"class_name", "bbox", "score"}
+    )
+    np.testing.assert_allclose(det["bbox"], [20, 15.5, 40, 31, 0.25], rtol=1e-6)
+    # by class, then by falling score: plane's 0.1 first, then ship's 0.9
+    assert [(d["class_name"], round(d["score"], 2)) for d in post.json()] == [("plane", 0.1), ("ship", 0.9)]
+    assert other.status_code == 404 and other.json()["type"] == "ModelNotFoundException"
+    assert "serves 'rotated_retinanet'" in other.json()["message"]
+    assert ping.json() == {"status": "Healthy"}
+    with pytest.raises(ValueError, match="model_name must be a non-empty name without '/'"):
+        create_app(EchoPredictor(), model_name="a/b")
+
+
 def test_concurrent_requests_are_batched_and_each_gets_its_own_answer() -> None:
     predictor = EchoPredictor(delay=0.1)
     heights = [20 + i for i in range(8)]
@@ -402,6 +433,8 @@ def test_rdet_serve_answers_a_golden_cases_detections(golden_case, tmp_path: Pat
             answers = [form.result(), raw.result()]
         health = httpx.get(f"{url}/health").json()
         classes = httpx.get(f"{url}/classes").json()["classes"]
+        # TorchServe's path, named after the checkpoint as mmrotate2torchserve names the .mar
+        served = httpx.put(f"{url}/predictions/{case['checkpoint'].stem}", content=data, timeout=600)
     finally:
         proc.terminate()
         proc.wait(60)
@@ -423,6 +456,13 @@ def test_rdet_serve_answers_a_golden_cases_detections(golden_case, tmp_path: Pat
         matched += bool(close.any())
         np.testing.assert_allclose(det["polygon"], obb2poly(np.array(det["box"])), atol=1e-3)
     assert matched >= 0.98 * len(dets), f"{matched} of {len(dets)} detections match MMRotate's"
+    # MMRotate's handler: every class's rows of score >= 0.5, class by class
+    assert served.status_code == 200, served.text
+    want = [(c, row) for c in range(15) for row in ref[f"class{c:02d}"] if row[5] >= 0.5]
+    got = served.json()
+    assert [d["class_name"] for d in got] == [classes[c] for c, _ in want]
+    for d, (_, row) in zip(got, want):
+        np.testing.assert_allclose(d["bbox"] + [d["score"]], row, atol=1e-2)
     assert json.dumps(answers[0].json())  # plain JSON types all the way down
 
 

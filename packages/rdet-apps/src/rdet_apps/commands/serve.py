@@ -4,12 +4,14 @@ requests. Needs the ``serve`` extra (FastAPI, uvicorn, python-multipart)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rdet_core import DictAction
 
 HELP = (
     "serve a checkpoint (CONFIG CHECKPOINT) or an exported MODEL.onnx over HTTP: POST /predict (an image as the body or the 'image' file of a "
-    "form) answers JSON detections; GET /health, GET /classes (needs rdet-apps[serve])"
+    "form) answers JSON detections; GET /health, GET /classes; TorchServe's POST /predictions/<model-name> and GET /ping "
+    "as MMRotate deploys a model (needs rdet-apps[serve])"
 )
 
 
@@ -47,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.3,
         help="default score threshold of the answers (0.3; a request's ?score_thr= overrides it)",
+    )
+    parser.add_argument(
+        "--model-name",
+        default=None,
+        help="the name in TorchServe's POST /predictions/<name> (MMRotate's handler's answer; "
+        "default: the checkpoint's or the .onnx file's stem, as mmrotate2torchserve names the .mar)",
     )
     parser.add_argument(
         "--max-batch-size",
@@ -96,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         limits=ImageLimits(max_upload_bytes=args.max_upload_bytes, max_pixels=args.max_pixels),
         score_thr=args.score_thr,
+        model_name=args.model_name or Path(args.checkpoint or args.config).stem,
     )
     run_server(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -1,5 +1,7 @@
 """The FastAPI application: ``POST /predict``, ``GET /health`` (with the batcher's counters),
-``GET /classes``.
+``GET /classes``; and TorchServe's inference API as MMRotate deploys a model
+(``mmrotate2torchserve``): ``POST /predictions/<model name>`` answers what MMRotate's handler
+does, ``GET /ping`` TorchServe's health answer, so that existing clients keep working.
 
 Requests are decoded in the thread pool, queued on a :class:`MicroBatcher` (one worker
 thread, one batched predict per gathered batch) and answered as JSON. Refusals are
@@ -24,7 +26,7 @@ from rdet_apps.serve.batcher import (
     MicroBatcher,
     PredictionError,
 )
-from rdet_apps.serve.detections_json import detections_to_json
+from rdet_apps.serve.detections_json import detections_to_json, detections_to_torchserve
 from rdet_apps.serve.extra import require_serve_extra
 from rdet_apps.serve.payload import ImageLimits, RequestError, decode_image, parse_score_thr, read_image_bytes
 from rdet_apps.serve.predictor import Predictor, check_class_names
@@ -42,6 +44,8 @@ def create_app(
     max_queue: int = 256,
     limits: ImageLimits | None = None,
     score_thr: float = 0.3,
+    model_name: str = "rdet",
+    torchserve_score_thr: float = 0.5,
 ) -> Any:
     """A FastAPI app serving ``predictor``; its batcher starts and stops with the app (lifespan).
 
@@ -51,6 +55,10 @@ def create_app(
         limits: the most bytes and pixels one request may send (``ImageLimits()``'s defaults).
         score_thr: the default score threshold of ``/predict`` (a request's ``?score_thr=``
             overrides it).
+        model_name: the name of ``/predictions/<model_name>`` (TorchServe's path; any other
+            name is TorchServe's 404).
+        torchserve_score_thr: the default threshold of ``/predictions`` (MMRotate's handler's,
+            0.5; ``?score_thr=`` overrides it too).
 
     Returns:
         A ``fastapi.FastAPI``; ``app.state.batcher`` is its ``MicroBatcher``.
@@ -67,8 +75,11 @@ def create_app(
     classes = check_class_names(getattr(predictor, "classes", None))
     if not callable(getattr(predictor, "predict", None)):
         raise ValueError(f"predictor must have a predict(images) method, got {type(predictor).__name__}")
-    if isinstance(score_thr, bool) or not isinstance(score_thr, (int, float)) or not 0.0 <= score_thr <= 1.0:
-        raise ValueError(f"score_thr must be a number in [0, 1], got {score_thr!r}")
+    for name, thr in (("score_thr", score_thr), ("torchserve_score_thr", torchserve_score_thr)):
+        if isinstance(thr, bool) or not isinstance(thr, (int, float)) or not 0.0 <= thr <= 1.0:
+            raise ValueError(f"{name} must be a number in [0, 1], got {thr!r}")
+    if not isinstance(model_name, str) or not model_name or "/" in model_name:
+        raise ValueError(f"model_name must be a non-empty name without '/', got {model_name!r}")
     limits = limits or ImageLimits()
     batcher = MicroBatcher(
         predictor.predict, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue
@@ -93,12 +104,11 @@ def create_app(
         logger.exception("rdet serve: %s %s failed", request.method, request.url.path)
         return refuse(500, f"internal error: {type(exc).__name__}: {exc}")
 
-    @app.post("/predict")
-    async def predict(request: Request) -> JSONResponse:
-        """Detect objects in one image: the raw body or the ``image`` file of a form."""
+    async def detect(request: Request, default_thr: float, untyped_is_raw: bool = False) -> Any:
+        """``(detections, image, threshold)`` of the request's image, or the refusal."""
         try:
-            thr = parse_score_thr(request.query_params.get("score_thr"), float(score_thr))
-            data = await read_image_bytes(request, limits)
+            thr = parse_score_thr(request.query_params.get("score_thr"), float(default_thr))
+            data = await read_image_bytes(request, limits, untyped_is_raw)
             image = await run_in_threadpool(decode_image, data, limits.max_pixels)
             future = batcher.submit(image)
         except RequestError as e:
@@ -115,7 +125,36 @@ def create_app(
             return refuse(500, str(e))
         except BatcherClosedError as e:
             return refuse(503, str(e))
+        return dets, image, thr
+
+    @app.post("/predict")
+    async def predict(request: Request) -> JSONResponse:
+        """Detect objects in one image: the raw body or the ``image`` file of a form."""
+        done = await detect(request, score_thr)
+        if isinstance(done, JSONResponse):
+            return done
+        dets, image, thr = done
         return JSONResponse(detections_to_json(dets, classes, image.shape, thr))
+
+    @app.api_route("/predictions/{name}", methods=["POST", "PUT"])  # curl -T: PUT
+    async def predictions(name: str, request: Request) -> JSONResponse:
+        """TorchServe's inference API with MMRotate's handler's answer (``curl -T image.png
+        http://host:port/predictions/<model_name>``)."""
+        if name != model_name:
+            message = f"Model not found: {name} (this server serves {model_name!r})"
+            return JSONResponse({"code": 404, "type": "ModelNotFoundException", "message": message}, 404)
+        done = await detect(request, torchserve_score_thr, untyped_is_raw=True)
+        if isinstance(done, JSONResponse):
+            return done
+        dets, _, thr = done
+        return JSONResponse(detections_to_torchserve(dets, classes, thr))
+
+    @app.get("/ping")
+    async def ping() -> JSONResponse:
+        """TorchServe's health check: ``{"status": "Healthy"}``, else 503 ``Unhealthy``."""
+        if not batcher.alive:
+            return JSONResponse({"status": "Unhealthy"}, status_code=503)
+        return JSONResponse({"status": "Healthy"})
 
     @app.get("/health")
     async def health() -> JSONResponse:

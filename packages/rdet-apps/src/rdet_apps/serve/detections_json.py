@@ -1,4 +1,5 @@
-"""The JSON form of one image's detections, as ``POST /predict`` answers it."""
+"""The JSON forms of one image's detections: ``POST /predict``'s, and MMRotate's TorchServe
+handler's (``POST /predictions/<model>``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from rbox_geometry import obb2poly
 from rdet_core.structures import Detections
 
-__all__ = ["detections_to_json"]
+__all__ = ["detections_to_json", "detections_to_torchserve"]
 
 
 def detections_to_json(
@@ -52,3 +53,30 @@ def detections_to_json(
             )
         ],
     }
+
+
+def detections_to_torchserve(
+    dets: Detections, classes: Sequence[str], score_thr: float = 0.5
+) -> list[dict[str, Any]]:
+    """The detections at or above ``score_thr`` as MMRotate 0.3's TorchServe handler
+    (``tools/deployment/mmrotate_handler.py``) answers them: by class, then by falling score,
+    ``[{"class_name": name, "bbox": [cx, cy, w, h, theta], "score": s}, ...]``, so that
+    clients of a ``.mar`` made by ``mmrotate2torchserve`` work unchanged (the handler's
+    threshold is 0.5).
+
+    Raises:
+        ValueError: A label outside ``[0, len(classes))``.
+    """
+    d = dets.numpy()
+    d = d[d.scores >= score_thr]
+    if len(d) and (d.labels.min() < 0 or d.labels.max() >= len(classes)):
+        raise ValueError(
+            f"the predictor gave labels in [{d.labels.min()}, {d.labels.max()}] for {len(classes)} classes"
+        )
+    d = d[np.lexsort((-d.scores, d.labels))]
+    return [
+        {"class_name": classes[label], "bbox": box, "score": score}
+        for label, score, box in zip(
+            d.labels.tolist(), d.scores.astype(np.float64).tolist(), d.boxes.astype(np.float64).tolist()
+        )
+    ]

@@ -98,9 +98,11 @@ async def _limited(stream: AsyncIterator[bytes], max_bytes: int) -> bytes:
     return bytes(body)
 
 
-async def read_image_bytes(request: Any, limits: ImageLimits) -> bytes:
+async def read_image_bytes(request: Any, limits: ImageLimits, untyped_is_raw: bool = False) -> bytes:
     """The image file's bytes of a ``starlette.requests.Request``: the raw body (``image/*``,
-    ``application/octet-stream``) or the ``image`` file of a ``multipart/form-data`` form.
+    ``application/octet-stream``; with ``untyped_is_raw`` also a body without a Content-Type,
+    as ``curl -T image.png`` sends to TorchServe) or the ``image`` file of a
+    ``multipart/form-data`` form.
 
     The body is read at most to ``limits.max_upload_bytes`` (a larger ``Content-Length`` is
     refused before reading).
@@ -111,7 +113,7 @@ async def read_image_bytes(request: Any, limits: ImageLimits) -> bytes:
     content_type = request.headers.get("content-type")
     media = _media_type(content_type)
     is_form = media == FORM_TYPE
-    if not is_form and not media.startswith(RAW_TYPES):
+    if not is_form and not media.startswith(RAW_TYPES) and not (untyped_is_raw and not content_type):
         what = f"Content-Type {content_type!r} is not accepted" if content_type else "Content-Type is missing"
         raise RequestError(415, f"{what}: {HOW_TO_SEND}")
     declared = request.headers.get("content-length")
