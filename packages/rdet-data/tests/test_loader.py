@@ -120,6 +120,17 @@ def test_every_base_config_builds(shared_dir, syn, tmp_path, name):
     assert next(iter(loaders["test"])).gts is None
 
 
+def test_imgs_per_gpu_is_samples_per_gpus_old_name():
+    """MMRotate's docs (and its train_detector) take data.imgs_per_gpu; two that disagree are an
+    error, where MMDetection used imgs_per_gpu with a warning."""
+    assert dataloader_args({"imgs_per_gpu": 3})["samples_per_gpu"] == 3
+    assert dataloader_args({"imgs_per_gpu": 3, "samples_per_gpu": 3})["samples_per_gpu"] == 3
+    with pytest.raises(ValueError, match=r"data.imgs_per_gpu=4 and data.samples_per_gpu=2 disagree"):
+        dataloader_args({"imgs_per_gpu": 4, "samples_per_gpu": 2})
+    with pytest.raises(ValueError, match=r"data.samples_per_gpu \(train\) must be an integer >= 1, got 0"):
+        dataloader_args({"imgs_per_gpu": 0})
+
+
 def test_dataloader_args_old_and_new_style():
     old = dict(samples_per_gpu=4, workers_per_gpu=3, train={}, val=dict(samples_per_gpu=8), test={})
     assert dataloader_args(old, "train")["samples_per_gpu"] == 4

@@ -327,8 +327,8 @@ def dataloader_args(
 ) -> dict[str, Any]:
     """``build_dataloader`` arguments for ``split`` from an MMRotate ``data`` config, either style.
 
-    Old style: ``data.samples_per_gpu`` / ``workers_per_gpu`` / ``persistent_workers`` (train
-    only) and ``samples_per_gpu`` inside ``data.val`` / ``data.test``. New style (v0.3.0):
+    Old style: ``data.samples_per_gpu`` (or its older name ``imgs_per_gpu``, as MMRotate's
+    train_detector takes it) / ``workers_per_gpu`` / ``persistent_workers`` (train only) and ``samples_per_gpu`` inside ``data.val`` / ``data.test``. New style (v0.3.0):
     ``data.train_dataloader`` / ``val_dataloader`` / ``test_dataloader``, which win.
     Defaults: train 2 images per GPU, shuffled; val / test 1 image, in order; workers
     ``default_workers()`` (2 on 2 cores, 8 on 16), also where the config says ``None`` or
@@ -346,6 +346,14 @@ def dataloader_args(
         for key in ("samples_per_gpu", "workers_per_gpu", "persistent_workers"):
             if key in data_cfg:
                 args[key] = data_cfg[key]
+        if "imgs_per_gpu" in data_cfg:  # MMDetection 1.x's name, which MMRotate's docs still show
+            if "samples_per_gpu" in data_cfg and data_cfg["samples_per_gpu"] != data_cfg["imgs_per_gpu"]:
+                raise ValueError(
+                    f"data.imgs_per_gpu={data_cfg['imgs_per_gpu']!r} and data.samples_per_gpu="
+                    f"{data_cfg['samples_per_gpu']!r} disagree: imgs_per_gpu is the old name of "
+                    "samples_per_gpu; keep one"
+                )
+            args["samples_per_gpu"] = data_cfg["imgs_per_gpu"]
     else:
         args = {
             "samples_per_gpu": 1,

@@ -135,7 +135,7 @@ _RDET_METRICS = ("mAP",)
 #: ``evaluate`` parameters that are not the config's to give (the results; the scorer rdet passes)
 _EVAL_NOT_FROM_CONFIG = ("self", "results", "scorer")
 #: ``data``'s keys that rdet reads (rdet_data.dataloader_args, the commands' dataset builders)
-_DATA = ("train", "val", "test", "samples_per_gpu", "workers_per_gpu", "persistent_workers",
+_DATA = ("train", "val", "test", "samples_per_gpu", "imgs_per_gpu", "workers_per_gpu", "persistent_workers",
          "train_dataloader", "val_dataloader", "test_dataloader")  # fmt: skip
 
 # model.train_cfg / model.test_cfg, as schemas: {key: schema of its value, or None (a leaf, or
