@@ -151,3 +151,20 @@ def test_patch_gap_against_the_test_scale_and_a_zero_gap(demo_model, tmp_path: P
     assert not list(out.iterdir())  # nothing half done
     assert main([*args, "--patch-size", "64", "--patch-gap", "0", "--score-thr", "0"]) == 0
     assert "(by patches of 64)" in capsys.readouterr().out and (out / "a.txt").is_file()
+    # MMRotate's huge_image_demo's multi-scale: several patch sizes and image ratios
+    multi = [
+        "--patch-size",
+        "64",
+        "96",
+        "--patch-gap",
+        "16",
+        "--img-ratios",
+        "0.5",
+        "1.0",
+        "--score-thr",
+        "0",
+    ]
+    assert main([*args, *multi]) == 0
+    assert "(by patches of 64, 96; image ratios 0.5, 1.0)" in capsys.readouterr().out
+    assert main([*args, "--img-ratios", "1.0", "-2"]) == 1
+    assert "--img-ratios -2.0: must be a positive scale factor" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -35,13 +36,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--patch-size",
         type=int,
-        help="detect by patches of this size (default: only images larger than the test scale)",
+        nargs="+",
+        help="detect by patches of this size, or of each of these sizes (MMRotate's huge_image_demo "
+        "--patch_sizes; default: only images larger than the test scale, by patches of it)",
     )
     parser.add_argument(
         "--patch-gap",
         type=int,
         default=200,
         help="overlap of neighbouring patches, pixels: 0 <= gap < patch size (default 200)",
+    )
+    parser.add_argument(
+        "--img-ratios",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="also detect on the image scaled by these ratios, merged (MMRotate's huge_image_demo "
+        "--img_ratios, multi-scale testing; default 1.0: the image as it is)",
     )
     parser.add_argument(
         "--merge-iou", type=float, default=0.1, help="NMS IoU threshold when merging patches, in (0, 1]"
@@ -167,28 +178,37 @@ def _label_lines(dets, names: list[str], score_thr: float) -> list[str]:
     ]
 
 
-def check_patches(patch_size: int | None, patch_gap: int, scale: int | None = None) -> None:
-    """``--patch-size`` and ``--patch-gap`` that tile an image: a positive size and
-    ``0 <= gap < size`` (a negative gap leaves strips that no patch covers; a gap of the size
-    or more, patches that never move on). ``scale``: the patch size when ``--patch-size`` is not
-    given (the config's test scale), checked once the config is read.
+def check_patches(
+    patch_size: int | list[int] | None,
+    patch_gap: int,
+    scale: int | None = None,
+    img_ratios: list[float] | None = None,
+) -> None:
+    """``--patch-size`` (one or several) and ``--patch-gap`` that tile an image: positive sizes
+    and ``0 <= gap < size`` (a negative gap leaves strips that no patch covers; a gap of the size
+    or more, patches that never move on); ``--img-ratios`` positive and finite. ``scale``: the
+    patch size when ``--patch-size`` is not given (the config's test scale), checked once the
+    config is read.
 
     Raises:
-        ValueError: naming ``--patch-size`` / ``--patch-gap``.
+        ValueError: naming ``--patch-size`` / ``--patch-gap`` / ``--img-ratios``.
     """
-    if patch_size is not None and patch_size < 1:
-        raise ValueError(f"--patch-size {patch_size}: must be a positive number of pixels")
+    sizes = [patch_size] if isinstance(patch_size, int) else list(patch_size or [])
+    for size in sizes:
+        if size < 1:
+            raise ValueError(f"--patch-size {size}: must be a positive number of pixels")
     if patch_gap < 0:
         raise ValueError(
             f"--patch-gap {patch_gap}: the overlap of neighbouring patches cannot be negative "
             "(strips between the patches would be detected by none); 0 puts them edge to edge"
         )
-    size = patch_size if patch_size is not None else scale
-    if size is not None and patch_gap >= size:
-        where = (
-            f"--patch-size {size}" if patch_size is not None else f"the test scale {size} (no --patch-size)"
-        )
-        raise ValueError(f"--patch-gap {patch_gap}: must be smaller than the patch size, {where}")
+    for ratio in img_ratios or []:
+        if not (math.isfinite(ratio) and ratio > 0):
+            raise ValueError(f"--img-ratios {ratio}: must be a positive scale factor of the image")
+    for size in sizes or ([scale] if scale is not None else []):
+        if patch_gap >= size:
+            where = f"--patch-size {size}" if sizes else f"the test scale {size} (no --patch-size)"
+            raise ValueError(f"--patch-gap {patch_gap}: must be smaller than the patch size, {where}")
 
 
 def check_thresholds(score_thr: float, merge_iou: float) -> None:
@@ -251,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
     from rdet_apps.visualization import show_result
     from rdet_data.transforms.loading import imread
 
-    check_patches(args.patch_size, args.patch_gap)
+    check_patches(args.patch_size, args.patch_gap, img_ratios=args.img_ratios)
     check_thresholds(args.score_thr, args.merge_iou)
     device = resolve_device(args.device, "--device")
     images = _images(args.images)
@@ -275,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     )
     names = [str(c) for c in (model.CLASSES or range(model.num_classes))]
     scale = _test_scale(model.cfg)
-    check_patches(args.patch_size, args.patch_gap, scale)
+    check_patches(args.patch_size, args.patch_gap, scale, args.img_ratios)
     unreadable: list[str] = []
     for path in track(images, desc="inference"):
         if path.suffix.lower() in VIDEO_SUFFIXES:
@@ -299,9 +319,10 @@ def run(args: argparse.Namespace) -> int:
             unreadable.append(str(path))
             print(f"{e}; skipped", file=sys.stderr)
             continue
-        size = args.patch_size or (scale if max(img.shape[:2]) > scale else None)
-        if size:
-            dets = predict_by_patches(model, img, [size], [size - args.patch_gap], [1.0], args.merge_iou)
+        sizes = args.patch_size or ([scale] if max(img.shape[:2]) > scale or args.img_ratios != [1.0] else [])
+        if sizes:
+            steps = [size - args.patch_gap for size in sizes]
+            dets = predict_by_patches(model, img, sizes, steps, args.img_ratios, args.merge_iou)
         else:
             (dets,) = predict_images(model, img)
         name = outputs[path]
@@ -319,7 +340,10 @@ def run(args: argparse.Namespace) -> int:
             lines = _label_lines(dets, names, args.score_thr)
             (out_dir / f"{name}.txt").write_text("".join(f"{x}\n" for x in lines))
             count = len(lines)
-        print(f"{path.name}: {count} objects{' (by patches of ' + str(size) + ')' if size else ''}")
+        how = f" (by patches of {', '.join(map(str, sizes))})" if sizes else ""
+        if sizes and args.img_ratios != [1.0]:
+            how = how[:-1] + f"; image ratios {', '.join(map(str, args.img_ratios))})"
+        print(f"{path.name}: {count} objects{how}")
     print(f"pictures and detections of {len(images) - len(unreadable)} images or videos in {out_dir}")
     if unreadable:
         shown = ", ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
