@@ -12,7 +12,7 @@ import numpy as np
 
 import rbox_geometry as rg
 from rdet_data.datasets.base import IMAGE_EXTENSIONS, RotatedDataset, empty_ann, poly2obb
-from rdet_data.formats.dota import read_dota_labels
+from rdet_data.formats.dota import DotaLabelError, misspelled_class_names, read_dota_labels
 from rdet_data.formats.imagesize import image_size
 from rdet_data.registry import DATASETS
 
@@ -118,6 +118,12 @@ class DOTADataset(RotatedDataset):
         self.dropped["degenerate"] += int(degenerate.sum())
         keep &= ~degenerate
         cls = np.array([cls_map.get(n, -1) for n in labels.names], np.int64)
+        if self.custom_classes:  # 'Plane' for 'plane' is a typo, not a class left out: never dropped silently
+            typo, message = misspelled_class_names(labels, self.CLASSES)
+            if message is not None and (keep & typo).any():
+                self._bad_annotation(message, DotaLabelError)
+                self.dropped["malformed_line"] += int((keep & typo).sum())
+                keep &= ~typo
         unknown = keep & (cls < 0)
         if unknown.any():
             if not self.custom_classes:

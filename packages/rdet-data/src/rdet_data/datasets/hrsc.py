@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os.path as osp
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,10 +12,13 @@ import numpy as np
 import rbox_geometry as rg
 from rdet_data.datasets.base import RotatedDataset, empty_ann, poly2obb
 from rdet_data.formats.text import read_text_lines
-from rdet_data.formats.xml_labels import read_hrsc_xml
+from rdet_data.formats.xml_labels import AnnotationError, read_hrsc_xml
 from rdet_data.registry import DATASETS
 
 __all__ = ["HRSCDataset", "read_id_list", "resolve_subdir"]
+
+# HRSC2016's class ids: '1000000' and a 2-digit code 01..33 (sysdata.xml)
+_HRSC_ID = re.compile(r"1000000(0[1-9]|[12][0-9]|3[0-3])")
 
 
 def read_id_list(path: str) -> list[str]:
@@ -58,7 +63,10 @@ class HRSCDataset(RotatedDataset):
             are ``img_prefix/<id>.bmp``, or whichever image with that stem is there.
         ann_subdir: Folder of ``<id>.xml``.
         classwise: False: one class ``'ship'``. True: the 31 HRSC classes, by ``Class_ID``
-            ``1000000xx``; objects with another id are dropped and counted.
+            ``1000000xx``; objects with HRSC's ids 21 and 23, which MMRotate's table leaves out,
+            are dropped and counted (``other_class``), as MMRotate does; a missing ``Class_ID``
+            or one that is no HRSC id (``10000013``, ``100000034``) is an ``AnnotationError``
+            naming the XML and the object (``on_error='warn'``: dropped, counted as ``malformed_line``).
         version: Angle version. The XML's ``mbox_*`` is read as an 'le90' box; for other
             versions it goes through its polygon (MMRotate's rule). Either way, a box with a
             side < 2 px is dropped and counted (``degenerate``, MMRotate's ``poly2obb_np``);
@@ -116,7 +124,7 @@ class HRSCDataset(RotatedDataset):
             ann = empty_ann(with_heads=True)
             if len(xml):
                 if self.classwise:
-                    labels = np.array([self.catid2label.get(c, -1) for c in xml.class_ids], np.int64)
+                    labels = self._class_labels(xml.path, xml.class_ids)
                 else:
                     labels = np.zeros(len(xml), np.int64)
                 polygons = np.asarray(rg.obb2poly(xml.boxes.astype(np.float64), "le90"), np.float32)
@@ -124,7 +132,8 @@ class HRSCDataset(RotatedDataset):
                 if self.version == "le90":  # MMRotate keeps the XML's box, in le90's canonical form
                     boxes = np.where(np.isnan(boxes), boxes, _canonical_le90(xml.boxes))
                 keep = labels >= 0
-                self.dropped["other_class"] += int((~keep).sum())
+                self.dropped["other_class"] += int((labels == -1).sum())
+                self.dropped["malformed_line"] += int((labels == -2).sum())
                 where = [f" object {k + 1}" for k in np.flatnonzero(keep)]
                 keep[keep] = self._inside(str(xml.path), where, polygons[keep], xml.width, xml.height)
                 bad = keep & np.isnan(boxes).any(axis=1)
@@ -146,6 +155,25 @@ class HRSCDataset(RotatedDataset):
                 }
             )
         return infos
+
+    def _class_labels(self, path: Path, class_ids: list[str]) -> np.ndarray:
+        """(K,) int64 labels of ``Class_ID`` s: -1 for HRSC's ids that the 31 classes leave out
+        (``100000021``, ``100000023``: dropped, as MMRotate does), -2 for a missing or malformed
+        id (an error naming the XML and the object; ``on_error='warn'``: dropped, ``malformed_line``).
+        """
+        labels = np.array([self.catid2label.get(c, -1) for c in class_ids], np.int64)
+        bad = [k for k, c in enumerate(class_ids) if labels[k] < 0 and not _HRSC_ID.fullmatch(c)]
+        if bad:
+            k = bad[0]
+            found = f"<Class_ID> {class_ids[k]!r}" if class_ids[k] else "no <Class_ID>"
+            self._bad_annotation(
+                f"{path}: object {k + 1} has {found}; classwise=True needs an HRSC class id, "
+                "'1000000' and a 2-digit code 01..33 (e.g. '100000013'); "
+                f"{len(bad)} such object(s) in this file",
+                AnnotationError,
+            )
+            labels[bad] = -2
+        return labels
 
     def evaluate(self, results: list, metric: str = "mAP", logger: Any = None, proposal_nums=(100, 300, 1000),
                  iou_thr: Any = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95), scale_ranges=None,

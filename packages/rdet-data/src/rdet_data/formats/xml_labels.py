@@ -25,7 +25,10 @@ def _parse(path: Path) -> ET.Element:
 
 
 def _number(node: ET.Element, tag: str, path: Path, what: str, kind: type = float) -> float:
-    """``<tag>``'s text as a finite ``kind``; else ``AnnotationError('file: what <tag> ...')``."""
+    """``<tag>``'s text as a finite ``kind``; else ``AnnotationError('file: what <tag> ...')``.
+
+    ``kind=int`` takes integral values only (``1172`` or ``1172.0``; ``1172.9`` is an error).
+    """
     child = node.find(tag)
     if child is None or child.text is None or not child.text.strip():
         raise AnnotationError(f"{path}: {what} has no <{tag}>")
@@ -35,7 +38,21 @@ def _number(node: ET.Element, tag: str, path: Path, what: str, kind: type = floa
         raise AnnotationError(f"{path}: {what} <{tag}> is not a number: {child.text.strip()!r}") from None
     if not math.isfinite(value):
         raise AnnotationError(f"{path}: {what} <{tag}> must be finite: {child.text.strip()!r}")
+    if kind is int:
+        if not value.is_integer():  # 1172.9 would become 1172 without a word
+            raise AnnotationError(f"{path}: {what} <{tag}> must be an integer, got {child.text.strip()!r}")
+        return int(value)
     return kind(value)
+
+
+def _flag(node: ET.Element, tag: str, path: Path, what: str, allowed: tuple[int, ...] = (0, 1)) -> int:
+    """``<tag>``'s integer in ``allowed`` (0 when the element is absent); else ``AnnotationError``."""
+    if node.find(tag) is None:
+        return 0
+    value = _number(node, tag, path, what, int)
+    if value not in allowed:
+        raise AnnotationError(f"{path}: {what} <{tag}> must be {' or '.join(map(str, allowed))}, got {value}")
+    return value
 
 
 @dataclass
@@ -70,8 +87,10 @@ def read_hrsc_xml(path: str | os.PathLike) -> HrscLabels:
 
     Raises:
         AnnotationError: naming the file (and the object): not XML, a required field missing,
-            not a number or not finite, an image size <= 0, a negative ``mbox_w`` / ``mbox_h``,
-            or ``|mbox_ang| > 2 pi`` (HRSC's angle is in radians; that is degrees, or garbage).
+            not a number or not finite, an image size <= 0 or not an integer, ``difficult`` or
+            ``truncated`` other than 0 or 1, a negative ``mbox_w`` / ``mbox_h``, or
+            ``|mbox_ang| > 2 pi`` (HRSC's angle is in radians; that is degrees, or garbage).
+            ``Class_ID`` is read as written (``''`` when absent): a dataset that maps it checks it.
     """
     path = Path(path)
     root = _parse(path)
@@ -96,8 +115,8 @@ def read_hrsc_xml(path: str | os.PathLike) -> HrscLabels:
         boxes.append(box)
         cid = obj.find("Class_ID")
         ids.append("" if cid is None or cid.text is None else cid.text.strip())
-        diff.append(int(_number(obj, "difficult", path, what)) if obj.find("difficult") is not None else 0)
-        trunc.append(int(_number(obj, "truncated", path, what)) if obj.find("truncated") is not None else 0)
+        diff.append(_flag(obj, "difficult", path, what))
+        trunc.append(_flag(obj, "truncated", path, what))
         has_head = obj.find("header_x") is not None and obj.find("header_y") is not None
         heads.append(
             [int(_number(obj, "header_x", path, what)), int(_number(obj, "header_y", path, what))]
@@ -142,7 +161,13 @@ class DiorLabels:
 
 
 def read_dior_xml(path: str | os.PathLike) -> DiorLabels:
-    """Read ``Annotations/Oriented Bounding Boxes/<id>.xml`` (VOC-like, ``<robndbox>`` of 4 corners)."""
+    """Read ``Annotations/Oriented Bounding Boxes/<id>.xml`` (VOC-like, ``<robndbox>`` of 4 corners).
+
+    Raises:
+        AnnotationError: naming the file (and the object): not XML, an object without
+            ``<name>`` or ``<robndbox>``, a corner missing or not a finite number, a ``<size>``
+            that is not an integer, or ``difficult`` other than 0 or 1.
+    """
     path = Path(path)
     root = _parse(path)
     size = root.find("size")
@@ -164,9 +189,7 @@ def read_dior_xml(path: str | os.PathLike) -> DiorLabels:
             ]
         polys.append(coords)
         names.append(name.text.strip())
-        diff.append(
-            int(_number(obj, "difficult", path, f"object {k}")) if obj.find("difficult") is not None else 0
-        )
+        diff.append(_flag(obj, "difficult", path, f"object {k}"))
     return DiorLabels(
         path=path,
         width=width,

@@ -25,10 +25,12 @@ def imread(path: str, color_type: str = "color", channel_order: str = "bgr") -> 
     """Read an image as (H, W, 3) uint8 BGR (or RGB / grayscale / unchanged).
 
     Raises:
+        ValueError: ``color_type`` is not one of mmcv's (``'color'``, ``'grayscale'``,
+            ``'unchanged'``, ``'color_ignore_orientation'``, ``'grayscale_ignore_orientation'``),
+            or ``channel_order`` is not ``'bgr'`` or ``'rgb'``.
         FileNotFoundError: The file is missing or not a readable image; the message names it.
     """
-    if color_type not in _FLAGS:
-        raise ValueError(f"color_type must be one of {sorted(_FLAGS)}, got {color_type!r}")
+    _check_read_args("imread", color_type, channel_order)
     if not osp.isfile(path):
         raise FileNotFoundError(f"image file not found: {path}")
     buf = np.fromfile(path, dtype=np.uint8)  # also works for non-ASCII paths
@@ -38,6 +40,21 @@ def imread(path: str, color_type: str = "color", channel_order: str = "bgr") -> 
     if img.ndim == 3 and img.shape[2] == 3 and channel_order == "rgb":
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     return img
+
+
+_CHANNEL_ORDERS = ("bgr", "rgb")
+
+
+def _check_read_args(owner: str, color_type: Any, channel_order: Any) -> None:
+    """ValueError naming the argument and mmcv's allowed values, for a ``color_type`` or ``channel_order`` typo."""
+    if not isinstance(color_type, str) or color_type not in _FLAGS:
+        raise ValueError(
+            f"{owner}: color_type must be one of {', '.join(map(repr, _FLAGS))}, got {color_type!r}"
+        )
+    if not isinstance(channel_order, str) or channel_order not in _CHANNEL_ORDERS:
+        raise ValueError(
+            f"{owner}: channel_order must be one of {', '.join(map(repr, _CHANNEL_ORDERS))}, got {channel_order!r}"
+        )
 
 
 def _set_image(
@@ -92,7 +109,8 @@ class LoadImageFromFile:
 
     Adds ``filename``, ``ori_filename``, ``img`` (H, W, 3) uint8 BGR (float32 with
     ``to_float32``), ``img_shape``, ``ori_shape`` = (H, W, 3), ``img_fields``.
-    A missing or unreadable image raises ``FileNotFoundError`` naming it.
+    A missing or unreadable image raises ``FileNotFoundError`` naming it; a ``color_type`` or
+    ``channel_order`` that mmcv does not know is a ``ValueError`` at construction.
     """
 
     def __init__(
@@ -105,6 +123,7 @@ class LoadImageFromFile:
         backend = (file_client_args or {}).get("backend", "disk")
         if backend != "disk":
             raise ValueError(f"only the 'disk' file client is supported, got {backend!r}")
+        _check_read_args(type(self).__name__, color_type, channel_order)
         self.to_float32 = to_float32
         self.color_type = color_type
         self.channel_order = channel_order
