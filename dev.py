@@ -70,10 +70,18 @@ def _fingerprint(projects: list[Path]) -> str:
     return digest.hexdigest()
 
 
+#: extras the tests do not install: experiment trackers whose hooks the tests drive through
+#: stand-in modules (rdet-apps' test_logger_hooks_extra.py), each a large tree of dependencies
+#: that no test needs
+NOT_INSTALLED_EXTRAS = frozenset({"wandb", "mlflow", "tensorboard"})
+
+
 def _with_extras(project: Path) -> str:
-    """``path[extra1,extra2]`` for every optional-dependency group of the project, else ``path``."""
+    """``path[extra1,extra2]`` for every optional-dependency group of the project but
+    :data:`NOT_INSTALLED_EXTRAS`, else ``path``."""
     with open(project / "pyproject.toml", "rb") as f:
-        extras = sorted(tomllib.load(f).get("project", {}).get("optional-dependencies", {}))
+        groups = tomllib.load(f).get("project", {}).get("optional-dependencies", {})
+    extras = sorted(set(groups) - NOT_INSTALLED_EXTRAS)
     return f"{project}[{','.join(extras)}]" if extras else str(project)
 
 

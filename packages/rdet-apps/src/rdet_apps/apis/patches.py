@@ -195,12 +195,33 @@ def inference_detector_by_patches(
     steps: Sequence[int] = (824,),
     ratios: Sequence[float] = (1.0,),
     merge_iou_thr: float = 0.1,
-    batch_size: int = 4,
+    batch_size: int | None = None,
+    *,
+    bs: int | None = None,
 ) -> list[np.ndarray]:
     """Detections on a whole (huge) image in MMRotate's result format: a (k, 6) float32
     array ``(cx, cy, w, h, theta, score)`` per class, each in descending score order.
 
-    :func:`predict_by_patches` (same arguments and errors), converted once at the end.
+    :func:`predict_by_patches` (same arguments and errors), converted once at the end. The
+    arguments are MMRotate 0.3.x's (``model, img, sizes, steps, ratios, merge_iou_thr, bs``), in
+    its order, so that its scripts run unchanged: ``bs`` is MMRotate's name for ``batch_size``
+    (default 4 patches per batch; the batch size does not change the detections).
+
+    Raises:
+        TypeError: ``batch_size`` and ``bs`` both given, with different values.
+        ValueError: As :func:`predict_by_patches`; a ``bs`` that is not a whole number >= 1,
+            named.
     """
-    dets = predict_by_patches(model, img, sizes, steps, ratios, merge_iou_thr, batch_size)
+    if bs is not None:
+        if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
+            raise ValueError(f"bs = {bs!r}: the batch size must be a whole number of patches, at least 1")
+        if batch_size is not None and batch_size != bs:
+            raise TypeError(
+                f"inference_detector_by_patches: batch_size={batch_size!r} and bs={bs!r} (MMRotate's "
+                "name for it) are the same argument: give one"
+            )
+        batch_size = bs
+    dets = predict_by_patches(
+        model, img, sizes, steps, ratios, merge_iou_thr, 4 if batch_size is None else batch_size
+    )
     return detections_to_result(dets, _model_num_classes(model))

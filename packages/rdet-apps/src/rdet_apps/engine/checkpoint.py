@@ -3,6 +3,8 @@
 Written atomically (a temporary file in the same folder, then a rename), so that a run
 killed while saving never leaves a truncated checkpoint behind. rdet adds what resuming
 needs to ``meta`` (epoch, iteration, the RNG states, the AMP scaler); MMRotate ignores it.
+Resuming loads the weights exactly (:func:`load_model_state`): a checkpoint of another model is
+an error naming the file and what does not fit, not torch's bare ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from rdet_models.checkpoint import read_checkpoint
+from rdet_models.checkpoint import (
+    CheckpointMismatchError,
+    StateDictMatch,
+    extract_state_dict,
+    read_checkpoint,
+)
 
-__all__ = ["get_rng_state", "load_state", "save_checkpoint", "set_rng_state", "unwrap"]
+__all__ = [
+    "get_rng_state",
+    "load_model_state",
+    "load_state",
+    "save_checkpoint",
+    "set_rng_state",
+    "state_dict_fit",
+    "unwrap",
+]
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -101,3 +116,51 @@ def load_state(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         rdet_models.UnsafeCheckpointError: It holds objects a weights-only load refuses.
     """
     return read_checkpoint(path, map_location=map_location)
+
+
+def state_dict_fit(model: nn.Module, state_dict: dict[str, Any]) -> StateDictMatch:
+    """How ``state_dict`` fits ``model`` (unwrapped; a leading ``module.`` of DDP stripped),
+    loading nothing: the keys that fit, and the missing, unexpected and shape-mismatched ones
+    (``rdet_models.checkpoint.StateDictMatch``; ``num_batches_tracked`` may be missing)."""
+    own = unwrap(model).state_dict()
+    keys = [k[7:] if k.startswith("module.") else k for k in state_dict]
+    shapes = {k: tuple(v.shape) for k, v in zip(keys, state_dict.values()) if hasattr(v, "shape")}
+    mismatched = [
+        f"{k}: checkpoint {shapes[k]} vs model {tuple(own[k].shape)}"
+        for k in keys
+        if k in own and k in shapes and shapes[k] != tuple(own[k].shape)
+    ]
+    bad = {line.split(":", 1)[0] for line in mismatched}
+    present = set(keys)
+    return StateDictMatch(
+        loaded=sum(1 for k in keys if k in own and k not in bad),
+        missing=[k for k in own if k not in present and not k.endswith("num_batches_tracked")],
+        unexpected=[k for k in keys if k not in own],
+        mismatched=mismatched,
+    )
+
+
+def load_model_state(model: nn.Module, checkpoint: Any, source: str | os.PathLike = "checkpoint") -> None:
+    """Load a checkpoint's weights into ``model`` exactly, as resuming needs (``checkpoint``: the
+    unpickled file, MMCV's ``{'state_dict': ...}`` or a state dict; ``source`` names it).
+
+    Raises:
+        rdet_models.CheckpointMismatchError: A key is missing, unexpected or of another shape
+            (nothing is loaded); the message names ``source``, the model's class and counts
+            and the first keys of each kind (as ``load_from``'s report).
+        TypeError: ``checkpoint`` holds no state dict, naming ``source``.
+    """
+    name = os.fspath(source)
+    state = extract_state_dict(checkpoint, name)
+    target = unwrap(model)
+    fit = state_dict_fit(target, state)
+    if not fit.exact:
+        none = ", not one key matches" if fit.loaded == 0 else ""
+        raise CheckpointMismatchError(
+            f"cannot resume from {name}: its weights do not fit {type(target).__name__}{none} (a "
+            f"checkpoint of another model or config?): {fit.summary()}. To start from the weights "
+            "that fit, use load_from (--load-from) instead"
+        )
+    target.load_state_dict(
+        OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in state.items()), strict=False
+    )

@@ -30,7 +30,13 @@ import torch
 from torch import nn
 
 from rdet_apps.amp import autocast, float32_head_outputs, resolve_amp
-from rdet_apps.engine.checkpoint import get_rng_state, load_state, save_checkpoint, set_rng_state, unwrap
+from rdet_apps.engine.checkpoint import (
+    get_rng_state,
+    load_model_state,
+    load_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from rdet_apps.engine.device import DevicePrefetcher
 from rdet_apps.engine.dist import get_dist_info
 from rdet_apps.engine.hooks.base import Hook, get_priority
@@ -303,7 +309,7 @@ class Runner:
             KeyError: The checkpoint has no optimizer state (saved with save_optimizer=False).
         """
         ckpt = load_state(path)
-        unwrap(self.raw_model).load_state_dict(ckpt["state_dict"])
+        load_model_state(self.raw_model, ckpt, path)  # another model's checkpoint: named, nothing loaded
         if "optimizer" not in ckpt:
             raise KeyError(
                 f"{path} has no optimizer state: it cannot be resumed from (use load_from to start from its weights)"

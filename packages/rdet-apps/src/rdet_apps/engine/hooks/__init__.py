@@ -8,6 +8,7 @@ so that ``custom_hooks=[dict(type=..., priority=...)]`` in a config builds them.
 
 One module per family: ``base`` (``Hook``, priorities, the ``RunnerView`` protocol that hooks
 see the runner through), ``lr``, ``checkpoint``, ``logger`` (text, TensorBoard, ``results.csv``),
+``tracking`` (MMCV's ``WandbLoggerHook`` and ``MlflowLoggerHook``: optional extras),
 ``evaluation`` (``EvalHook``), ``checks`` (``NumClassCheckHook``). No hook module imports the
 runner; the runner imports them.
 """
@@ -18,6 +19,7 @@ from rdet_apps.engine.hooks.checks import NumClassCheckHook
 from rdet_apps.engine.hooks.evaluation import EvalHook
 from rdet_apps.engine.hooks.logger import ResultsCsvHook, TensorboardLoggerHook, TextLoggerHook
 from rdet_apps.engine.hooks.lr import LrUpdaterHook
+from rdet_apps.engine.hooks.tracking import MlflowLoggerHook, WandbLoggerHook
 from rdet_apps.engine.log_buffer import LogBuffer  # its home before it moved beside the runner
 
 __all__ = [
@@ -27,10 +29,12 @@ __all__ = [
     "Hook",
     "LogBuffer",
     "LrUpdaterHook",
+    "MlflowLoggerHook",
     "NumClassCheckHook",
     "ResultsCsvHook",
     "RunnerView",
     "TensorboardLoggerHook",
     "TextLoggerHook",
+    "WandbLoggerHook",
     "get_priority",
 ]

@@ -1,5 +1,10 @@
 """Logger hooks: text + ``.log.json`` (MMCV's layout and keys), TensorBoard, and ``results.csv``
-(one row per epoch, as Ultralytics writes)."""
+(one row per epoch, as Ultralytics writes). Weights & Biases and MLflow: ``tracking``.
+
+Logger hooks that log at the same point (the text logger and ``WandbLoggerHook`` at the same
+interval, say) read the same averages: :func:`interval_values` averages the log buffer once
+per logging point, clears it, and hands every later hook at that point the same values.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,38 @@ import json
 import math
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from rdet_apps.engine.hooks.base import Hook, RunnerView
+from rdet_apps.engine.log_buffer import LogBuffer
 from rdet_apps.registry import HOOKS
 
-__all__ = ["ResultsCsvHook", "TensorboardLoggerHook", "TextLoggerHook"]
+__all__ = ["ResultsCsvHook", "TensorboardLoggerHook", "TextLoggerHook", "interval_values"]
+
+# per log buffer: the logging point last averaged and its values
+_AVERAGED: weakref.WeakKeyDictionary[LogBuffer, tuple[tuple[Any, ...], dict[str, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def interval_values(runner: RunnerView, mode: str) -> dict[str, float]:
+    """The means of what was logged since the last logging (``mode``: ``'train'`` or
+    ``'val'``), for a logger hook logging now. The first logger hook at a logging point averages
+    the log buffer and clears it; the others at the same point (same mode, epoch, iteration)
+    get the same values, whatever their order. A hook logging at other points (another
+    ``interval``) averages what is left since the last logging of any of them."""
+    buffer = runner.log_buffer
+    point = (mode, runner.epoch, runner.iter, runner.inner_iter)
+    last = _AVERAGED.get(buffer)
+    if last is not None and last[0] == point:
+        return dict(last[1])
+    values = buffer.average_and_clear()
+    _AVERAGED[buffer] = (point, values)
+    return dict(values)
 
 
 @HOOKS.register_module()
@@ -91,7 +119,7 @@ class TextLoggerHook(Hook):
         """Log the interval's averages (a ``train`` record and line)."""
         last = runner.inner_iter + 1 == runner.iters_per_epoch
         if (runner.inner_iter + 1) % self.interval == 0 or (last and not self.ignore_last):
-            self._emit(runner, "train", runner.log_buffer.average_and_clear())
+            self._emit(runner, "train", interval_values(runner, "train"))
 
     def after_train_epoch(self, runner: RunnerView) -> None:
         """Drop what an incomplete last interval left in the buffer."""
@@ -99,12 +127,13 @@ class TextLoggerHook(Hook):
 
     def after_val_epoch(self, runner: RunnerView) -> None:
         """Log the validation results (a ``val`` record and line)."""
-        self._emit(runner, "val", runner.log_buffer.average_and_clear())
+        self._emit(runner, "val", interval_values(runner, "val"))
 
 
 @HOOKS.register_module()
 class TensorboardLoggerHook(Hook):
-    """Scalars to TensorBoard under ``<work_dir>/tf_logs`` (needs the ``tensorboard`` package).
+    """Scalars to TensorBoard under ``<work_dir>/tf_logs`` (needs the ``tensorboard`` extra:
+    ``pip install 'rdet-apps[tensorboard]'``).
 
     Args:
         interval: Iterations between writes.
@@ -118,12 +147,15 @@ class TensorboardLoggerHook(Hook):
         """Open the writer.
 
         Raises:
-            ImportError: tensorboard is not installed.
+            ImportError: tensorboard is not installed (naming the extra).
         """
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as e:
-            raise ImportError("TensorboardLoggerHook needs tensorboard: pip install tensorboard") from e
+            raise ImportError(
+                "TensorboardLoggerHook needs tensorboard, an optional extra of rdet-apps: "
+                "pip install 'rdet-apps[tensorboard]'"
+            ) from e
         self.writer = SummaryWriter(self.log_dir or os.path.join(runner.work_dir, "tf_logs"))
 
     def after_train_iter(self, runner: RunnerView) -> None:
