@@ -164,7 +164,7 @@ def test_patch_gap_against_the_test_scale_and_a_zero_gap(demo_model, tmp_path: P
         "--score-thr",
         "0",
     ]
-    assert main([*args, *multi]) == 0
+    assert main([*args, *multi, "--palette", "random"]) == 0
     assert "(by patches of 64, 96; image ratios 0.5, 1.0)" in capsys.readouterr().out
     assert main([*args, "--img-ratios", "1.0", "-2"]) == 1
     assert "--img-ratios -2.0: must be a positive scale factor" in capsys.readouterr().err

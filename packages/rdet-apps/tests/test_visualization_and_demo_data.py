@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from rbox_geometry import poly2obb_np
+from rdet_apps.apis import show_result_pyplot
 from rdet_apps.demo_data import DEMO_CLASSES, make_demo_dota
 from rdet_apps.progress import track
-from rdet_apps.visualization import palette_for, show_result
+from rdet_apps.visualization import get_palette, palette_for, show_result
 from rdet_data.formats import read_dota_labels
 
 
@@ -44,6 +45,28 @@ def test_show_result_draws_each_class_in_its_colour(tmp_path):
     with pytest.raises(FileNotFoundError, match="cannot read image"):
         show_result(tmp_path / "missing.png", result, ["plane", "ship"])
     assert len(palette_for(20)) == 20
+
+
+def test_show_result_pyplot_and_palettes_as_mmrotates_image_demo(tmp_path):
+    """MMRotate's demo/image_demo.py: show_result_pyplot(model, img, result, palette=...,
+    score_thr=..., out_file=...)."""
+
+    class Model:
+        CLASSES = ("plane", "ship")
+
+    img = np.zeros((100, 100, 3), np.uint8)
+    result = [np.array([[30, 30, 40, 20, 0.3, 0.9]]), np.zeros((0, 6))]
+    out = show_result_pyplot(
+        Model(), img, result, palette=[(0, 0, 255), (0, 255, 0)], out_file=tmp_path / "r.png"
+    )
+    assert (tmp_path / "r.png").is_file() and ((out == (255, 0, 0)).all(-1)).sum() > 50  # RGB blue, drawn BGR
+    assert get_palette("random", 3) == get_palette("random", 3) and len(get_palette(None, 20)) == 20
+    with pytest.raises(ValueError, match="palette 'coco'"):
+        get_palette("coco", 2)
+    with pytest.raises(ValueError, match="2 colours of 3 values"):
+        get_palette([(1, 2, 3)], 2)
+    with pytest.raises(ValueError, match="has no CLASSES"):
+        show_result_pyplot(object(), img, result)
 
 
 def test_progress_is_quiet_on_a_non_terminal_and_drawn_on_one():

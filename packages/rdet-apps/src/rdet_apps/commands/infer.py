@@ -71,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override config settings, key=value (as rdet test)",
     )
     parser.add_argument(
+        "--palette",
+        choices=("dota", "random"),
+        default="dota",
+        help="box colours of the pictures: MMRotate's DOTA palette (extended past 15 classes) or fixed "
+        "random ones (image_demo's --palette)",
+    )
+    parser.add_argument(
         "--out-format",
         choices=("txt", "json"),
         default="txt",
@@ -327,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
             (dets,) = predict_images(model, img)
         name = outputs[path]
         picture = out_dir / f"{name}{picture_suffix(path)}"
-        show_result(img, dets, names, args.score_thr, picture)
+        show_result(img, dets, names, args.score_thr, picture, palette=args.palette)
         if picture.suffix != path.suffix:
             print(
                 f"{path}: OpenCV cannot write a {path.suffix or 'suffix-less'} picture; drawn into {picture}"
