@@ -250,6 +250,31 @@ def test_benchmark_random_images(trained, capsys):
     print(f"benchmark: {fps} images/s on this CPU (demo RetinaNet, 256x256)")
 
 
+def test_benchmark_under_a_launcher(trained, capsys, monkeypatch):
+    """MMRotate's docs run the benchmark under torch.distributed.launch with --launcher pytorch
+    (one process here: the group is joined, timed, and left)."""
+    import socket
+
+    import torch.distributed
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for k, v in {
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+    }.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    args = ["--max-iter", "6", "--device", "cpu", "--shape", "128", "128", "--launcher", "pytorch"]
+    assert (
+        main(["benchmark", str(CONFIG), str(trained["ckpt"]), *args, "--cfg-options", *trained["data"]]) == 0
+    )
+    assert "Overall fps" in capsys.readouterr().out and not torch.distributed.is_initialized()
+
+
 def test_benchmark_bad_input(trained, capsys):
     ckpt = str(trained["ckpt"])
     assert main(["benchmark", str(CONFIG), ckpt, "--max-iter", "3"]) == 1

@@ -37,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="load a checkpoint that does not fit the model exactly",
     )
     parser.add_argument(
+        "--launcher",
+        choices=("none", "pytorch", "slurm"),
+        default="none",
+        help="as MMRotate's docs run it (python -m torch.distributed.launch ... --launcher pytorch): each "
+        "process joins the group and times its own device; none (default): this process alone",
+    )
+    parser.add_argument(
         "--cfg-options",
         nargs="+",
         action=DictAction,
@@ -47,10 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from rdet_apps.apis import init_detector, resolve_device
-    from rdet_apps.tools.benchmark import WARMUP, measure, random_batches
+    from rdet_apps.tools.benchmark import WARMUP
 
     for name in ("repeat_num", "max_iter", "log_interval"):
         if getattr(args, name) <= 0:
@@ -59,6 +63,31 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-iter {args.max_iter}: must exceed the {WARMUP} warm-up iterations")
     if args.shape is not None and min(args.shape) <= 0:
         raise ValueError(f"--shape {args.shape[0]} {args.shape[1]}: sizes must be positive")
+    rank, world = 0, 1
+    if args.launcher != "none":
+        from rdet_apps.engine import dist_params, init_dist
+        from rdet_core import Config
+
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        rank, world = init_dist(args.launcher, **dist_params(cfg))
+    try:
+        return _run(args, rank, world)
+    finally:
+        if args.launcher != "none":
+            from rdet_apps.engine import leave_process_group
+
+            leave_process_group()
+
+
+def _run(args: argparse.Namespace, rank: int, world: int) -> int:
+    import numpy as np
+
+    from rdet_apps.apis import init_detector, resolve_device
+    from rdet_apps.tools.benchmark import WARMUP, measure, random_batches
+
+    who = f"rank {rank} of {world}: " if world > 1 else ""
     device = resolve_device(args.device, "--device")
     model = init_detector(
         args.config,
@@ -94,12 +123,12 @@ def run(args: argparse.Namespace) -> int:
 
     precision = f"{model.amp} autocast" if model.amp else "float32"
     print(
-        f"benchmark on {device} ({precision}), {source}: {WARMUP} warm-up iterations, then timed (model only)"
+        f"{who}benchmark on {device} ({precision}), {source}: {WARMUP} warm-up iterations, then timed (model only)"
     )
     speeds = []
     for r in range(args.repeat_num):
         fps = measure(model, batches(), args.max_iter, args.log_interval)
-        print(f"Overall fps: {fps:.2f} img / s" + (f" (run {r + 1})" if args.repeat_num > 1 else ""))
+        print(f"{who}Overall fps: {fps:.2f} img / s" + (f" (run {r + 1})" if args.repeat_num > 1 else ""))
         speeds.append(fps)
     if args.repeat_num > 1:
         print(f"Overall average fps: {np.mean(speeds):.2f} img / s, std {np.std(speeds):.2f}")
