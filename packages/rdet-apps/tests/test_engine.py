@@ -370,12 +370,15 @@ def test_a_hook_written_as_mmrotates_docs_show_is_called(tmp_path):
         def after_iter(self, runner):
             if self.end_of_epoch(runner) or self.every_n_iters(runner, 3):
                 calls.append("n")
+            calls.append(f"/{runner.inner_iter}")
 
     runner = Runner(Toy(), torch.optim.SGD(Toy().parameters(), lr=0.1), tmp_path, max_epochs=1)
     runner.register_hook(MyHook())
     runner.run({"train": _loader(), "val": _loader(16)}, workflow=[("train", 1), ("val", 1)])
     # 4 training iterations (the 3rd of the run and the epoch's last flagged), then 2 val batches
-    assert calls == ["run", "epoch0", 0, 1, 2, "n", 3, "n", "/epoch0", "epoch1", 0, 1, "/epoch1"]
+    assert calls == [
+        "run", "epoch0", 0, "/0", 1, "/1", 2, "n", "/2", 3, "n", "/3", "/epoch0", "epoch1", 0, "/0", 1, "/1", "/epoch1"
+    ]  # fmt: skip
     calls.clear()
     runner.log_val_metrics({"mAP": 0.5})  # an evaluation (EvalHook) is not an epoch, as in MMCV
     assert calls == []

@@ -151,20 +151,13 @@ def test_patch_gap_against_the_test_scale_and_a_zero_gap(demo_model, tmp_path: P
     assert not list(out.iterdir())  # nothing half done
     assert main([*args, "--patch-size", "64", "--patch-gap", "0", "--score-thr", "0"]) == 0
     assert "(by patches of 64)" in capsys.readouterr().out and (out / "a.txt").is_file()
-    # MMRotate's huge_image_demo's multi-scale: several patch sizes and image ratios
-    multi = [
-        "--patch-size",
-        "64",
-        "96",
-        "--patch-gap",
-        "16",
-        "--img-ratios",
-        "0.5",
-        "1.0",
-        "--score-thr",
-        "0",
-    ]
-    assert main([*args, *multi, "--palette", "random"]) == 0
+    # MMRotate's huge_image_demo's multi-scale: several patch sizes and image ratios, the
+    # options before or after the images
+    multi = ["--patch-size", "64", "--patch-size", "96", "--patch-gap", "16", "--img-ratio", "0.5"]
+    assert (
+        main([*args[:3], *multi, *args[3:], "--img-ratio", "1.0", "--score-thr", "0", "--palette", "random"])
+        == 0
+    )
     assert "(by patches of 64, 96; image ratios 0.5, 1.0)" in capsys.readouterr().out
-    assert main([*args, "--img-ratios", "1.0", "-2"]) == 1
-    assert "--img-ratios -2.0: must be a positive scale factor" in capsys.readouterr().err
+    assert main([*args, "--img-ratio", "1.0", "--img-ratio", "-2"]) == 1
+    assert "--img-ratio -2.0: must be a positive scale factor" in capsys.readouterr().err

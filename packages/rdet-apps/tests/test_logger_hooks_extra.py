@@ -253,3 +253,19 @@ def test_mlflow_arguments_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         MlflowLoggerHook(tags=["a"])
     with pytest.raises(TypeError, match="MlflowLoggerHook: exp_name must be a string"):
         MlflowLoggerHook(exp_name=3)
+
+
+def test_loggers_at_one_point_share_values_and_the_next_point_reads_its_own() -> None:
+    """Two val epochs in a row (workflow [('train', 1), ('val', 2)]) stand at the same epoch and
+    iteration: the second must read its own values, not the first's (keyed by position, it did,
+    and its values leaked into the next train record)."""
+    from rdet_apps.engine import LogBuffer
+    from rdet_apps.engine.hooks.logger import interval_values
+
+    runner = SimpleNamespace(log_buffer=LogBuffer(), epoch=1, iter=8, inner_iter=2)
+    runner.log_buffer.update({"loss": 3.5})
+    assert interval_values(runner, "val") == {"loss": 3.5}
+    assert interval_values(runner, "val") == {"loss": 3.5}  # a second logger at that point
+    runner.log_buffer.update({"loss": 5.5})  # the next val epoch, same epoch and iteration
+    assert interval_values(runner, "val") == {"loss": 5.5}
+    assert interval_values(runner, "train") == {}  # nothing left over for the train record

@@ -126,9 +126,22 @@ def test_dynamic_intervals_change_the_interval_at_their_milestones(tmp_path):
                evaluation=dict(interval=4, dynamic_intervals=[(6, 1)]))  # fmt: skip
     seen, _ = _train(tmp_path / "i", cfg)
     assert seen == [4, 6, 7, 8]
+    # a first milestone at 0 (MMDetection takes it): that interval from the start
+    seen, _ = _train(tmp_path / "z", _cfg(4, evaluation=dict(interval=3, dynamic_intervals=[(0, 2)])))
+    assert seen == [2, 4]
     for bad, what in (([(4, 0)], "interval"), ([(4, 1), (2, 1)], "milestone 2"), ([4], "no pair"), (4, "")):
         with pytest.raises(ValueError, match=rf"evaluation\.dynamic_intervals.*{what}"):
             build_runner(_cfg(evaluation=dict(interval=1, dynamic_intervals=bad)), Toy(), tmp_path / "bad")
+
+
+def test_a_plugin_dataset_whose_evaluate_takes_kwargs_gets_the_usual_keys():
+    """evaluate(self, results, **kwargs) (a plugin's, or one not registered yet): metric, iou_thr
+    ... pass; before, the typo check matched them against themselves and refused them."""
+    check_evaluation_config(
+        {"interval": 1, "metric": "mAP", "iou_thr": 0.5, "nproc": 2}, {"type": "NotRegisteredYet"}
+    )
+    with pytest.raises(ConfigKeyError, match=r"evaluation\.metirc.*did you mean evaluation\.metric"):
+        check_evaluation_config({"interval": 1, "metirc": "mAP"}, {"type": "NotRegisteredYet"})
 
 
 def test_start_follows_mmcv(tmp_path):

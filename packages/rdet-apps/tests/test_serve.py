@@ -144,6 +144,16 @@ def test_torchserve_api_answers_as_mmrotates_handler() -> None:
             params={"score_thr": "0"},
             timeout=60,
         )
+        # TorchServe's other clients: a form whose file is 'data', curl --data-binary's type
+        form = httpx.post(
+            f"{url}/predictions/rotated_retinanet", files={"data": ("a.png", png(31, 40))}, timeout=60
+        )
+        urlencoded = httpx.post(
+            f"{url}/predictions/rotated_retinanet",
+            content=png(31, 40),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+            timeout=60,
+        )
         other = httpx.post(f"{url}/predictions/ships", content=png(31, 40), timeout=60)
         ping = httpx.get(f"{url}/ping")
     assert put.status_code == 200, put.text
@@ -156,6 +166,7 @@ def test_torchserve_api_answers_as_mmrotates_handler() -> None:
     np.testing.assert_allclose(det["bbox"], [20, 15.5, 40, 31, 0.25], rtol=1e-6)
     # by class, then by falling score: plane's 0.1 first, then ship's 0.9
     assert [(d["class_name"], round(d["score"], 2)) for d in post.json()] == [("plane", 0.1), ("ship", 0.9)]
+    assert form.json() == urlencoded.json() == put.json()
     assert other.status_code == 404 and other.json()["type"] == "ModelNotFoundException"
     assert "serves 'rotated_retinanet'" in other.json()["message"]
     assert ping.json() == {"status": "Healthy"}

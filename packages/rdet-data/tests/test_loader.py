@@ -121,12 +121,12 @@ def test_every_base_config_builds(shared_dir, syn, tmp_path, name):
 
 
 def test_imgs_per_gpu_is_samples_per_gpus_old_name():
-    """MMRotate's docs (and its train_detector) take data.imgs_per_gpu; two that disagree are an
-    error, where MMDetection used imgs_per_gpu with a warning."""
+    """MMRotate's docs (and its train_detector) take data.imgs_per_gpu; it wins over the
+    samples_per_gpu that every base config sets, with a warning where they differ."""
     assert dataloader_args({"imgs_per_gpu": 3})["samples_per_gpu"] == 3
     assert dataloader_args({"imgs_per_gpu": 3, "samples_per_gpu": 3})["samples_per_gpu"] == 3
-    with pytest.raises(ValueError, match=r"data.imgs_per_gpu=4 and data.samples_per_gpu=2 disagree"):
-        dataloader_args({"imgs_per_gpu": 4, "samples_per_gpu": 2})
+    with pytest.warns(UserWarning, match=r"data.imgs_per_gpu=4 is used, not data.samples_per_gpu=2"):
+        assert dataloader_args({"imgs_per_gpu": 4, "samples_per_gpu": 2})["samples_per_gpu"] == 4
     with pytest.raises(ValueError, match=r"data.samples_per_gpu \(train\) must be an integer >= 1, got 0"):
         dataloader_args({"imgs_per_gpu": 0})
 

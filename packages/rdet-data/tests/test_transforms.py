@@ -281,6 +281,9 @@ def test_collect_refuses_to_drop_what_maps_detections_back(syn, dropped, named):
     ]
     with pytest.raises(ValueError, match=named):
         Collect(keys=["img"], meta_keys=keys)(_resized_flipped(syn))
+    # training maps nothing back: the boxes moved with the image (MMDetection accepts it too)
+    sample = {**_resized_flipped(syn), "gt_bboxes": np.zeros((0, 5), np.float32)}
+    Collect(keys=["img", "gt_bboxes"], meta_keys=keys)(sample)
 
 
 def test_collect_leaves_out_what_the_pipeline_did_not_make(syn):

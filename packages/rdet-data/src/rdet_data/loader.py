@@ -8,6 +8,7 @@ import copy
 import difflib
 import os
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -347,11 +348,13 @@ def dataloader_args(
             if key in data_cfg:
                 args[key] = data_cfg[key]
         if "imgs_per_gpu" in data_cfg:  # MMDetection 1.x's name, which MMRotate's docs still show
+            # as MMRotate's train_detector: it wins over samples_per_gpu (which every base config
+            # sets, so a config that says imgs_per_gpu means it), said where they differ
             if "samples_per_gpu" in data_cfg and data_cfg["samples_per_gpu"] != data_cfg["imgs_per_gpu"]:
-                raise ValueError(
-                    f"data.imgs_per_gpu={data_cfg['imgs_per_gpu']!r} and data.samples_per_gpu="
-                    f"{data_cfg['samples_per_gpu']!r} disagree: imgs_per_gpu is the old name of "
-                    "samples_per_gpu; keep one"
+                warnings.warn(
+                    f"data.imgs_per_gpu={data_cfg['imgs_per_gpu']!r} is used, not data.samples_per_gpu="
+                    f"{data_cfg['samples_per_gpu']!r} (imgs_per_gpu is its old name, as in MMRotate)",
+                    stacklevel=2,
                 )
             args["samples_per_gpu"] = data_cfg["imgs_per_gpu"]
     else:

@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--patch-size",
         type=int,
-        nargs="+",
-        help="detect by patches of this size, or of each of these sizes (MMRotate's huge_image_demo "
+        action="append",
+        help="detect by patches of this size; repeat it for several sizes (MMRotate's huge_image_demo "
         "--patch_sizes; default: only images larger than the test scale, by patches of it)",
     )
     parser.add_argument(
@@ -47,12 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="overlap of neighbouring patches, pixels: 0 <= gap < patch size (default 200)",
     )
     parser.add_argument(
-        "--img-ratios",
+        "--img-ratio",
+        dest="img_ratios",
         type=float,
-        nargs="+",
-        default=[1.0],
-        help="also detect on the image scaled by these ratios, merged (MMRotate's huge_image_demo "
-        "--img_ratios, multi-scale testing; default 1.0: the image as it is)",
+        action="append",
+        help="detect on the image scaled by this ratio; repeat it for several, merged (MMRotate's "
+        "huge_image_demo --img_ratios, multi-scale testing; default 1.0: the image as it is)",
     )
     parser.add_argument(
         "--merge-iou", type=float, default=0.1, help="NMS IoU threshold when merging patches, in (0, 1]"
@@ -193,12 +193,12 @@ def check_patches(
 ) -> None:
     """``--patch-size`` (one or several) and ``--patch-gap`` that tile an image: positive sizes
     and ``0 <= gap < size`` (a negative gap leaves strips that no patch covers; a gap of the size
-    or more, patches that never move on); ``--img-ratios`` positive and finite. ``scale``: the
+    or more, patches that never move on); ``--img-ratio`` positive and finite. ``scale``: the
     patch size when ``--patch-size`` is not given (the config's test scale), checked once the
     config is read.
 
     Raises:
-        ValueError: naming ``--patch-size`` / ``--patch-gap`` / ``--img-ratios``.
+        ValueError: naming ``--patch-size`` / ``--patch-gap`` / ``--img-ratio``.
     """
     sizes = [patch_size] if isinstance(patch_size, int) else list(patch_size or [])
     for size in sizes:
@@ -211,7 +211,7 @@ def check_patches(
         )
     for ratio in img_ratios or []:
         if not (math.isfinite(ratio) and ratio > 0):
-            raise ValueError(f"--img-ratios {ratio}: must be a positive scale factor of the image")
+            raise ValueError(f"--img-ratio {ratio}: must be a positive scale factor of the image")
     for size in sizes or ([scale] if scale is not None else []):
         if patch_gap >= size:
             where = f"--patch-size {size}" if sizes else f"the test scale {size} (no --patch-size)"
@@ -278,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
     from rdet_apps.visualization import show_result
     from rdet_data.transforms.loading import imread
 
+    args.img_ratios = args.img_ratios or [1.0]
     check_patches(args.patch_size, args.patch_gap, img_ratios=args.img_ratios)
     check_thresholds(args.score_thr, args.merge_iou)
     device = resolve_device(args.device, "--device")

@@ -413,7 +413,8 @@ def parse_dynamic_intervals(
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
             raise ValueError(f"{name} must be {what}, got {value!r} ({pair!r} is no pair)")
         milestone, every = pair
-        if not (_is_int(milestone) and milestone > milestones[-1]):
+        first_at_zero = len(milestones) == 1 and milestone == 0  # MMDetection takes [(0, n), ...]
+        if not (_is_int(milestone) and (milestone > milestones[-1] or first_at_zero)):
             raise ValueError(f"{name} must be {what}, got {value!r} (milestone {milestone!r})")
         _positive_int(f"{name} interval (at milestone {milestone})", every)
         milestones.append(int(milestone))
@@ -629,7 +630,9 @@ def check_evaluation_config(cfg: Mapping[str, Any], val: Any = None, section: st
             continue
         if key in EVAL_UNSUPPORTED:
             raise ConfigKeyError(_unsupported(section, key))
-        if accepted is None:  # evaluate may take it, unless it misspells a key we know
+        if accepted is None:  # evaluate may take it (**kwargs), unless it misspells a key we know
+            if key in _EVAL_ARGS:
+                continue
             close = _close(key, (*EVAL_HOOK_KEYS, *_EVAL_ARGS), cutoff=0.8)
             if close is None:
                 continue

@@ -23,9 +23,12 @@ class LogBuffer:
         self._latest: dict[str, float] = {}
         self._run_sums: dict[str, float] = defaultdict(float)
         self._run_counts: dict[str, int] = defaultdict(int)
+        #: changes with every ``update`` and ``clear``: whether anything happened since a reading
+        self.version = 0
 
     def update(self, values: dict[str, float], count: int = 1) -> None:
         """Add one observation (weighted by ``count``) of every value."""
+        self.version += 1
         for k, v in values.items():
             if not math.isfinite(v):
                 continue
@@ -61,5 +64,6 @@ class LogBuffer:
 
     def clear(self) -> None:
         """Forget the sums and counts (not the latest values)."""
+        self.version += 1
         self._sums.clear()
         self._counts.clear()

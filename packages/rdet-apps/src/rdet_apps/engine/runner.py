@@ -400,13 +400,13 @@ class Runner:
         totals: dict[str, float] = {}
         n = 0
         for i, batch in enumerate(self._feed(loader)):
-            self.inner_iter = i
+            self.inner_iter = i  # the batch's index, as MMCV's val iteration hooks see it
             self.call_hook("before_val_iter")
             for k, v in self.val_step(batch).items():
                 totals[k] = totals.get(k, 0.0) + v
             n += 1
-            self.inner_iter = i + 1
             self.call_hook("after_val_iter")
+        self.inner_iter = n  # batches done, for the val record
         self.log_buffer.update({k: v / max(n, 1) for k, v in totals.items()})
         self.call_hook("after_val_epoch")
 

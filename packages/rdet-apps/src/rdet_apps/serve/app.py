@@ -104,11 +104,11 @@ def create_app(
         logger.exception("rdet serve: %s %s failed", request.method, request.url.path)
         return refuse(500, f"internal error: {type(exc).__name__}: {exc}")
 
-    async def detect(request: Request, default_thr: float, untyped_is_raw: bool = False) -> Any:
+    async def detect(request: Request, default_thr: float, torchserve: bool = False) -> Any:
         """``(detections, image, threshold)`` of the request's image, or the refusal."""
         try:
             thr = parse_score_thr(request.query_params.get("score_thr"), float(default_thr))
-            data = await read_image_bytes(request, limits, untyped_is_raw)
+            data = await read_image_bytes(request, limits, torchserve)
             image = await run_in_threadpool(decode_image, data, limits.max_pixels)
             future = batcher.submit(image)
         except RequestError as e:
@@ -143,7 +143,7 @@ def create_app(
         if name != model_name:
             message = f"Model not found: {name} (this server serves {model_name!r})"
             return JSONResponse({"code": 404, "type": "ModelNotFoundException", "message": message}, 404)
-        done = await detect(request, torchserve_score_thr, untyped_is_raw=True)
+        done = await detect(request, torchserve_score_thr, torchserve=True)
         if isinstance(done, JSONResponse):
             return done
         dets, _, thr = done

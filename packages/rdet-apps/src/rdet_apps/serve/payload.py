@@ -98,11 +98,12 @@ async def _limited(stream: AsyncIterator[bytes], max_bytes: int) -> bytes:
     return bytes(body)
 
 
-async def read_image_bytes(request: Any, limits: ImageLimits, untyped_is_raw: bool = False) -> bytes:
+async def read_image_bytes(request: Any, limits: ImageLimits, torchserve: bool = False) -> bytes:
     """The image file's bytes of a ``starlette.requests.Request``: the raw body (``image/*``,
-    ``application/octet-stream``; with ``untyped_is_raw`` also a body without a Content-Type,
-    as ``curl -T image.png`` sends to TorchServe) or the ``image`` file of a
-    ``multipart/form-data`` form.
+    ``application/octet-stream``) or the ``image`` file of a ``multipart/form-data`` form.
+    ``torchserve``: also what TorchServe's clients send: a body without a Content-Type
+    (``curl -T image.png``) or typed ``application/x-www-form-urlencoded`` (``curl
+    --data-binary @image.png``), and a form whose file is ``data`` (``curl -F data=@image.png``).
 
     The body is read at most to ``limits.max_upload_bytes`` (a larger ``Content-Length`` is
     refused before reading).
@@ -113,7 +114,8 @@ async def read_image_bytes(request: Any, limits: ImageLimits, untyped_is_raw: bo
     content_type = request.headers.get("content-type")
     media = _media_type(content_type)
     is_form = media == FORM_TYPE
-    if not is_form and not media.startswith(RAW_TYPES) and not (untyped_is_raw and not content_type):
+    raw_for_torchserve = torchserve and (not content_type or media == "application/x-www-form-urlencoded")
+    if not is_form and not media.startswith(RAW_TYPES) and not raw_for_torchserve:
         what = f"Content-Type {content_type!r} is not accepted" if content_type else "Content-Type is missing"
         raise RequestError(415, f"{what}: {HOW_TO_SEND}")
     declared = request.headers.get("content-length")
@@ -124,13 +126,16 @@ async def read_image_bytes(request: Any, limits: ImageLimits, untyped_is_raw: bo
             "(--max-upload-bytes)",
         )
     body = await _limited(request.stream(), limits.max_upload_bytes)
-    data = await _form_image(request.headers, body) if is_form else body
+    fields = (FORM_FIELD, "data") if torchserve else (FORM_FIELD,)
+    data = await _form_image(request.headers, body, fields) if is_form else body
     if not data:
         raise RequestError(400, "the image is empty (0 bytes)")
     return data
 
 
-async def _form_image(headers: Mapping[str, str], body: bytes) -> bytes:
+async def _form_image(
+    headers: Mapping[str, str], body: bytes, names: tuple[str, ...] = (FORM_FIELD,)
+) -> bytes:
     from starlette.datastructures import UploadFile
     from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -143,19 +148,17 @@ async def _form_image(headers: Mapping[str, str], body: bytes) -> bytes:
     except MultiPartException as e:
         raise RequestError(400, f"cannot read the multipart form: {e.message}") from None
     try:
-        part = form.get(FORM_FIELD)
+        name = next((n for n in names if form.get(n) is not None), names[0])
+        part = form.get(name)
         if part is None:
             fields = ", ".join(repr(k) for k in form) or "none"
-            raise RequestError(
-                400, f"the multipart form has no file field {FORM_FIELD!r} (its fields: {fields})"
-            )
+            wanted = " or ".join(repr(n) for n in names)
+            raise RequestError(400, f"the multipart form has no file field {wanted} (its fields: {fields})")
         if not isinstance(part, UploadFile):
-            raise RequestError(400, f"the form field {FORM_FIELD!r} must be a file, got a text field")
+            raise RequestError(400, f"the form field {name!r} must be a file, got a text field")
         part_type = part.content_type
         if part_type and not _media_type(part_type).startswith(RAW_TYPES):
-            raise RequestError(
-                415, f"the form's {FORM_FIELD!r} file has Content-Type {part_type!r}: send an image"
-            )
+            raise RequestError(415, f"the form's {name!r} file has Content-Type {part_type!r}: send an image")
         return await part.read()
     finally:
         await form.close()

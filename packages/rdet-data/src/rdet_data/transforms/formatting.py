@@ -146,9 +146,9 @@ class Collect:
 
     * a key of ``keys`` missing from the results;
     * a meta key that no transform makes (a typo: ``scale_factr``), missing from the results;
-    * a resize, flip or original shape that the pipeline made but ``meta_keys`` leaves out
-      (``scale_factor``, ``flip``, ``flip_direction``, ``ori_shape``): the detections would be
-      mapped back to the image without it. The output is the ``Collect`` dict of the dataset contract
+    * at test time (``keys`` without ``gt_bboxes``), a resize, flip or original shape that the
+      pipeline made but ``meta_keys`` leaves out (``scale_factor``, ``flip``, ``flip_direction``,
+      ``ori_shape``): the detections would be mapped back to the image without it. The output is the ``Collect`` dict of the dataset contract
     (``rdet_core.structures.DetSample``); ``rdet_data.collate`` checks it.
     """
 
@@ -179,7 +179,8 @@ class Collect:
                     raise KeyError(self._unknown_meta_key(key, results))
                 continue
             (fields if key in META_FIELDS else extra)[key] = results[key]
-        self._check_nothing_left_out(results)
+        if "gt_bboxes" not in self.keys:  # training maps nothing back (the boxes moved with the image)
+            self._check_nothing_left_out(results)
         missing = [key for key in self.keys if key not in results]
         if missing:
             raise KeyError(

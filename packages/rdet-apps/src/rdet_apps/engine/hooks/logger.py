@@ -26,8 +26,8 @@ from rdet_apps.registry import HOOKS
 
 __all__ = ["ResultsCsvHook", "TensorboardLoggerHook", "TextLoggerHook", "interval_values"]
 
-# per log buffer: the logging point last averaged and its values
-_AVERAGED: weakref.WeakKeyDictionary[LogBuffer, tuple[tuple[Any, ...], dict[str, float]]] = (
+# per log buffer: (mode, the buffer's version after it was read) and the values read
+_AVERAGED: weakref.WeakKeyDictionary[LogBuffer, tuple[tuple[str, int], dict[str, float]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -35,16 +35,15 @@ _AVERAGED: weakref.WeakKeyDictionary[LogBuffer, tuple[tuple[Any, ...], dict[str,
 def interval_values(runner: RunnerView, mode: str) -> dict[str, float]:
     """The means of what was logged since the last logging (``mode``: ``'train'`` or
     ``'val'``), for a logger hook logging now. The first logger hook at a logging point averages
-    the log buffer and clears it; the others at the same point (same mode, epoch, iteration)
-    get the same values, whatever their order. A hook logging at other points (another
-    ``interval``) averages what is left since the last logging of any of them."""
+    the log buffer and clears it; the others at the same point (nothing logged into the buffer
+    since, same mode) get the same values, whatever their order. A hook logging at other points
+    (another ``interval``) averages what is left since the last logging of any of them."""
     buffer = runner.log_buffer
-    point = (mode, runner.epoch, runner.iter, runner.inner_iter)
     last = _AVERAGED.get(buffer)
-    if last is not None and last[0] == point:
+    if last is not None and last[0] == (mode, buffer.version):
         return dict(last[1])
     values = buffer.average_and_clear()
-    _AVERAGED[buffer] = (point, values)
+    _AVERAGED[buffer] = ((mode, buffer.version), values)
     return dict(values)
 
 
