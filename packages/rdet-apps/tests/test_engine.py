@@ -384,6 +384,32 @@ def test_a_hook_written_as_mmrotates_docs_show_is_called(tmp_path):
     assert calls == []
 
 
+def test_an_evaluation_where_the_loggers_log_keeps_the_train_record(tmp_path):
+    """Iteration-based, evaluating every 2 iterations where the text logger also logs: EvalHook
+    (priority LOW) runs before the loggers (VERY_LOW). Before, the evaluation cleared the
+    interval's training values and the train record came out empty."""
+
+    class Evaluates(Hook):
+        def after_train_iter(self, runner):
+            if self.every_n_iters(runner, 2):
+                runner.log_val_metrics({"mAP": 0.5})
+
+    cfg = dict(
+        optimizer=dict(type="SGD", lr=0.01),
+        runner=dict(type="IterBasedRunner", max_iters=4),
+        log_config=dict(interval=2, hooks=[dict(type="TextLoggerHook")]),
+    )
+    runner = build_runner(cfg, Toy(), tmp_path)
+    runner.register_hook(Evaluates(), "LOW")
+    runner.run({"train": _loader()})
+    (log,) = tmp_path.glob("*.log.json")
+    records = [json.loads(line) for line in log.read_text().splitlines() if '"mode"' in line]
+    train = [r for r in records if r["mode"] == "train"]
+    val = [r for r in records if r["mode"] == "val"]
+    assert [r["iter"] for r in train] == [2, 4] and all("loss_reg" in r for r in train), records
+    assert len(val) == 2 and all(r["mAP"] == 0.5 and "loss_reg" not in r for r in val), records
+
+
 def test_mmcv_hook_helpers():
     class R:
         epoch, iter, inner_iter, iters_per_epoch, max_epochs, max_iters = 3, 19, 4, 5, 4, None

@@ -62,6 +62,22 @@ class LogBuffer:
         self.clear()
         return out
 
+    def set_aside(self) -> tuple[dict[str, float], dict[str, int]]:
+        """Take the interval's sums and counts out (the buffer is then empty), to be given
+        back by :meth:`put_back`: values of another kind (an evaluation's) can be logged in
+        between without losing the interval's."""
+        held = (dict(self._sums), dict(self._counts))
+        self.clear()
+        return held
+
+    def put_back(self, held: tuple[dict[str, float], dict[str, int]]) -> None:
+        """Add what :meth:`set_aside` took out back to the interval's sums and counts."""
+        self.version += 1
+        sums, counts = held
+        for k, v in sums.items():
+            self._sums[k] += v
+            self._counts[k] += counts[k]
+
     def clear(self) -> None:
         """Forget the sums and counts (not the latest values)."""
         self.version += 1

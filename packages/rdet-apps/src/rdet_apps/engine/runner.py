@@ -275,13 +275,17 @@ class Runner:
         what the log buffer holds, so that the ``val`` record holds the metrics only, and the
         ``after_val_epoch`` of every hook that defines one runs once (not the generic
         ``after_epoch``: an evaluation is no epoch, as in MMCV). Values that are not numbers are
-        not logged."""
+        not logged. The training values of the current logging interval are set aside meanwhile
+        and put back: an iteration-based run that evaluates where it also logs (EvalHook runs
+        before the loggers) keeps its train record (MMCV logs it first, to the same end)."""
         self.flush()
-        self._log_buffer.clear()
+        train = self._log_buffer.set_aside()
         self._log_buffer.update({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         for _, hook in self.hooks:  # an evaluation is no epoch: not for a hook's generic after_epoch
             if getattr(type(hook), "after_val_epoch", Hook.after_val_epoch) is not Hook.after_val_epoch:
                 hook.after_val_epoch(self)
+        self._log_buffer.clear()  # what a hook left of the metrics
+        self._log_buffer.put_back(train)
 
     # -- checkpoints -----------------------------------------------------------------------------
 
