@@ -77,7 +77,8 @@ def test_test_writes_results_pictures_and_a_submission(trained, tmp_path):
     assert main(args) == 0
     files = sorted(p.name for p in sub.glob("Task1_*.txt"))
     assert files == ["Task1_plane.txt", "Task1_ship.txt", "Task1_storage-tank.txt"]
-    assert sorted(zipfile.ZipFile(sub / "Task1.zip").namelist()) == files
+    # MMRotate's zip: <submission_dir>/<its name>.zip
+    assert sorted(zipfile.ZipFile(sub / f"{sub.name}.zip").namelist()) == files
     line = (sub / "Task1_ship.txt").read_text().splitlines()[0].split()
     assert line[0].startswith("S01") and len(line) == 10
     with pytest.raises(SystemExit):

@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def format_submission(
     dataset: Any, results: Sequence[Any], submission_dir: str | os.PathLike, nms_thr: float = 0.1
 ) -> list[Path]:
-    """DOTA Task1 files (and their zip) for ``results`` (per image ``Detections``, or MMRotate's
+    """DOTA Task1 files (and their zip, :func:`submission_zip`) for ``results`` (per image ``Detections``, or MMRotate's
     per-class lists); patch results are merged onto the whole images first (class-wise
     rotated NMS at ``nms_thr``, as MMRotate)."""
     from rdet_eval import merge_patch_results, parse_patch_name, write_submission, zip_submission
@@ -89,8 +89,15 @@ def format_submission(
         merged = merge_patch_results(list(zip(names, results)), nms_thr=nms_thr)
         names, results = list(merged), list(merged.values())
     files = write_submission(submission_dir, names, results, list(dataset.CLASSES))
-    zip_submission(files, Path(submission_dir) / "Task1.zip")
+    zip_submission(files, submission_zip(submission_dir))
     return files
+
+
+def submission_zip(submission_dir: str | os.PathLike) -> Path:
+    """Where the zip of the Task1 files goes: ``<dir>/<dir's name>.zip``, as MMRotate's
+    ``DOTADataset.format_results`` writes it (scripts that upload it find it there)."""
+    folder = Path(submission_dir).resolve()
+    return folder / f"{folder.name}.zip"
 
 
 _FORMAT_OPTIONS = ("submission_dir", "nms_thr")
@@ -254,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format_only:
         out = args.eval_options.get("submission_dir", "submission")
         files = format_submission(dataset, results, out, args.eval_options.get("nms_thr", 0.1))
-        print(f"{len(files)} submission files and Task1.zip in {out}")
+        print(f"{len(files)} submission files and {submission_zip(out).name} in {out}")
     if args.eval:
         for metric in args.eval:
             metrics = evaluate_results(dataset, results, {**args.eval_options, "metric": metric})
