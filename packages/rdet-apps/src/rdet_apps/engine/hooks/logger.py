@@ -14,37 +14,23 @@ import json
 import math
 import os
 import time
-import weakref
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from rdet_apps.engine.hooks.base import Hook, RunnerView
-from rdet_apps.engine.log_buffer import LogBuffer
 from rdet_apps.registry import HOOKS
 
 __all__ = ["ResultsCsvHook", "TensorboardLoggerHook", "TextLoggerHook", "interval_values"]
 
-# per log buffer: (mode, the buffer's version after it was read) and the values read
-_AVERAGED: weakref.WeakKeyDictionary[LogBuffer, tuple[tuple[str, int], dict[str, float]]] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 def interval_values(runner: RunnerView, mode: str) -> dict[str, float]:
     """The means of what was logged since the last logging (``mode``: ``'train'`` or
-    ``'val'``), for a logger hook logging now. The first logger hook at a logging point averages
-    the log buffer and clears it; the others at the same point (nothing logged into the buffer
-    since, same mode) get the same values, whatever their order. A hook logging at other points
-    (another ``interval``) averages what is left since the last logging of any of them."""
-    buffer = runner.log_buffer
-    last = _AVERAGED.get(buffer)
-    if last is not None and last[0] == (mode, buffer.version):
-        return dict(last[1])
-    values = buffer.average_and_clear()
-    _AVERAGED[buffer] = ((mode, buffer.version), values)
-    return dict(values)
+    ``'val'``), for a logger hook logging now: ``LogBuffer.read_interval``, so that the logger
+    hooks at one logging point get the same values whatever their order, and a hook logging at
+    other points (another ``interval``) averages what is left since the last logging of any."""
+    return runner.log_buffer.read_interval(mode)
 
 
 @HOOKS.register_module()
