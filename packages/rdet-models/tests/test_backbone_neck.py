@@ -71,7 +71,7 @@ def test_resnet_rejects_bad_arguments() -> None:
     with pytest.raises(KeyError, match="invalid depth"):
         ResNet(42)
     with pytest.raises(NotImplementedError, match="dcn"):
-        ResNet(18, dcn=dict(type="DCNv2"))
+        ResNet(18, dcn=dict(type="DCNv2"), stage_with_dcn=(False, True, True, True))
 
 
 @pytest.mark.parametrize("mode", ["on_input", "on_lateral", "on_output", True, False])

@@ -9,8 +9,9 @@ from .active_rotated_filter import active_rotated_filter
 from .box_iou_rotated import box_iou_rotated
 from .chamfer_distance import chamfer_distance
 from .convex_iou import convex_giou, convex_iou
-from .deform_conv2d import DeformConv2d, deform_conv2d
+from .deform_conv2d import DeformConv2d, DeformConv2dPack, deform_conv2d
 from .min_area_polygons import min_area_polygons
+from .modulated_deform_conv2d import ModulatedDeformConv2d, ModulatedDeformConv2dPack, modulated_deform_conv2d
 from .nms import batched_nms, nms
 from .nms_rotated import nms_rotated
 from .points_in_polygons import points_in_polygons
@@ -23,6 +24,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DeformConv2d",
+    "DeformConv2dPack",
+    "ModulatedDeformConv2d",
+    "ModulatedDeformConv2dPack",
     "RiRoIAlignRotated",
     "RoIAlign",
     "RoIAlignRotated",
@@ -36,6 +40,7 @@ __all__ = [
     "convex_iou",
     "deform_conv2d",
     "min_area_polygons",
+    "modulated_deform_conv2d",
     "nms",
     "nms_rotated",
     "points_in_polygons",

@@ -17,7 +17,7 @@ import warnings
 import torch
 
 from . import _build
-from ._ops import OPS
+from ._ops import ALL_OPS
 
 BACKENDS = ("torch", "cpu", "cuda")
 _lock = threading.RLock()
@@ -36,7 +36,7 @@ def forced_backend() -> str | None:
 
 
 def _register_python_kernels() -> None:
-    for op in OPS:
+    for op in ALL_OPS:
         importlib.import_module(f"rbox_ops.{op}").register_kernels()
 
 

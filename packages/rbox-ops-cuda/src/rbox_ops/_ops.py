@@ -4,6 +4,9 @@ Adding an op means its schema in ``csrc/schemas.cpp``; a folder ``csrc/<op>/`` h
 ``<op>_cpu.cpp`` (CPU kernel), ``<op>_cuda.cu`` (plain CUDA kernels + ``launch_*``),
 ``<op>_cuda.cpp`` (CUDA glue) and ``<op>.h``; a Python face ``rbox_ops/<op>.py`` with a
 ``register_kernels()`` function (fake and autograd registrations); and one line here.
+
+An op that is another op's kernels with a little more (one implementation, not a copy) has its
+schema and face but no folder: the host folder's files register it, and ``HOSTED`` names it.
 """
 
 OPS: tuple[str, ...] = (
@@ -21,3 +24,11 @@ OPS: tuple[str, ...] = (
     "min_area_polygons",
     "chamfer_distance",
 )
+
+
+# op -> the folder in OPS whose kernels implement it: modulated_deform_conv2d (DCNv2) is
+# deform_conv2d's kernels with a mask and a bias (csrc/deform_conv2d/ registers both)
+HOSTED: dict[str, str] = {"modulated_deform_conv2d": "deform_conv2d"}
+
+# every op with a schema and a Python face (register_kernels), in registration order
+ALL_OPS: tuple[str, ...] = (*OPS, *HOSTED)

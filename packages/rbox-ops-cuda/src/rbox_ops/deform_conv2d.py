@@ -1,4 +1,5 @@
-"""deform_conv2d and DeformConv2d: deformable convolution (v1), mmcv 1.7's signatures and offset layout."""
+"""deform_conv2d, DeformConv2d and DeformConv2dPack: deformable convolution (v1), mmcv 1.7's signatures,
+offset layout and state dicts. The modulated form (v2) is modulated_deform_conv2d.py, on the same kernels."""
 
 from __future__ import annotations
 
@@ -27,37 +28,19 @@ def _out_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> i
     return (size + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
 
 
-def deform_conv2d(
+def check_deform_args(
     input: torch.Tensor,
     offset: torch.Tensor,
     weight: torch.Tensor,
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] = 0,
-    dilation: int | tuple[int, int] = 1,
-    groups: int = 1,
-    deform_groups: int = 1,
-    bias: bool = False,
-    im2col_step: int = 32,
-) -> torch.Tensor:
-    """Deformable convolution, as mmcv.ops.deform_conv2d (no bias).
-
-    Args:
-        input: (N, C, H, W). weight: (C_out, C / groups, kh, kw).
-        offset: (N, 2 * deform_groups * kh * kw, H_out, W_out): for deform group g and kernel
-            point k = i * kw + j, channel 2 * (g * kh * kw + k) is the dy and the next one the dx
-            added to the sampling point (ho * stride - pad + i * dilation, wo * stride - pad +
-            j * dilation). Samples are bilinear, zero outside the map.
-        stride, padding, dilation: an int or a pair (h, w). groups: as nn.Conv2d; deform_groups:
-            channel groups with offsets of their own (C divisible by both).
-        bias: must be False (mmcv's has none either). im2col_step: accepted for mmcv's
-            signature; the kernels choose their own batching (results do not depend on it).
-
-    Returns:
-        (N, C_out, H_out, W_out), the dtype of ``input`` (half and bfloat16 run in float32).
-        Differentiable w.r.t. ``input``, ``offset`` and ``weight``.
-    """
-    if bias:
-        raise ValueError("deform_conv2d has no bias (bias=False only, as mmcv)")
+    stride: int | tuple[int, int],
+    padding: int | tuple[int, int],
+    dilation: int | tuple[int, int],
+    groups: int,
+    deform_groups: int,
+) -> tuple[int, int, int, int, int, int, int, int]:
+    """The checks that deform_conv2d and modulated_deform_conv2d share: clear errors naming the
+    argument. Returns the compiled ops' trailing arguments (stride_h, stride_w, pad_h, pad_w,
+    dilation_h, dilation_w, groups, deform_groups)."""
     check_tensor("input", input, ndim=4)
     check_tensor("offset", offset, ndim=4)
     check_tensor("weight", weight, ndim=4)
@@ -92,9 +75,43 @@ def deform_conv2d(
             f"offset must have shape {want} (N, 2 * deform_groups * kh * kw, H_out, W_out) for a {kh}x{kw} kernel "
             f"and deform_groups={deform_groups}, got {tuple(offset.shape)}"
         )
+    return (sh, sw, ph, pw, dh, dw, groups, deform_groups)
+
+
+def deform_conv2d(
+    input: torch.Tensor,
+    offset: torch.Tensor,
+    weight: torch.Tensor,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    groups: int = 1,
+    deform_groups: int = 1,
+    bias: bool = False,
+    im2col_step: int = 32,
+) -> torch.Tensor:
+    """Deformable convolution, as mmcv.ops.deform_conv2d (no bias).
+
+    Args:
+        input: (N, C, H, W). weight: (C_out, C / groups, kh, kw).
+        offset: (N, 2 * deform_groups * kh * kw, H_out, W_out): for deform group g and kernel
+            point k = i * kw + j, channel 2 * (g * kh * kw + k) is the dy and the next one the dx
+            added to the sampling point (ho * stride - pad + i * dilation, wo * stride - pad +
+            j * dilation). Samples are bilinear, zero outside the map.
+        stride, padding, dilation: an int or a pair (h, w). groups: as nn.Conv2d; deform_groups:
+            channel groups with offsets of their own (C divisible by both).
+        bias: must be False (mmcv's has none either). im2col_step: accepted for mmcv's
+            signature; the kernels choose their own batching (results do not depend on it).
+
+    Returns:
+        (N, C_out, H_out, W_out), the dtype of ``input`` (half and bfloat16 run in float32).
+        Differentiable w.r.t. ``input``, ``offset`` and ``weight``.
+    """
+    if bias:
+        raise ValueError("deform_conv2d has no bias (bias=False only, as mmcv)")
+    args = check_deform_args(input, offset, weight, stride, padding, dilation, groups, deform_groups)
     dtype = compute_dtype(input)
     x, off, wt = input.to(dtype), offset.to(dtype), weight.to(dtype)
-    args = (sh, sw, ph, pw, dh, dw, groups, deform_groups)
     if _backend.use_compiled(x.device):
         out = torch.ops.rbox_ops.deform_conv2d(x, off, wt, *args)
     else:
@@ -114,9 +131,14 @@ def deform_conv2d_torch(
     dilation_w: int,
     groups: int,
     deform_groups: int,
+    mask: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pure-torch deform_conv2d (the compiled op's arguments): the columns by four gathers, then a
-    matmul per group; differentiable by autograd. Same sampling as csrc/common/deform_sampling.h."""
+    matmul per group; differentiable by autograd. Same sampling as csrc/common/deform_sampling.h.
+
+    With ``mask`` (N, deform_groups * kh * kw, H_out, W_out) and ``bias`` (C_out,) or None, it is
+    modulated_deform_conv2d: each sample times its mask value, the bias added to the output."""
     n, c, h, w = input.shape
     c_out, c_g, kh, kw = weight.shape
     _, _, ho, wo = offset.shape
@@ -149,10 +171,12 @@ def deform_conv2d_torch(
         vals = feats.gather(3, idx.expand(n, dg, c // dg, k * size))
         term = vals * torch.where(on_map, tw, torch.zeros_like(tw))
         cols = term if cols is None else cols + term
+    if mask is not None:  # mask channel dg * K + k: the same (dg, k, l) order as the samples
+        cols = cols * mask.reshape(n, dg, 1, k * size)
     # (N, C, K, L) -> per group (C / G * K, L), channel-major as the weight's (C / G, kh, kw)
-    cols = cols.view(n, groups, c_g * k, size)
-    out = torch.matmul(weight.reshape(groups, c_out // groups, c_g * k), cols)
-    return out.reshape(n, c_out, ho, wo)
+    cols = cols.reshape(n, groups, c_g * k, size)
+    out = torch.matmul(weight.reshape(groups, c_out // groups, c_g * k), cols).reshape(n, c_out, ho, wo)
+    return out if bias is None else out + bias.view(1, c_out, 1, 1)
 
 
 class DeformConv2d(nn.Module):
@@ -233,6 +257,58 @@ class DeformConv2d(nn.Module):
             f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
             f"deform_groups={self.deform_groups}, bias=False"
         )
+
+
+def _load_old_offset_keys(state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    """mmcv's upgrade of a version < 2 Pack (DeformConvPack / ModulatedDeformConvPack): the offset conv
+    of old benchmark models is the sibling ``<name>_offset.{weight,bias}`` (e.g. mmdet 1.x's ResNet
+    ``layer1.0.conv2_offset``), which becomes ``<name>.conv_offset.*``. A key already present wins."""
+    version = local_metadata.get("version")
+    if version is not None and version >= 2:
+        return
+    for name in ("weight", "bias"):
+        new, old = f"{prefix}conv_offset.{name}", f"{prefix[:-1]}_offset.{name}"
+        if new not in state_dict and old in state_dict:
+            state_dict[new] = state_dict.pop(old)
+
+
+class DeformConv2dPack(DeformConv2d):
+    """DeformConv2d that predicts its own offsets (mmcv 1.7's ``DeformConv2dPack``, MMDetection's
+    'DCN'): ``conv_offset``, an nn.Conv2d(in_channels, deform_groups * 2 * kh * kw) with the layer's
+    kernel size, stride, padding and dilation, zero-initialised (the layer starts as a plain
+    convolution). forward(x) = deform_conv2d(x, conv_offset(x), weight, ...). State dict: ``weight``,
+    ``conv_offset.weight``, ``conv_offset.bias``; old ``<name>_offset.*`` keys load as mmcv's do.
+    """
+
+    _version = 2
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        kh, kw = self.kernel_size
+        self.conv_offset = nn.Conv2d(
+            self.in_channels,
+            self.deform_groups * 2 * kh * kw,
+            kernel_size=self.kernel_size,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            bias=True,
+        )
+        self.init_offset()
+
+    def init_offset(self) -> None:
+        nn.init.zeros_(self.conv_offset.weight)
+        nn.init.zeros_(self.conv_offset.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        offset = self.conv_offset(x)
+        return deform_conv2d(
+            x, offset, self.weight, self.stride, self.padding, self.dilation, self.groups, self.deform_groups
+        )
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs) -> None:
+        _load_old_offset_keys(state_dict, prefix, local_metadata)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
 
 
 def register_kernels() -> None:

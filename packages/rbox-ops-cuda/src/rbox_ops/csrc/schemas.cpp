@@ -59,6 +59,17 @@ TORCH_LIBRARY(rbox_ops, m) {
       "deform_conv2d_backward(Tensor grad_output, Tensor input, Tensor offset, Tensor weight, int stride_h, "
       "int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, int groups, int deform_groups) "
       "-> (Tensor, Tensor, Tensor)");
+  // modulated deformable convolution (DCNv2, mmcv's mask layout), deform_conv2d's kernels with a mask
+  // (N, deform_groups * kh * kw, H_out, W_out) scaling each sample and an optional bias (C_out,); the
+  // backward returns the gradients of input, offset, mask and weight (the bias's is a sum, in Python)
+  m.def(
+      "modulated_deform_conv2d(Tensor input, Tensor offset, Tensor mask, Tensor weight, Tensor? bias, "
+      "int stride_h, int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, int groups, "
+      "int deform_groups) -> Tensor");
+  m.def(
+      "modulated_deform_conv2d_backward(Tensor grad_output, Tensor input, Tensor offset, Tensor mask, "
+      "Tensor weight, int stride_h, int stride_w, int pad_h, int pad_w, int dilation_h, int dilation_w, "
+      "int groups, int deform_groups) -> (Tensor, Tensor, Tensor, Tensor)");
 
   // point sets (the RepPoints family), float64 arithmetic: (N, 18) hulls x (K, 8) polygons -> (N, K) IoU;
   // aligned (N, 18) x (N, 8) -> (N, 19): d GIoU / d points (18), then GIoU; (N, 2k) -> (N, 8) rectangles

@@ -23,6 +23,14 @@ __all__ = ["BasicBlock", "Bottleneck", "ResLayer", "ResNet"]
 _BN = dict(type="BN")
 
 
+def _no_plugins(plugins: list | None) -> None:
+    if plugins is not None:
+        raise NotImplementedError(
+            "ResNet plugins (ContextBlock, GeneralizedAttention, NonLocal2d ...) are not supported; "
+            "no MMRotate 0.3.4 config uses them"
+        )
+
+
 class BasicBlock(BaseModule):
     """Two 3x3 convs (ResNet-18/34)."""
 
@@ -44,8 +52,12 @@ class BasicBlock(BaseModule):
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(init_cfg)
-        if dcn is not None or plugins is not None:
-            raise NotImplementedError("ResNet dcn / plugins are not supported yet (a later issue)")
+        if dcn is not None:
+            raise NotImplementedError(
+                "dcn is for Bottleneck ResNets (depth 50/101/152); BasicBlock (depth 18/34) has none, "
+                "as in MMDetection"
+            )
+        _no_plugins(plugins)
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
         self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
         self.conv1 = build_conv_layer(
@@ -107,8 +119,11 @@ class Bottleneck(BaseModule):
         super().__init__(init_cfg)
         if style not in ("pytorch", "caffe"):
             raise ValueError(f"style must be 'pytorch' or 'caffe', got {style!r}")
-        if dcn is not None or plugins is not None:
-            raise NotImplementedError("ResNet dcn / plugins are not supported yet (a later issue)")
+        _no_plugins(plugins)
+        if dcn is not None and conv_cfg is not None:
+            raise ValueError(
+                f"conv_cfg must be None when dcn is set (as MMDetection), got conv_cfg={conv_cfg!r}"
+            )
         self.inplanes, self.planes, self.stride, self.dilation = inplanes, planes, stride, dilation
         self.style, self.with_cp = style, with_cp
         self.conv1_stride, self.conv2_stride = (1, stride) if style == "pytorch" else (stride, 1)
@@ -117,8 +132,12 @@ class Bottleneck(BaseModule):
         self.norm3_name, norm3 = build_norm_layer(norm_cfg, planes * self.expansion, postfix=3)
         self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 1, stride=self.conv1_stride, bias=False)
         self.add_module(self.norm1_name, norm1)
+        # MMDetection pops `fallback_on_stride` from the dcn dict that all blocks share, so only the
+        # first block built with it falls back to a plain conv: kept, so that checkpoints load
+        fallback_on_stride = bool(dcn.pop("fallback_on_stride", False)) if dcn is not None else False
+        self.with_dcn = dcn is not None and not fallback_on_stride
         self.conv2 = build_conv_layer(
-            conv_cfg,
+            dcn if self.with_dcn else conv_cfg,
             planes,
             planes,
             3,
@@ -279,15 +298,26 @@ class ResNet(BaseModule):
                 dict(type="Constant", val=1, layer=["_BatchNorm", "GroupNorm"]),
             ]
         super().__init__(init_cfg)
-        if dcn is not None or plugins is not None:
-            raise NotImplementedError("ResNet dcn / plugins are not supported yet (a later issue)")
+        _no_plugins(plugins)
         if not 1 <= num_stages <= 4:
             raise ValueError(f"num_stages must be 1..4, got {num_stages}")
+        if dcn is not None:
+            if not isinstance(dcn, dict) or "type" not in dcn:
+                raise TypeError(f"dcn must be a conv_cfg dict such as dict(type='DCNv2'), got {dcn!r}")
+            if len(stage_with_dcn) != num_stages:
+                raise ValueError(
+                    f"stage_with_dcn needs one entry per stage ({num_stages}), got {tuple(stage_with_dcn)}"
+                )
+            dcn = dict(
+                dcn
+            )  # one dict shared by the blocks, as MMDetection's (see Bottleneck); the config's stays
+        self.dcn, self.stage_with_dcn = dcn, tuple(stage_with_dcn)
         if len(strides) < num_stages or len(dilations) < num_stages:
             raise ValueError("strides and dilations need one entry per stage")
         if max(out_indices) >= num_stages:
             raise ValueError(f"out_indices {tuple(out_indices)} must be < num_stages={num_stages}")
         self.zero_init_residual = zero_init_residual and default_init
+        self._default_init = default_init
         self.depth, self.num_stages = depth, num_stages
         stem_channels = base_channels if stem_channels is None else stem_channels
         self.stem_channels, self.base_channels = stem_channels, base_channels
@@ -315,6 +345,7 @@ class ResNet(BaseModule):
                 with_cp=with_cp,
                 conv_cfg=conv_cfg,
                 norm_cfg=norm_cfg,
+                dcn=dcn if self.stage_with_dcn[i] else None,
             )
             self.inplanes = planes * self.block.expansion
             name = f"layer{i + 1}"
@@ -369,6 +400,15 @@ class ResNet(BaseModule):
 
     def init_weights(self) -> None:
         super().init_weights()
+        if self._default_init:
+            # the default init_cfg's Kaiming reaches the offset convs too (they are nn.Conv2d); MMCV
+            # leaves a DCN's (v1) so, which starts training from random offsets. Here every
+            # deformable conv starts on its grid, as DeformConv2dPack and DCNv2 are constructed.
+            for m in self.modules():
+                offset = getattr(m, "conv_offset", None)
+                if isinstance(offset, nn.Conv2d):
+                    nn.init.zeros_(offset.weight)
+                    nn.init.zeros_(offset.bias)
         if self.zero_init_residual:  # only with the default init_cfg, as MMDetection
             for m in self.modules():
                 if isinstance(m, Bottleneck):

@@ -48,7 +48,7 @@ class RotatedAnchorFreeHead(DenseHeadAdapters, BaseModule):
         feat_channels: channels of the towers.
         stacked_convs: convs per tower.
         strides: per level, the stride (px) of its points.
-        dcn_on_last_conv: not supported (needs a deformable convolution).
+        dcn_on_last_conv: the towers' last conv is a modulated deformable one (DCNv2).
         conv_bias: ``'auto'`` (a bias only without a norm) or a bool.
         loss_cls / loss_bbox / bbox_coder: component configs.
         conv_cfg / norm_cfg: the towers' conv and norm layers.
@@ -79,8 +79,6 @@ class RotatedAnchorFreeHead(DenseHeadAdapters, BaseModule):
         init_cfg: dict | list[dict] | None = _AF_INIT,
     ) -> None:
         super().__init__(init_cfg)
-        if dcn_on_last_conv:
-            raise NotImplementedError("dcn_on_last_conv=True needs DCNv2, which rdet does not have yet")
         if not (conv_bias == "auto" or isinstance(conv_bias, bool)):
             raise ValueError(f"conv_bias must be 'auto' or a bool, got {conv_bias!r}")
         self.num_classes = num_classes
@@ -114,6 +112,7 @@ class RotatedAnchorFreeHead(DenseHeadAdapters, BaseModule):
             self.conv_cfg,
             self.norm_cfg,
             self.conv_bias,
+            self.dcn_on_last_conv,
         )
 
     def _init_cls_convs(self) -> None:

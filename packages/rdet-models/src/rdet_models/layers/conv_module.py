@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rbox_ops import DeformConv2dPack, ModulatedDeformConv2dPack
 from rdet_models.fuse import conv_norm
 from rdet_models.layers.layer_norm import LayerNorm2d
 
@@ -29,6 +30,8 @@ _CONV_LAYERS: dict[str, type[nn.Module]] = {
     "Conv1d": nn.Conv1d,
     "Conv2d": nn.Conv2d,
     "Conv3d": nn.Conv3d,
+    "DCN": DeformConv2dPack,  # mmcv's names: deformable convolution v1 and v2 (modulated)
+    "DCNv2": ModulatedDeformConv2dPack,
 }
 _NORM_LAYERS: dict[str, type[nn.Module]] = {
     "BN": nn.BatchNorm2d,
@@ -64,10 +67,7 @@ def build_conv_layer(cfg: dict | None, *args: Any, **kwargs: Any) -> nn.Module:
     cfg = dict(type="Conv2d") if cfg is None else dict(cfg)
     layer_type = cfg.pop("type")
     if layer_type not in _CONV_LAYERS:
-        raise KeyError(
-            f"conv_cfg type {layer_type!r} is not supported; known: {sorted(_CONV_LAYERS)} "
-            "(DCN and other special convolutions arrive with the models that need them)"
-        )
+        raise KeyError(f"conv_cfg type {layer_type!r} is not supported; known: {sorted(_CONV_LAYERS)}")
     return _CONV_LAYERS[layer_type](*args, **kwargs, **cfg)
 
 
@@ -234,10 +234,12 @@ def conv_tower(
     conv_cfg: dict | None = None,
     norm_cfg: dict | None = None,
     bias: bool | str = "auto",
+    dcn_on_last_conv: bool = False,
 ) -> nn.ModuleList:
     """A dense head's tower: ``num_convs`` 3x3 ``ConvModule`` s (stride 1, padding 1, ReLU), the
     first from ``in_channels``, all to ``feat_channels`` (MMDetection's ``cls_convs`` /
-    ``reg_convs`` of the anchor-free and RepPoints heads)."""
+    ``reg_convs`` of the anchor-free and RepPoints heads). ``dcn_on_last_conv``: the last one is a
+    modulated deformable convolution (``conv_cfg=dict(type='DCNv2')``), as MMDetection's."""
     return nn.ModuleList(
         ConvModule(
             in_channels if i == 0 else feat_channels,
@@ -245,7 +247,7 @@ def conv_tower(
             3,
             stride=1,
             padding=1,
-            conv_cfg=conv_cfg,
+            conv_cfg=dict(type="DCNv2") if dcn_on_last_conv and i == num_convs - 1 else conv_cfg,
             norm_cfg=norm_cfg,
             bias=bias,
         )

@@ -8,6 +8,11 @@
 // taps of a point inside only those on the map count (mmcv's deformable_im2col_bilinear). Not
 // bilinear.h's taps (mmcv's bilinear_interpolate, which clamps to the border); and the offset
 // gradient needs each tap's derivative along h and w, which DeformTaps carries.
+//
+// Modulated deformable convolution (DCNv2, mmcv's modulated_deform_conv2d) multiplies each sample
+// by a mask value, mask[n, dg * K + i * kw + j, ho, wo] (mmcv's dmcn_im2col layout): the same taps,
+// with DeformTaps::mask. The weights stay unmasked, as the mask's gradient needs the plain sample.
+// Plain deform_conv2d passes no mask (nullptr): mask 1.
 #pragma once
 
 #include <math.h>
@@ -28,19 +33,27 @@ struct DeformConvShape {
   RBOX_HD int64_t out_size() const { return out_h * out_w; }
   // offset channel of the dy of kernel point k in deform group dg (dx is the next one)
   RBOX_HD int64_t offset_channel(int64_t dg, int64_t k) const { return 2 * (dg * kernel_size() + k); }
+  // index of the mask value of kernel point k, deform group dg, output pixel l of batch item n in
+  // the (N, DG * K, H_out, W_out) mask
+  RBOX_HD int64_t mask_index(int64_t n, int64_t dg, int64_t k, int64_t l) const {
+    return ((n * deform_groups + dg) * kernel_size() + k) * out_size() + l;
+  }
 };
 
 // The four taps of a sampling point: positions (y * width + x) on the map, the bilinear weights,
-// and their derivatives along h and w. A tap off the map has position 0 and zero weights.
+// and their derivatives along h and w. A tap off the map has position 0 and zero weights. The
+// sample is mask * sum_q w[q] * x[pos[q]] (mask 1 without one).
 template <typename T>
 struct DeformTaps {
   int64_t pos[4];
   T w[4], dh[4], dw[4];
+  T mask;
 };
 
 template <typename T>
 RBOX_HD DeformTaps<T> deform_taps(T h, T w, int64_t height, int64_t width) {
   DeformTaps<T> t;
+  t.mask = 1;
   for (int q = 0; q < 4; q++) {
     t.pos[q] = 0;
     t.w[q] = t.dh[q] = t.dw[q] = 0;
@@ -66,10 +79,11 @@ RBOX_HD DeformTaps<T> deform_taps(T h, T w, int64_t height, int64_t width) {
 }
 
 // The taps of kernel point k of output pixel l = ho * W_out + wo, deform group dg, batch item n;
-// `offset` is the (N, 2 * DG * K, H_out, W_out) tensor's data.
+// `offset` is the (N, 2 * DG * K, H_out, W_out) tensor's data, `mask` the (N, DG * K, H_out, W_out)
+// one's or nullptr (no mask: 1).
 template <typename T>
-RBOX_HD DeformTaps<T> deform_point_taps(const DeformConvShape& s, const T* offset, int64_t n, int64_t dg, int64_t k,
-                                        int64_t l) {
+RBOX_HD DeformTaps<T> deform_point_taps(const DeformConvShape& s, const T* offset, const T* mask, int64_t n,
+                                        int64_t dg, int64_t k, int64_t l) {
   const int64_t L = s.out_size();
   const int64_t ho = l / s.out_w, wo = l % s.out_w;
   const int64_t i = k / s.kernel_w, j = k % s.kernel_w;
@@ -77,7 +91,9 @@ RBOX_HD DeformTaps<T> deform_point_taps(const DeformConvShape& s, const T* offse
   const T* off = offset + (n * 2 * s.deform_groups * s.kernel_size() + oc) * L + l;
   const T h = static_cast<T>(ho * s.stride_h - s.pad_h + i * s.dilation_h) + off[0];
   const T w = static_cast<T>(wo * s.stride_w - s.pad_w + j * s.dilation_w) + off[L];
-  return deform_taps(h, w, s.height, s.width);
+  DeformTaps<T> t = deform_taps(h, w, s.height, s.width);
+  if (mask != nullptr) t.mask = mask[s.mask_index(n, dg, k, l)];
+  return t;
 }
 
 }  // namespace rbox_ops
