@@ -70,10 +70,10 @@ def _fingerprint(projects: list[Path]) -> str:
     return digest.hexdigest()
 
 
-#: extras the tests do not install: experiment trackers whose hooks the tests drive through
-#: stand-in modules (rdet-apps' test_logger_hooks_extra.py), each a large tree of dependencies
-#: that no test needs
-NOT_INSTALLED_EXTRAS = frozenset({"wandb", "mlflow", "tensorboard"})
+#: extras the tests do not install, each a large tree of dependencies that no test needs: the
+#: experiment trackers, whose hooks the tests drive through stand-in modules (rdet-apps'
+#: test_logger_hooks_extra.py), and albumentations (rdet-data's test_albu.py, the same way)
+NOT_INSTALLED_EXTRAS = frozenset({"wandb", "mlflow", "tensorboard", "albu"})
 
 
 def _with_extras(project: Path) -> str:

@@ -6,6 +6,7 @@ numpy, ``img_shape``/``ori_shape``/``pad_shape`` (H, W, C), ``gt_bboxes`` (n, 5)
 ``img_fields``, ``scale_factor`` (4,) float32, ``flip``, ``flip_direction``.
 """
 
+from rdet_data.transforms.albu import Albu
 from rdet_data.transforms.compose import Compose
 from rdet_data.transforms.formatting import Collect, DefaultFormatBundle, ImageToTensor, to_tensor
 from rdet_data.transforms.geometric import PolyRandomRotate, RRandomCrop, RRandomFlip, RResize
@@ -19,8 +20,10 @@ from rdet_data.transforms.loading import (
 )
 from rdet_data.transforms.mosaic import RMosaic
 from rdet_data.transforms.multiscale_flip import MultiScaleFlipAug
+from rdet_data.transforms.photometric import PhotoMetricDistortion
 
 __all__ = [
+    "Albu",
     "Collect",
     "Compose",
     "DefaultFormatBundle",
@@ -32,6 +35,7 @@ __all__ = [
     "MultiScaleFlipAug",
     "Normalize",
     "Pad",
+    "PhotoMetricDistortion",
     "PolyRandomRotate",
     "RMosaic",
     "RRandomCrop",
