@@ -70,6 +70,7 @@ ALLOWED: dict[str, str] = {
     "rdet_models.backbones.resnet.BasicBlock": "ResNet's building block, built by ResNet (MMDetection does not register it)",
     "rdet_models.backbones.resnet.Bottleneck": "ResNet's building block, built by ResNet (MMDetection does not register it)",
     "rdet_models.backbones.resnet.ResLayer": "ResNet's stage of blocks, built by ResNet (MMDetection does not register it)",
+    "rdet_models.backbones.resnext.Bottleneck": "ResNeXt's building block, built by ResNeXt (MMDetection does not register it)",
     "rdet_models.backbones.swin.SwinBlock": "Swin's block, built by SwinTransformer (MMDetection does not register it)",
     "rdet_models.backbones.swin.SwinBlockSequence": "Swin's stage of blocks, built by SwinTransformer (MMDetection does not register it)",
     "rdet_models.backbones.convnext.ConvNeXtBlock": "ConvNeXt's block, built by ConvNeXt (mmcls does not register it)",

@@ -100,6 +100,12 @@ class Bottleneck(BaseModule):
     """1x1 -> 3x3 -> 1x1 (ResNet-50/101/152); ``style='pytorch'`` strides the 3x3, 'caffe' the 1x1."""
 
     expansion = 4
+    #: MMDetection's ResNet honours ``fallback_on_stride`` (in its first dcn block); ResNeXt never
+    falls_back_on_stride = True
+
+    def _conv2_width_groups(self, planes: int) -> tuple[int, int]:
+        """Channels and groups of the 3x3 conv (ResNeXt widens and groups it)."""
+        return planes, 1
 
     def __init__(
         self,
@@ -127,27 +133,30 @@ class Bottleneck(BaseModule):
         self.inplanes, self.planes, self.stride, self.dilation = inplanes, planes, stride, dilation
         self.style, self.with_cp = style, with_cp
         self.conv1_stride, self.conv2_stride = (1, stride) if style == "pytorch" else (stride, 1)
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
-        self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
+        width, groups = self._conv2_width_groups(planes)
+        self.norm1_name, norm1 = build_norm_layer(norm_cfg, width, postfix=1)
+        self.norm2_name, norm2 = build_norm_layer(norm_cfg, width, postfix=2)
         self.norm3_name, norm3 = build_norm_layer(norm_cfg, planes * self.expansion, postfix=3)
-        self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 1, stride=self.conv1_stride, bias=False)
+        self.conv1 = build_conv_layer(conv_cfg, inplanes, width, 1, stride=self.conv1_stride, bias=False)
         self.add_module(self.norm1_name, norm1)
         # MMDetection pops `fallback_on_stride` from the dcn dict that all blocks share, so only the
-        # first block built with it falls back to a plain conv: kept, so that checkpoints load
+        # first block built with it falls back to a plain conv (and ResNeXt's never does, since
+        # its block pops the key a second time): kept, so that such checkpoints load
         fallback_on_stride = bool(dcn.pop("fallback_on_stride", False)) if dcn is not None else False
-        self.with_dcn = dcn is not None and not fallback_on_stride
+        self.with_dcn = dcn is not None and not (fallback_on_stride and self.falls_back_on_stride)
         self.conv2 = build_conv_layer(
             dcn if self.with_dcn else conv_cfg,
-            planes,
-            planes,
+            width,
+            width,
             3,
             stride=self.conv2_stride,
             padding=dilation,
             dilation=dilation,
+            groups=groups,
             bias=False,
         )
         self.add_module(self.norm2_name, norm2)
-        self.conv3 = build_conv_layer(conv_cfg, planes, planes * self.expansion, 1, bias=False)
+        self.conv3 = build_conv_layer(conv_cfg, width, planes * self.expansion, 1, bias=False)
         self.add_module(self.norm3_name, norm3)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
@@ -333,11 +342,11 @@ class ResNet(BaseModule):
         self.res_layers = []
         for i, num_blocks in enumerate(self.stage_blocks):
             planes = base_channels * 2**i
-            res_layer = ResLayer(
-                self.block,
-                self.inplanes,
-                planes,
-                num_blocks,
+            res_layer = self.make_res_layer(
+                block=self.block,
+                inplanes=self.inplanes,
+                planes=planes,
+                num_blocks=num_blocks,
                 stride=strides[i],
                 dilation=dilations[i],
                 style=style,
@@ -353,6 +362,10 @@ class ResNet(BaseModule):
             self.res_layers.append(name)
         self._freeze_stages()
         self.feat_dim = self.block.expansion * base_channels * 2 ** (len(self.stage_blocks) - 1)
+
+    def make_res_layer(self, **kwargs: object) -> ResLayer:
+        """One stage (MMDetection's hook: ResNeXt passes its groups and widths)."""
+        return ResLayer(**kwargs)
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         if self.deep_stem:
