@@ -215,6 +215,11 @@ def test_flops_count_deform_conv_as_a_conv():
     with torch.no_grad(), counter:
         conv(torch.zeros(1, 4, 8, 8), torch.zeros(1, 18, 8, 8))
     assert counter.get_total_flops() == 2 * 8 * 8 * 8 * 4 * 3 * 3
+    dcn2 = rbox_ops.ModulatedDeformConv2dPack(4, 8, 3, padding=1)  # conv_offset: 4 -> 27 channels
+    counter = FlopCounterMode(display=False, custom_mapping=_custom_mapping(torch.device("cpu")))
+    with torch.no_grad(), counter:
+        dcn2(torch.zeros(1, 4, 8, 8))
+    assert counter.get_total_flops() == 2 * 8 * 8 * (8 + 27) * 4 * 3 * 3
 
 
 def test_flops_bad_input(capsys, tmp_path):

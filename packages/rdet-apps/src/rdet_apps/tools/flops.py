@@ -3,8 +3,9 @@
 The model's ``forward_dummy`` (backbone, neck, heads; for two-stage detectors the RoI head on
 a fixed set of proposals) runs once on a zero image under PyTorch's
 ``torch.utils.flop_counter.FlopCounterMode``, which counts convolutions, matrix products and
-attention. rbox-ops' compiled ``deform_conv2d`` is counted here like a convolution of the same
-shapes (its pure-torch form is counted through its matrix product anyway). Not counted:
+attention. rbox-ops' compiled ``deform_conv2d`` and ``modulated_deform_conv2d`` (DCNv2) are
+counted here like a convolution of the same shapes (their pure-torch forms are counted through
+their matrix products anyway). Not counted:
 element-wise ops (activations, normalisation, additions, upsampling), RoI pooling
 (``roi_align``, ``roi_align_rotated``), ``rotated_feature_align``, ``active_rotated_filter``,
 NMS and box decoding (``forward_dummy`` stops before post-processing).
@@ -66,16 +67,25 @@ def _conv_like_flops(
     return 2 * n * c_out * ho * wo * c_g * kh * kw
 
 
+def _modulated_conv_like_flops(
+    input_shape, offset_shape, mask_shape, weight_shape, *args: Any, out_shape=None, **kwargs: Any
+) -> int:
+    """modulated_deform_conv2d: deform_conv2d's count (the mask's products and the bias are not
+    counted, as a convolution's bias is not)."""
+    return _conv_like_flops(input_shape, offset_shape, weight_shape)
+
+
 def _custom_mapping(device: torch.device) -> dict[Any, Any]:
     mapping: dict[Any, Any] = {}
     try:
         import rbox_ops
 
         rbox_ops.backend(device)  # loads the compiled kernels when there are
-        op = torch.ops.rbox_ops.deform_conv2d  # the registry is keyed by packets
+        ops = torch.ops.rbox_ops  # the registry is keyed by packets
+        mapping[ops.deform_conv2d] = _conv_like_flops
+        mapping[ops.modulated_deform_conv2d] = _modulated_conv_like_flops
     except (ImportError, AttributeError, RuntimeError):
         return mapping
-    mapping[op] = _conv_like_flops
     return mapping
 
 
