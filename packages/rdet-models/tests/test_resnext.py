@@ -1,4 +1,4 @@
-"""ResNeXt: MMDetection's widths, groups and module names; groups=1 is ResNet; with DCN."""
+"""ResNeXt and ResNetV1d: MMDetection's widths, groups, stems and module names; groups=1 is ResNet; DCN."""
 
 from __future__ import annotations
 
@@ -74,3 +74,19 @@ def test_resnext_rejects_bad_arguments() -> None:
         ResNeXt(depth=18, groups=32)  # no BasicBlock ResNeXt, as MMDetection
     with pytest.raises(ValueError, match="groups and base_width must be positive"):
         ResNeXt(depth=50, groups=0)
+
+
+def test_resnet_v1d_has_mmdetections_stem_and_shortcuts() -> None:
+    net = build_backbone(dict(type="ResNetV1d", depth=50, base_channels=8, stem_channels=16))
+    keys = set(net.state_dict())
+    # deep stem: three conv-BN-ReLU (stem.0/1, stem.3/4, stem.6/7); no conv1
+    assert {"stem.0.weight", "stem.1.weight", "stem.3.weight", "stem.6.weight", "stem.7.running_var"} <= keys
+    assert "conv1.weight" not in keys
+    # average-pool shortcut: downsample.0 is the pool, .1 the 1x1 conv (stride 1), .2 its norm
+    assert isinstance(net.layer2[0].downsample[0], torch.nn.AvgPool2d)
+    assert net.layer2[0].downsample[1].stride == (1, 1)
+    assert {"layer2.0.downsample.1.weight", "layer2.0.downsample.2.weight"} <= keys
+    outs = net.eval()(torch.randn(1, 3, 64, 64))
+    assert [tuple(o.shape) for o in outs] == [(1, 32 * 2**i, 16 // 2**i, 16 // 2**i) for i in range(4)]
+    with pytest.raises(TypeError, match="deep_stem"):
+        build_backbone(dict(type="ResNetV1d", depth=50, deep_stem=False))  # as MMDetection: fixed

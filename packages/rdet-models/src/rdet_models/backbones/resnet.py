@@ -18,7 +18,7 @@ from rdet_models.init import BaseModule, Sequential
 from rdet_models.layers import build_conv_layer, build_norm_layer
 from rdet_models.registry import MODELS
 
-__all__ = ["BasicBlock", "Bottleneck", "ResLayer", "ResNet"]
+__all__ = ["BasicBlock", "Bottleneck", "ResLayer", "ResNet", "ResNetV1d"]
 
 _BN = dict(type="BN")
 
@@ -451,3 +451,12 @@ class ResNet(BaseModule):
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
+
+
+@MODELS.register_module()
+class ResNetV1d(ResNet):
+    """ResNet-V1d (MMDetection's ``ResNetV1d``, "Bag of Tricks"): ResNet with a deep stem (three
+    3x3 convs) and average-pool downsampling in the shortcuts."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(deep_stem=True, avg_down=True, **kwargs)
