@@ -2,8 +2,9 @@
 
 ``init_cfg`` is a dict or a list of dicts: ``dict(type='Normal', layer='Conv2d', std=0.01,
 override=dict(type='Normal', name='retina_cls', std=0.01, bias_prob=0.01))``. Types:
-``Normal``, ``Xavier``, ``Kaiming``, ``Constant``, ``Uniform``, ``Pretrained`` (a local
-checkpoint file; see :mod:`rdet_models.checkpoint` for ``torchvision://`` names).
+``Normal``, ``TruncNormal``, ``Xavier``, ``Kaiming``, ``Caffe2Xavier``, ``Constant``, ``Uniform``,
+``Pretrained`` (a local checkpoint file; see :mod:`rdet_models.checkpoint` for
+``torchvision://`` names).
 
 A module is built with PyTorch's default initialisation; ``model.init_weights()`` applies
 the ``init_cfg`` of every :class:`BaseModule`, top-down, as MMCV's ``BaseModule`` does (a
@@ -25,6 +26,7 @@ __all__ = [
     "initialize",
     "kaiming_init",
     "normal_init",
+    "trunc_normal_init",
     "uniform_init",
     "xavier_init",
 ]
@@ -49,6 +51,15 @@ def constant_init(module: nn.Module, val: float, bias: float = 0) -> None:
 def normal_init(module: nn.Module, mean: float = 0, std: float = 1, bias: float = 0) -> None:
     if getattr(module, "weight", None) is not None:
         nn.init.normal_(module.weight, mean, std)
+    _init_bias(module, bias)
+
+
+def trunc_normal_init(
+    module: nn.Module, mean: float = 0, std: float = 1, a: float = -2, b: float = 2, bias: float = 0
+) -> None:
+    """Normal(mean, std) redrawn outside [a, b] (absolute bounds, as mmcv and PyTorch)."""
+    if getattr(module, "weight", None) is not None:
+        nn.init.trunc_normal_(module.weight, mean, std, a, b)
     _init_bias(module, bias)
 
 
@@ -110,13 +121,25 @@ def _make_init_fn(cfg: dict[str, Any]) -> tuple[Any, list[str]]:
     elif kind == "Xavier":
         gain, dist = cfg.pop("gain", 1), cfg.pop("distribution", "normal")
         fn = lambda m: xavier_init(m, gain, bias, dist)  # noqa: E731
+    elif kind == "TruncNormal":
+        mean, std = cfg.pop("mean", 0), cfg.pop("std", 1)
+        a, b = cfg.pop("a", -2), cfg.pop("b", 2)
+        fn = lambda m: trunc_normal_init(m, mean, std, a, b, bias)  # noqa: E731
     elif kind == "Kaiming":
         a, mode = cfg.pop("a", 0), cfg.pop("mode", "fan_out")
         nl, dist = cfg.pop("nonlinearity", "relu"), cfg.pop("distribution", "normal")
         fn = lambda m: kaiming_init(m, a, mode, nl, bias, dist)  # noqa: E731
+    elif kind == "Caffe2Xavier":  # mmcv: Caffe2's XavierFill is PyTorch's kaiming_uniform_ (a=1, fan_in)
+        fixed = {"a", "mode", "nonlinearity", "distribution"} & set(cfg)
+        if fixed:
+            raise TypeError(
+                f"init_cfg of type 'Caffe2Xavier' fixes {sorted(fixed)}; use 'Kaiming' to set them"
+            )
+        fn = lambda m: kaiming_init(m, 1, "fan_in", "leaky_relu", bias, "uniform")  # noqa: E731
     else:
         raise KeyError(
-            f"init_cfg type {kind!r} is not supported (Normal, Xavier, Kaiming, Constant, Uniform, Pretrained)"
+            f"init_cfg type {kind!r} is not supported (Normal, TruncNormal, Xavier, Kaiming, Caffe2Xavier, "
+            "Constant, Uniform, Pretrained)"
         )
     if cfg:
         raise TypeError(f"init_cfg of type {kind!r} got unexpected keys {sorted(cfg)}")
