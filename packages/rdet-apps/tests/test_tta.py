@@ -142,6 +142,7 @@ def _golden_tta(golden_case, name: str, scales, directions, version: str):
     cfg.merge_from_dict(overrides)
     steps = cfg.data.test.pipeline[1].transforms
     cfg.data.test.pipeline[1].transforms = [steps[0], dict(type="RRandomFlip", version=version), *steps[1:]]
+    cfg.tta = dict(max_per_img=2000)  # the golden configs' max_per_img (100) would cap the merge
     plain_cfg = Config.fromfile(case["config"])
     plain_cfg.merge_from_dict(case["overrides"])
     return case, init_detector(cfg, case["checkpoint"]), init_detector(plain_cfg, case["checkpoint"])

@@ -285,3 +285,89 @@ def test_spatial_border_loss_runs_in_float32_under_autocast() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = loss(pts, _SQUARES, weight)
     assert got.dtype == torch.float32 and torch.equal(got, expected) and expected > 0
+
+
+# -- GDLoss at a perfect prediction: MMRotate 0.3.4's clamps ---------------------------------------
+
+
+def _mmrotate_sigma(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MMRotate 0.3.4's ``xy_wh_r_2_xy_sigma`` (mmrotate/models/losses/gaussian_dist_loss.py)."""
+    wh = b[:, 2:4].clamp(min=1e-7, max=1e7)
+    c, s = torch.cos(b[:, 4]), torch.sin(b[:, 4])
+    R = torch.stack((c, -s, s, c), dim=-1).reshape(-1, 2, 2)
+    S = 0.5 * torch.diag_embed(wh)
+    return b[:, :2], R.bmm(S.square()).bmm(R.permute(0, 2, 1))
+
+
+def _mmrotate_post(d: torch.Tensor, fun: str, tau: float) -> torch.Tensor:
+    d = torch.log1p(d) if fun == "log1p" else torch.sqrt(d.clamp(1e-7)) if fun == "sqrt" else d
+    return 1 - 1 / (tau + d) if tau >= 1.0 else d
+
+
+def _mmrotate_gwd(p, t, fun, tau, alpha=1.0, normalize=True):  # type: ignore[no-untyped-def]
+    (xy_p, S_p), (xy_t, S_t) = p, t
+    xy = (xy_p - xy_t).square().sum(-1)
+    whr = S_p.diagonal(dim1=-2, dim2=-1).sum(-1) + S_t.diagonal(dim1=-2, dim2=-1).sum(-1)
+    tr = S_p.bmm(S_t).diagonal(dim1=-2, dim2=-1).sum(-1)
+    det_sqrt = (S_p.det() * S_t.det()).clamp(1e-7).sqrt()
+    whr = whr + (-2) * ((tr + 2 * det_sqrt).clamp(1e-7).sqrt())
+    d = (xy + alpha * alpha * whr).clamp(1e-7).sqrt()
+    if normalize:
+        d = d / (2 * (det_sqrt.clamp(1e-7).sqrt().clamp(1e-7).sqrt()).clamp(1e-7))
+    return _mmrotate_post(d, fun, tau)
+
+
+def _mmrotate_kld_distance(p, t, alpha=1.0, sqrt=True):  # type: ignore[no-untyped-def]
+    (xy_p, S_p), (xy_t, S_t) = p, t
+    inv = torch.stack((S_p[..., 1, 1], -S_p[..., 0, 1], -S_p[..., 1, 0], S_p[..., 0, 0]), -1).reshape(
+        -1, 2, 2
+    )
+    inv = inv / S_p.det().unsqueeze(-1).unsqueeze(-1)
+    dxy = (xy_p - xy_t).unsqueeze(-1)
+    xy = 0.5 * dxy.permute(0, 2, 1).bmm(inv).bmm(dxy).view(-1)
+    whr = 0.5 * inv.bmm(S_t).diagonal(dim1=-2, dim2=-1).sum(-1)
+    whr = whr + 0.5 * (S_p.det().log() - S_t.det().log()) - 1
+    d = xy / (alpha * alpha) + whr
+    return d.clamp(1e-7).sqrt() if sqrt else d
+
+
+def _mmrotate_gd(loss_type: str, p, t, fun: str, tau: float):  # type: ignore[no-untyped-def]
+    if loss_type == "gwd":
+        return _mmrotate_gwd(p, t, fun, tau)
+    if loss_type == "kld":
+        return _mmrotate_post(_mmrotate_kld_distance(p, t), fun, tau)
+    if loss_type == "jd":
+        jd = 0.5 * (_mmrotate_kld_distance(p, t, sqrt=False) + _mmrotate_kld_distance(t, p, sqrt=False))
+        return _mmrotate_post(jd.clamp(1e-7).sqrt(), fun, tau)
+    pt, tp = _mmrotate_kld_distance(p, t), _mmrotate_kld_distance(t, p)
+    return _mmrotate_post(torch.max(pt, tp) if loss_type == "kld_symmax" else torch.min(pt, tp), fun, tau)
+
+
+@pytest.mark.parametrize("loss_type", ["gwd", "kld", "jd", "kld_symmax", "kld_symmin"])
+@pytest.mark.parametrize(("fun", "tau"), [("log1p", 1.0), ("sqrt", 2.0), ("none", 0.0)])
+def test_gd_loss_of_a_perfect_prediction_has_a_finite_gradient(loss_type: str, fun: str, tau: float) -> None:
+    """Every square root of MMRotate's Gaussian distances takes its argument clamped to 1e-7
+    (rdet had ``clamp(0)``: a prediction equal to its target gave a NaN gradient, sqrt' (0) = inf).
+    Boxes equal to their targets (rows 0-2) and others (rows 3-4): rdet's loss and gradient are
+    those of MMRotate 0.3.4's formula, transcribed above."""
+    target = torch.tensor(
+        [
+            [10.0, 20.0, 8.0, 4.0, 0.3],
+            [50.0, 40.0, 16.0, 16.0, 0.0],
+            [5.0, 7.0, 30.0, 2.0, -1.2],
+            [12.0, 18.0, 9.0, 5.0, 0.2],
+            [60.0, 30.0, 10.0, 20.0, 1.0],
+        ]
+    )
+    pred = target.clone()
+    pred[3:] += torch.tensor([[0.5, -0.3, 1.0, -0.5, 0.1], [-2.0, 1.0, -1.0, 2.0, -0.3]])
+    ours = pred.clone().requires_grad_()
+    loss = rdet_models.build(dict(type="GDLoss", loss_type=loss_type, fun=fun, tau=tau, reduction="none"))
+    got = loss(ours, target)
+    got.sum().backward()
+    assert torch.isfinite(ours.grad).all(), ours.grad
+    theirs = pred.clone().requires_grad_()
+    expected = _mmrotate_gd(loss_type, _mmrotate_sigma(theirs), _mmrotate_sigma(target), fun, tau)
+    expected.sum().backward()
+    assert torch.allclose(got, expected, rtol=1e-6, atol=1e-7), (got, expected)
+    assert torch.allclose(ours.grad, theirs.grad, rtol=1e-5, atol=1e-7), (ours.grad, theirs.grad)

@@ -51,6 +51,17 @@ def _plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return dict(cfg)
 
 
+def _model_cfg(cfg: Mapping[str, Any] | list) -> dict[str, Any] | list:
+    """A model config dict, or a list of them (built as MMCV's ``Sequential``)."""
+    if isinstance(cfg, list):
+        return [_plain(c) for c in cfg]
+    if not isinstance(cfg, Mapping):
+        raise TypeError(
+            f"a component config must be a dict or a list of dicts, got {type(cfg).__name__}: {cfg!r}"
+        )
+    return dict(cfg)
+
+
 def build(cfg: Mapping[str, Any], **default_args: Any) -> Any:
     """Build the component named by ``cfg['type']`` from whichever rdet-models registry has it.
 
@@ -69,8 +80,10 @@ def build(cfg: Mapping[str, Any], **default_args: Any) -> Any:
     raise MODELS.unknown_type_error(kind)
 
 
-def build_backbone(cfg: Mapping[str, Any]) -> Any:
-    return MODELS.build(_plain(cfg))
+def build_backbone(cfg: Mapping[str, Any] | list) -> Any:
+    """A backbone, neck, head or loss; a list of configs builds an ``nn.Sequential`` of them
+    (MMCV's ``build_model_from_cfg``: ``neck=[dict(type='FPN', ...), ...]``, keys ``neck.0.*``)."""
+    return MODELS.build(_model_cfg(cfg))
 
 
 build_neck = build_head = build_loss = build_backbone

@@ -4,8 +4,8 @@ arguments and module names: ``downsample_layers.0`` (the stem), ``stages.i.j.dep
 mmcls's checkpoints load unchanged (``init_cfg=dict(type='Pretrained', checkpoint=...,
 prefix='backbone.')``).
 
-The scoped name ``mmcls.ConvNeXt`` resolves to this class through the registry's scope fallback,
-and a config's ``custom_imports=dict(imports=['mmcls.models'])`` is satisfied by rdet-models
+The scoped name ``mmcls.ConvNeXt`` resolves to this class (the one type rdet-models lists as
+mmcls's, ``rdet_models.registry.SCOPE_TYPES``; ``mmdet.ConvNeXt`` is an error, as in MMCV), and a config's ``custom_imports=dict(imports=['mmcls.models'])`` is satisfied by rdet-models
 (``rdet_core.custom_imports.PROVIDED_MODULES``): mmcls need not be installed.
 """
 

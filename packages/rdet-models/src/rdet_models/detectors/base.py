@@ -142,18 +142,35 @@ class RotatedBaseDetector(BaseModule):
             raise TypeError("predict takes a DetBatch or a non-empty list of them (one per augmentation)")
         if len(batches) == 1:
             return self.detect(self._images(batches[0]), batches[0].metas, rescale=rescale)
-        per_aug = [self.detect(self._images(b), b.metas, rescale=True) for b in batches]
-        return self._merge_augs(per_aug, [b.metas for b in batches], rescale)
+        return self.detect_aug([self._images(b) for b in batches], [b.metas for b in batches], rescale)
 
     # -- test-time augmentation -----------------------------------------------------------------
 
     #: how augmented detections merge (``rdet_models.tta.TTAConfig`` or its dict); None: the
-    #: ``tta`` entry of ``test_cfg`` if any, else MMRotate 1.x's defaults (``init_detector``
+    #: ``tta`` entry of ``test_cfg`` if any, else the model's ``test_cfg`` alone (``init_detector``
     #: sets it from a config's top-level ``tta`` / ``tta_model``)
     tta_cfg: Any = None
 
+    def _tta_test_cfg(self) -> Any:
+        """The ``test_cfg`` of the stage whose detections are final (two-stage: ``rcnn``)."""
+        from collections.abc import Mapping
+
+        test_cfg = getattr(self, "test_cfg", None)
+        if not isinstance(test_cfg, Mapping):
+            return None
+        rcnn = test_cfg.get("rcnn")
+        return rcnn if isinstance(rcnn, Mapping) else test_cfg
+
+    def _tta_default_merge(self) -> str:
+        """``'candidates'`` where MMRotate 0.3.4 has a test-time augmentation (a single-stage
+        detector whose head can give its candidates before NMS), else ``'detections'``."""
+        return "detections"
+
     def tta_config(self) -> Any:
-        """The ``rdet_models.tta.TTAConfig`` this detector merges augmentations with.
+        """The ``rdet_models.tta.TTAConfig`` this detector merges augmentations with: ``tta_cfg``
+        or ``test_cfg.tta`` (at most one), what they leave unset from the final stage's
+        ``test_cfg`` (``score_thr``, ``nms.iou_thr``, ``max_per_img``, as MMRotate 0.3.4), and the
+        merge (MMRotate 1.x's ``tta_model``: ``'detections'``; else the detector's default).
 
         Raises:
             rdet_models.tta.TTAConfigError: A bad setting, or settings both in ``tta_cfg`` and
@@ -165,21 +182,19 @@ class RotatedBaseDetector(BaseModule):
 
         test_cfg = getattr(self, "test_cfg", None)
         in_test_cfg = test_cfg.get("tta") if isinstance(test_cfg, Mapping) else None
-        return resolve_tta_cfg(tta=self.tta_cfg, test_cfg_tta=in_test_cfg)
+        given = resolve_tta_cfg(tta=self.tta_cfg, test_cfg_tta=in_test_cfg)
+        return given.resolved(self._tta_test_cfg(), self._tta_default_merge())
 
-    def _merge_augs(
-        self, per_aug: Sequence[Sequence[Detections]], metas: Sequence[Sequence[ImageMeta]], rescale: bool
-    ) -> list[Detections]:
-        from rdet_models.tta import TTAConfigError, merge_aug_batches, model_angle_version
-
-        cfg = self.tta_config()
-        version = cfg.version or model_angle_version(self)
-        if version is None:
-            raise TTAConfigError(
-                f"{type(self).__name__}: cannot tell the angle version of its boxes (no box coder "
-                "declares one): set tta=dict(version='le90' | 'le135' | 'oc')"
-            )
-        return merge_aug_batches(per_aug, metas, version, cfg, rescale)
+    def detect_candidates(
+        self, img: torch.Tensor, metas: Sequence[ImageMeta]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per image, the candidates before NMS ``(boxes (n, 5), scores (n, C + 1))`` in
+        original-image pixels: what MMRotate 0.3.4's ``aug_test`` merges. Single-stage detectors
+        with an anchor head only."""
+        raise TypeError(
+            f"{type(self).__name__} cannot give its candidates before NMS: merge test-time "
+            "augmentations by their detections (tta_model=dict(type='RotatedTTAModel'))"
+        )
 
     def detect_aug(
         self, imgs: Sequence[torch.Tensor], metas: Sequence[Sequence[ImageMeta]], rescale: bool = True
@@ -187,14 +202,33 @@ class RotatedBaseDetector(BaseModule):
         """Test-time augmentation, typed: per augmentation its images (N, 3, H, W) and metas
         (the same N images each time) -> per image the merged detections (torch), in
         original-image pixels (``rescale=False``: in the first augmentation's pixels).
-        Each augmentation is ``detect``-ed, its boxes unflipped and regularised to the model's
-        angle version, and all go through one class-wise rotated NMS (``rdet_models.tta``)."""
+        Each augmentation's candidates before NMS (``'candidates'``, MMRotate 0.3.4's
+        ``aug_test``) or detections (``'detections'``, MMRotate 1.x's ``RotatedTTAModel``) are
+        unflipped, regularised to the model's angle version and merged by class-wise rotated NMS
+        with :meth:`tta_config`'s settings (``rdet_models.tta``)."""
+        from rdet_models.tta import (
+            TTAConfigError,
+            merge_aug_batches,
+            merge_aug_candidate_batches,
+            model_angle_version,
+        )
+
         if len(imgs) != len(metas):
             raise ValueError(f"{len(imgs)} augmentations of images but {len(metas)} of metas")
         if not imgs:
             raise ValueError("detect_aug: no augmentation")
+        cfg = self.tta_config()
+        version = cfg.version or model_angle_version(self)
+        if version is None:
+            raise TTAConfigError(
+                f"{type(self).__name__}: cannot tell the angle version of its boxes (no box coder "
+                "declares one): set tta=dict(version='le90' | 'le135' | 'oc')"
+            )
+        if cfg.merge == "candidates":
+            candidates = [self.detect_candidates(img, m) for img, m in zip(imgs, metas)]
+            return merge_aug_candidate_batches(candidates, metas, version, cfg, rescale)
         per_aug = [self.detect(img, m, rescale=True) for img, m in zip(imgs, metas)]
-        return self._merge_augs(per_aug, metas, rescale)
+        return merge_aug_batches(per_aug, metas, version, cfg, rescale)
 
     # -- MMDetection's entry points, over the typed passes ----------------------------------------
 

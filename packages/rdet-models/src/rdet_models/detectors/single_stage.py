@@ -56,6 +56,17 @@ class RotatedSingleStageDetector(RotatedBaseDetector):
     def detect(self, img: torch.Tensor, metas: Sequence[ImageMeta], rescale: bool = True) -> list[Detections]:
         return self.bbox_head.predict(self.extract_feat(img), metas, rescale=rescale)
 
+    def _tta_default_merge(self) -> str:
+        # MMRotate 0.3.4: SingleStageDetector.aug_test -> RotatedAnchorHead.aug_test
+        return "candidates" if getattr(self.bbox_head, "supports_aug_candidates", False) else "detections"
+
+    def detect_candidates(
+        self, img: torch.Tensor, metas: Sequence[ImageMeta]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if not getattr(self.bbox_head, "supports_aug_candidates", False):
+            return super().detect_candidates(img, metas)
+        return self.bbox_head.predict_candidates(self.extract_feat(img), metas)
+
 
 @MODELS.register_module()
 class RotatedRetinaNet(RotatedSingleStageDetector):

@@ -183,22 +183,40 @@ class DenseHeadAdapters:
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """MMDetection's signature: ``feats`` per augmentation (the levels of the same N images),
         ``img_metas`` per augmentation N dicts; per image (dets (k, 6), labels (k,)) of the
-        augmentations' detections unflipped and merged by class-wise rotated NMS
-        (``rdet_models.tta``; ``test_cfg.tta`` or MMRotate 1.x's defaults). Refine heads need
-        their rois: test-time augmentation goes through the detector (``detect_aug``)."""
+        augmentations merged by ``rdet_models.tta`` with the head's ``test_cfg`` (its ``tta``
+        entry overriding): an anchor head's candidates before NMS, as MMRotate 0.3.4's
+        ``RotatedAnchorHead.aug_test``; other heads' detections. Refine heads need their rois:
+        test-time augmentation goes through the detector (``detect_aug``)."""
         from collections.abc import Mapping
 
-        from rdet_models.tta import TTAConfigError, merge_aug_batches, model_angle_version, resolve_tta_cfg
+        from rdet_models.tta import (
+            TTAConfigError,
+            merge_aug_batches,
+            merge_aug_candidate_batches,
+            model_angle_version,
+            resolve_tta_cfg,
+        )
 
         if len(feats) != len(img_metas):
             raise ValueError(f"{len(feats)} augmentations of features but {len(img_metas)} of metas")
         metas = [as_metas(m) for m in img_metas]
-        per_aug = [self.predict(f, m, rescale=True) for f, m in zip(feats, metas)]
         test_cfg = getattr(self, "test_cfg", None)
-        cfg = resolve_tta_cfg(test_cfg_tta=test_cfg.get("tta") if isinstance(test_cfg, Mapping) else None)
+        test_cfg = test_cfg if isinstance(test_cfg, Mapping) else None
+        candidates = bool(getattr(self, "supports_aug_candidates", False))
+        cfg = resolve_tta_cfg(test_cfg_tta=test_cfg.get("tta") if test_cfg is not None else None).resolved(
+            test_cfg, "candidates" if candidates else "detections"
+        )
         version = cfg.version or model_angle_version(self)
         if version is None:
             raise TTAConfigError(
                 f"{type(self).__name__}: no box coder declares an angle version: set test_cfg.tta.version"
             )
-        return detections_as_pairs(merge_aug_batches(per_aug, metas, version, cfg, rescale))
+        if cfg.merge == "candidates":
+            if not candidates:
+                raise TTAConfigError(f"{type(self).__name__} has no candidates before NMS to merge")
+            per_aug = [self.predict_candidates(f, m) for f, m in zip(feats, metas)]  # type: ignore[attr-defined]
+            merged = merge_aug_candidate_batches(per_aug, metas, version, cfg, rescale)
+        else:
+            per_image = [self.predict(f, m, rescale=True) for f, m in zip(feats, metas)]
+            merged = merge_aug_batches(per_image, metas, version, cfg, rescale)
+        return detections_as_pairs(merged)

@@ -404,6 +404,24 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
             )
         return results
 
+    @property
+    def supports_aug_candidates(self) -> bool:
+        """Whether :meth:`predict_candidates` works: a detection head on the grid's anchors (not
+        a refine head's rois, not the RPN)."""
+        return not self.needs_rois and not self.class_agnostic
+
+    def predict_candidates(
+        self, x: Sequence[torch.Tensor], metas: Sequence[ImageMeta]
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per image, the candidates before NMS in original-image pixels: boxes (n, 5) and scores
+        (n, C + 1) (background last), ``get_bboxes(..., rescale=True, with_nms=False)``: what
+        MMRotate 0.3.4's ``aug_test`` merges (``rdet_models.tta.merge_aug_candidates``)."""
+        if not self.supports_aug_candidates:
+            raise TypeError(
+                f"{type(self).__name__} (a refine head or the RPN) has no candidates of its own to merge"
+            )
+        return self._batch_get_bboxes(self(x), as_metas(metas), None, True, False)
+
     def _scores_of(self, cls_score: torch.Tensor) -> torch.Tensor:
         cls_score = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels)
         return cls_score.sigmoid() if self.use_sigmoid_cls else cls_score.softmax(-1)

@@ -3,6 +3,10 @@
 Boxes ``(cx, cy, w, h, theta)`` become 2-D Gaussians ``mu = (cx, cy)``,
 ``Sigma = R diag(w^2/4, h^2/4) R^T``; the distance is turned into a loss by ``fun``
 ('log1p', 'sqrt', 'none') and, when ``tau >= 1``, ``1 - 1 / (tau + d)``.
+
+Every square root takes its argument clamped to at least 1e-7, as MMRotate does: the
+derivative of ``sqrt`` at 0 is infinite, so a perfect prediction (distance 0) with
+``clamp(0)`` gave a NaN / inf gradient; at the clamp its gradient is 0.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ def postprocess(distance: torch.Tensor, fun: str = "log1p", tau: float = 1.0) ->
     if fun == "log1p":
         distance = torch.log1p(distance)
     elif fun == "sqrt":
-        distance = torch.sqrt(distance)
+        distance = torch.sqrt(distance.clamp(1e-7))
     elif fun != "none":
         raise ValueError(f"Invalid non-linear function {fun}")
     if tau >= 1.0:
@@ -75,11 +79,11 @@ def gwd_loss(pred, target, fun="log1p", tau=1.0, alpha=1.0, normalize=True):  # 
     whr_distance = Sigma_p.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
     whr_distance = whr_distance + Sigma_t.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
     _t_tr = (Sigma_p.bmm(Sigma_t)).diagonal(dim1=-2, dim2=-1).sum(dim=-1)
-    _t_det_sqrt = (Sigma_p.det() * Sigma_t.det()).clamp(0).sqrt()
-    whr_distance = whr_distance + (-2) * ((_t_tr + 2 * _t_det_sqrt).clamp(0).sqrt())
-    distance = (xy_distance + alpha * alpha * whr_distance).clamp(0).sqrt()
+    _t_det_sqrt = (Sigma_p.det() * Sigma_t.det()).clamp(1e-7).sqrt()
+    whr_distance = whr_distance + (-2) * ((_t_tr + 2 * _t_det_sqrt).clamp(1e-7).sqrt())
+    distance = (xy_distance + alpha * alpha * whr_distance).clamp(1e-7).sqrt()
     if normalize:
-        scale = 2 * (_t_det_sqrt.sqrt().sqrt()).clamp(1e-7)
+        scale = 2 * (_t_det_sqrt.clamp(1e-7).sqrt().clamp(1e-7).sqrt()).clamp(1e-7)
         distance = distance / scale
     return postprocess(distance, fun=fun, tau=tau)
 
@@ -101,7 +105,7 @@ def _kld(pred, target, alpha=1.0, sqrt=True):  # type: ignore[no-untyped-def]
     whr_distance = whr_distance - 1
     distance = xy_distance / (alpha * alpha) + whr_distance
     if sqrt:
-        distance = distance.clamp(0).sqrt()
+        distance = distance.clamp(1e-7).sqrt()
     return distance.reshape(shape[:-1])
 
 
@@ -116,7 +120,7 @@ def jd_loss(pred, target, fun="log1p", tau=1.0, alpha=1.0, sqrt=True):  # type: 
     """Jeffreys (symmetric KL) divergence loss."""
     jd = 0.5 * (_kld(pred, target, alpha, False) + _kld(target, pred, alpha, False))
     if sqrt:
-        jd = jd.clamp(0).sqrt()
+        jd = jd.clamp(1e-7).sqrt()
     return postprocess(jd, fun=fun, tau=tau)
 
 

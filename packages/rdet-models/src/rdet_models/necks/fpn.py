@@ -127,17 +127,31 @@ class FPN(BaseModule):
                 )
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        laterals = self._top_down(inputs)
+        outs = [self.fpn_convs[i](laterals[i]) for i in range(len(laterals))]
+        return self._add_extra_levels(inputs, laterals, outs)
+
+    def _top_down(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The lateral convs of the used backbone levels, each plus its upsampled upper level."""
         if len(inputs) != len(self.in_channels):
-            raise ValueError(f"FPN expects {len(self.in_channels)} inputs, got {len(inputs)}")
+            raise ValueError(
+                f"{type(self).__name__} expects {len(self.in_channels)} inputs, got {len(inputs)}"
+            )
         laterals = [conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)]
-        used = len(laterals)
-        for i in range(used - 1, 0, -1):
+        for i in range(len(laterals) - 1, 0, -1):
             if "scale_factor" in self.upsample_cfg:
                 laterals[i - 1] = laterals[i - 1] + F.interpolate(laterals[i], **self.upsample_cfg)
             else:
                 size = laterals[i - 1].shape[2:]
                 laterals[i - 1] = laterals[i - 1] + F.interpolate(laterals[i], size=size, **self.upsample_cfg)
-        outs = [self.fpn_convs[i](laterals[i]) for i in range(used)]
+        return laterals
+
+    def _add_extra_levels(
+        self, inputs: Sequence[torch.Tensor], laterals: list[torch.Tensor], outs: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, ...]:
+        """``outs`` (one per used backbone level) and the extra levels up to ``num_outs``:
+        stride-2 max-pooling, or the extra ``fpn_convs`` on ``add_extra_convs``' source."""
+        used = len(laterals)
         if self.num_outs > len(outs):
             if not self.add_extra_convs:
                 for _ in range(self.num_outs - used):
