@@ -41,6 +41,11 @@ CALLS: dict[str, tuple[dict, torch.Tensor, torch.Tensor, dict]] = {
     "FocalLoss": (dict(type="FocalLoss"), torch.zeros(2, 3), torch.tensor([0, 3]), {}),
     "GDLoss": (dict(type="GDLoss", loss_type="gwd"), _BOXES + 1, _BOXES, {}),
     "GDLoss_v1": (dict(type="GDLoss_v1", loss_type="gwd"), _BOXES + 1, _BOXES, {}),
+    # MMDetection's (test_mmdet_losses.py): labels with the background index 3
+    "GHMC": (dict(type="GHMC"), torch.tensor([[0.5, -1.0, 2.0], [0.0, 1.5, -0.5]]), torch.tensor([0, 3]), {}),
+    "GHMR": (dict(type="GHMR"), _DELTAS + torch.tensor([0.5, 0.01, 0.0, -0.2, 1.0]), _DELTAS, {}),
+    "BalancedL1Loss": (dict(type="BalancedL1Loss"), _DELTAS + torch.tensor([0.5, 2.0, 0, 0, 0]), _DELTAS, {}),
+    "MSELoss": (dict(type="MSELoss"), torch.ones(2, 5), torch.zeros(2, 5), {}),
     "KFLoss": (
         dict(type="KFLoss"),
         _DELTAS + 0.5,
