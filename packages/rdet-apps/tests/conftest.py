@@ -1,9 +1,13 @@
-"""Fixtures of rdet-apps' tests: the golden model cases."""
+"""Fixtures of rdet-apps' tests: the golden model cases; the process settings that an in-process
+`rdet train` / `rdet test` changes, restored after each test."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +60,28 @@ def demo_trained(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     options += ["evaluation.interval=25", "data.workers_per_gpu=0"]
     assert main(["train", str(CONFIG), "--work-dir", str(work), "--cfg-options", *options]) == 0
     return root, work, options, val
+
+
+_PROCESS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENCV_FOR_THREADS_NUM", "LOCAL_RANK")
+
+
+@pytest.fixture(autouse=True)
+def _process_settings_restored() -> Iterator[None]:
+    """`rdet train` / `rdet test` run in-process do what MMDetection's tools do for the processes
+    they start (``rdet_apps.engine.workers.setup_multi_processes``: OMP/MKL_NUM_THREADS=1 with
+    loader workers, OpenCV's threads, the start method; ``LOCAL_RANK``): undone after each test,
+    so that a later test's subprocesses are not single-threaded."""
+    env = {name: os.environ.get(name) for name in _PROCESS_ENV}
+    method = multiprocessing.get_start_method(allow_none=True)
+    cv2 = sys.modules.get("cv2")
+    threads = cv2.getNumThreads() if cv2 is not None else None
+    yield
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    if multiprocessing.get_start_method(allow_none=True) != method:
+        multiprocessing.set_start_method(method, force=True)
+    if threads is not None:
+        cv2.setNumThreads(threads)

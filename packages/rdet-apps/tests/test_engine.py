@@ -72,8 +72,10 @@ def test_other_policies():
     ) == pytest.approx(0.25)
     cyc = build_schedule(dict(policy="cyclic", target_ratio=(10, 1e-4), cyclic_times=1, step_ratio_up=0.4))
     assert cyc.value(1.0, 0, 40, None, 100) == pytest.approx(10.0) and cyc.value(1.0, 0, 99, None, 100) < 0.01
-    with pytest.raises(ValueError, match="unknown lr policy 'OneCycle'"):
+    with pytest.raises(ValueError, match="OneCycle policy needs max_lr"):
         build_schedule(dict(policy="OneCycle"))
+    with pytest.raises(ValueError, match="unknown lr policy 'OneCircle'"):
+        build_schedule(dict(policy="OneCircle"))
     with pytest.raises(ValueError, match="step policy needs step"):
         build_schedule(dict(policy="step"))
 

@@ -83,6 +83,9 @@ ALLOWED: dict[str, str] = {
     "rdet_models.coders.base.BaseBBoxCoder": "abstract base class of the box coders",
     "rdet_data.datasets.base.RotatedDataset": "base class of the datasets (needs a label format)",
     "rdet_apps.engine.hooks.Hook": "base class of the hooks",
+    "rdet_apps.engine.hooks.ema.BaseEMAHook": (
+        "MMDetection's base of ExpMomentumEMAHook / LinearMomentumEMAHook (MMDetection does not register it)"
+    ),
     "rdet_apps.engine.hooks.LrUpdaterHook": (
         "TODO: unregistered, reported (the engine builds it from lr_config / momentum_config "
         "schedule objects, so custom_hooks=[dict(type='LrUpdaterHook')] cannot name it)"

@@ -6,8 +6,9 @@ converts those to MMRotate's per-class lists, which its users' scripts expect.
 
 Test-time augmentation: a test pipeline whose ``MultiScaleFlipAug`` has several scales or
 flips collates into one ``DetBatch`` per augmentation; ``model.predict`` takes that list and
-merges the augmentations in the original image (``rdet_models.tta``: class-wise rotated NMS,
-IoU 0.1, at most 2000 per image unless the config's ``tta`` / ``tta_model`` /
+merges the augmentations in the original image (``rdet_models.tta``: MMRotate 0.3.4's
+``aug_test``, by the model's ``test_cfg`` -- ``score_thr``, class-wise rotated NMS at
+``nms.iou_thr``, ``max_per_img`` -- unless the config's ``tta`` / ``tta_model`` /
 ``model.test_cfg.tta`` says otherwise).
 """
 
@@ -89,9 +90,13 @@ def init_detector(
     """Build a detector from an MMRotate config file (or ``Config``) and load a checkpoint.
 
     As MMDetection: the backbone's ``init_cfg`` / ``pretrained`` is dropped (the checkpoint
-    holds all weights, so nothing is downloaded or initialised), ``train_cfg`` is dropped,
+    holds all weights, so nothing is downloaded or initialised), ``train_cfg`` is dropped, a
+    top-level ``test_cfg`` (old configs) is moved into the model with a deprecation warning,
     ``model.cfg`` is the config and ``model.CLASSES`` the checkpoint's classes (else the
-    config's dataset classes, else None). The model is in eval mode on ``device``.
+    config's dataset classes, else None). The model is in eval mode on ``device``. A checkpoint
+    saved with an EMA hook holds ``ema_*`` buffers beside the weights; they are left aside and
+    the weights loaded (after an epoch, MMCV's EMA hooks leave the averages there: MMCV's tools
+    test those).
 
     Args:
         config: config file path or ``rdet_core.Config``.
@@ -126,9 +131,8 @@ def init_detector(
     """
     import rdet_models
     from rdet_apps.amp import config_amp, enable_inference_amp, resolve_amp
-    from rdet_apps.engine.config_checks import check_model_config
+    from rdet_apps.engine.config_checks import check_model_config, model_config
     from rdet_core import Config
-    from rdet_models.checkpoint import load_checkpoint
     from rdet_models.memory_format import convs_to_channels_last
 
     if isinstance(config, (str, os.PathLike)):
@@ -144,17 +148,16 @@ def init_detector(
         mode = resolve_amp(config_amp(config), device, "config key amp")
     else:
         mode = resolve_amp(amp, device, "amp")
-    model_cfg = config.model
+    model_cfg = model_config(config, training=False)  # train_cfg dropped; a top-level test_cfg moved in
     check_model_config(model_cfg)  # a typo'd test_cfg key (score_th) is an error, not a default
     if "pretrained" in model_cfg:
-        model_cfg.pretrained = None
-    elif model_cfg.get("backbone") is not None and "init_cfg" in model_cfg.backbone:
-        model_cfg.backbone.init_cfg = None
-    model_cfg.train_cfg = None
+        model_cfg["pretrained"] = None
+    elif model_cfg.get("backbone") is not None and "init_cfg" in model_cfg["backbone"]:
+        model_cfg["backbone"]["init_cfg"] = None
     model = rdet_models.build_detector(model_cfg)
     classes = None
     if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location="cpu", strict=strict)
+        ckpt = _load_weights(model, checkpoint, strict)
         classes = ckpt.get("meta", {}).get("CLASSES")
         if classes is not None:
             classes = _checked_classes(classes, checkpoint, model)
@@ -172,6 +175,25 @@ def init_detector(
     if channels_last if channels_last is not None else device.type == "cpu":
         convs_to_channels_last(model)
     return enable_inference_amp(model, mode)
+
+
+def _load_weights(model: torch.nn.Module, checkpoint: str | os.PathLike, strict: bool) -> dict[str, Any]:
+    """``rdet_models.checkpoint.load_checkpoint`` of ``checkpoint`` into ``model``, the EMA hooks'
+    ``ema_*`` buffers left aside (logged). Returns the checkpoint."""
+    import logging
+
+    from rdet_apps.engine.hooks.ema import strip_ema_buffers
+    from rdet_models.checkpoint import extract_state_dict, load_state_dict, read_checkpoint
+
+    name = os.fspath(checkpoint)
+    ckpt = read_checkpoint(name, map_location="cpu")
+    state, dropped = strip_ema_buffers(extract_state_dict(ckpt, name), model)
+    if dropped:
+        logging.getLogger("rdet").info(
+            f"{name}: {len(dropped)} EMA buffers (ema_*) left aside; the weights as saved are loaded"
+        )
+    load_state_dict(model, state, strict=strict, source=name)
+    return ckpt if isinstance(ckpt, dict) and "state_dict" in ckpt else {"state_dict": state}
 
 
 def _head_class_count(model: torch.nn.Module) -> int | None:

@@ -198,22 +198,49 @@ def multi_gpu_test(
     progress: bool = True,
     show_dir: str | os.PathLike | None = None,
     show_score_thr: float = 0.3,
+    tmpdir: str | os.PathLike | None = None,
 ) -> list[Detections] | None:
     """``single_gpu_test`` on every rank, results gathered on rank 0 in dataset order (None
     elsewhere). Expects an unshuffled distributed sampler (rank r gets items r, r + world, ...).
     With ``show_dir`` each rank draws its own images (picture names are given by dataset order,
-    so two ranks never share one)."""
+    so two ranks never share one). The results travel through the process group
+    (``all_gather_object``), or with ``tmpdir`` (MMCV's CPU collection, ``rdet test --tmpdir``)
+    through files there (``part_<rank>.pkl``, removed afterwards), a folder every rank sees."""
     import torch.distributed as dist
 
     rank, world = dist.get_rank(), dist.get_world_size()
     mine = single_gpu_test(model, loader, show_dir, show_score_thr, progress=progress and rank == 0)
     gathered: list[Any] = [None] * world
-    dist.all_gather_object(gathered, mine)
+    if tmpdir is None:
+        dist.all_gather_object(gathered, mine)
+    else:
+        gathered = _gather_by_files(mine, Path(tmpdir), rank, world)
     if rank != 0:
         return None
     size = len(loader.dataset)
     ordered = [gathered[i % world][i // world] for i in range(size)]
     return ordered
+
+
+def _gather_by_files(mine: Any, folder: Path, rank: int, world: int) -> list[Any]:
+    """Every rank's ``mine`` on rank 0 (others: Nones), through pickles in ``folder``."""
+    import pickle
+
+    import torch.distributed as dist
+
+    folder.mkdir(parents=True, exist_ok=True)
+    part = folder / f"part_{rank}.pkl"
+    with open(part, "wb") as f:
+        pickle.dump(mine, f)
+    dist.barrier()
+    gathered: list[Any] = [None] * world
+    if rank == 0:
+        for r in range(world):
+            with open(folder / f"part_{r}.pkl", "rb") as f:
+                gathered[r] = pickle.load(f)  # written by this job's ranks just now
+    dist.barrier()
+    part.unlink(missing_ok=True)
+    return gathered
 
 
 def to_mmrotate_results(results: Results, num_classes: int) -> list[list[np.ndarray]]:

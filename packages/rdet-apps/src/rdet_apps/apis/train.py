@@ -31,13 +31,27 @@ def _says_persistent(data_cfg: Any, split: str) -> bool:
     return "persistent_workers" in inner or (split == "train" and "persistent_workers" in data_cfg)
 
 
+def _shared_seed(seed: int | None) -> int | None:
+    """Rank 0's seed on every rank (MMDetection's ``sync_random_seed``): a distributed sampler
+    shuffles with ``seed + epoch`` on each rank, and ranks that shuffled differently (``rdet train
+    --diff-seed`` seeds each rank with ``seed + rank``) would share and miss samples."""
+    import torch.distributed as dist
+
+    if seed is None or not (dist.is_available() and dist.is_initialized()):
+        return seed
+    box = [seed]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def _loader_args(
     cfg: Any, split: str, distributed: bool, on_gpu: bool, seed: int | None = None
 ) -> dict[str, Any]:
-    """``dataloader_args`` for ``split``; on a GPU, workers persist unless the config says."""
-    from rdet_data import dataloader_args
+    """``loader_args`` for ``split`` (``data.workers_per_gpu`` reaches every split, as
+    MMDetection's ``compat_cfg``); on a GPU, workers persist unless the config says."""
+    from rdet_apps.engine.workers import loader_args
 
-    args = dataloader_args(cfg.data, split, dist=distributed, seed=seed)
+    args = loader_args(cfg.data, split, dist=distributed, seed=_shared_seed(seed) if distributed else seed)
     if on_gpu and not _says_persistent(cfg.data, split):
         args["persistent_workers"] = True
     return args

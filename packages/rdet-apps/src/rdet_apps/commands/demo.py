@@ -92,10 +92,11 @@ def run(args: argparse.Namespace) -> int:
     from rdet_apps.apis.train import default_device, train_detector
     from rdet_apps.demo_data import make_demo_dota
     from rdet_apps.engine import set_random_seed
+    from rdet_apps.engine.workers import loader_args
     from rdet_apps.logs import get_logger
     from rdet_apps.visualization import show_result
     from rdet_core import Config
-    from rdet_data import build_dataloader, build_dataset, dataloader_args
+    from rdet_data import build_dataloader, build_dataset
 
     start = time.time()
     work = Path(args.work_dir).resolve()
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     train_seconds = time.time() - train_start
     detector = init_detector(cfg, latest, device=str(device))
     dataset = build_dataset({**dict(cfg.data.test), "test_mode": True})
-    loader = build_dataloader(dataset, **dataloader_args(cfg.data, "test"))
+    loader = build_dataloader(dataset, **loader_args(cfg.data, "test"))
     results = single_gpu_test(detector, loader, progress=False)
     metrics = evaluate_results(dataset, results, {"iou_thr": 0.5, "logger": "silent"})
     vis = work / "vis"

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fold BatchNorm into the convolutions before it (faster inference, same detections)",
     )
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    gpus = parser.add_mutually_exclusive_group()
+    gpus.add_argument("--gpu-id", type=int, help="the GPU to test on without a launcher (--device cuda:N)")
+    gpus.add_argument("--gpu-ids", type=int, nargs="+", help="(MMRotate's) the first of these GPUs is used")
     add_amp_argument(parser)
     parser.add_argument(
         "--no-strict",
@@ -51,6 +54,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--launcher", choices=("none", "pytorch", "slurm"), default="none", help="distributed launcher"
+    )
+    parser.add_argument(
+        "--gpu-collect",
+        action="store_true",
+        help="under a launcher, gather the results through the process group (rdet's default)",
+    )
+    parser.add_argument(
+        "--tmpdir",
+        help="under a launcher, gather the results through files in this folder instead (MMCV's CPU "
+        "collection; it must be shared by the processes)",
+    )
+    parser.add_argument(
+        "--work-dir", help="write the --eval metrics to <work-dir>/eval_<timestamp>.json (MMRotate's)"
+    )
+    parser.add_argument(
+        "--local_rank",
+        "--local-rank",
+        dest="local_rank",
+        type=int,
+        default=0,
+        help="what torch.distributed.launch passes (LOCAL_RANK, unless the environment has it)",
     )
     parser.add_argument(
         "--cfg-options",
@@ -67,6 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default={},
         metavar="KEY=VALUE",
         help="options of the evaluation or of --format-only",
+    )
+    parser.add_argument(
+        "--options", nargs="+", action=DictAction, metavar="KEY=VALUE", help="(deprecated: --eval-options)"
     )
 
 
@@ -148,6 +175,8 @@ def check_outputs(args: argparse.Namespace) -> None:
         _check_writable(args.pr_curves, "--pr-curves", folder=True)
     if args.format_only:
         _check_writable(args.eval_options.get("submission_dir", "submission"), "submission_dir", folder=True)
+    if getattr(args, "work_dir", None):
+        _check_writable(args.work_dir, "--work-dir", folder=True)
 
 
 def check_classes(
@@ -215,19 +244,31 @@ def run(args: argparse.Namespace) -> int:
         single_gpu_test,
         to_mmrotate_results,
     )
+    from rdet_apps.commands.train import apply_launcher_args, gpu_device
     from rdet_apps.engine import dist_params, init_dist, leave_process_group
-    from rdet_data import build_dataloader, build_dataset, dataloader_args
+    from rdet_apps.engine.config_checks import check_multiprocessing_config
+    from rdet_apps.engine.workers import loader_args, setup_multi_processes
+    from rdet_data import build_dataloader, build_dataset
 
+    apply_launcher_args(args, eval_alias=True)
     if not (args.out or args.eval or args.format_only or args.show_dir):
         raise ValueError("nothing to do: give --out, --eval, --format-only or --show-dir")
     if args.format_only and args.eval:
         raise ValueError("--eval and --format-only cannot be both given")
-    device = resolve_device(args.device, "--device")
+    distributed = args.launcher != "none"
+    if (args.gpu_id is not None or args.gpu_ids) and args.device is not None:
+        raise ValueError("--gpu-id / --gpu-ids and --device cannot be both given")
+    device = gpu_device(args, distributed) or resolve_device(args.device, "--device")
+    if not distributed and (args.tmpdir or args.gpu_collect):
+        raise ValueError("--tmpdir / --gpu-collect gather the results of several processes: give --launcher")
+    if args.tmpdir and args.gpu_collect:
+        raise ValueError("--tmpdir and --gpu-collect cannot be both given (one way of gathering the results)")
     check_outputs(args)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    distributed = args.launcher != "none"
+    check_multiprocessing_config(cfg)
+    setup_multi_processes(cfg)
     rank = init_dist(args.launcher, **dist_params(cfg))[0] if distributed else 0
     test_cfg = dict(cfg.data.test)
     test_cfg.pop("samples_per_gpu", None)
@@ -235,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
     check_evaluation(dataset, args)
     if args.show_dir:
         check_show_dir(dataset, args.show_dir, "--show-dir")
-    loader = build_dataloader(dataset, **dataloader_args(cfg.data, "test", dist=distributed))
+    loader = build_dataloader(dataset, **loader_args(cfg.data, "test", dist=distributed))
     model = init_detector(
         cfg,
         args.checkpoint,
@@ -247,7 +288,9 @@ def run(args: argparse.Namespace) -> int:
     check_classes(model.CLASSES, dataset.CLASSES, args.checkpoint)
     model.CLASSES = model.CLASSES or dataset.CLASSES
     results = (
-        multi_gpu_test(model, loader, show_dir=args.show_dir, show_score_thr=args.show_score_thr)
+        multi_gpu_test(
+            model, loader, show_dir=args.show_dir, show_score_thr=args.show_score_thr, tmpdir=args.tmpdir
+        )
         if distributed
         else single_gpu_test(model, loader, args.show_dir, args.show_score_thr)
     )
@@ -263,16 +306,35 @@ def run(args: argparse.Namespace) -> int:
         files = format_submission(dataset, results, out, args.eval_options.get("nms_thr", 0.1))
         print(f"{len(files)} submission files and {submission_zip(out).name} in {out}")
     if args.eval:
+        all_metrics: dict[str, Any] = {}
         for metric in args.eval:
             metrics = evaluate_results(dataset, results, {**args.eval_options, "metric": metric})
+            all_metrics.update(metrics)
             print(
                 ", ".join(
                     f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in metrics.items()
                 )
             )
+        if args.work_dir:
+            write_metrics(args.work_dir, args.config, all_metrics)
     if getattr(args, "pr_curves", None):
         write_pr(dataset, results, args.pr_curves, args.eval_options)
     return 0
+
+
+def write_metrics(work_dir: str | os.PathLike, config: str, metrics: dict[str, Any]) -> Path:
+    """MMRotate's ``--work-dir`` record: ``<work_dir>/eval_<timestamp>.json`` holding
+    ``{"config": ..., "metric": {...}}``. Returns its path."""
+    import json
+    import time
+
+    folder = Path(work_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"eval_{time.strftime('%Y%m%d_%H%M%S', time.localtime())}.json"
+    plain = {k: float(v) if isinstance(v, (int, float)) else v for k, v in metrics.items()}
+    path.write_text(json.dumps({"config": str(config), "metric": plain}, indent=2, default=str))
+    print(f"metrics written to {path}")
+    return path
 
 
 def write_pr(dataset: Any, results: Sequence[Any], out_dir: str, eval_options: dict[str, Any]) -> None:

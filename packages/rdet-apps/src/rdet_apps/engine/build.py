@@ -1,9 +1,11 @@
 """A Runner from MMRotate's runtime config keys.
 
-``optimizer``, ``optimizer_config.grad_clip``, ``lr_config``, ``momentum_config``,
+``optimizer``, ``optimizer_config`` (MMCV's ``OptimizerHook``, ``GradientCumulativeOptimizerHook``,
+``Fp16OptimizerHook``, ``GradientCumulativeFp16OptimizerHook`` and their arguments:
+``config_checks.optimizer_settings``), ``lr_config``, ``momentum_config``,
 ``runner`` (``EpochBasedRunner`` / ``IterBasedRunner``; ``total_epochs`` of old configs),
 ``checkpoint_config``, ``log_config``, ``evaluation``, ``custom_hooks``, ``amp``, ``fp16``,
-``workflow``, ``find_unused_parameters``, ``resume_from``, ``load_from``.
+``workflow``, ``find_unused_parameters``, ``resume_from``, ``auto_resume``, ``load_from``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any
 from torch import nn
 
 from rdet_apps.amp import config_amp
-from rdet_apps.engine.checkpoint import unwrap
-from rdet_apps.engine.config_checks import check_runtime_config
+from rdet_apps.engine.checkpoint import find_latest_checkpoint, unwrap
+from rdet_apps.engine.config_checks import check_runtime_config, optimizer_settings
 from rdet_apps.engine.hooks import CheckpointHook, EvalHook, LrUpdaterHook, NumClassCheckHook, ResultsCsvHook
 from rdet_apps.engine.optim import build_optimizer
 from rdet_apps.engine.runner import Runner
@@ -66,8 +68,10 @@ def build_runner(
         evaluate: ``evaluate(model) -> metrics`` for the ``evaluation`` key; None: no validation.
         distributed: DistributedDataParallel (the process group is initialised).
         amp: Mixed precision (``'bf16'``, ``'fp16'``, ``'auto'``; ``rdet_apps.amp``); None: the
-            config's top-level ``amp`` key, else MMCV's ``fp16`` key (fp16 on CUDA, bf16
-            elsewhere), else off.
+            config's top-level ``amp`` key, else MMCV's ``fp16`` key or an Fp16 optimizer hook
+            type (fp16 on CUDA, bf16 elsewhere), else off. Under fp16 the loss scale is the
+            config's (``fp16.loss_scale`` / ``optimizer_config.loss_scale``: MMCV's default, a
+            static 512, when the config asks for fp16 without one), else dynamic.
         meta: Saved into checkpoints (class names, config text, seed, ``num_classes``).
     """
     check_runtime_config(cfg)
@@ -77,19 +81,27 @@ def build_runner(
     kind = runner_cfg.pop("type", "EpochBasedRunner")
     if kind not in ("EpochBasedRunner", "IterBasedRunner"):
         raise ValueError(f"runner type must be EpochBasedRunner or IterBasedRunner, got {kind!r}")
+    opt = optimizer_settings(cfg)
     if amp is None:
         amp = config_amp(cfg)
-    if amp is None and _get(cfg, "fp16") is not None:  # MMCV's key: mixed precision in training
+    if amp is None and opt.fp16:  # MMCV's fp16 key / Fp16OptimizerHook: mixed precision in training
         amp = "fp16" if next(model.parameters()).is_cuda else "bf16"
-    grad_clip = _get(_get(cfg, "optimizer_config", {}), "grad_clip")
+    log = logger or logging.getLogger("rdet")
+    if opt.type != "OptimizerHook":
+        log.info(
+            f"optimizer hook: {opt.type} (cumulative_iters={opt.cumulative_iters}, loss_scale={opt.loss_scale!r})"
+        )
     runner = Runner(
         model,
         build_optimizer(model, dict(cfg["optimizer"])),
         work_dir,
         max_epochs=runner_cfg.get("max_epochs") if kind == "EpochBasedRunner" else None,
         max_iters=runner_cfg.get("max_iters") if kind == "IterBasedRunner" else None,
-        grad_clip=dict(grad_clip) if grad_clip else None,
+        grad_clip=opt.grad_clip,
         amp=amp,
+        cumulative_iters=opt.cumulative_iters,
+        loss_scale=opt.loss_scale,
+        detect_anomalous_params=opt.detect_anomalous_params,
         distributed=distributed,
         find_unused_parameters=bool(_get(cfg, "find_unused_parameters", False)),
         meta=meta,
@@ -97,7 +109,10 @@ def build_runner(
     )
     by_epoch = kind == "EpochBasedRunner"
     runner.register_hook(
-        LrUpdaterHook(build_schedule(_get(cfg, "lr_config")), build_schedule(_get(cfg, "momentum_config"))),
+        LrUpdaterHook(
+            build_schedule(_get(cfg, "lr_config")),
+            build_schedule(_get(cfg, "momentum_config"), kind="momentum"),
+        ),
         "VERY_HIGH",
     )
     ckpt_cfg = dict(_get(cfg, "checkpoint_config", {"interval": 1}))
@@ -118,12 +133,23 @@ def build_runner(
     custom = [dict(h) for h in _get(cfg, "custom_hooks", [])]
     if not any(h.get("type") in ("ResultsCsvHook", ResultsCsvHook) for h in custom):
         runner.register_hook(ResultsCsvHook(), "BELOW_NORMAL")  # <work_dir>/results.csv
+    resume_from = _get(cfg, "resume_from")
+    if not resume_from and _get(cfg, "auto_resume", False):  # MMRotate's --auto-resume
+        resume_from = find_latest_checkpoint(work_dir)
+        runner.logger.info(
+            f"auto_resume: resuming from {resume_from}"
+            if resume_from
+            else f"auto_resume: no checkpoint in {work_dir}, starting afresh"
+        )
     for hook_cfg in custom:
         hook_cfg = dict(hook_cfg)
         priority = hook_cfg.pop("priority", "NORMAL")
-        runner.register_hook(HOOKS.build(hook_cfg), priority)
-    if _get(cfg, "resume_from"):
-        runner.resume(cfg["resume_from"])
+        hook = HOOKS.build(hook_cfg)
+        runner.register_hook(hook, priority)
+        if getattr(hook, "resume_from", None):  # MMCV's EMAHook resumes in before_run, after the config's
+            resume_from = hook.resume_from
+    if resume_from:
+        runner.resume(resume_from)
     elif _get(cfg, "load_from"):
         load_weights(model, cfg["load_from"], runner.logger)
     return runner

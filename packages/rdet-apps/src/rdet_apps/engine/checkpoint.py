@@ -28,6 +28,7 @@ from rdet_models.checkpoint import (
 )
 
 __all__ = [
+    "find_latest_checkpoint",
     "get_rng_state",
     "load_model_state",
     "load_state",
@@ -43,6 +44,25 @@ def unwrap(model: nn.Module) -> nn.Module:
     while hasattr(model, "module") and isinstance(model.module, nn.Module):
         model = model.module
     return model
+
+
+def find_latest_checkpoint(path: str | os.PathLike, suffix: str = "pth") -> str | None:
+    """The checkpoint to resume from in a work dir (MMDetection's ``find_latest_checkpoint``, what
+    ``--auto-resume`` uses): ``latest.<suffix>`` if there is one, else the ``*_<N>.<suffix>`` with
+    the largest N (``epoch_12.pth``, ``iter_8000.pth``); files whose name ends in no number are
+    passed over. None when the folder does not exist or holds none."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    latest = folder / f"latest.{suffix}"
+    if latest.exists():
+        return str(latest)
+    best, best_path = -1, None
+    for candidate in sorted(folder.glob(f"*.{suffix}")):
+        count = candidate.name[: -len(suffix) - 1].rsplit("_", 1)[-1]
+        if count.isdigit() and int(count) > best:
+            best, best_path = int(count), str(candidate)
+    return best_path
 
 
 def get_rng_state() -> dict[str, Any]:

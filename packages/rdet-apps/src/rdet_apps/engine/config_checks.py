@@ -26,6 +26,12 @@ What is allowed where:
   errors. Values are checked too, ``metric`` and ``save_best`` against what rdet-data's
   ``evaluate`` computes, so that nothing fails only after the first epoch.
 - ``checkpoint_config``: ``CheckpointHook``'s arguments, values checked.
+- ``optimizer_config`` and ``fp16``: MMCV 1.7's optimizer hook types and each one's arguments,
+  values checked (:func:`optimizer_settings`, which the runner's builder reads them through).
+- ``custom_hooks``: a registered type, the arguments its class takes, rdet's hooks' values, and
+  what a hook needs installed (:func:`check_custom_hooks`).
+- A top-level ``train_cfg`` / ``test_cfg`` (old configs): checked as ``model``'s, into which
+  :func:`model_config` moves them.
 - The top level also holds the config's own variables (``angle_version``, ``data_root``,
   ``img_norm_cfg`` ...), so an unknown name is an error only when it is a near-miss of a key
   rdet reads (difflib ratio >= 0.85: ``optimzer``, even beside an ``optimizer``), or close to
@@ -34,19 +40,28 @@ What is allowed where:
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from rdet_apps.engine.schedules import build_schedule
 
 __all__ = [
     "EVAL_HOOK_KEYS",
     "EVAL_UNSUPPORTED",
+    "FP16_KEYS",
+    "OPTIMIZER_HOOKS",
     "ConfigKeyError",
+    "OptimizerSettings",
     "check_checkpoint_values",
+    "check_custom_hooks",
     "check_data_config",
     "check_evaluate_values",
     "check_evaluation_config",
@@ -55,6 +70,8 @@ __all__ = [
     "check_model_config",
     "check_runtime_config",
     "foreign_model_types",
+    "model_config",
+    "optimizer_settings",
     "parse_dynamic_intervals",
 ]
 
@@ -92,21 +109,14 @@ RUNTIME_KEYS = frozenset(
         "cudnn_benchmark",
         "tta",
         "tta_model",
+        "auto_resume",
+        "train_cfg",  # MMDetection 1.x / early 2.x style, beside model: moved into it (model_config)
+        "test_cfg",
     ]
 )
 #: difflib ratio from which an unknown top-level name is a typo of a key rdet reads, even when
 #: the config also sets that key (``optimzer`` beside ``optimizer``: the typo'd one is ignored)
 TOP_LEVEL_TYPO_RATIO = 0.85
-_WARMUP = ("by_epoch", "warmup", "warmup_iters", "warmup_ratio", "warmup_by_epoch")
-_POLICY_KEYS = {
-    "step": ("step", "gamma", "min_lr"),
-    "cosineannealing": ("min_lr", "min_lr_ratio"),
-    "poly": ("power", "min_lr"),
-    "exp": ("gamma",),
-    "inv": ("gamma", "power"),
-    "fixed": (),
-    "cyclic": ("target_ratio", "cyclic_times", "step_ratio_up", "anneal_strategy", "gamma"),
-}
 _CHECKPOINT = ("type", "interval", "by_epoch", "save_optimizer", "out_dir", "max_keep_ckpts", "save_last",
                "sync_buffer", "file_client_args", "create_symlink")  # fmt: skip
 _LOG = ("interval", "hooks", "ignore_last", "reset_flag", "by_epoch")
@@ -675,11 +685,8 @@ def check_evaluation_config(cfg: Mapping[str, Any], val: Any = None, section: st
 
 
 def _check_schedule(section: str, cfg: Mapping[str, Any]) -> None:
-    policy = str(cfg.get("policy", "fixed")).lower().replace("_", "")
-    extra = _POLICY_KEYS.get(policy)
-    if extra is None:
-        return  # the schedule builder names an unknown policy itself
-    _check_keys(section, cfg, ("policy", *_WARMUP, *extra))
+    """The schedule builder's own checks (every key of the policy, MMCV's value rules), up front."""
+    build_schedule(cfg, kind="momentum" if section == "momentum_config" else "lr")
 
 
 def check_runtime_config(cfg: Mapping[str, Any]) -> None:
@@ -689,11 +696,19 @@ def check_runtime_config(cfg: Mapping[str, Any]) -> None:
     ``evaluation`` of the wrong type or range (:func:`check_checkpoint_values`,
     :func:`check_evaluation_config`: ``evaluation.metric`` / ``save_best`` against what
     ``data.val``'s ``evaluate`` computes), all before anything is built. ``cfg``: the whole
-    config; its ``model`` and ``data`` are checked too (:func:`check_model_config`,
-    :func:`check_data_config`)."""
+    config; its ``model`` (with a top-level ``train_cfg`` / ``test_cfg`` moved in:
+    :func:`model_config`), ``data``, ``optimizer_config`` and ``fp16`` (:func:`optimizer_settings`),
+    ``custom_hooks`` (:func:`check_custom_hooks`), ``opencv_num_threads``, ``mp_start_method`` and
+    ``auto_resume`` are checked too (:func:`check_model_config`, :func:`check_data_config`)."""
     _check_top_level(cfg)
     if cfg.get("model") is not None:
-        check_model_config(cfg["model"])
+        with warnings.catch_warnings():  # warned where the model is built
+            warnings.simplefilter("ignore")
+            check_model_config(model_config(cfg))
+    optimizer_settings(cfg)
+    if cfg.get("custom_hooks") is not None:
+        check_custom_hooks(cfg["custom_hooks"])
+    check_multiprocessing_config(cfg)
     if cfg.get("data") is not None:
         check_data_config(cfg["data"])
     if cfg.get("amp") is not None:
@@ -723,3 +738,300 @@ def check_runtime_config(cfg: Mapping[str, Any]) -> None:
     if cfg.get("evaluation") is not None:
         data = cfg.get("data")
         check_evaluation_config(cfg["evaluation"], data.get("val") if isinstance(data, Mapping) else None)
+
+
+# -- optimizer_config and fp16 ---------------------------------------------------------------------
+
+#: MMCV 1.7's optimizer hooks (``optimizer_config.type``; default ``OptimizerHook``) and the
+#: arguments each takes (``GradientCumulativeFp16OptimizerHook``: both parents')
+OPTIMIZER_HOOKS: dict[str, tuple[str, ...]] = {
+    "OptimizerHook": ("grad_clip", "detect_anomalous_params"),
+    "GradientCumulativeOptimizerHook": ("grad_clip", "detect_anomalous_params", "cumulative_iters"),
+    "Fp16OptimizerHook": ("grad_clip", "coalesce", "bucket_size_mb", "loss_scale", "distributed"),
+    "GradientCumulativeFp16OptimizerHook": (
+        "grad_clip",
+        "coalesce",
+        "bucket_size_mb",
+        "loss_scale",
+        "distributed",
+        "cumulative_iters",
+    ),
+}
+#: the ``fp16`` key's: MMRotate's ``train_detector`` builds ``Fp16OptimizerHook(**optimizer_config,
+#: **fp16, distributed=...)``, so a key given in both (or ``distributed``) is an error there too
+FP16_KEYS = ("loss_scale", "grad_clip", "coalesce", "bucket_size_mb")
+#: ``grad_clip``: ``torch.nn.utils.clip_grad_norm_``'s keyword arguments
+_GRAD_CLIP_KEYS = ("max_norm", "norm_type", "error_if_nonfinite", "foreach")
+#: ``loss_scale`` as a dict: ``torch.amp.GradScaler``'s arguments (MMCV passes them on)
+_GRAD_SCALER_KEYS = ("init_scale", "growth_factor", "backoff_factor", "growth_interval", "enabled")
+#: MMCV's default ``Fp16OptimizerHook(loss_scale=512.)``: a static scale
+DEFAULT_FP16_LOSS_SCALE = 512.0
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """What ``optimizer_config`` and ``fp16`` ask of the training step (:func:`optimizer_settings`).
+
+    Attributes:
+        type: The MMCV optimizer hook they amount to (``'OptimizerHook'`` ...).
+        grad_clip: ``clip_grad_norm_``'s arguments, or None.
+        cumulative_iters: Iterations whose gradients are summed before a step (1: every one).
+        detect_anomalous_params: Log the parameters that the loss does not reach.
+        fp16: Mixed-precision training is asked for (the ``fp16`` key or an Fp16 hook type).
+        loss_scale: With ``fp16``: ``'dynamic'``, a number (static) or ``GradScaler``'s
+            arguments; None otherwise.
+    """
+
+    type: str = "OptimizerHook"
+    grad_clip: dict[str, Any] | None = None
+    cumulative_iters: int = 1
+    detect_anomalous_params: bool = False
+    fp16: bool = False
+    loss_scale: str | float | dict[str, Any] | None = None
+
+
+def _check_grad_clip(section: str, value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    _mapping(section, value)
+    _check_keys(section, value, _GRAD_CLIP_KEYS)
+    if "max_norm" not in value:
+        raise ConfigKeyError(f"{section}: needs max_norm (e.g. dict(max_norm=35, norm_type=2))")
+    if not (_is_number(value["max_norm"]) and value["max_norm"] > 0):
+        raise ValueError(f"{section}.max_norm must be a number > 0, got {value['max_norm']!r}")
+    norm = value.get("norm_type", 2.0)
+    if not ((_is_number(norm) and norm > 0) or norm in ("inf", float("inf"))):
+        raise ValueError(f"{section}.norm_type must be a number > 0 or 'inf', got {norm!r}")
+    if "error_if_nonfinite" in value:
+        _bool(f"{section}.error_if_nonfinite", value["error_if_nonfinite"])
+    if value.get("foreach") is not None:
+        _bool(f"{section}.foreach", value["foreach"])
+    return dict(value)
+
+
+def _check_loss_scale(section: str, value: Any) -> str | float | dict[str, Any]:
+    """MMCV's ``loss_scale``: ``'dynamic'``, a number (a static scale; MMCV takes floats only) or
+    ``GradScaler``'s arguments."""
+    if value == "dynamic":
+        return "dynamic"
+    if _is_number(value):
+        if value <= 0:
+            raise ValueError(f"{section} must be > 0 (a static loss scale), got {value!r}")
+        return float(value)
+    if isinstance(value, Mapping):
+        _check_keys(section, value, _GRAD_SCALER_KEYS)
+        for key, ok, what in (
+            ("init_scale", lambda v: _is_number(v) and v > 0, "a number > 0"),
+            ("growth_factor", lambda v: _is_number(v) and v > 1, "a number > 1"),
+            ("backoff_factor", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
+            ("growth_interval", lambda v: _is_int(v) and v > 0, "a positive integer"),
+            ("enabled", lambda v: isinstance(v, bool), "True or False"),
+        ):
+            if key in value and not ok(value[key]):
+                raise ValueError(f"{section}.{key} must be {what}, got {value[key]!r}")
+        return dict(value)
+    raise ValueError(
+        f"{section} must be 'dynamic', a number (a static scale) or a dict of torch.amp.GradScaler's "
+        f"arguments ({', '.join(_GRAD_SCALER_KEYS)}), got {value!r}"
+    )
+
+
+def optimizer_settings(cfg: Mapping[str, Any]) -> OptimizerSettings:
+    """The config's ``optimizer_config`` and ``fp16``, checked, as MMCV 1.7 / MMRotate 0.3.4
+    read them: ``optimizer_config.type`` one of :data:`OPTIMIZER_HOOKS` (default
+    ``OptimizerHook``) with that hook's arguments; ``fp16 = dict(loss_scale=...)`` makes it
+    ``Fp16OptimizerHook(**optimizer_config, **fp16)`` (MMRotate's ``train_detector``), so a key in
+    both is an error, as there. rdet also takes ``fp16`` beside a ``GradientCumulative*`` type (the
+    two combine, as ``GradientCumulativeFp16OptimizerHook``; MMRotate fails on the ``type`` key).
+    An Fp16 hook's ``loss_scale`` defaults to MMCV's static 512.
+
+    ``coalesce``, ``bucket_size_mb`` and ``distributed`` are taken and change nothing, as in MMCV 1.7
+    on torch >= 1.6 (DistributedDataParallel reduces the gradients).
+
+    Raises:
+        ConfigKeyError: An unknown hook type or a key that hook does not take (``cumulative_iter``),
+            naming it (``optimizer_config.cumulative_iter``) and the valid ones.
+        ValueError: A value of the wrong type or range (``grad_clip.max_norm``, ``loss_scale``,
+            ``cumulative_iters`` ...), naming its key.
+    """
+    opt = cfg.get("optimizer_config")
+    fp16 = cfg.get("fp16")
+    opt = {} if opt is None else opt
+    _mapping("optimizer_config", opt)
+    kind = opt.get("type", "OptimizerHook")
+    if kind not in OPTIMIZER_HOOKS:
+        close = _close(kind, OPTIMIZER_HOOKS)
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise ConfigKeyError(
+            f"optimizer_config.type {kind!r}: not an optimizer hook rdet runs{hint}; it runs MMCV's "
+            f"{', '.join(OPTIMIZER_HOOKS)}"
+        )
+    args = {k: v for k, v in opt.items() if k != "type"}
+    _check_keys_of("optimizer_config", args, OPTIMIZER_HOOKS[kind], kind)
+    if fp16 is not None:
+        _mapping("fp16", fp16)
+        _check_keys_of("fp16", fp16, FP16_KEYS, "the fp16 key (Fp16OptimizerHook's arguments)")
+        both = sorted(set(fp16) & set(args))
+        if both:
+            raise ConfigKeyError(
+                f"fp16.{both[0]} and optimizer_config.{both[0]}: given twice (MMRotate passes both to "
+                "Fp16OptimizerHook: TypeError); keep one"
+            )
+        if "detect_anomalous_params" in args:
+            raise ConfigKeyError(
+                "optimizer_config.detect_anomalous_params: MMCV's Fp16OptimizerHook (what the fp16 key "
+                "makes) does not take it; remove it or the fp16 key"
+            )
+        kind = "GradientCumulativeFp16OptimizerHook" if "Cumulative" in kind else "Fp16OptimizerHook"
+        args = {**args, **fp16}
+    for key in ("detect_anomalous_params", "coalesce", "distributed"):
+        if key in args:
+            _bool(f"{_where(key, fp16)}.{key}", args[key])
+    if "bucket_size_mb" in args and not _is_int(args["bucket_size_mb"]):
+        raise ValueError(f"{_where('bucket_size_mb', fp16)}.bucket_size_mb must be an integer, got "
+                         f"{args['bucket_size_mb']!r}")  # fmt: skip
+    cumulative = args.get("cumulative_iters", 1)
+    _positive_int("optimizer_config.cumulative_iters", cumulative)
+    grad_clip = _check_grad_clip(f"{_where('grad_clip', fp16)}.grad_clip", args.get("grad_clip"))
+    is_fp16 = "Fp16" in kind
+    loss_scale = None
+    if is_fp16:
+        loss_scale = _check_loss_scale(
+            f"{_where('loss_scale', fp16)}.loss_scale", args.get("loss_scale", DEFAULT_FP16_LOSS_SCALE)
+        )
+    return OptimizerSettings(
+        type=kind,
+        grad_clip=grad_clip,
+        cumulative_iters=int(cumulative),
+        detect_anomalous_params=bool(args.get("detect_anomalous_params", False)),
+        fp16=is_fp16,
+        loss_scale=loss_scale,
+    )
+
+
+def _where(key: str, fp16: Mapping[str, Any] | None) -> str:
+    return "fp16" if fp16 is not None and key in fp16 else "optimizer_config"
+
+
+def _check_keys_of(section: str, cfg: Mapping[str, Any], allowed: Iterable[str], owner: str) -> None:
+    """:func:`_check_keys`, the message naming whose arguments the keys are."""
+    allowed = sorted(set(allowed))
+    for key in cfg:
+        if key not in allowed:
+            close = _close(key, allowed)
+            hint = f" (did you mean {section}.{close}?)" if close else ""
+            raise ConfigKeyError(
+                f"{section}.{key}: not an argument of {owner}{hint}; it takes: {', '.join(allowed)}"
+            )
+
+
+# -- custom_hooks ------------------------------------------------------------------------------------
+
+
+def check_custom_hooks(hooks: Any, section: str = "custom_hooks") -> None:
+    """``custom_hooks`` before anything is built: a list of dicts, each a registered ``type``
+    (``rdet_apps.registry.HOOKS``) with a valid ``priority`` and only keys its class takes (a
+    class that takes ``**kwargs`` may take any); the values of rdet's own hooks (their
+    ``check_args``); and what a hook needs installed (its ``REQUIRES``: module -> how to install).
+
+    Raises:
+        ConfigKeyError: A key the hook does not take, naming it and the hook's arguments.
+        rdet_core.UnknownTypeError: A type that is not registered.
+        ValueError: A bad priority or value; not a list of dicts.
+        ImportError: A module the hook needs is not installed, naming how to install it.
+    """
+    import importlib.util
+
+    from rdet_apps.engine.hooks.base import get_priority
+    from rdet_apps.registry import HOOKS
+
+    if not isinstance(hooks, (list, tuple)):
+        raise ValueError(f"{section} must be a list of dicts, got {hooks!r}")
+    for i, hook in enumerate(hooks):
+        where = f"{section}[{i}]"
+        _mapping(where, hook)
+        kind = hook.get("type")
+        if kind is None:
+            raise ConfigKeyError(f"{where}: needs a type (a registered hook's name)")
+        cls = kind if isinstance(kind, type) else HOOKS.get(kind) if isinstance(kind, str) else None
+        if cls is None:
+            raise HOOKS.unknown_type_error(str(kind))
+        name = getattr(cls, "__name__", str(kind))
+        if "priority" in hook:
+            get_priority(hook["priority"])
+        args = {k: v for k, v in hook.items() if k not in ("type", "priority")}
+        try:  # (a hook without its own __init__ takes no arguments)
+            params = {} if cls.__init__ is object.__init__ else inspect.signature(cls.__init__).parameters
+        except (TypeError, ValueError):
+            params = None
+        if params is not None and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            _check_keys_of(f"{where} ({name})", args, [p for p in params if p != "self"], name)
+        check = getattr(cls, "check_args", None)
+        if callable(check):
+            check(**args)
+        for module, how in dict(getattr(cls, "REQUIRES", {})).items():
+            if importlib.util.find_spec(module) is None:
+                raise ImportError(f"{where}: {name} needs {module}, which is not installed: {how}")
+
+
+# -- train_cfg / test_cfg beside model ---------------------------------------------------------------
+
+
+def model_config(cfg: Mapping[str, Any], training: bool = True) -> dict[str, Any]:
+    """A copy of ``cfg.model`` with the top-level ``train_cfg`` / ``test_cfg`` of old configs moved
+    into it, as MMDetection's ``build_detector(cfg.model, train_cfg=cfg.get('train_cfg'),
+    test_cfg=cfg.get('test_cfg'))`` does (with its deprecation warning). ``training=False`` (``rdet
+    test``, ``init_detector``): ``train_cfg`` is dropped, as MMDetection's test tools do.
+
+    Raises:
+        ValueError: ``train_cfg`` (``test_cfg``) given both at the top level and in ``model``
+            (MMDetection asserts the same).
+    """
+    model = copy.deepcopy(dict(cfg["model"]))
+    outer = {k: cfg.get(k) for k in ("train_cfg", "test_cfg")}
+    if not training:
+        outer["train_cfg"] = None
+        model["train_cfg"] = None
+    given = [k for k, v in outer.items() if v is not None]
+    if not given:
+        return model
+    what = f"{' and '.join(given)} at the top level of the config {'are' if len(given) > 1 else 'is'}"
+    warnings.warn(
+        f"{what} deprecated (MMDetection 2.x): moved into model; put {'them' if len(given) > 1 else 'it'} "
+        "in model",
+        UserWarning,
+        stacklevel=2,
+    )
+    for key in given:
+        if model.get(key) is not None:
+            raise ValueError(
+                f"{key} is given both at the top level of the config and in model.{key}: keep one "
+                "(MMDetection's build_detector refuses this too)"
+            )
+        model[key] = copy.deepcopy(outer[key])
+    return model
+
+
+# -- multi-processing ----------------------------------------------------------------------------------
+
+
+def check_multiprocessing_config(cfg: Mapping[str, Any]) -> None:
+    """``opencv_num_threads`` an integer >= 0 and ``mp_start_method`` a start method this
+    platform has (``fork``, ``spawn``, ``forkserver``), ``auto_resume`` a bool.
+
+    Raises:
+        ValueError: Another value, naming the key.
+    """
+    import multiprocessing
+
+    threads = cfg.get("opencv_num_threads")
+    if threads is not None and not (_is_int(threads) and threads >= 0):
+        raise ValueError(
+            f"opencv_num_threads must be an integer >= 0 (0: no OpenCV threads), got {threads!r}"
+        )
+    method = cfg.get("mp_start_method")
+    methods = multiprocessing.get_all_start_methods()
+    if method is not None and method not in methods:
+        raise ValueError(f"mp_start_method must be one of {', '.join(methods)} here, got {method!r}")
+    if cfg.get("auto_resume") is not None:
+        _bool("auto_resume", cfg["auto_resume"])

@@ -20,9 +20,10 @@ reach a CUDA model through ``DevicePrefetcher`` (pinned memory, asynchronous cop
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,12 @@ from rdet_apps.engine.checkpoint import (
 from rdet_apps.engine.device import DevicePrefetcher
 from rdet_apps.engine.dist import get_dist_info
 from rdet_apps.engine.hooks.base import Hook, get_priority
+from rdet_apps.engine.hooks.ema import fill_missing_ema, strip_ema_buffers
 from rdet_apps.engine.log_buffer import LogBuffer
 from rdet_apps.engine.optim import fuse_sgd_step
 from rdet_models import NonFiniteLossError, check_finite_losses
 from rdet_models import parse_losses as _parse_losses
+from rdet_models.checkpoint import extract_state_dict
 from rdet_models.memory_format import convs_to_channels_last
 
 __all__ = ["LossWrapper", "Runner", "parse_losses"]
@@ -129,10 +132,22 @@ class Runner:
         work_dir: Where checkpoints and logs go.
         max_epochs / max_iters: Exactly one of them.
         grad_clip: ``dict(max_norm=35, norm_type=2)`` (``optimizer_config.grad_clip``).
-        amp: Mixed precision (``rdet_apps.amp``): None, ``'bf16'``, ``'fp16'`` (with a dynamic
-            loss scale; on the CPU where this torch's CPU autocast has it) or ``'auto'`` (fp16
-            on CUDA, bf16 elsewhere). The heads' outputs are cast to float32 before the losses
-            (MMCV's ``force_fp32``).
+        amp: Mixed precision (``rdet_apps.amp``): None, ``'bf16'``, ``'fp16'`` (with a loss
+            scale, ``loss_scale``; on the CPU where this torch's CPU autocast has it) or
+            ``'auto'`` (fp16 on CUDA, bf16 elsewhere). The heads' outputs are cast to float32
+            before the losses (MMCV's ``force_fp32``).
+        cumulative_iters: MMCV's ``GradientCumulativeOptimizerHook``: the gradients of this many
+            iterations are summed, each loss divided by it, before one optimizer step (at every
+            ``cumulative_iters``-th iteration of the run, counted over epochs, and at the last);
+            the iterations left over at the end of the run (``total % cumulative_iters``) divide by
+            their number. 1: a step every iteration.
+        loss_scale: fp16's loss scale (MMCV's ``Fp16OptimizerHook``): ``'dynamic'`` or None
+            (``GradScaler``'s defaults), a number (a static scale: it never grows or shrinks; a
+            step whose gradients overflow is skipped), or ``GradScaler``'s arguments. Not used
+            under bf16 (nothing to scale).
+        detect_anomalous_params: MMCV's debugging option: each iteration, log (at ERROR) every
+            trainable parameter that the loss does not depend on (unused in the forward pass, or
+            not leading to the loss). Slow.
         distributed: Wrap the model in DistributedDataParallel (torch.distributed is set up).
         find_unused_parameters: Passed to DistributedDataParallel.
         meta: Saved in every checkpoint's ``meta`` (config text, class names, seed, ...).
@@ -156,6 +171,9 @@ class Runner:
         max_iters: int | None = None,
         grad_clip: dict[str, Any] | None = None,
         amp: str | None = None,
+        cumulative_iters: int = 1,
+        loss_scale: str | float | Mapping[str, Any] | None = None,
+        detect_anomalous_params: bool = False,
         distributed: bool = False,
         find_unused_parameters: bool = False,
         meta: dict[str, Any] | None = None,
@@ -193,8 +211,21 @@ class Runner:
         if self.amp is not None:
             float32_head_outputs(model)
             self.logger.info(f"mixed precision: {self.amp} autocast on {device_type}")
-        self.scaler = torch.amp.GradScaler(device_type) if self.amp == "fp16" else None
+        if (
+            isinstance(cumulative_iters, bool)
+            or not isinstance(cumulative_iters, int)
+            or cumulative_iters < 1
+        ):
+            raise ValueError(f"cumulative_iters must be a positive integer, got {cumulative_iters!r}")
+        self.cumulative_iters = cumulative_iters
+        self.detect_anomalous_params = bool(detect_anomalous_params)
+        self.loss_scale = loss_scale
+        self._static_scale: float | None = None
+        self.scaler = self._grad_scaler(device_type, loss_scale) if self.amp == "fp16" else None
+        if self.amp == "bf16" and loss_scale is not None:
+            self.logger.info(f"loss_scale {loss_scale!r} is not used: bf16 training needs no loss scaling")
         fuse_sgd_step(optimizer, loss_scaled=self.scaler is not None)
+        self._cumulative_started = False
         self.meta = dict(meta or {})
         self.timestamp = time.strftime("%Y%m%d_%H%M%S", time.localtime())
         self.device = next(model.parameters()).device
@@ -209,6 +240,19 @@ class Runner:
         self.inner_iter = 0
         self.start_iter = 0
         self.iters_per_epoch = 0
+
+    def _grad_scaler(self, device_type: str, loss_scale: Any) -> torch.amp.GradScaler:
+        """MMCV's ``Fp16OptimizerHook`` scaler: ``'dynamic'`` / None: ``GradScaler()``; a number: a
+        static scale (``GradScaler(init_scale=x)``, set back to x at each update, as MMCV
+        does); a dict: ``GradScaler(**loss_scale)``."""
+        if loss_scale is None or loss_scale == "dynamic":
+            return torch.amp.GradScaler(device_type)
+        if isinstance(loss_scale, Mapping):
+            return torch.amp.GradScaler(device_type, **dict(loss_scale))
+        if isinstance(loss_scale, bool) or not isinstance(loss_scale, (int, float)) or loss_scale <= 0:
+            raise ValueError(f"loss_scale must be 'dynamic', a number > 0 or a dict, got {loss_scale!r}")
+        self._static_scale = float(loss_scale)
+        return torch.amp.GradScaler(device_type, init_scale=self._static_scale)
 
     # -- logged values -------------------------------------------------------------------------
 
@@ -260,10 +304,15 @@ class Runner:
     # -- hooks ---------------------------------------------------------------------------------
 
     def register_hook(self, hook: Hook, priority: int | str = "NORMAL") -> None:
-        """Add a hook; among equal priorities, earlier registrations run first."""
+        """Add a hook; among equal priorities, earlier registrations run first. A hook with an
+        ``attach(runner)`` method is attached at once (the EMA hooks register their buffers in
+        the model then, so that a later ``resume`` restores them)."""
         p = get_priority(priority)
         index = next((i for i, (q, _) in enumerate(self.hooks) if q > p), len(self.hooks))
         self.hooks.insert(index, (p, hook))
+        attach = getattr(hook, "attach", None)
+        if callable(attach):  # a hook that adds to the model (the EMA hooks' buffers) does it now,
+            attach(self)  # so that resuming restores what it added
 
     def call_hook(self, name: str) -> None:
         """Call the point ``name`` (``'after_train_iter'`` ...) on every hook, in priority order."""
@@ -313,6 +362,20 @@ class Runner:
             KeyError: The checkpoint has no optimizer state (saved with save_optimizer=False).
         """
         ckpt = load_state(path)
+        state = extract_state_dict(ckpt, str(path))
+        added = fill_missing_ema(self.raw_model, state)
+        if added:
+            self.logger.info(
+                f"{path} has no EMA buffers ({len(added)} missing): the averages start at its weights"
+            )
+        dropped = strip_ema_buffers(state, self.raw_model)[1]  # saved by an EMA hook this run lacks
+        for key in dropped:
+            del state[key]
+        if dropped:
+            self.logger.warning(
+                f"{path}: its {len(dropped)} EMA buffers (ema_*) are left aside (this run has no EMA hook); "
+                "the weights resumed are those saved (after an epoch: the averages)"
+            )
         load_model_state(self.raw_model, ckpt, path)  # another model's checkpoint: named, nothing loaded
         if "optimizer" not in ckpt:
             raise KeyError(
@@ -325,8 +388,11 @@ class Runner:
         self.iter = int(meta.get("iter", 0))
         if "rng_state" in meta:
             set_rng_state(meta["rng_state"])
-        if self.scaler is not None and "amp_scaler" in meta:
-            self.scaler.load_state_dict(meta["amp_scaler"])
+        scaler_state = meta.get("amp_scaler")
+        if scaler_state is None and isinstance(meta.get("fp16"), Mapping):  # MMCV's Fp16OptimizerHook
+            scaler_state = meta["fp16"].get("loss_scaler")
+        if self.scaler is not None and scaler_state is not None and self._static_scale is None:
+            self.scaler.load_state_dict(scaler_state)  # (a static scale stays what the config says)
         self.logger.info(f"resumed from {path}: epoch {self.epoch}, iter {self.iter}")
 
     # -- steps -----------------------------------------------------------------------------------
@@ -334,30 +400,96 @@ class Runner:
     def _autocast(self) -> Any:
         return autocast(self.amp, self.device_type)
 
+    def _total_iters(self) -> int:
+        """Iterations of the whole run (MMCV's ``runner.max_iters``; epochs x batches per epoch)."""
+        if self.max_iters is not None:
+            return int(self.max_iters)
+        return int(self.max_epochs) * max(int(self.iters_per_epoch), 1)
+
+    def _start_cumulating(self) -> None:
+        """MMCV's ``GradientCumulativeOptimizerHook._init``'s warnings, once."""
+        self._cumulative_started = True
+        n = self.cumulative_iters
+        if self.iter % n != 0:
+            self.logger.warning(
+                f"resumed at iteration {self.iter}, not a multiple of cumulative_iters={n}: the gradients "
+                "summed since the last optimizer step were not saved, and are lost"
+            )
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.raw_model.modules()):
+            self.logger.warning(
+                f"cumulative_iters={n} with BatchNorm layers: their statistics see each batch, not the "
+                "summed one (may slightly lower accuracy)"
+            )
+        remainder = self._total_iters() % n
+        if remainder:
+            self.logger.warning(
+                f"the last {remainder} iterations are not enough for cumulative_iters={n}: their losses are "
+                f"divided by {remainder}"
+            )
+
+    def _loss_factor(self) -> int:
+        """What this iteration's loss is divided by (MMCV's ``_get_loss_factor``)."""
+        total = self._total_iters()
+        remainder = total % self.cumulative_iters
+        return self.cumulative_iters if self.iter < total - remainder else remainder
+
+    def _log_anomalous_params(self, loss: torch.Tensor) -> None:
+        """MMCV's ``detect_anomalous_parameters``: every trainable parameter that the autograd
+        graph of ``loss`` does not reach, logged at ERROR with its shape."""
+        reached: set[torch.Tensor] = set()
+        seen: set[Any] = set()
+        stack = [loss.grad_fn]
+        while stack:
+            fn = stack.pop()
+            if fn is None or fn in seen:
+                continue
+            seen.add(fn)
+            variable = getattr(fn, "variable", None)
+            if variable is not None:
+                reached.add(variable)
+            stack.extend(parent for parent, _ in fn.next_functions)
+        for name, p in self.raw_model.named_parameters():
+            if p.requires_grad and p not in reached:
+                self.logger.error(f"{name} with shape {p.size()} is not in the computational graph")
+
     def train_step(self, batch: Any) -> _Record:
-        """One optimisation step on one batch. Returns its logged values, still on the device
-        (``flush`` brings them over); on the CPU a non-finite loss raises here, before the
-        backward pass."""
-        with self._autocast():
-            losses = self.model(batch)
-        total, log_vars, finite_names, finite = _tensor_losses(losses)
-        if self.max_pending == 1 and not bool(finite.all()):
-            self._raise_non_finite(self.iter, [n for n, ok in zip(finite_names, finite.tolist()) if not ok])
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(total).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            total.backward()
-        if self.grad_clip:
-            params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-            if params:
-                log_vars["grad_norm"] = nn.utils.clip_grad_norm_(params, **self.grad_clip)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        """One iteration on one batch: forward, backward and (every ``cumulative_iters``-th
+        iteration) an optimizer step. Returns its logged values, still on the device (``flush``
+        brings them over); on the CPU a non-finite loss raises here, before the backward pass."""
+        n = self.cumulative_iters
+        if n > 1 and not self._cumulative_started:
+            self._start_cumulating()
+        step = n == 1 or (self.iter + 1) % n == 0 or self.iter + 1 == self._total_iters()
+        # between steps the gradients add up locally; DDP reduces them with the step's backward
+        local = self.model.no_sync() if self.distributed and not step else contextlib.nullcontext()
+        with local:
+            with self._autocast():
+                losses = self.model(batch)
+            total, log_vars, finite_names, finite = _tensor_losses(losses)
+            if self.max_pending == 1 and not bool(finite.all()):
+                bad = [name for name, ok in zip(finite_names, finite.tolist()) if not ok]
+                self._raise_non_finite(self.iter, bad)
+            if n == 1 or self.iter % n == 0 or self.iter == self.start_iter:
+                self.optimizer.zero_grad(set_to_none=True)  # a new sum of gradients begins
+            if self.detect_anomalous_params:
+                self._log_anomalous_params(total)
+            loss = total / self._loss_factor() if n > 1 else total
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+        if step:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            if self.grad_clip:
+                params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+                if params:
+                    log_vars["grad_norm"] = nn.utils.clip_grad_norm_(params, **self.grad_clip)
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update(self._static_scale)
+            else:
+                self.optimizer.step()
         values = torch.stack(
             [v.detach().reshape(()).to(total.device, torch.float64) for v in log_vars.values()]
         )

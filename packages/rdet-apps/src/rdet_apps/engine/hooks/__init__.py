@@ -9,30 +9,42 @@ so that ``custom_hooks=[dict(type=..., priority=...)]`` in a config builds them.
 One module per family: ``base`` (``Hook``, priorities, the ``RunnerView`` protocol that hooks
 see the runner through), ``lr``, ``checkpoint``, ``logger`` (text, TensorBoard, ``results.csv``),
 ``tracking`` (MMCV's ``WandbLoggerHook`` and ``MlflowLoggerHook``: optional extras),
-``evaluation`` (``EvalHook``), ``checks`` (``NumClassCheckHook``). No hook module imports the
-runner; the runner imports them.
+``evaluation`` (``EvalHook``), ``checks`` (``NumClassCheckHook``, ``CheckInvalidLossHook``),
+``ema`` (MMCV's ``EMAHook``, MMDetection's ``ExpMomentumEMAHook`` / ``LinearMomentumEMAHook``),
+``model`` (``SyncNormHook``, ``SetEpochInfoHook``), ``memory`` (``MemoryProfilerHook``, needs
+psutil). No hook module imports the runner; the runner imports them.
 """
 
 from rdet_apps.engine.hooks.base import PRIORITIES, Hook, RunnerView, get_priority
 from rdet_apps.engine.hooks.checkpoint import CheckpointHook
-from rdet_apps.engine.hooks.checks import NumClassCheckHook
+from rdet_apps.engine.hooks.checks import CheckInvalidLossHook, NumClassCheckHook
+from rdet_apps.engine.hooks.ema import EMAHook, ExpMomentumEMAHook, LinearMomentumEMAHook
 from rdet_apps.engine.hooks.evaluation import EvalHook
 from rdet_apps.engine.hooks.logger import ResultsCsvHook, TensorboardLoggerHook, TextLoggerHook
 from rdet_apps.engine.hooks.lr import LrUpdaterHook
+from rdet_apps.engine.hooks.memory import MemoryProfilerHook
+from rdet_apps.engine.hooks.model import SetEpochInfoHook, SyncNormHook
 from rdet_apps.engine.hooks.tracking import MlflowLoggerHook, WandbLoggerHook
 from rdet_apps.engine.log_buffer import LogBuffer  # its home before it moved beside the runner
 
 __all__ = [
     "PRIORITIES",
+    "CheckInvalidLossHook",
     "CheckpointHook",
+    "EMAHook",
     "EvalHook",
+    "ExpMomentumEMAHook",
     "Hook",
+    "LinearMomentumEMAHook",
     "LogBuffer",
     "LrUpdaterHook",
+    "MemoryProfilerHook",
     "MlflowLoggerHook",
     "NumClassCheckHook",
     "ResultsCsvHook",
     "RunnerView",
+    "SetEpochInfoHook",
+    "SyncNormHook",
     "TensorboardLoggerHook",
     "TextLoggerHook",
     "WandbLoggerHook",
