@@ -11,10 +11,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from rbox_ops import DeformConv2d, ModulatedDeformConv2d
 from rdet_apps.registry import OPTIMIZER_BUILDERS, OPTIMIZERS
 
 __all__ = ["DefaultOptimizerConstructor", "build_optimizer", "param_groups"]
 
+_DCN_TYPES = (DeformConv2d, ModulatedDeformConv2d)  # MMCV's check: the ops' base classes (Packs too)
 _NORM_TYPES = (
     nn.modules.batchnorm._BatchNorm,
     nn.GroupNorm,
@@ -30,8 +32,9 @@ def param_groups(
 
     ``paramwise_cfg`` keys: ``custom_keys`` ({substring: {lr_mult, decay_mult}}; the longest
     matching key wins), ``bias_lr_mult``, ``bias_decay_mult``, ``norm_decay_mult``,
-    ``dwconv_decay_mult``, ``bypass_duplicate``. Frozen parameters (requires_grad False) are
-    left out.
+    ``dwconv_decay_mult``, ``dcn_offset_lr_mult`` (the ``conv_offset`` of a deformable conv:
+    learning rate ``base_lr * dcn_offset_lr_mult``, and neither bias multiplier applies to it),
+    ``bypass_duplicate``. Frozen parameters (requires_grad False) are left out.
     """
     cfg = dict(paramwise_cfg or {})
     custom = cfg.pop("custom_keys", {}) or {}
@@ -40,12 +43,16 @@ def param_groups(
     norm_decay = cfg.pop("norm_decay_mult", 1.0)
     dwconv_decay = cfg.pop("dwconv_decay_mult", 1.0)
     bypass_duplicate = cfg.pop("bypass_duplicate", False)
+    dcn_offset_lr = cfg.pop("dcn_offset_lr_mult", 1.0)
     if cfg:
         raise KeyError(f"unknown paramwise_cfg keys: {sorted(cfg)}")
     keys = sorted(sorted(custom), key=len, reverse=True)  # longest first, then alphabetical
     groups: list[dict[str, Any]] = []
     seen: set[int] = set()
+    # MMCV passes "my parent is a DCN" down one level: the DCN's own weight and bias are ordinary
+    dcn_modules = {name for name, m in model.named_modules() if isinstance(m, _DCN_TYPES)}
     for module_name, module in model.named_modules():
+        is_dcn_child = module_name != "" and module_name.rpartition(".")[0] in dcn_modules
         for name, param in module.named_parameters(recurse=False):
             if not param.requires_grad:
                 continue
@@ -65,13 +72,15 @@ def param_groups(
             else:
                 is_norm = isinstance(module, _NORM_TYPES)
                 is_dwconv = isinstance(module, nn.Conv2d) and module.in_channels == module.groups
-                if name == "bias" and not is_norm:
+                if name == "bias" and not (is_norm or is_dcn_child):
                     lr *= bias_lr
+                if is_dcn_child and isinstance(module, nn.Conv2d) and "conv_offset" in module_name:
+                    lr = base_lr * dcn_offset_lr
                 if is_norm:
                     wd *= norm_decay
                 elif is_dwconv:
                     wd *= dwconv_decay
-                elif name == "bias":
+                elif name == "bias" and not is_dcn_child:
                     wd *= bias_decay
             groups.append({"params": [param], "lr": lr, "weight_decay": wd, "name": full})
     return groups
