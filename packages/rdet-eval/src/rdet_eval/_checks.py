@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from numbers import Real
 
 import numpy as np
 
-__all__ = ["check_bool", "check_iou_thr", "check_labels", "check_nproc", "check_scale_ranges", "check_sort"]
+__all__ = [
+    "check_bool",
+    "check_iou_thr",
+    "check_labels",
+    "check_nproc",
+    "check_scale_ranges",
+    "check_sort",
+    "check_task1_class_names",
+    "check_unique",
+]
 
 SORTS = ("devkit", "stable")
 
@@ -52,6 +62,68 @@ def check_iou_thr(value: object, name: str = "iou_thr") -> float:
     if not 0.0 < v <= 1.0:  # NaN fails too
         raise ValueError(f"{name} must be in (0, 1], got {v}")
     return v
+
+
+def check_unique(values: Sequence[object], name: str, why: str = "") -> None:
+    """Every entry of ``values`` once.
+
+    Args:
+        values: Names (or numbers) that must not repeat.
+        name: The argument, for the message (``image_list``).
+        why: What a repeat would do, appended to the message.
+
+    Raises:
+        ValueError: Naming the argument and each repeated value with its positions (the
+            first five).
+    """
+    seen: dict[object, list[int]] = {}
+    for k, v in enumerate(values):
+        seen.setdefault(v, []).append(k)
+    dups = [(v, ks) for v, ks in seen.items() if len(ks) > 1]
+    if dups:
+        shown = ", ".join(f"{v!r} (at {', '.join(map(str, ks))})" for v, ks in dups[:5])
+        more = f" ... ({len(dups)} repeated values)" if len(dups) > 5 else ""
+        raise ValueError(f"{name} repeats {shown}{more}: give each once{why}")
+
+
+_NOT_IN_FILE_NAMES = re.compile(r"[\s/\\\x00-\x1f\x7f]")
+_SEPARATORS = re.compile(r"[\s/\\]+")
+
+
+def check_task1_class_names(class_names: Sequence[object], name: str = "class_names") -> list[str]:
+    """Class names as they go into ``Task1_<class>.txt``: strings, non-empty, each once,
+    without whitespace, path separators or control characters.
+
+    The DOTA devkit and server look for a class's results in ``Task1_`` + the class name +
+    ``.txt`` (``detpath.format(classname)``); DOTA's own names (``small-vehicle``,
+    ``container-crane``) join words with ``-``. ``small vehicle`` (DOTA8's YAML) gives a file
+    name with a space that the consumers misparse, ``a/b`` a path into a folder that does
+    not exist.
+
+    Raises:
+        TypeError: A name that is not a string (naming ``class_names[k]``).
+        ValueError: An empty name, one with whitespace, ``/``, ``\\`` or a control character
+            (naming it, its position and, for whitespace, DOTA's spelling), a repeated name.
+    """
+    names = list(class_names)
+    for k, c in enumerate(names):
+        if not isinstance(c, str):
+            raise TypeError(f"{name}[{k}] must be a class name (str), got {type(c).__name__} {c!r}")
+        if not c:
+            raise ValueError(f"{name}[{k}] is empty: a class needs a name for its Task1_<class>.txt file")
+        bad = _NOT_IN_FILE_NAMES.search(c)
+        if bad and (bad.group().isspace() or bad.group() in "/\\"):
+            what = "whitespace" if bad.group().isspace() else "a path separator"
+            dota = _SEPARATORS.sub("-", c.strip())
+            raise ValueError(
+                f"{name}[{k}] {c!r} holds {what} ({bad.group()!r}) and cannot name a Task1_<class>.txt "
+                "file: DOTA's class names join words with '-' ('small-vehicle'); rename the class in "
+                f"the dataset's classes, e.g. to {dota!r}"
+            )
+        if bad:
+            raise ValueError(f"{name}[{k}] {c!r} holds a control character ({bad.group()!r})")
+    check_unique(names, name, " (each class writes its own Task1_<class>.txt file)")
+    return names
 
 
 def check_scale_ranges(scale_ranges: object) -> list[tuple[float, float]]:

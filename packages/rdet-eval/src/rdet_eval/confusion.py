@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from numbers import Real
 
 import numpy as np
 
@@ -38,20 +39,30 @@ def confusion_matrix(
             theta, score)``, or detections with ``boxes`` (k, 5), ``scores`` (k,),
             ``labels`` (k,) (e.g. ``rdet_core.structures.Detections``).
         annotations: Per image, ``bboxes`` (n, 5) and ``labels`` (n,).
-        score_thr: Detections below it are left out.
+        score_thr: Detections below it are left out; a number in [0, 1].
         tp_iou_thr: IoU at which a detection and an object overlap.
-        nms_iou_thr: Rotated NMS per class before counting, if given.
+        nms_iou_thr: Rotated NMS per class before counting at this IoU, in (0, 1]; None (or
+            0, as MMRotate's tool) for none.
         num_classes: Required for typed detections (the matrix's size); checked against
             per-class input when given.
 
     Raises:
         ValueError: ``det_results`` and ``annotations`` of different lengths, an object's
             label outside ``[0, num_classes)`` (MMRotate's tool counts label ``num_classes``
-            as background and wraps negative ones), ``tp_iou_thr`` outside (0, 1], a
+            as background and wraps negative ones), ``tp_iou_thr`` outside (0, 1], an
+            ``nms_iou_thr`` that is not None, 0 or in (0, 1] (MMRotate's tool ran NMS at a
+            negative or NaN threshold and kept one box per class), a ``score_thr`` outside
+            [0, 1] (NaN left every detection out), a
             detection array not (k, 6) or non-finite, ``annotations[i]['bboxes']`` not (n, 5)
             or non-finite, or not as many labels as boxes.
     """
     check_iou_thr(tp_iou_thr, "tp_iou_thr")
+    if nms_iou_thr is not None and not (isinstance(nms_iou_thr, Real) and nms_iou_thr == 0):
+        nms_iou_thr = check_iou_thr(nms_iou_thr, "nms_iou_thr")
+    if isinstance(score_thr, bool) or not isinstance(score_thr, (Real, np.floating, np.integer)):
+        raise ValueError(f"score_thr must be a number in [0, 1], got {score_thr!r}")
+    if not 0.0 <= float(score_thr) <= 1.0:  # NaN fails too
+        raise ValueError(f"score_thr must be in [0, 1], got {float(score_thr)}")
     if len(det_results) != len(annotations):
         raise ValueError(f"det_results has {len(det_results)} images but annotations has {len(annotations)}")
     det_results, num_classes = per_class_results(det_results, num_classes, "det_results")

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rdet_eval._checks import check_bool, check_iou_thr, check_sort
+from rdet_eval._checks import check_bool, check_iou_thr, check_sort, check_unique
 from rdet_eval._polyiou import pair_iou
 from rdet_eval.ap import voc_ap
 from rdet_eval.dota_files import DotaFileError, LabelSet, Task1Set, read_label_files, read_task1_files
@@ -212,7 +212,8 @@ def eval_dota_task1(
         ValueError: ``det_results`` and ``annotations`` differ in length, a label outside
             ``[0, num_classes)``, ``iou_thr`` outside (0, 1], an unknown ``sort``, a
             malformed or non-finite detection (named ``det_results[i][c]``), no object that
-            is not difficult in any image (every AP would be NaN).
+            is not difficult in any image (every AP would be NaN), a name repeated in
+            ``class_names`` (the result, keyed by name, would lose a class).
         TypeError: ``use_07_metric`` is not a bool.
     """
     iou_thr = check_iou_thr(iou_thr)
@@ -227,6 +228,7 @@ def eval_dota_task1(
     names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
     if len(names) != num_classes:
         raise ValueError(f"class_names has {len(names)} names but det_results[0] has {num_classes} classes")
+    check_unique(names, "class_names", " (the result is keyed by name: a class would be lost from the mAP)")
     dets, det_image, det_label = flatten_results(det_results, 9, "det_results")
     gt_poly, gt_image, gt_label, gt_difficult = flatten_annotations(
         annotations, "polygons", 8, flag_key="difficult", num_classes=num_classes
@@ -256,6 +258,9 @@ def _folder(path: Path, what: str) -> Path:
 
 
 def _image_names(ann_dir: Path, image_list: Sequence[str] | str | os.PathLike | None) -> list[str]:
+    """The evaluated images; each once. The devkit reads a repeated ``imagesetfile`` line as a
+    second image: its objects count twice in ``npos`` and the recall of every class that it
+    holds is capped (an error here)."""
     if image_list is None:
         # Path.glob("*.txt") and .stem, without a Path per file
         names = sorted(e.name[:-4] or e.name for e in os.scandir(ann_dir) if e.name.endswith(".txt"))
@@ -263,15 +268,23 @@ def _image_names(ann_dir: Path, image_list: Sequence[str] | str | os.PathLike | 
             raise FileNotFoundError(f"no label files (*.txt) in {ann_dir}: {_listing(ann_dir)}")
         return names
     if isinstance(image_list, (str, os.PathLike)):
-        names = [
-            line.strip() for line in Path(image_list).read_text(encoding="utf-8").splitlines() if line.strip()
-        ]
-        if not names:
+        lines = Path(image_list).read_text(encoding="utf-8").splitlines()
+        numbered = [(k, line.strip()) for k, line in enumerate(lines, 1) if line.strip()]
+        if not numbered:
             raise ValueError(f"image_list {image_list} names no image")
-        return names
+        first: dict[str, int] = {}
+        for k, name in numbered:
+            if name in first:
+                raise ValueError(
+                    f"{image_list}:{k}: image {name!r} is listed again (first on line {first[name]}); "
+                    "list each image once (its objects would count twice)"
+                )
+            first[name] = k
+        return list(first)
     names = list(image_list)
     if not names:
         raise ValueError("image_list is empty: no image to evaluate")
+    check_unique(names, "image_list", " (an image listed twice would count its objects twice)")
     return names
 
 
@@ -328,8 +341,8 @@ def evaluate_dota_task1(
             ``classes`` given, objects of other classes are not evaluated (a subset, as the
             devkit), unless the name is an evaluated class but for case, ``_`` or spaces
             (``Ship``: an error).
-        image_list: The images to evaluate: names, or a file with one name per line
-            (the devkit's ``imagesetfile``); default every label file in ``ann_dir``.
+        image_list: The images to evaluate, each once: names, or a file with one name per
+            line (the devkit's ``imagesetfile``); default every label file in ``ann_dir``.
         sort: ``'devkit'`` (default) or ``'stable'``, see :func:`eval_dota_task1`; stable
             ties fall in result-file line order.
 
@@ -342,8 +355,10 @@ def evaluate_dota_task1(
             file, a listed image has no label file.
         NotADirectoryError: ``det_dir`` or ``ann_dir`` is a file.
         ValueError: A result file names an unknown class, a detection an image that is not
-            evaluated; ``iou_thr`` outside (0, 1]; no label file holds a non-difficult object
-            of the evaluated classes (every AP would be NaN); malformed lines, bytes that are
+            evaluated; ``iou_thr`` outside (0, 1]; an image repeated in ``image_list`` (the
+            devkit counts its objects twice; a file names its line) or a class in ``classes``;
+            no label file holds a non-difficult object of the evaluated classes (every AP
+            would be NaN); malformed lines, bytes that are
             not UTF-8 and label objects of unknown classes (see ``classes``) raise
             ``DotaFileError`` (``file:line:``).
         TypeError: ``use_07_metric`` is not a bool (``'False'`` is a truthy string).
@@ -354,6 +369,7 @@ def evaluate_dota_task1(
     det_dir = _folder(Path(det_dir), "results folder (det_dir)")
     ann_dir = _folder(Path(ann_dir), "label folder (ann_dir)")
     names = list(classes) if classes is not None else list(DOTA_V1_CLASSES)
+    check_unique(names, "classes", " (each class is evaluated once, from its Task1_<class>.txt)")
     found = sorted(det_dir.glob("Task1_*.txt"))
     if not found:
         raise FileNotFoundError(f"no Task1_<class>.txt result files in {det_dir}: {_listing(det_dir)}")

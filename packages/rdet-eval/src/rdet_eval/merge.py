@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rdet_eval._checks import check_iou_thr, check_unique
 from rdet_eval.detections import (
     DetectionArrays,
     DetectionsLike,
@@ -94,15 +95,24 @@ def merge_patch_results(
             score)`` arrays (merged with polygon NMS, as DOTA_devkit), or typed detections
             with ``boxes`` (k, 5), ``scores`` (k,), ``labels`` (k,) (e.g.
             ``rdet_core.structures.Detections``; merged as the (k, 6) form).
-        nms_thr: Class-wise NMS IoU threshold (MMRotate: 0.1).
+        nms_thr: Class-wise NMS IoU threshold, in (0, 1] (MMRotate: 0.1); a detection is
+            dropped when its IoU with a better one is above it.
 
     Returns:
         ``{image: detections}`` in the frame of the whole image, images in the order first
         seen: for per-class input ``[class 0 dets, ...]``, kept detections in descending
         score order; for typed input a :class:`~rdet_eval.DetectionArrays`, the same
         detections class by class.
+
+    Raises:
+        ValueError: ``nms_thr`` outside (0, 1] (NaN included: a negative or NaN threshold
+            kept only the best detection of each class and image), a patch named twice (its
+            detections would count twice), a name that is not a patch name, patches with
+            different numbers of classes, a non-finite detection (named by patch and class).
     """
+    nms_thr = check_iou_thr(nms_thr, "nms_thr")
     items = list(patch_results.items() if isinstance(patch_results, Mapping) else patch_results)
+    check_unique([name for name, _ in items], "patch_results", " (each patch's detections once)")
     values = [v for _, v in items]
     if not is_typed_results(values, "patch_results"):
         return _merge_per_class(items, nms_thr)
@@ -168,10 +178,13 @@ def merge_task1_patch_file(
     lines on whole images, after polygon NMS per image. Returns kept counts per image.
 
     Raises:
+        ValueError: ``nms_thr`` outside (0, 1] (the devkit keeps only the best polygon of
+            each image at a negative or NaN threshold).
         DotaFileError: A malformed line, a score or coordinate that is not a finite number
             (the devkit writes ``nan`` lines, and its NMS ranks a NaN score first so that it
             suppresses valid boxes), or a name that is not a patch name: ``file:line:``.
     """
+    nms_thr = check_iou_thr(nms_thr, "nms_thr")
     src = Path(src)
     res = read_task1_arrays(src)
     patches = []

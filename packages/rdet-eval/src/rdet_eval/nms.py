@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from rbox_geometry import polygon_overlaps, rbbox_overlaps
+from rdet_eval._checks import check_iou_thr
 
 __all__ = ["nms_polygons", "nms_rotated_np"]
 
@@ -43,11 +44,13 @@ def nms_rotated_np(boxes: np.ndarray, scores: np.ndarray, iou_thr: float) -> np.
     Args:
         boxes: (K, 5) ``(cx, cy, w, h, theta)``.
         scores: (K,).
-        iou_thr: Drop boxes whose IoU with a kept one is above this.
+        iou_thr: Drop boxes whose IoU with a kept one is above this; in (0, 1].
 
     Raises:
-        ValueError: A box or score is not finite.
+        ValueError: A box or score is not finite; ``iou_thr`` outside (0, 1] (a negative or
+            NaN threshold kept only the best box, however far the others lay).
     """
+    iou_thr = check_iou_thr(iou_thr)
     boxes = np.asarray(boxes, np.float64).reshape(-1, 5)
     scores = np.asarray(scores, np.float64).reshape(-1)
     _check_finite(boxes, scores, "nms_rotated_np")
@@ -64,12 +67,14 @@ def nms_polygons(polys: np.ndarray, scores: np.ndarray, iou_thr: float) -> np.nd
     Args:
         polys: (K, 8) quadrilaterals.
         scores: (K,).
-        iou_thr: Drop polygons whose IoU with a kept one is above this.
+        iou_thr: Drop polygons whose IoU with a kept one is above this; in (0, 1].
 
     Raises:
         ValueError: A polygon or score is not finite (the devkit would keep a NaN-scored
-            polygon first and let it suppress valid ones).
+            polygon first and let it suppress valid ones); ``iou_thr`` outside (0, 1] (the
+            devkit keeps only the best polygon at a negative or NaN threshold).
     """
+    iou_thr = check_iou_thr(iou_thr)
     polys = np.asarray(polys, np.float64).reshape(-1, 8)
     scores = np.asarray(scores, np.float64).reshape(-1)
     _check_finite(polys, scores, "nms_polygons")

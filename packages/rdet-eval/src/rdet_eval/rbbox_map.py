@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rbox_geometry import box_iou_rotated
-from rdet_eval._checks import check_bool, check_iou_thr, check_nproc, check_scale_ranges
+from rdet_eval._checks import check_bool, check_iou_thr, check_nproc, check_scale_ranges, check_unique
 from rdet_eval.ap import average_precision
 from rdet_eval.detections import DetectionsLike, flatten_detections, is_typed_results
 from rdet_eval.flatten import check_annotation_labels, flatten_annotations, flatten_results
@@ -56,8 +56,12 @@ def _flatten(
         if num_classes is not None and num_classes != n:
             raise ValueError(f"det_results[0] has {n} classes but num_classes is {num_classes}")
         dets, det_image, det_label = flatten_results(det_results, 6, "det_results")
-    if isinstance(class_names, (list, tuple)) and len(class_names) != n:
-        raise ValueError(f"dataset has {len(class_names)} class names but the detections have {n} classes")
+    if isinstance(class_names, (list, tuple)):
+        if len(class_names) != n:
+            raise ValueError(
+                f"dataset has {len(class_names)} class names but the detections have {n} classes"
+            )
+        check_unique(class_names, "dataset", " (the table would show two rows of one name)")
     # MMRotate ignores an object whose label is no class; here it is an error
     check_annotation_labels(gts[2], gts[1], gts[3], n, ignore)
     _check_some_objects(gts[3], len(annotations))
@@ -220,7 +224,7 @@ def eval_rbbox_map(
             detection's or an annotation's label outside ``[0, num_classes)`` (MMRotate
             silently ignores such an object), a non-finite value; ``det_results`` and
             ``annotations`` of different lengths, ``dataset`` names for another number of
-            classes, ``iou_thr`` outside (0, 1], an annotation array not of shape (n, 5) or
+            classes or a name twice, ``iou_thr`` outside (0, 1], an annotation array not of shape (n, 5) or
             with a non-finite row (named ``annotations[i]['bboxes']`` and the row), a
             ``scale_ranges`` pair without ``0 <= min < max``, ``nproc`` not an int >= 1;
             annotations without any object that is not ignored (every image empty: the mAP
@@ -261,12 +265,14 @@ def eval_rbbox_map_coco(
 
     Raises:
         ValueError: As :func:`eval_rbbox_map`'s, and an ``iou_thrs`` that is empty or holds
-            a threshold outside (0, 1] (named ``iou_thrs[k]``).
+            a threshold outside (0, 1] (named ``iou_thrs[k]``) or a repeated threshold
+            (``per_thr`` would hold it once and the per-class AP average it twice).
         TypeError: ``use_07_metric`` is not a bool.
     """
     iou_thrs = tuple(check_iou_thr(t, f"iou_thrs[{k}]") for k, t in enumerate(iou_thrs))
     if not iou_thrs:
         raise ValueError("iou_thrs is empty: give at least one IoU threshold")
+    check_unique(iou_thrs, "iou_thrs")
     use_07_metric = check_bool(use_07_metric, "use_07_metric")
     num_classes, dets, gts = _flatten(det_results, annotations, num_classes)
     overlaps = _overlaps(dets, gts)

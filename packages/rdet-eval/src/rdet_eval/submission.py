@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from rbox_geometry import obb2poly
+from rdet_eval._checks import check_task1_class_names, check_unique
 from rdet_eval.detections import DetectionsLike, is_typed_results, per_class_results
 from rdet_eval.dota_files import write_task1
 
@@ -46,18 +47,29 @@ def write_submission(
             ``(cx, cy, w, h, theta, score)`` or (k, 9) polygons with a score, or detections
             with ``boxes`` (k, 5), ``scores`` (k,), ``labels`` (k,) (e.g.
             ``rdet_core.structures.Detections``; labels index ``class_names``).
-        class_names: One name per class (``small-vehicle``, ...).
+        class_names: One name per class, each once, as it goes into ``Task1_<class>.txt``:
+            DOTA's names (``small-vehicle``, ...), no whitespace or path separators.
         task: ``'Task1'`` (oriented: 8 coordinates) or ``'Task2'`` (horizontal: the polygon's
             bounding box ``xmin ymin xmax ymax``).
         decimals: Decimals of the coordinates (MMRotate writes 2).
 
     Returns:
         The files written, one per class (empty files for classes without detections).
+
+    Raises:
+        ValueError: An image name given twice (every detection would be written twice),
+            a class name given twice (the second class's file would replace the first's),
+            a class name that cannot name a ``Task1_<class>.txt`` file (whitespace, as
+            DOTA8's ``small vehicle``, or ``/``: the message says DOTA's spelling), an
+            unknown ``task``, results of the wrong length or shape.
+        TypeError: A class name that is not a string.
     """
     if task not in ("Task1", "Task2"):
         raise ValueError(f"task must be 'Task1' or 'Task2', got {task!r}")
     if len(image_names) != len(results):
         raise ValueError(f"{len(image_names)} image names for {len(results)} results")
+    class_names = check_task1_class_names(class_names, "class_names")
+    check_unique(image_names, "image_names", " (an image's detections would be written once per entry)")
     if is_typed_results(results, "results"):
         results, _ = per_class_results(results, len(class_names), "results")
     out = Path(out_dir)
@@ -85,7 +97,13 @@ def write_submission(
 
 
 def zip_submission(files: Sequence[str | os.PathLike], zip_path: str | os.PathLike) -> Path:
-    """Zip result files flat (no folders inside), as the server wants them."""
+    """Zip result files flat (no folders inside), as the server wants them.
+
+    Raises:
+        ValueError: Two files of the same name (from different folders): flat, the zip
+            would hold both under one name and a reader takes one of them.
+    """
+    check_unique([Path(f).name for f in files], "zip_submission's files (names)")
     zip_path = Path(zip_path)
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for f in files:
