@@ -136,7 +136,7 @@ def test_dataloader_args_old_and_new_style():
     assert dataloader_args(old, "train")["samples_per_gpu"] == 4
     assert dataloader_args(old, "train")["workers_per_gpu"] == 3
     assert dataloader_args(old, "val")["samples_per_gpu"] == 8
-    assert dataloader_args(old, "test") == {"samples_per_gpu": 1, "workers_per_gpu": default_workers(), "shuffle": False,
+    assert dataloader_args(old, "test") == {"samples_per_gpu": 1, "workers_per_gpu": 3, "shuffle": False,
                                             "persistent_workers": False, "dist": False, "seed": None, "num_gpus": 1}  # fmt: skip
     new = dict(
         old,
@@ -148,6 +148,7 @@ def test_dataloader_args_old_and_new_style():
         and dataloader_args(new, "train")["workers_per_gpu"] == 3
     )
     assert dataloader_args(new, "test")["samples_per_gpu"] == 3
+    assert dataloader_args(new, "test")["workers_per_gpu"] == 0  # the loader's own setting wins
     with pytest.raises(KeyError, match=r"data\.train_dataloader\.batch: not a data loader setting; its keys"):
         dataloader_args(dict(train_dataloader=dict(batch=2)), "train")
     with pytest.raises(
@@ -162,6 +163,19 @@ def test_dataloader_args_old_and_new_style():
         dataloader_args(dict(persistent_workers="False"), "train")
     with pytest.raises(ValueError, match=r"data\.shuffle \(val\) must be True or False, got 1"):
         dataloader_args(dict(val_dataloader=dict(shuffle=1)), "val")
+
+
+def test_data_workers_per_gpu_reaches_val_and_test_loaders():
+    """MMDetection's compat_cfg copies data.workers_per_gpu into all three loaders (it used to
+    reach the training loader only: val / test silently got default_workers())."""
+    data = dict(workers_per_gpu=0, train={}, val={}, test={})
+    for split in ("train", "val", "test"):
+        assert dataloader_args(data, split)["workers_per_gpu"] == 0, split
+    data["val_dataloader"] = dict(workers_per_gpu=1)
+    assert dataloader_args(data, "val")["workers_per_gpu"] == 1  # the more specific setting wins
+    assert dataloader_args(dict(workers_per_gpu="auto"), "test")["workers_per_gpu"] == default_workers()
+    with pytest.raises(ValueError, match=r"data\.workers_per_gpu \(val\) must be an integer >= 0, got -1"):
+        dataloader_args(dict(workers_per_gpu=-1), "val")
 
 
 def test_default_workers_follow_the_cpus(monkeypatch):

@@ -329,7 +329,9 @@ def dataloader_args(
     """``build_dataloader`` arguments for ``split`` from an MMRotate ``data`` config, either style.
 
     Old style: ``data.samples_per_gpu`` (or its older name ``imgs_per_gpu``, as MMRotate's
-    train_detector takes it) / ``workers_per_gpu`` / ``persistent_workers`` (train only) and ``samples_per_gpu`` inside ``data.val`` / ``data.test``. New style (v0.3.0):
+    train_detector takes it) / ``persistent_workers`` (train only), ``workers_per_gpu`` (every
+    split, as MMDetection's ``compat_cfg`` copies it into all three loaders) and
+    ``samples_per_gpu`` inside ``data.val`` / ``data.test``. New style (v0.3.0):
     ``data.train_dataloader`` / ``val_dataloader`` / ``test_dataloader``, which win.
     Defaults: train 2 images per GPU, shuffled; val / test 1 image, in order; workers
     ``default_workers()`` (2 on 2 cores, 8 on 16), also where the config says ``None`` or
@@ -364,6 +366,8 @@ def dataloader_args(
             "shuffle": False,
             "persistent_workers": False,
         }
+        if "workers_per_gpu" in data_cfg:  # MMDetection's compat_cfg copies it to all three loaders
+            args["workers_per_gpu"] = data_cfg["workers_per_gpu"]
         split_cfg = data_cfg.get(split)
         inner = [split_cfg] if isinstance(split_cfg, Mapping) else list(split_cfg or [])
         per_split = [c["samples_per_gpu"] for c in inner if isinstance(c, Mapping) and "samples_per_gpu" in c]

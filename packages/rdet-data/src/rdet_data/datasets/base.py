@@ -39,6 +39,7 @@ from rdet_data.datasets.checks import (
     outside_image,
 )
 from rdet_data.formats.dota import DotaLabelError
+from rdet_data.formats.imagesize import image_size
 from rdet_data.formats.text import read_text_lines
 from rdet_data.transforms.compose import Compose
 
@@ -86,7 +87,8 @@ class DatasetSummary(dict):
 
     Keys: ``dataset``, ``images``, ``images_without_objects``, ``images_filtered`` (dropped by
     ``filter_empty_gt``), ``images_missing`` (label files without their image, dropped with
-    ``on_error='warn'``), ``objects``, ``per_class`` ({class: n}), ``difficult`` (kept objects
+    ``on_error='warn'``), ``images_bad_size`` (images whose size is not the one their label file
+    states, dropped with ``on_error='warn'``), ``objects``, ``per_class`` ({class: n}), ``difficult`` (kept objects
     with a difficult flag > 0), ``ignored`` (objects in ``*_ignore``), ``dropped`` ({reason: n},
     reasons in ``DROP_REASONS``), ``unseen_classes`` ({class of a ``classes`` override that no
     label file names: [closest names in the label files]}).
@@ -96,6 +98,7 @@ class DatasetSummary(dict):
         rows = [("images", self["images"]), ("  without objects", self["images_without_objects"])]
         rows.append(("  filtered (no objects)", self["images_filtered"]))
         rows.append(("  missing (dropped)", self.get("images_missing", 0)))
+        rows.append(("  size not the label's (dropped)", self.get("images_bad_size", 0)))
         rows += [
             ("objects", self["objects"]),
             ("  difficult", self["difficult"]),
@@ -122,6 +125,10 @@ class RotatedDataset(Dataset):
         img_prefix: Folder of the images; ``data_infos[i]['filename']`` is relative to it.
         test_mode: ``__getitem__`` runs the pipeline without annotations; no filtering.
         filter_empty_gt: Leave out images without objects (training only).
+        img_suffix: The images' extension (``'png'``): a label file's image is ``<stem>.<img_suffix>``.
+            None (default): whichever image file has the stem (``.png``, ``.jpg``, ``.bmp``,
+            ``.tif`` ...); a stem with two such files (``P0003.png`` and ``P0003.jpg``) is then a
+            ``ValueError`` naming both when its sample is loaded.
         on_error: ``'raise'`` (default): a malformed annotation (a bad line, an unknown class,
             a corner far outside the image, a missing image) is an error naming file and line.
             ``'warn'``: it is skipped with a warning and counted in ``summary()``.
@@ -150,9 +157,19 @@ class RotatedDataset(Dataset):
         file_client_args: dict | None = None,
         on_error: str = "raise",
         scorer: Callable[..., Any] | None = None,
+        img_suffix: str | None = None,
     ) -> None:
         if on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
+        if img_suffix is not None:
+            ok = isinstance(img_suffix, str) and img_suffix.lstrip(".") and not set(img_suffix) & set("/\\*?")
+            if not ok:
+                raise ValueError(
+                    f"{type(self).__name__}: img_suffix must be an image extension such as 'png' (or None: "
+                    f"whichever image has the stem), got {img_suffix!r}"
+                )
+            img_suffix = img_suffix.lstrip(".")
+        self.img_suffix = img_suffix
         self.ann_file = ann_file
         self.data_root = data_root
         self.img_prefix = img_prefix
@@ -176,6 +193,7 @@ class RotatedDataset(Dataset):
         self.dropped: Counter[str] = Counter()
         self.images_filtered = 0
         self.images_missing = 0
+        self.images_bad_size = 0  # label files whose image size is not their image's (on_error='warn')
         self.label_names: Counter[str] = Counter()  # class names as the label files write them
         self.label_files: int | None = None  # label files (or listed ids) read; set by load_annotations
         self.pipeline = Compose(pipeline or [])
@@ -394,16 +412,54 @@ class RotatedDataset(Dataset):
             warnings.warn(message, stacklevel=3)
         self.dropped["malformed_line"] += len(messages)
 
-    def _image_names(self) -> dict[str, str]:
-        """``{stem: file name}`` of the images in ``img_prefix`` (one directory listing)."""
-        names: dict[str, str] = {}
+    def _image_names(self) -> ImageNames:
+        """``{stem: file name}`` of the images in ``img_prefix`` (one directory listing).
+
+        With ``img_suffix`` only ``<stem>.<img_suffix>`` files count. Without it, any image
+        extension; a stem with several image files is kept ambiguous: looking it up raises a
+        ``ValueError`` naming them (the listing order must not choose a sample's image).
+        """
+        found: dict[str, list[str]] = {}
         if self.img_prefix and osp.isdir(self.img_prefix):
             for name in sorted(os.listdir(self.img_prefix)):
                 stem, ext = osp.splitext(name)
-                # prefer .png (MMRotate's assumption) when a stem has several files
-                if ext.lower() in IMAGE_EXTENSIONS and (stem not in names or ext.lower() == ".png"):
-                    names[stem] = name
-        return names
+                if self.img_suffix is not None:
+                    if ext[1:] == self.img_suffix:
+                        found.setdefault(stem, []).append(name)
+                elif ext.lower() in IMAGE_EXTENSIONS:
+                    found.setdefault(stem, []).append(name)
+        return ImageNames(found, f"{type(self).__name__}: img_prefix {self.img_prefix!r}")
+
+    def _default_image(self, stem: str, suffix: str) -> str:
+        """The file name of ``stem``'s image when it is not in ``img_prefix``: ``img_suffix``'s or ``suffix``."""
+        return f"{stem}.{self.img_suffix or suffix}"
+
+    def _size_matches(self, label: str, image: str | None, width: int, height: int) -> bool:
+        """Whether the size a label file states is that of its image (read from the header).
+
+        True when the image is not there (no image, nothing to compare) or the label states no
+        size (0). A different size is a ``ValueError`` naming the label file and both sizes
+        (``on_error='warn'``: a warning, False, counted in ``images_bad_size``): the boxes are in
+        the label's pixels and would land elsewhere in the resized image.
+        """
+        if image is None or not (width > 0 and height > 0) or not osp.isfile(image):
+            return True
+        real = image_size(image)
+        if real == (int(width), int(height)):
+            return True
+        hint = (
+            " (width and height swapped: an EXIF orientation the pipeline applies?)"
+            if real == (int(height), int(width))
+            else ""
+        )
+        self._bad_annotation(
+            f"{label}: the image size it states, {width:g} x {height:g}, is not that of its image "
+            f"{image}, {real[0]} x {real[1]}{hint}: its boxes would not fit the image "
+            "(a resized image or a wrong label file?)",
+            ValueError,
+        )
+        self.images_bad_size += 1
+        return False
 
     def _filter_imgs(self, min_size: int = 32) -> list[int]:
         """Indices of the images kept for training (those with objects, if ``filter_empty_gt``)."""
@@ -578,6 +634,7 @@ class RotatedDataset(Dataset):
             images_without_objects=empty,
             images_filtered=self.images_filtered,
             images_missing=self.images_missing,
+            images_bad_size=self.images_bad_size,
             objects=n_objects,
             per_class={c: per_class.get(c, 0) for c in names},
             difficult=difficult,
@@ -591,6 +648,33 @@ class RotatedDataset(Dataset):
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+class ImageNames(dict):
+    """``{stem: image file name}``; a stem with several files raises a ``ValueError`` naming them
+    when it is looked up (``images[stem]``, ``images.get(stem)``); ``stem in images`` is True."""
+
+    def __init__(self, found: dict[str, list[str]], where: str):
+        super().__init__({stem: names[0] for stem, names in found.items()})
+        self.ambiguous = {stem: names for stem, names in found.items() if len(names) > 1}
+        self.where = where
+
+    def _check(self, stem: Any) -> None:
+        names = self.ambiguous.get(stem)
+        if names:
+            raise ValueError(
+                f"{self.where} holds {len(names)} images for {stem!r}: {', '.join(names)}; which one the "
+                f"labels belong to is ambiguous: remove the others, or name the extension with "
+                f"img_suffix={osp.splitext(names[0])[1][1:]!r} in the dataset config"
+            )
+
+    def __getitem__(self, stem: Any) -> str:
+        self._check(stem)
+        return super().__getitem__(stem)
+
+    def get(self, stem: Any, default: Any = None) -> Any:
+        self._check(stem)
+        return super().get(stem, default)
 
 
 def _iou_thrs(iou_thr: Any) -> list[float]:

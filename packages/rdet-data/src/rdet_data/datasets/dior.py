@@ -29,7 +29,9 @@ class DIORDataset(RotatedDataset):
         version: Angle version of the boxes (corners through ``poly2obb_np``).
         Objects flagged ``difficult`` go to ``bboxes_ignore`` (VOC's and MMRotate 1.x's rule).
         Corners more than an image size outside ``<size>`` are an error naming the XML and the
-        object (``on_error='warn'``: dropped, ``out_of_image``). Class names match whatever
+        object (``on_error='warn'``: dropped, ``out_of_image``); where the image is there, a
+        ``<size>`` other than its header's is an error naming the XML and both sizes
+        (``on_error='warn'``: the image is left out, ``images_bad_size``). Class names match whatever
         their case, in the label files and in a ``classes`` override.
     """
 
@@ -65,6 +67,10 @@ class DIORDataset(RotatedDataset):
         self.empty_hint = f" (no image id in {ann_file})"
         for img_id in ids:
             xml = read_dior_xml(osp.join(ann_dir, f"{img_id}.xml"))
+            filename = images.get(img_id, self._default_image(img_id, "jpg"))
+            image = osp.join(self.img_prefix, filename) if img_id in images else None
+            if not self._size_matches(str(xml.path), image, xml.width, xml.height):
+                continue  # on_error='warn': the image is left out
             self.label_names.update(xml.names)
             ann = empty_ann()
             if len(xml):
@@ -91,7 +97,7 @@ class DIORDataset(RotatedDataset):
                 ann["difficult"] = xml.difficult[keep & ~hard]
             infos.append(
                 {
-                    "filename": images.get(img_id, f"{img_id}.jpg"),
+                    "filename": filename,
                     "width": xml.width,
                     "height": xml.height,
                     "ann": ann,

@@ -43,8 +43,10 @@ class DOTADataset(RotatedDataset):
         TypeError: ``difficulty`` is not a number (``"1"``: the comparison would fail later).
         ValueError: ``difficulty`` is NaN (every comparison False: nothing dropped).
 
-    Each label file gives one image ``<id>.<ext>`` in ``img_prefix`` (``.png`` as MMRotate
-    assumes, or whichever image with that stem is there). Polygons become boxes with
+    Each label file gives one image ``<id>.<ext>`` in ``img_prefix``: ``<id>.<img_suffix>``
+    when ``img_suffix`` is set (``'png'``, MMRotate 1.x's argument), else whichever image with
+    that stem is there (``.png`` as MMRotate assumes, ``.jpg``, ...); two of them
+    (``P0003.png`` and ``P0003.jpg``) are an error naming both. Polygons become boxes with
     MMRotate's ``poly2obb_np``; those with a side under 2 px (e.g. the zero-area quads of split
     patches) are dropped and counted. An empty file is an image without objects. Where the
     image is there, its size (from the header) bounds the corners: more than an image size
@@ -79,7 +81,8 @@ class DOTADataset(RotatedDataset):
         if not ann_files:  # test phase: the folder holds images
             for path in sorted(glob.glob(osp.join(glob.escape(ann_folder), "*"))):
                 stem, ext = osp.splitext(osp.basename(path))
-                if ext.lower() in IMAGE_EXTENSIONS:
+                wanted = ext[1:] == self.img_suffix if self.img_suffix else ext.lower() in IMAGE_EXTENSIONS
+                if wanted:
                     infos.append({"filename": images.get(stem, osp.basename(path)), "ann": empty_ann()})
             self.empty_hint = (
                 f" (*.txt), only {len(infos)} images: is ann_file the image folder?"
@@ -92,7 +95,7 @@ class DOTADataset(RotatedDataset):
                 stem = osp.splitext(osp.basename(path))[0]
                 image = osp.join(self.img_prefix, images[stem]) if stem in images else None
                 info = {
-                    "filename": images.get(stem, stem + ".png"),
+                    "filename": images.get(stem, self._default_image(stem, "png")),
                     "ann": self._load_file(path, cls_map, image),
                 }
                 infos.append(info)

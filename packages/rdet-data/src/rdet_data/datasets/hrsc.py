@@ -74,7 +74,9 @@ class HRSCDataset(RotatedDataset):
             in [-pi/2, pi/2)) where they are not in it.
 
     Corners more than an image size outside ``Img_SizeWidth`` x ``Img_SizeHeight`` are an error
-    naming the XML and the object (``on_error='warn'``: dropped, ``out_of_image``).
+    naming the XML and the object (``on_error='warn'``: dropped, ``out_of_image``). Where the
+    image is there, a size other than its header's is an error naming the XML and both sizes
+    (``on_error='warn'``: the image is left out, ``images_bad_size``).
     """
 
     CLASSES = None
@@ -121,6 +123,10 @@ class HRSCDataset(RotatedDataset):
         self.empty_hint = f" (no image id in {ann_file})"
         for img_id in ids:
             xml = read_hrsc_xml(osp.join(ann_dir, f"{img_id}.xml"))
+            filename = images.get(img_id, self._default_image(img_id, "bmp"))
+            image = osp.join(self.img_prefix, filename) if img_id in images else None
+            if not self._size_matches(str(xml.path), image, xml.width, xml.height):
+                continue  # on_error='warn': the image is left out
             ann = empty_ann(with_heads=True)
             if len(xml):
                 if self.classwise:
@@ -148,7 +154,7 @@ class HRSCDataset(RotatedDataset):
                 )
             infos.append(
                 {
-                    "filename": images.get(img_id, f"{img_id}.bmp"),
+                    "filename": filename,
                     "width": xml.width,
                     "height": xml.height,
                     "ann": ann,

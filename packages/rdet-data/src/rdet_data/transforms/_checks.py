@@ -8,12 +8,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_image", "check_number", "check_pair", "check_scales", "is_number"]
+__all__ = ["check_bool", "check_image", "check_number", "check_pair", "check_scales", "is_number"]
 
 
 def is_number(value: Any) -> bool:
     """A real number (Python or NumPy), not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_bool(owner: str, name: str, value: Any) -> bool:
+    """``value`` as a bool: ``True`` / ``False`` (or a NumPy bool), nothing else.
+
+    A string such as ``'False'`` (a config value written in quotes, a command-line override)
+    is truthy and would silently turn the option on; ``0`` / ``1`` are refused too.
+
+    Raises:
+        ValueError: not a bool; the message names ``owner`` and ``name``.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{owner}: {name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def check_number(

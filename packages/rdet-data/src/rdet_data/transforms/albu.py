@@ -19,7 +19,7 @@ import numpy as np
 
 import rbox_geometry as rg
 from rdet_data.registry import TRANSFORMS
-from rdet_data.transforms._checks import check_image, check_number
+from rdet_data.transforms._checks import check_bool, check_image, check_number
 from rdet_data.transforms.geometric import BBOX2LABEL, _bbox_fields
 from rdet_data.transforms.loading import mark_geometric
 
@@ -121,6 +121,8 @@ class Albu:
         skip_img_without_anno: bool = False,
         version: str = "oc",
     ):
+        check_bool("Albu", "update_pad_shape", update_pad_shape)
+        check_bool("Albu", "skip_img_without_anno", skip_img_without_anno)
         _import_albumentations()
         if not isinstance(transforms, (list, tuple)):
             raise ValueError(f"Albu: transforms must be a list of albumentations configs, got {transforms!r}")

@@ -16,6 +16,7 @@ import torch
 
 from rdet_core.structures import ImageMeta
 from rdet_data.registry import TRANSFORMS
+from rdet_data.transforms._checks import check_bool
 
 __all__ = ["Collect", "DefaultFormatBundle", "ImageToTensor", "to_tensor"]
 
@@ -56,6 +57,7 @@ class DefaultFormatBundle:
     KEYS = ("proposals", "gt_bboxes", "gt_bboxes_ignore", "gt_labels", "gt_labels_ignore", "gt_polygons")
 
     def __init__(self, img_to_float: bool = True, pad_val: dict | None = None):
+        check_bool("DefaultFormatBundle", "img_to_float", img_to_float)
         self.img_to_float = img_to_float
 
     def __call__(self, results: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,14 @@ import numpy as np
 
 import rbox_geometry as rg
 from rdet_data.registry import TRANSFORMS
-from rdet_data.transforms._checks import check_image, check_number, check_pair, check_scales, is_number
+from rdet_data.transforms._checks import (
+    check_bool,
+    check_image,
+    check_number,
+    check_pair,
+    check_scales,
+    is_number,
+)
 from rdet_data.transforms.loading import mark_geometric
 
 __all__ = ["PolyRandomRotate", "RRandomCrop", "RRandomFlip", "RResize", "rescale_size"]
@@ -85,6 +92,8 @@ class RResize:
         version: str = "oc",
         override: bool = False,
     ):
+        check_bool("RResize", "keep_ratio", keep_ratio)
+        check_bool("RResize", "override", override)
         self.img_scale = None if img_scale is None else check_scales("RResize", img_scale)
         if ratio_range is not None:
             if self.img_scale is None or len(self.img_scale) != 1:
@@ -326,6 +335,8 @@ class PolyRandomRotate:
         version: str = "le90",
     ):
         owner = "PolyRandomRotate"
+        check_bool(owner, "auto_bound", auto_bound)
+        check_bool(owner, "allow_negative", allow_negative)
         check_number(owner, "rotate_ratio", rotate_ratio, 0, 1)
         if mode not in ("range", "value"):
             raise ValueError(f"{owner}: mode is supposed to be 'range' or 'value', but got {mode!r}")
@@ -467,6 +478,7 @@ class RRandomCrop:
         version: str = "oc",
     ):
         owner = "RRandomCrop"
+        check_bool(owner, "allow_negative_crop", allow_negative_crop)
         if crop_type not in ("relative_range", "relative", "absolute", "absolute_range"):
             raise ValueError(f"{owner}: invalid crop_type {crop_type!r}")
         check_pair(owner, "crop_size", crop_size)

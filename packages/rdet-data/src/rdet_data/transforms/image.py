@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from rdet_data.registry import TRANSFORMS
-from rdet_data.transforms._checks import check_image, check_number, check_pair, is_number
+from rdet_data.transforms._checks import check_bool, check_image, check_number, check_pair, is_number
 
 __all__ = ["Normalize", "Pad"]
 
@@ -27,6 +27,7 @@ class Normalize:
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], to_rgb: bool = True):
+        check_bool("Normalize", "to_rgb", to_rgb)
         for name, values in (("mean", mean), ("std", std)):
             if is_number(values):
                 values = [values]
@@ -87,7 +88,7 @@ class Pad:
         pad_to_square: bool = False,
         pad_val: float | dict = 0,
     ):
-        if pad_to_square:
+        if check_bool("Pad", "pad_to_square", pad_to_square):
             if size is not None or size_divisor is not None:
                 raise ValueError("pad_to_square excludes size and size_divisor")
         elif (size is None) == (size_divisor is None):

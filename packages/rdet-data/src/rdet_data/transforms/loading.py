@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from rdet_data.registry import TRANSFORMS
+from rdet_data.transforms._checks import check_bool
 
 __all__ = ["LoadAnnotations", "LoadImageFromFile", "LoadImageFromWebcam", "LoadPatchFromImage", "imread"]
 
@@ -21,22 +22,52 @@ _FLAGS = {
 }
 
 
-def imread(path: str, color_type: str = "color", channel_order: str = "bgr") -> np.ndarray:
+HIGH_BIT_DEPTH = ("error", "scale", "keep")
+
+
+def imread(
+    path: str, color_type: str = "color", channel_order: str = "bgr", high_bit_depth: str = "error"
+) -> np.ndarray:
     """Read an image as (H, W, 3) uint8 BGR (or RGB / grayscale / unchanged).
+
+    An image of more than 8 bits per channel (a 16-bit PNG or TIFF, a float TIFF), read with
+    ``color_type`` other than ``'unchanged'``, depends on ``high_bit_depth``:
+
+    - ``'error'`` (default): a ``ValueError`` naming the file, its dtype and largest value and
+      the ways out below (OpenCV's and MMCV's ``IMREAD_COLOR`` would silently divide 16-bit
+      values by 256: a 12-bit SAR image, 0..4095, comes out 0..15);
+    - ``'scale'``: that 8-bit conversion, on purpose (MMCV's result);
+    - ``'keep'``: the image's own dtype (uint16, float32), with ``color_type``'s channels.
+
+    ``color_type='unchanged'`` keeps the file's dtype and channels, as in MMCV.
 
     Raises:
         ValueError: ``color_type`` is not one of mmcv's (``'color'``, ``'grayscale'``,
             ``'unchanged'``, ``'color_ignore_orientation'``, ``'grayscale_ignore_orientation'``),
-            or ``channel_order`` is not ``'bgr'`` or ``'rgb'``.
+            ``channel_order`` is not ``'bgr'`` or ``'rgb'``, ``high_bit_depth`` is not one of
+            ``'error'``, ``'scale'``, ``'keep'``, or (``'error'``) the image has more than 8 bits.
         FileNotFoundError: The file is missing or not a readable image; the message names it.
     """
-    _check_read_args("imread", color_type, channel_order)
+    _check_read_args("imread", color_type, channel_order, high_bit_depth)
     if not osp.isfile(path):
         raise FileNotFoundError(f"image file not found: {path}")
     buf = np.fromfile(path, dtype=np.uint8)  # also works for non-ASCII paths
-    img = cv2.imdecode(buf, _FLAGS[color_type]) if buf.size else None
+    flags = _FLAGS[color_type]
+    if color_type != "unchanged" and high_bit_depth != "scale":
+        flags |= cv2.IMREAD_ANYDEPTH  # decoded at the file's depth, so that it is seen
+    img = cv2.imdecode(buf, flags) if buf.size else None
     if img is None:
         raise FileNotFoundError(f"cannot decode image file: {path} ({buf.size} bytes)")
+    if img.dtype != np.uint8 and color_type != "unchanged" and high_bit_depth == "error":
+        bits = f"{img.dtype.itemsize * 8}-bit" + (" float" if img.dtype.kind == "f" else "")
+        raise ValueError(
+            f"{path}: a {bits} image ({img.dtype}, largest value {img.max()}), read with "
+            f"color_type={color_type!r}: OpenCV / MMCV would silently scale it to 8 bits "
+            "(16-bit values divided by 256). Say which you want: "
+            "LoadImageFromFile(high_bit_depth='keep') or color_type='unchanged' keeps the values "
+            f"({img.dtype}; set Normalize's mean / std for them), "
+            "high_bit_depth='scale' converts to 8 bits as MMCV does"
+        )
     if img.ndim == 3 and img.shape[2] == 3 and channel_order == "rgb":
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     return img
@@ -45,8 +76,9 @@ def imread(path: str, color_type: str = "color", channel_order: str = "bgr") -> 
 _CHANNEL_ORDERS = ("bgr", "rgb")
 
 
-def _check_read_args(owner: str, color_type: Any, channel_order: Any) -> None:
-    """ValueError naming the argument and mmcv's allowed values, for a ``color_type`` or ``channel_order`` typo."""
+def _check_read_args(owner: str, color_type: Any, channel_order: Any, high_bit_depth: Any = "error") -> None:
+    """ValueError naming the argument and its allowed values, for a ``color_type``, ``channel_order``
+    or ``high_bit_depth`` typo."""
     if not isinstance(color_type, str) or color_type not in _FLAGS:
         raise ValueError(
             f"{owner}: color_type must be one of {', '.join(map(repr, _FLAGS))}, got {color_type!r}"
@@ -54,6 +86,10 @@ def _check_read_args(owner: str, color_type: Any, channel_order: Any) -> None:
     if not isinstance(channel_order, str) or channel_order not in _CHANNEL_ORDERS:
         raise ValueError(
             f"{owner}: channel_order must be one of {', '.join(map(repr, _CHANNEL_ORDERS))}, got {channel_order!r}"
+        )
+    if not isinstance(high_bit_depth, str) or high_bit_depth not in HIGH_BIT_DEPTH:
+        raise ValueError(
+            f"{owner}: high_bit_depth must be one of {', '.join(map(repr, HIGH_BIT_DEPTH))}, got {high_bit_depth!r}"
         )
 
 
@@ -111,6 +147,10 @@ class LoadImageFromFile:
     ``to_float32``), ``img_shape``, ``ori_shape`` = (H, W, 3), ``img_fields``.
     A missing or unreadable image raises ``FileNotFoundError`` naming it; a ``color_type`` or
     ``channel_order`` that mmcv does not know is a ``ValueError`` at construction.
+
+    ``high_bit_depth`` (rdet's addition; see :func:`imread`): an image of more than 8 bits per
+    channel is a ``ValueError`` naming it (``'error'``, the default), converted to 8 bits as
+    MMCV does (``'scale'``) or kept in its dtype (``'keep'``; as ``color_type='unchanged'``).
     """
 
     def __init__(
@@ -119,11 +159,14 @@ class LoadImageFromFile:
         color_type: str = "color",
         channel_order: str = "bgr",
         file_client_args: dict | None = None,
+        high_bit_depth: str = "error",
     ):
         backend = (file_client_args or {}).get("backend", "disk")
         if backend != "disk":
             raise ValueError(f"only the 'disk' file client is supported, got {backend!r}")
-        _check_read_args(type(self).__name__, color_type, channel_order)
+        _check_read_args(type(self).__name__, color_type, channel_order, high_bit_depth)
+        self.high_bit_depth = high_bit_depth
+        check_bool(type(self).__name__, "to_float32", to_float32)
         self.to_float32 = to_float32
         self.color_type = color_type
         self.channel_order = channel_order
@@ -132,7 +175,7 @@ class LoadImageFromFile:
         prefix = results.get("img_prefix")
         name = results["img_info"]["filename"]
         filename = osp.join(prefix, name) if prefix else name
-        img = imread(filename, self.color_type, self.channel_order)
+        img = imread(filename, self.color_type, self.channel_order, self.high_bit_depth)
         if self.to_float32:
             img = img.astype(np.float32)
         _set_image(results, img, filename, name)
@@ -162,6 +205,7 @@ class LoadPatchFromImage:
     """
 
     def __init__(self, to_float32: bool = False):
+        check_bool("LoadPatchFromImage", "to_float32", to_float32)
         self.to_float32 = to_float32
 
     def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
@@ -209,6 +253,10 @@ class LoadAnnotations:
         with_poly: bool = False,
         file_client_args: dict | None = None,
     ):
+        flags = dict(with_bbox=with_bbox, with_label=with_label, with_mask=with_mask, with_seg=with_seg,
+                     poly2mask=poly2mask, denorm_bbox=denorm_bbox, with_poly=with_poly)  # fmt: skip
+        for name, value in flags.items():
+            check_bool("LoadAnnotations", name, value)
         if with_mask or with_seg:
             raise ValueError("LoadAnnotations: masks and segmentation are not supported by rdet-data")
         self.with_bbox = with_bbox

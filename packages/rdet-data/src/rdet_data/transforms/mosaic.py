@@ -11,7 +11,7 @@ import numpy as np
 
 import rbox_geometry as rg
 from rdet_data.registry import TRANSFORMS
-from rdet_data.transforms._checks import check_number, check_pair, check_scales
+from rdet_data.transforms._checks import check_bool, check_number, check_pair, check_scales
 from rdet_data.transforms.loading import mark_geometric
 
 __all__ = ["RMosaic"]
@@ -51,6 +51,8 @@ class RMosaic:
         prob: float = 1.0,
         version: str = "oc",
     ):
+        check_bool("RMosaic", "bbox_clip_border", bbox_clip_border)
+        check_bool("RMosaic", "skip_filter", skip_filter)
         check_number("RMosaic", "prob", prob, low=0, high=1)
         (scale,) = check_scales("RMosaic", [img_scale] if isinstance(img_scale, (list, tuple)) else img_scale)
         low, high = check_pair("RMosaic", "center_ratio_range", center_ratio_range)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rdet_data.registry import TRANSFORMS
-from rdet_data.transforms._checks import check_number, check_scales
+from rdet_data.transforms._checks import check_bool, check_number, check_scales
 from rdet_data.transforms.compose import Compose
 
 __all__ = ["MultiScaleFlipAug"]
@@ -48,6 +48,7 @@ class MultiScaleFlipAug:
         flip: bool = False,
         flip_direction: str | Sequence[str] = "horizontal",
     ):
+        check_bool("MultiScaleFlipAug", "flip", flip)
         if (img_scale is None) == (scale_factor is None):
             raise ValueError("give exactly one of img_scale and scale_factor")
         self.transforms = Compose(transforms)
