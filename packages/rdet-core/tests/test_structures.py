@@ -88,3 +88,35 @@ def test_torch_tensors_work_too():
     moved = batch.to("cpu")
     assert len(moved) == 2 and moved.gts[0].boxes_ignore.shape == (0, 5)
     assert dets.numpy().boxes.dtype == np.float32 and dets.to("cpu") is not None
+
+
+def test_float_labels_must_be_whole_numbers_with_the_field_named():
+    boxes = np.full((2, 5), 5, np.float32)
+    # 1.7 used to pass and detections_to_result truncated it to class 1
+    with pytest.raises(ValueError, match=r"Detections.labels must be whole class indices.*1.7"):
+        Detections(boxes, np.ones(2, np.float32), np.array([0.0, 1.7]))
+    with pytest.raises(ValueError, match=r"Detections.labels must be whole.*nan"):
+        Detections(boxes, np.ones(2, np.float32), np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match=r"Detections.labels must be integer class indices, got dtype"):
+        Detections(boxes, np.ones(2, np.float32), np.array(["a", "b"]))
+    with pytest.raises(ValueError, match=r"GroundTruth.labels must be whole class indices.*0.5"):
+        GroundTruth(boxes, np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match=r"GroundTruth.labels_ignore must be whole.*2.25"):
+        GroundTruth(boxes, np.array([0, 1]), boxes[:1], np.array([2.25]))
+    with pytest.raises(ValueError, match=r"GroundTruth.labels must be integer class indices, got dtype bool"):
+        GroundTruth(boxes, np.array([True, False]))
+    # whole-valued floats pass (the same rule as DetSample's), and convert exactly
+    dets = Detections(boxes, np.ones(2, np.float32), np.array([0.0, 2.0]))
+    assert [len(r) for r in detections_to_result(dets, 3)] == [1, 0, 1]
+    assert GroundTruth(boxes, np.array([1.0, 0.0])).labels.tolist() == [1.0, 0.0]
+
+
+def test_float_torch_labels_are_checked_too():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=r"Detections.labels must be whole class indices.*1.5"):
+        Detections(torch.zeros(1, 5), torch.ones(1), torch.tensor([1.5]))
+    with pytest.raises(
+        ValueError, match=r"GroundTruth.labels must be integer class indices, got dtype torch.bool"
+    ):
+        GroundTruth(torch.zeros(1, 5), torch.tensor([True]))
+    assert len(Detections(torch.zeros(1, 5), torch.ones(1), torch.tensor([1.0]))) == 1

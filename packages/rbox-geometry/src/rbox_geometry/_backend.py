@@ -72,6 +72,7 @@ class _NumpyNS:
     ceil = staticmethod(np.ceil)
     where = staticmethod(np.where)
     isnan = staticmethod(np.isnan)
+    isfinite = staticmethod(np.isfinite)
 
     @staticmethod
     def stack(seq, axis=-1):
@@ -154,6 +155,7 @@ class _TorchNS:
         self.floor = torch.floor
         self.ceil = torch.ceil
         self.isnan = torch.isnan
+        self.isfinite = torch.isfinite
 
     def where(self, cond, a, b):
         return self.t.where(cond, a, b)

@@ -77,14 +77,19 @@ def regularize(boxes: Array, version: str) -> Array:
         version: ``'oc'``, ``'le135'``, ``'le90'`` or ``'oc_old'``.
 
     Returns:
-        Same type, dtype, device and shape. ``le*``: w >= h (w, h swapped and theta moved
-        by pi/2 where needed) and theta in the version's range; ``oc``: theta in (0, pi/2];
-        ``oc_old``: theta in [-pi/2, 0). Differentiable in torch (the swaps are selections).
+        Same type, dtype, device and shape. w, h >= 0: a negative w or h describes the same
+        rectangle (:func:`~rbox_geometry.obb2poly` draws the same corners, in another order),
+        so its absolute value is taken before anything else (it used to stay negative, and
+        ``le*``'s w >= h held trivially for h < 0). ``le*``: w >= h (w, h swapped and theta
+        moved by pi/2 where needed) and theta in the version's range; ``oc``: theta in
+        (0, pi/2]; ``oc_old``: theta in [-pi/2, 0). NaN in gives NaN in the affected columns.
+        Differentiable in torch (the swaps are selections; ``abs`` almost everywhere).
     """
     check_version(version, allow_old=True)
     boxes = float_array(boxes, "boxes", 5)
     xp = namespace(boxes)
     w, h, t = _wht(boxes)
+    w, h = xp.abs(w), xp.abs(h)
     half = math.pi / 2
     if version in ("le90", "le135"):
         swap = w < h

@@ -130,6 +130,12 @@ def _pts(xp, polys: Array, k: int):
     return polys[..., 2 * k], polys[..., 2 * k + 1]
 
 
+def _nonfinite_rows(polys: Array) -> Array:
+    """Boolean ``(...,)``: polygons with a NaN or infinite coordinate (no device sync)."""
+    xp = namespace(polys)
+    return ~xp.isfinite(polys[..., :8]).all(-1)
+
+
 def poly2obb(polys: Array, version: str = "oc") -> Array:
     """MMRotate's (torch) ``poly2obb``: quadrilaterals ``(..., 8)`` -> boxes ``(..., 5)``.
 
@@ -142,7 +148,9 @@ def poly2obb(polys: Array, version: str = "oc") -> Array:
       |p2p3|, h = the shorter; theta = direction of p1p2 if it is the longer edge else of
       p1p4, normalised with :func:`norm_angle`.
 
-    Differentiable almost everywhere.
+    A polygon with a NaN or infinite coordinate gives a row of NaN (MMRotate's edge rule
+    ignores the 4th vertex in ``'le135'`` / ``'le90'`` and returned a finite box when it was
+    NaN). Differentiable almost everywhere.
     """
     check_version(version)
     p = float_array(polys, "polys", 8)
@@ -158,7 +166,8 @@ def poly2obb(polys: Array, version: str = "oc") -> Array:
         w = xp.where(even, e2, e1)
         h = xp.where(even, e1, e2)
         t = t % (math.pi / 2)
-        return xp.stack([cx, cy, w, h, t], -1)
+        out = xp.stack([cx, cy, w, h, t], -1)
+        return xp.where(_nonfinite_rows(p)[..., None], math.nan, out)
     a1 = xp.atan2(y2 - y1, x2 - x1)
     a2 = xp.atan2(y4 - y1, x4 - x1)
     longer1 = e1 > e2
@@ -167,7 +176,8 @@ def poly2obb(polys: Array, version: str = "oc") -> Array:
     cy = (y1 + y3) / 2
     w = xp.where(longer1, e1, e2)
     h = xp.where(longer1, e2, e1)
-    return xp.stack([cx, cy, w, h, t], -1)
+    out = xp.stack([cx, cy, w, h, t], -1)
+    return xp.where(_nonfinite_rows(p)[..., None], math.nan, out)
 
 
 def min_area_rect(points: Array, version: str = "oc") -> Array:
@@ -241,7 +251,8 @@ def poly2obb_np(polys: Array, version: str = "oc", min_side: float = 2.0) -> Arr
     * ``'le135'``: the edge rule of :func:`poly2obb` ``'le135'``.
 
     Where MMRotate returns ``None`` (a side shorter than ``min_side`` = 2 px) the row is all
-    NaN. A single polygon ``(8,)`` gives ``(5,)``.
+    NaN, and so is a polygon with a NaN or infinite coordinate (MMRotate's ``'le135'``
+    ignores the 4th vertex and returned a finite box). A single polygon ``(8,)`` gives ``(5,)``.
     """
     check_version(version)
     p = float_array(polys, "polys", 8)[..., :8]
@@ -251,7 +262,7 @@ def poly2obb_np(polys: Array, version: str = "oc", min_side: float = 2.0) -> Arr
         (x1, y1), (x2, y2), (x3, y3) = (_pts(xp, p, k) for k in range(3))
         e1 = xp.sqrt((x1 - x2) ** 2 + (y1 - y2) ** 2)
         e2 = xp.sqrt((x2 - x3) ** 2 + (y2 - y3) ** 2)
-        bad = (e1 < min_side) | (e2 < min_side)
+        bad = (e1 < min_side) | (e2 < min_side) | _nonfinite_rows(p)
     else:
         bad = (out[..., 2] < min_side) | (out[..., 3] < min_side)
     return xp.where(bad[..., None], math.nan, out)
@@ -260,14 +271,19 @@ def poly2obb_np(polys: Array, version: str = "oc", min_side: float = 2.0) -> Arr
 def obb2xyxy(rbboxes: Array, version: str = "oc") -> Array:
     """Rotated boxes ``(..., 5)`` -> enclosing horizontal boxes ``(..., 4)`` ``(x1, y1, x2, y2)``.
 
-    The same for every version (MMRotate's ``'oc'`` formula assumes theta in (0, pi/2]; ours
-    uses absolute values, so it also holds outside the range). Differentiable.
+    The same for every version: the extent of the rectangle :func:`obb2poly` draws, as
+    MMRotate's ``'le135'`` / ``'le90'`` (min / max of the corners). MMRotate's ``'oc'`` formula
+    assumes theta in (0, pi/2] and w, h >= 0; ours uses absolute values of cos, sin, w and h,
+    so it holds outside the range, and a negative w or h (the same rectangle, its corners in
+    another order) still gives x1 <= x2, y1 <= y2 where MMRotate's ``'oc'`` gave x1 > x2.
+    NaN in any column gives NaN. Differentiable (almost everywhere).
     """
     check_version(version)
     b = float_array(rbboxes, "rbboxes", 5)
     xp = namespace(b)
     x, y, w, h, a = (b[..., i] for i in range(5))
     c, s = xp.abs(xp.cos(a)), xp.abs(xp.sin(a))
+    w, h = xp.abs(w), xp.abs(h)
     bx = w / 2 * c + h / 2 * s
     by = w / 2 * s + h / 2 * c
     return xp.stack([x - bx, y - by, x + bx, y + by], -1)
@@ -305,6 +321,11 @@ def hbb2obb(hbboxes: Array, version: str = "oc") -> Array:
 
     ``'oc'``: ``(cx, cy, h, w, pi/2)``; ``'le135'``: ``(cx, cy, w, h, 0)`` if w >= h else
     ``(cx, cy, h, w, pi/2)``; ``'le90'``: the same with ``-pi/2`` (MMRotate's rules).
+
+    An inverted box (x2 < x1 or y2 < y1) is not checked (no pass over the values, no device
+    sync, traceable for export): it gives MMRotate's output, a negative w and/or h (the same
+    rectangle as its absolute values; :func:`regularize` makes them positive). NaN in gives
+    NaN in the affected columns.
     """
     check_version(version)
     hb = float_array(hbboxes, "hbboxes", 4)

@@ -27,18 +27,38 @@ ImageInput = str | os.PathLike | np.ndarray
 """An image: a file path, or a BGR ``HxWx3`` uint8 array."""
 
 
+def _check_providers(providers: Sequence[str] | None, available: Sequence[str]) -> list[str]:
+    """The providers to ask for (None or empty: the CPU), each one ONNX Runtime has here; a ValueError
+    naming an unknown one and the available ones (ONNX Runtime would only print a warning and
+    fall back to the CPU)."""
+    if isinstance(providers, str):
+        providers = [providers]
+    providers = list(providers or ["CPUExecutionProvider"])  # None or []: the CPU, as before
+    for p in providers:
+        name = p[0] if isinstance(p, tuple) and p else p  # (name, options) pairs as ONNX Runtime takes
+        if not isinstance(name, str) or name not in available:
+            raise ValueError(
+                f"providers: {name!r} is not an execution provider of this ONNX Runtime; "
+                f"available here: {list(available)}"
+            )
+    return providers
+
+
 class OnnxDetector:
     """An exported detector.
 
     Raises (construction):
         FileNotFoundError: ``path`` does not exist.
-        ValueError: A ``num_threads`` that is not an integer >= 0; a file without rdet's
+        ValueError: A ``num_threads`` that is not an integer >= 0; a provider this ONNX Runtime
+            does not have (naming it and the available ones; ONNX Runtime itself would fall back
+            to the CPU); a file that is not an ONNX model (naming it); a file without rdet's
             metadata, or of a metadata version or inputs this runtime does not read.
 
     Args:
         path: the ``.onnx`` file written by ``rdet export`` (its metadata ``rdet`` holds the
             pipeline and the NMS settings).
-        providers: ONNX Runtime execution providers (default: CPU).
+        providers: ONNX Runtime execution providers (default: CPU), names or ``(name, options)``
+            pairs; each must be in ``onnxruntime.get_available_providers()``.
         num_threads: intra-op threads, an integer >= 0 (0: ONNX Runtime's default).
         pad_to_input: a fixed-size model: pad each image further (bottom, right) to its input
             size. Off, an image whose pipeline output differs from that size is an error: padding
@@ -75,12 +95,22 @@ class OnnxDetector:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model {str(path)!r} does not exist")
+        providers = _check_providers(providers, ort.get_available_providers())
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(num_threads)
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            str(path), options, providers=list(providers or ["CPUExecutionProvider"])
-        )
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as e:  # onnxruntime's InvalidProtobuf, Fail ... (its own exception classes)
+            if (
+                type(e).__name__ in ("InvalidProtobuf", "InvalidGraph", "NoModel")
+                or "protobuf" in str(e).lower()
+            ):
+                raise ValueError(
+                    f"{path}: not an ONNX model (ONNX Runtime cannot load it: {type(e).__name__}); "
+                    "pass the .onnx file written by `rdet export`"
+                ) from e
+            raise
         meta = self.session.get_modelmeta().custom_metadata_map
         if SPEC_KEY not in meta:
             raise ValueError(f"{path}: no '{SPEC_KEY}' metadata; export the model with `rdet export`")

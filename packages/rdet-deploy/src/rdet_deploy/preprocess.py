@@ -42,7 +42,12 @@ def load_image(image: str | os.PathLike | np.ndarray, name: str = "image") -> np
     Raises:
         FileNotFoundError: A path that does not exist.
         TypeError: Neither a path nor an array.
-        ValueError: A file OpenCV cannot read; an array that is not a non-empty BGR ``HxWx3``
+        ValueError: A file OpenCV cannot decode, or a truncated one (``cv2.imread`` would decode a
+            cut JPEG's missing part as grey and the model would run on it: the file is decoded
+            with ``cv2.imdecode`` and a JPEG must end its scan with the end-of-image marker, as
+            ``rdet_data``'s ``imread`` refuses it); a file of more than 8 bits per channel (a
+            16-bit PNG / TIFF, which OpenCV would silently divide by 256), naming the file and
+            its bit depth; an array that is not a non-empty BGR ``HxWx3``
             uint8 image (uint16, float, bool ..., ``1xHxWx3``, grey ``HxW``), naming ``name``
             with its shape and dtype.
     """
@@ -65,10 +70,38 @@ def load_image(image: str | os.PathLike | np.ndarray, name: str = "image") -> np
     path = Path(image)
     if not path.is_file():
         raise FileNotFoundError(f"image {str(image)!r} does not exist")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    buf = np.fromfile(path, dtype=np.uint8)  # also works for non-ASCII paths
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH) if buf.size else None
     if img is None:
-        raise ValueError(f"image {str(image)!r}: OpenCV cannot read it")
+        raise ValueError(
+            f"image {str(image)!r}: OpenCV cannot decode it ({buf.size} bytes; truncated or not an image)"
+        )
+    if _truncated_jpeg(buf):
+        raise ValueError(
+            f"image {str(image)!r}: a truncated JPEG (no end-of-image marker after its last scan, "
+            f"{buf.size} bytes); OpenCV would fill the missing part with grey"
+        )
+    if img.dtype != np.uint8:
+        bits = f"{img.dtype.itemsize * 8}-bit" + (" float" if img.dtype.kind == "f" else "")
+        raise ValueError(
+            f"image {str(image)!r}: a {bits} image ({img.dtype}, largest value {img.max()}): OpenCV would "
+            "silently scale it to 8 bits (16-bit values divided by 256). rdet-deploy takes 8-bit "
+            "images: convert it to uint8 as the model was trained (e.g. scale by its real range) and "
+            "pass the array"
+        )
     return img
+
+
+def _truncated_jpeg(buf: np.ndarray) -> bool:
+    """A JPEG (``FF D8`` first) whose last start-of-scan (``FF DA``) has no end-of-image marker
+    (``FF D9``) after it: the file was cut. Inside a scan ``FF`` is always followed by ``00`` or a
+    restart marker, so an ``FF D9`` after the last ``FF DA`` ends that scan (an EXIF thumbnail's
+    end marker comes before the main image's scans; bytes appended after the image are allowed)."""
+    data = buf.tobytes()
+    if not data.startswith(b"\xff\xd8"):
+        return False
+    sos = data.rfind(b"\xff\xda")
+    return sos >= 0 and data.find(b"\xff\xd9", sos + 2) < 0
 
 
 def _resized_size(w: int, h: int, spec: Mapping[str, Any]) -> tuple[int, int]:

@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from rdet_core.structures._arrays import check_length, check_shape, is_torch, to_numpy
+from rdet_core.structures._arrays import (
+    check_integer_labels,
+    check_length,
+    check_shape,
+    is_torch,
+    to_numpy,
+)
 
 __all__ = ["Detections", "detections_from_result", "detections_to_result"]
 
@@ -20,7 +26,8 @@ class Detections:
         boxes: (K, 5) rotated boxes ``(cx, cy, w, h, theta)``: pixels of the original image,
             theta in radians, clockwise on screen.
         scores: (K,) confidences in [0, 1].
-        labels: (K,) 0-based class indices.
+        labels: (K,) 0-based class indices: an integer dtype, or floats with whole values
+            (``1.7`` is a ``ValueError`` naming ``Detections.labels``, never truncated to 1).
     """
 
     boxes: Any
@@ -31,6 +38,7 @@ class Detections:
         check_shape("boxes", self.boxes, (5,), "Detections")
         check_length("scores", self.scores, self.boxes.shape[0], "Detections")
         check_length("labels", self.labels, self.boxes.shape[0], "Detections")
+        check_integer_labels("labels", self.labels, "Detections")
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])

@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from rdet_core.structures._arrays import check_length, check_shape, is_torch, to_numpy
+from rdet_core.structures._arrays import (
+    check_integer_labels,
+    check_length,
+    check_shape,
+    is_torch,
+    to_numpy,
+)
 
 __all__ = ["SAMPLE_CONTRACT", "DetBatch", "DetSample", "GroundTruth", "ImageMeta", "InvalidSampleError"]
 
@@ -75,7 +81,8 @@ class GroundTruth:
         boxes: (K, 5) rotated boxes ``(cx, cy, w, h, theta)``: pixels of the image as it
             leaves the pipeline (resized, flipped ...), theta in radians, clockwise on screen,
             in the dataset's angle version (``'oc'``, ``'le135'``, ``'le90'``).
-        labels: (K,) 0-based integer class indices.
+        labels: (K,) 0-based integer class indices (an integer dtype, or floats with whole
+            values; ``1.7`` is a ``ValueError`` naming the field).
         boxes_ignore: (J, 5) boxes to ignore in training and evaluation (e.g. DOTA difficult).
         labels_ignore: (J,) their classes (-1: unknown).
     """
@@ -88,11 +95,13 @@ class GroundTruth:
     def __post_init__(self) -> None:
         check_shape("boxes", self.boxes, (5,), "GroundTruth")
         check_length("labels", self.labels, self.boxes.shape[0], "GroundTruth")
+        check_integer_labels("labels", self.labels, "GroundTruth")
         if self.boxes_ignore is None:
             self.boxes_ignore = self.boxes[:0]
             self.labels_ignore = self.labels[:0]
         check_shape("boxes_ignore", self.boxes_ignore, (5,), "GroundTruth")
         check_length("labels_ignore", self.labels_ignore, self.boxes_ignore.shape[0], "GroundTruth")
+        check_integer_labels("labels_ignore", self.labels_ignore, "GroundTruth")
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
