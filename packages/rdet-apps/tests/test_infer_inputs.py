@@ -226,3 +226,35 @@ def test_a_suffix_opencv_cannot_write_gets_a_png_picture(demo: dict, tmp_path: P
     printed = capsys.readouterr().out
     assert f"{image}: OpenCV cannot write a .dat picture; drawn into {out / 'ok.png'}" in printed
     assert cv2.imread(str(out / "ok.png")).shape == (128, 128, 3) and (out / "ok.txt").is_file()
+
+
+# class names with spaces in DOTA txt files
+
+
+def test_txt_writes_class_names_with_spaces_hyphenated(demo: dict, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Before: DOTA8's 'small vehicle' was written as it is, an 11-field line that DOTA parsers
+    (split on whitespace) read as class 'small' with difficulty 'vehicle'."""
+    import torch
+
+    from rdet_apps.commands.infer import txt_class_names
+
+    names = ["plane", "small vehicle", "storage\ttank"]
+    assert txt_class_names(names) == (
+        ["plane", "small-vehicle", "storage-tank"],
+        {"small vehicle": "small-vehicle", "storage\ttank": "storage-tank"},
+    )
+    with pytest.raises(ValueError, match=r"classes 'small-vehicle' and 'small vehicle' would both be written "
+                                         r"as 'small-vehicle' .*use --out-format json"):  # fmt: skip
+        txt_class_names(["small-vehicle", "small vehicle"])
+    with pytest.raises(ValueError, match=r"class 1 has an empty name ' '"):
+        txt_class_names(["plane", " "])
+    ckpt = tmp_path / "spaces.pth"
+    torch.save({"meta": {"CLASSES": tuple(names)}, "state_dict": demo["model"].state_dict()}, ckpt)
+    out = tmp_path / "out"
+    argv = ["infer", demo["config"], str(ckpt), str(demo["root"] / "a.jpg"), "--out-dir", str(out)]
+    assert main([*argv, "--score-thr", "0", "--device", "cpu"]) == 0
+    stdout = capsys.readouterr().out
+    assert "class names with whitespace are written with '-' in the txt files: 'small vehicle' as " in stdout
+    lines = (out / "a.txt").read_text().splitlines()
+    assert lines and all(len(line.split()) == 10 for line in lines)
+    assert {line.split()[8] for line in lines} <= {"plane", "small-vehicle", "storage-tank"}

@@ -125,7 +125,8 @@ def test_patch_windows_cover_the_image():
         covered[y0:y1, x0:x1] = True
         assert x1 - x0 == 256 and y1 - y0 == 256
     assert covered.all()
-    assert patch_windows(100, 80, [256], [200]).tolist() == [[0, 0, 100, 80]]
+    # an image smaller than the patch: one full-size window past it (padded, as MMRotate)
+    assert patch_windows(100, 80, [256], [200]).tolist() == [[0, 0, 256, 256]]
     with pytest.raises(ValueError, match="must pair up"):
         patch_windows(10, 10, [8, 4], [4])
 

@@ -142,7 +142,9 @@ def init_detector(
     else:
         config = copy.deepcopy(config)
     if cfg_options is not None:
-        config.merge_from_dict(dict(cfg_options))
+        from rdet_apps.cfg_options import merge_cfg_options
+
+        merge_cfg_options(config, dict(cfg_options))
     device = resolve_device(device)
     if amp is None:
         mode = resolve_amp(config_amp(config), device, "config key amp")

@@ -1,10 +1,15 @@
 """Huge-image inference: detect on overlapping patches, merge back onto the whole image.
 
 MMRotate's ``inference_detector_by_patches`` (its huge-image demo): the image is resized by
-each ratio, cut into ``sizes`` windows every ``steps`` pixels (the last window flush with the
-border), every patch goes through the test pipeline, detections move back by the patch's
-offset and ratio, and class-wise rotated NMS at ``merge_iou_thr`` removes the duplicates that
-overlapping patches see twice. All of it on ``Detections`` (:func:`predict_by_patches`);
+each ratio, cut into ``sizes`` windows every ``steps`` pixels as MMRotate's ``slide_window`` cuts
+them (every window ``size`` x ``size``; the last one of a row or column flush with the border,
+or, where the image is smaller than the window, reaching past it; windows less than
+``img_rate_thr`` = 0.6 image are left out unless none is more), every patch is padded to the
+full window size with zeros at its bottom and right (MMRotate's ``LoadPatchFromImage``:
+``mmcv.impad``, pad value 0) and goes through the test pipeline, so that a small image is never
+upscaled to the test scale; detections move back by the patch's offset and ratio, and
+class-wise rotated NMS at ``merge_iou_thr`` removes the duplicates that overlapping patches see
+twice. All of it on ``Detections`` (:func:`predict_by_patches`);
 :func:`inference_detector_by_patches` converts to MMRotate's per-class lists at the end.
 """
 
@@ -23,7 +28,10 @@ from rdet_apps.progress import track
 from rdet_core.structures import Detections, detections_to_result
 
 __all__ = [
+    "IMG_RATE_THR",
+    "MAX_OVERLAP",
     "check_merge",
+    "check_overlap",
     "check_sizes_steps",
     "inference_detector_by_patches",
     "patch_windows",
@@ -31,12 +39,26 @@ __all__ = [
 ]
 
 
+#: MMRotate's ``slide_window`` default: a window less than this much image (the rest padding) is
+#: left out, unless no window of the image has more
+IMG_RATE_THR = 0.6
+#: the densest tiling :func:`predict_by_patches` runs: a step of at least ``size / MAX_OVERLAP``
+#: (each pixel in at most about ``MAX_OVERLAP ** 2`` = 64 patches; MMRotate's demo: 1024 / 824;
+#: ``rdet infer``'s default gap of 200 on a 256-pixel test scale: 256 / 56)
+MAX_OVERLAP = 8
+
+
 def _starts(length: int, size: int, step: int) -> list[int]:
+    """MMRotate's ``slide_window`` starts along one side: one window where the side is no longer
+    than the size (it reaches past the border), else every ``step`` with the last moved back
+    flush with the border."""
     if length <= size:
         return [0]
-    starts = list(range(0, length - size, step))
-    starts.append(length - size)
-    return sorted(set(starts))
+    num = math.ceil((length - size) / step + 1)
+    starts = [step * i for i in range(num)]
+    if starts[-1] + size > length:
+        starts[-1] = length - size
+    return starts
 
 
 def check_sizes_steps(sizes: Sequence[int], steps: Sequence[int]) -> None:
@@ -65,20 +87,79 @@ def check_sizes_steps(sizes: Sequence[int], steps: Sequence[int]) -> None:
             )
 
 
-def patch_windows(width: int, height: int, sizes: Sequence[int], steps: Sequence[int]) -> np.ndarray:
-    """(P, 4) windows ``x0, y0, x1, y1`` covering a ``width`` x ``height`` image, for each
-    (size, step) pair; the last window of a row or column is flush with the border.
+def _windows(width: int, height: int, sizes: Sequence[int], steps: Sequence[int]) -> np.ndarray:
+    """All (P, 4) full-size windows ``x0, y0, x0 + size, y0 + size`` of MMRotate's
+    ``slide_window``, before its image-rate filter."""
+    wins = []
+    for size, step in zip(sizes, steps):
+        for y in _starts(height, size, step):
+            for x in _starts(width, size, step):
+                wins.append((x, y, x + size, y + size))
+    return np.asarray(wins, np.int64).reshape(-1, 4)
+
+
+def _image_rates(windows: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The share of each window that is image (the rest is padding)."""
+    inside_w = np.clip(windows[:, 2], 0, width) - np.clip(windows[:, 0], 0, width)
+    inside_h = np.clip(windows[:, 3], 0, height) - np.clip(windows[:, 1], 0, height)
+    area = (windows[:, 2] - windows[:, 0]) * (windows[:, 3] - windows[:, 1])
+    return inside_w * inside_h / area
+
+
+def _keep_by_rate(rates: np.ndarray, img_rate_thr: float) -> np.ndarray:
+    """MMRotate's filter: windows with at least ``img_rate_thr`` image; if none, those with the
+    most."""
+    keep = rates >= img_rate_thr
+    return keep if keep.any() else rates == rates.max()
+
+
+def patch_windows(
+    width: int, height: int, sizes: Sequence[int], steps: Sequence[int], img_rate_thr: float = IMG_RATE_THR
+) -> np.ndarray:
+    """(P, 4) windows ``x0, y0, x1, y1`` over a ``width`` x ``height`` image, for each (size,
+    step) pair, as MMRotate 0.3.4's ``slide_window``: every window is ``size`` x ``size``; along
+    a side longer than the size they start every ``step`` pixels and the last is moved back flush
+    with the border, along a shorter side one window starts at 0 and reaches past the image
+    (:func:`predict_by_patches` pads it with zeros). Windows with less than ``img_rate_thr`` of
+    their area in the image are left out, unless no window has more (then those with the most
+    stay). Unique, sorted.
 
     Raises:
         ValueError: sizes and steps that do not tile the image (:func:`check_sizes_steps`).
     """
     check_sizes_steps(sizes, steps)
-    wins = []
-    for size, step in zip(sizes, steps):
-        for y in _starts(height, size, step):
-            for x in _starts(width, size, step):
-                wins.append((x, y, min(x + size, width), min(y + size, height)))
-    return np.unique(np.asarray(wins, np.int64), axis=0)
+    wins = _windows(width, height, sizes, steps)
+    wins = wins[_keep_by_rate(_image_rates(wins, width, height), img_rate_thr)]
+    return np.unique(wins, axis=0)
+
+
+def check_overlap(sizes: Sequence[int], steps: Sequence[int]) -> None:
+    """Steps of at least ``size / MAX_OVERLAP``: a step of 1 with 512-pixel patches (``rdet
+    infer --patch-size 512 --patch-gap 511``) makes about 262,000 patches of a 1024-pixel image,
+    each pixel detected 262,144 times (MMRotate runs it, for hours).
+
+    Raises:
+        ValueError: naming the step, the size, the patches per pixel, and the smallest step.
+    """
+    for i, (size, step) in enumerate(zip(sizes, steps)):
+        if step * MAX_OVERLAP < size:
+            least = math.ceil(size / MAX_OVERLAP)
+            raise ValueError(
+                f"steps[{i}] = {step} with sizes[{i}] = {size} (overlap {size - step} pixels): each "
+                f"pixel would be in about {math.ceil(size / step) ** 2} patches; the step must be at "
+                f"least 1/{MAX_OVERLAP} of the size, {least} (an overlap of at most {size - least})"
+            )
+
+
+def _pad_to(patch: np.ndarray, size: int) -> np.ndarray:
+    """``patch`` padded to ``size`` x ``size`` with zeros at its bottom and right, as MMRotate's
+    ``LoadPatchFromImage`` (``mmcv.impad(patch, shape=(size, size))``, pad value 0)."""
+    h, w = patch.shape[:2]
+    if h == size and w == size:
+        return np.ascontiguousarray(patch)
+    out = np.zeros((size, size, *patch.shape[2:]), patch.dtype)
+    out[:h, :w] = patch
+    return out
 
 
 def check_merge(merge_iou_thr: float, batch_size: int) -> None:
@@ -116,7 +197,10 @@ def predict_by_patches(
 ) -> Detections:
     """Detections (numpy) on a whole (huge) image, in its pixels, by overlapping patches.
 
-    Each patch goes through :func:`predict_images`; its boxes move by the patch's offset and
+    The windows are MMRotate's (:func:`patch_windows`; the image-rate filter over the windows of
+    every size and ratio together, as MMRotate's one ``slide_window`` call); each patch, padded to
+    its full size with zeros (bottom and right, as MMRotate), goes through
+    :func:`predict_images`; its boxes move by the patch's offset and
     back by the ratio, and one class-aware rotated NMS (``rbox_ops.nms_rotated`` with labels:
     a box only suppresses boxes of its class) removes what neighbouring patches saw twice.
     The kept detections are in descending score order.
@@ -130,7 +214,8 @@ def predict_by_patches(
 
     Raises:
         ValueError: ``sizes`` / ``steps`` that do not tile the image (a step of 0, or over the
-            size: :func:`check_sizes_steps`), no ratio, a ratio that is not a finite number > 0
+            size: :func:`check_sizes_steps`), a step under 1/8 of its size
+            (:func:`check_overlap`), no ratio, a ratio that is not a finite number > 0
             or resizes the image to no pixels, ``merge_iou_thr``
             outside (0, 1] or a ``batch_size`` that is not a whole number >= 1
             (:func:`check_merge`).
@@ -139,6 +224,7 @@ def predict_by_patches(
     from rbox_ops import nms_rotated
 
     check_sizes_steps(sizes, steps)
+    check_overlap(sizes, steps)
     check_merge(merge_iou_thr, batch_size)
     if not len(ratios):
         raise ValueError("ratios is empty: give at least one resize ratio (1.0: the image as it is)")
@@ -157,7 +243,7 @@ def predict_by_patches(
                 f"ratios[{i}] = {ratio}: resizes the {width}x{height} image to "
                 f"{round(width * ratio)}x{round(height * ratio)} pixels"
             )
-    boxes, scores, labels = [], [], []
+    scaled_images, windows = [], []
     for ratio in ratios:
         scaled = (
             image
@@ -166,12 +252,20 @@ def predict_by_patches(
                 image, (round(width * ratio), round(height * ratio)), interpolation=cv2.INTER_LINEAR
             )
         )
-        windows = patch_windows(scaled.shape[1], scaled.shape[0], sizes, steps)
-        starts = range(0, len(windows), batch_size)
+        scaled_images.append(scaled)
+        windows.append(_windows(scaled.shape[1], scaled.shape[0], sizes, steps))
+    # MMRotate cuts the windows of every size and ratio in one slide_window call: one filter
+    rates = [_image_rates(w, s.shape[1], s.shape[0]) for w, s in zip(windows, scaled_images)]
+    keep = _keep_by_rate(np.concatenate(rates), IMG_RATE_THR)
+    keeps = np.split(keep, np.cumsum([len(w) for w in windows])[:-1])
+    boxes, scores, labels = [], [], []
+    for ratio, scaled, wins, kept in zip(ratios, scaled_images, windows, keeps):
+        wins = np.unique(wins[kept], axis=0)
+        starts = range(0, len(wins), batch_size)
         desc = f"patches of {scaled.shape[1]}x{scaled.shape[0]}"
         for start in track(starts, desc=desc, unit="batch") if len(starts) > 1 else starts:
-            chunk = windows[start : start + batch_size]
-            patches = [np.ascontiguousarray(scaled[y0:y1, x0:x1]) for x0, y0, x1, y1 in chunk]
+            chunk = wins[start : start + batch_size]
+            patches = [_pad_to(scaled[y0:y1, x0:x1], x1 - x0) for x0, y0, x1, y1 in chunk]
             for (x0, y0, _, _), dets in zip(chunk, predict_images(model, patches)):
                 b = np.array(dets.boxes, np.float32)
                 b[:, 0] += x0

@@ -22,7 +22,28 @@ from torch import nn
 from rdet_apps.apis.test import evaluate_results, multi_gpu_test, single_gpu_test
 from rdet_apps.engine import Runner, build_runner
 
-__all__ = ["train_detector"]
+__all__ = ["check_val_classes", "train_detector"]
+
+
+def check_val_classes(train_classes: Any, val_classes: Any, val: str = "data.val") -> None:
+    """The validation set's classes are the training set's, in the same order: the model's label
+    k is scored as the validation set's class k (MMRotate scores it anyway: ``data.train.classes
+    = ('small-vehicle', 'large-vehicle')`` with ``data.val.classes`` reversed trains and picks
+    ``save_best`` on a swapped mAP). ``NumClassCheckHook`` compares the counts only; ``rdet
+    test`` checks a checkpoint against the test set the same way (``check_classes``).
+
+    Raises:
+        ValueError: Both are known and differ, naming both lists.
+    """
+    if train_classes is None or val_classes is None:
+        return
+    if tuple(train_classes) != tuple(val_classes):
+        how = "in another order" if sorted(train_classes) == sorted(val_classes) else "other classes"
+        raise ValueError(
+            f"{val} has the classes {list(val_classes)}, data.train {list(train_classes)} ({how}): the "
+            f"model's label k would be scored as {val}'s class k; give both the same classes in the "
+            "same order (data.train.classes, data.val.classes)"
+        )
 
 
 def _says_persistent(data_cfg: Any, split: str) -> bool:
@@ -73,14 +94,16 @@ def _cudnn_benchmark(cfg: Any, on_gpu: bool) -> bool:
     return enable
 
 
-def _evaluator(cfg: Any, distributed: bool, on_gpu: bool = False) -> Any:
+def _evaluator(cfg: Any, distributed: bool, on_gpu: bool = False, train_classes: Any = None) -> Any:
     """``evaluate(model) -> metrics`` on ``data.val``; under DDP every rank predicts its share
-    and rank 0's metrics are broadcast, so that every rank takes the same decisions."""
+    and rank 0's metrics are broadcast, so that every rank takes the same decisions. The
+    validation set's classes must be ``train_classes`` (:func:`check_val_classes`)."""
     from rdet_data import build_dataloader, build_dataset
 
     val_cfg = dict(cfg.data.val)
     val_cfg.pop("samples_per_gpu", None)
     dataset = build_dataset({**val_cfg, "test_mode": True})
+    check_val_classes(train_classes, getattr(dataset, "CLASSES", None))
     loader = build_dataloader(dataset, **_loader_args(cfg, "val", distributed, on_gpu))
     eval_cfg = dict(cfg.get("evaluation") or {})
 
@@ -124,6 +147,9 @@ def train_detector(
     if any(phase == "val" for phase, _ in workflow):
         if len(datasets) < 2:
             raise ValueError("the workflow has a ('val', n) phase: pass [train_dataset, val_dataset]")
+        check_val_classes(
+            getattr(datasets[0], "CLASSES", None), getattr(datasets[1], "CLASSES", None), "the ('val', n) set"
+        )
         loaders["val"] = build_dataloader(datasets[1], **train_args)
     classes = getattr(datasets[0], "CLASSES", None)
     meta = {
@@ -133,7 +159,7 @@ def train_detector(
         "config": cfg.pretty_text if hasattr(cfg, "pretty_text") else str(cfg),
     }
     evaluate = (
-        _evaluator(cfg, distributed, on_gpu)
+        _evaluator(cfg, distributed, on_gpu, classes)
         if validate and cfg.get("evaluation") is not None and cfg.data.get("val") is not None
         else None
     )

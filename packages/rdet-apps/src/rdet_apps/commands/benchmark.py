@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
         from rdet_core import Config
 
         cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        from rdet_apps.cfg_options import merge_cfg_options
+
+        merge_cfg_options(cfg, args.cfg_options)
         rank, world = init_dist(args.launcher, **dist_params(cfg))
     try:
         return _run(args, rank, world)

@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_images is not None and args.max_images <= 0:
         raise ValueError(f"--max-images {args.max_images}: must be positive")
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from rdet_apps.cfg_options import merge_cfg_options
+
+    merge_cfg_options(cfg, args.cfg_options)
     train = dict(cfg.data.train)
     while "dataset" in train:  # RepeatDataset / ClassBalancedDataset wrappers
         train = dict(train["dataset"])

@@ -50,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--nms-iou-thr {args.nms_iou_thr}: must lie in (0, 1]")
     check_color_theme(args.color_theme)
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from rdet_apps.cfg_options import merge_cfg_options
+
+    merge_cfg_options(cfg, args.cfg_options)
     test_cfg = dict(cfg.data.test)
     test_cfg.pop("samples_per_gpu", None)
     dataset = build_dataset({**test_cfg, "test_mode": True})

@@ -169,6 +169,35 @@ def _test_scale(cfg) -> int:
     return 1024
 
 
+def txt_class_names(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The class names as ``--out-format txt`` writes them: DOTA's label lines are split on
+    whitespace (``x1 y1 ... x4 y4 class difficult``; its own names are hyphenated,
+    ``small-vehicle``), so a name with spaces (DOTA8's ``small vehicle``) would make 11 fields and
+    mis-parse. Each run of whitespace becomes ``-``; returns the names and ``{name: written}`` of
+    those changed.
+
+    Raises:
+        ValueError: a name that is empty, or that would be written as another class's name,
+            naming both and ``--out-format json`` (which keeps the names as they are).
+    """
+    import re
+
+    out = [re.sub(r"\s+", "-", n.strip()) for n in names]
+    for i, (name, written) in enumerate(zip(names, out)):
+        if not written:
+            raise ValueError(
+                f"class {i} has an empty name {name!r}: a DOTA txt line needs a class name; give the "
+                "model's classes names or use --out-format json"
+            )
+        other = out.index(written)
+        if other != i:
+            raise ValueError(
+                f"classes {names[other]!r} and {name!r} would both be written as {written!r} in the txt "
+                "files (whitespace in a class name becomes '-'); rename one or use --out-format json"
+            )
+    return out, {n: w for n, w in zip(names, out) if n != w}
+
+
 def _label_lines(dets, names: list[str], score_thr: float) -> list[str]:
     """``x1 y1 ... x4 y4 class score`` lines of the detections at or above ``score_thr``,
     class by class, each class in the detections' order."""
@@ -193,7 +222,9 @@ def check_patches(
 ) -> None:
     """``--patch-size`` (one or several) and ``--patch-gap`` that tile an image: positive sizes
     and ``0 <= gap < size`` (a negative gap leaves strips that no patch covers; a gap of the size
-    or more, patches that never move on); ``--img-ratio`` positive and finite. ``scale``: the
+    or more, patches that never move on), and a step (size - gap) of at least 1/8 of the
+    size (``--patch-size 512 --patch-gap 511`` would be about 262,000 patches of a 1024-pixel
+    image: ``rdet_apps.apis.patches.MAX_OVERLAP``); ``--img-ratio`` positive and finite. ``scale``: the
     patch size when ``--patch-size`` is not given (the config's test scale), checked once the
     config is read.
 
@@ -212,10 +243,19 @@ def check_patches(
     for ratio in img_ratios or []:
         if not (math.isfinite(ratio) and ratio > 0):
             raise ValueError(f"--img-ratio {ratio}: must be a positive scale factor of the image")
+    from rdet_apps.apis.patches import MAX_OVERLAP
+
     for size in sizes or ([scale] if scale is not None else []):
+        where = f"--patch-size {size}" if sizes else f"the test scale {size} (no --patch-size)"
         if patch_gap >= size:
-            where = f"--patch-size {size}" if sizes else f"the test scale {size} (no --patch-size)"
             raise ValueError(f"--patch-gap {patch_gap}: must be smaller than the patch size, {where}")
+        if (size - patch_gap) * MAX_OVERLAP < size:
+            raise ValueError(
+                f"--patch-gap {patch_gap} with {where}: each pixel would be in about "
+                f"{math.ceil(size / (size - patch_gap)) ** 2} patches; the gap may be at most "
+                f"{size - math.ceil(size / MAX_OVERLAP)} (the step, size - gap, at least "
+                f"1/{MAX_OVERLAP} of the size)"
+            )
 
 
 def check_thresholds(score_thr: float, merge_iou: float) -> None:
@@ -302,6 +342,12 @@ def run(args: argparse.Namespace) -> int:
         amp=args.amp,
     )
     names = [str(c) for c in (model.CLASSES or range(model.num_classes))]
+    txt_names = names
+    if args.out_format == "txt":
+        txt_names, renamed = txt_class_names(names)
+        if renamed:
+            shown = ", ".join(f"{n!r} as {w!r}" for n, w in renamed.items())
+            print(f"rdet infer: class names with whitespace are written with '-' in the txt files: {shown}")
     scale = _test_scale(model.cfg)
     check_patches(args.patch_size, args.patch_gap, scale, args.img_ratios)
     unreadable: list[str] = []
@@ -345,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
             (out_dir / f"{name}.json").write_text(json.dumps({"image": str(path), **record}) + "\n")
             count = len(record["scores"])
         else:
-            lines = _label_lines(dets, names, args.score_thr)
+            lines = _label_lines(dets, txt_names, args.score_thr)
             (out_dir / f"{name}.txt").write_text("".join(f"{x}\n" for x in lines))
             count = len(lines)
         how = f" (by patches of {', '.join(map(str, sizes))})" if sizes else ""

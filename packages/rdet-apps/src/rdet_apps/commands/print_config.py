@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = Config.fromfile(args.config)
     discard_pending_custom_imports()  # printing builds nothing: custom_imports are not needed
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from rdet_apps.cfg_options import merge_cfg_options
+
+    merge_cfg_options(cfg, args.cfg_options)
     print(cfg.dumps(args.format), end="")
     return 0

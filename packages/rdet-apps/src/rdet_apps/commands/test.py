@@ -265,8 +265,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--tmpdir and --gpu-collect cannot be both given (one way of gathering the results)")
     check_outputs(args)
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from rdet_apps.cfg_options import merge_cfg_options
+
+    merge_cfg_options(cfg, args.cfg_options)
     check_multiprocessing_config(cfg)
     setup_multi_processes(cfg)
     rank = init_dist(args.launcher, **dist_params(cfg))[0] if distributed else 0

@@ -146,8 +146,9 @@ def run(args: argparse.Namespace) -> int:
 
     apply_launcher_args(args)
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from rdet_apps.cfg_options import merge_cfg_options
+
+    merge_cfg_options(cfg, args.cfg_options)
     check_runtime_config(cfg)  # before anything is built or written (build_runner checks again)
     setup_multi_processes(cfg)
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(Path("work_dirs") / Path(args.config).stem)

@@ -51,15 +51,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rdet_apps.cfg_options import RUNTIME_KEYS, ConfigKeyError, check_cfg_options, merge_cfg_options
 from rdet_apps.engine.schedules import build_schedule
 
 __all__ = [
+    "ANGLE_VERSION_KEYS",
     "EVAL_HOOK_KEYS",
     "EVAL_UNSUPPORTED",
     "FP16_KEYS",
     "OPTIMIZER_HOOKS",
+    "RUNTIME_KEYS",
     "ConfigKeyError",
     "OptimizerSettings",
+    "check_angle_versions",
+    "check_cfg_options",
     "check_checkpoint_values",
     "check_custom_hooks",
     "check_data_config",
@@ -68,52 +73,15 @@ __all__ = [
     "check_evaluation_hook_args",
     "check_evaluation_values",
     "check_model_config",
+    "check_optimizer_values",
     "check_runtime_config",
     "foreign_model_types",
+    "merge_cfg_options",
     "model_config",
     "optimizer_settings",
     "parse_dynamic_intervals",
 ]
 
-#: the top-level names MMRotate's training reads, or that its configs define
-RUNTIME_KEYS = frozenset(
-    [
-        "model",
-        "data",
-        "optimizer",
-        "optimizer_config",
-        "lr_config",
-        "momentum_config",
-        "runner",
-        "total_epochs",
-        "checkpoint_config",
-        "log_config",
-        "evaluation",
-        "custom_hooks",
-        "fp16",
-        "amp",
-        "workflow",
-        "find_unused_parameters",
-        "resume_from",
-        "load_from",
-        "work_dir",
-        "gpu_ids",
-        "seed",
-        "deterministic",
-        "dist_params",
-        "log_level",
-        "opencv_num_threads",
-        "mp_start_method",
-        "auto_scale_lr",
-        "custom_imports",
-        "cudnn_benchmark",
-        "tta",
-        "tta_model",
-        "auto_resume",
-        "train_cfg",  # MMDetection 1.x / early 2.x style, beside model: moved into it (model_config)
-        "test_cfg",
-    ]
-)
 #: difflib ratio from which an unknown top-level name is a typo of a key rdet reads, even when
 #: the config also sets that key (``optimzer`` beside ``optimizer``: the typo'd one is ignored)
 TOP_LEVEL_TYPO_RATIO = 0.85
@@ -177,13 +145,6 @@ _TRAIN_CFG: _Schema = {
 }
 #: model.test_cfg: one head's keys (single-stage), or two-stage's rpn / rcnn; tta: rdet_models.tta
 _TEST_CFG: _Schema = {**_TEST_STAGE, "rpn": _TEST_STAGE, "rcnn": _TEST_STAGE, "tta": None}
-
-
-class ConfigKeyError(KeyError):
-    """A config key that nothing reads (a typo, most likely)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; this one is a sentence
-        return str(self.args[0])
 
 
 def _check_keys(section: str, cfg: Mapping[str, Any], allowed: Iterable[str]) -> None:
@@ -699,8 +660,13 @@ def check_runtime_config(cfg: Mapping[str, Any]) -> None:
     config; its ``model`` (with a top-level ``train_cfg`` / ``test_cfg`` moved in:
     :func:`model_config`), ``data``, ``optimizer_config`` and ``fp16`` (:func:`optimizer_settings`),
     ``custom_hooks`` (:func:`check_custom_hooks`), ``opencv_num_threads``, ``mp_start_method`` and
-    ``auto_resume`` are checked too (:func:`check_model_config`, :func:`check_data_config`)."""
+    ``auto_resume`` are checked too (:func:`check_model_config`, :func:`check_data_config`), and
+    so are ``optimizer``'s numbers (:func:`check_optimizer_values`) and that ``data`` and ``model``
+    use one angle version (:func:`check_angle_versions`)."""
     _check_top_level(cfg)
+    if cfg.get("optimizer") is not None:
+        check_optimizer_values(cfg["optimizer"])
+    check_angle_versions(cfg)
     if cfg.get("model") is not None:
         with warnings.catch_warnings():  # warned where the model is built
             warnings.simplefilter("ignore")
@@ -1035,3 +1001,116 @@ def check_multiprocessing_config(cfg: Mapping[str, Any]) -> None:
         raise ValueError(f"mp_start_method must be one of {', '.join(methods)} here, got {method!r}")
     if cfg.get("auto_resume") is not None:
         _bool("auto_resume", cfg["auto_resume"])
+
+
+# -- optimizer values ----------------------------------------------------------------------------------
+
+#: ``optimizer`` keys that take one number, and the range ``torch.optim`` asks of it
+_OPTIMIZER_NUMBERS = {
+    "lr": (0.0, None, "a number >= 0"),
+    "momentum": (0.0, None, "a number >= 0"),
+    "weight_decay": (0.0, None, "a number >= 0"),
+    "dampening": (None, None, "a number"),
+    "eps": (0.0, None, "a number >= 0"),
+    "alpha": (0.0, None, "a number >= 0"),
+    "rho": (0.0, 1.0, "a number in [0, 1]"),
+    "lr_decay": (0.0, None, "a number >= 0"),
+    "initial_accumulator_value": (0.0, None, "a number >= 0"),
+}
+_PARAMWISE_NUMBERS = ("bias_lr_mult", "bias_decay_mult", "norm_decay_mult", "dwconv_decay_mult",
+                      "dcn_offset_lr_mult")  # fmt: skip
+
+
+def check_optimizer_values(optimizer: Any, section: str = "optimizer") -> None:
+    """``optimizer``'s numbers before anything is built: ``lr``, ``momentum``, ``weight_decay``,
+    ``eps`` ... finite numbers in ``torch.optim``'s range, ``betas`` a pair of numbers in [0, 1),
+    and ``paramwise_cfg``'s multipliers (``custom_keys``' ``lr_mult`` / ``decay_mult`` too)
+    numbers >= 0. ``--cfg-options optimizer.lr=abc`` gave the string ``'abc'``, and torch's
+    ``TypeError: '<' not supported between instances of 'str' and 'float'`` named no key.
+
+    Raises:
+        ValueError: naming the key (``optimizer.lr``) and the value.
+    """
+    _mapping(section, optimizer)
+    for key, (low, high, what) in _OPTIMIZER_NUMBERS.items():
+        if key not in optimizer:
+            continue
+        value = optimizer[key]
+        if not _is_number(value) or (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(f"{section}.{key} must be {what}, got {value!r}")
+    if "betas" in optimizer:
+        betas = optimizer["betas"]
+        if not (
+            isinstance(betas, (list, tuple))
+            and len(betas) == 2
+            and all(_is_number(b) and 0 <= b < 1 for b in betas)
+        ):
+            raise ValueError(f"{section}.betas must be a pair of numbers in [0, 1), got {betas!r}")
+    paramwise = optimizer.get("paramwise_cfg")
+    if paramwise is None:
+        return
+    _mapping(f"{section}.paramwise_cfg", paramwise)
+    for key in _PARAMWISE_NUMBERS:
+        if key in paramwise and not (_is_number(paramwise[key]) and paramwise[key] >= 0):
+            raise ValueError(f"{section}.paramwise_cfg.{key} must be a number >= 0, got {paramwise[key]!r}")
+    custom = paramwise.get("custom_keys") or {}
+    _mapping(f"{section}.paramwise_cfg.custom_keys", custom)
+    for name, mults in custom.items():
+        _mapping(f"{section}.paramwise_cfg.custom_keys.{name}", mults)
+        for key in ("lr_mult", "decay_mult"):
+            if key in mults and not (_is_number(mults[key]) and mults[key] >= 0):
+                raise ValueError(
+                    f"{section}.paramwise_cfg.custom_keys.{name}.{key} must be a number >= 0, got {mults[key]!r}"
+                )
+
+
+# -- angle versions ------------------------------------------------------------------------------------
+
+#: the keys that hold an angle version in MMRotate 0.3.4's configs (each set from the config's one
+#: ``angle_version``): ``version`` (datasets, transforms, RoI heads, RPN heads), ``angle_range``
+#: (box coders) and ``angle_version`` (CSL / point coders, ATSS assigners)
+ANGLE_VERSION_KEYS = ("version", "angle_range", "angle_version")
+_ANGLE_VERSIONS = ("oc", "le135", "le90")
+
+
+def _angle_settings(node: Any, path: str, found: list[tuple[str, str]]) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in ANGLE_VERSION_KEYS and isinstance(value, str) and value in _ANGLE_VERSIONS:
+                found.append((where, value))
+            else:
+                _angle_settings(value, where, found)
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            _angle_settings(value, f"{path}.{i}", found)
+
+
+def check_angle_versions(cfg: Mapping[str, Any]) -> None:
+    """One angle version across ``data`` (the datasets' ``version``, their pipelines' transforms'
+    ``version``) and ``model`` (heads' ``version``, coders' ``angle_range``, ``angle_version``):
+    a dataset read as ``oc`` with a ``le135`` coder and a ``le90`` validation set trains and
+    scores, on boxes that mean other angles. MMRotate's configs set them all from one
+    ``angle_version`` variable. Only the values a config sets are compared (a key left out takes
+    its class's default, ``'oc'`` for most).
+
+    Raises:
+        ValueError: naming each disagreeing key and its value, grouped by value.
+    """
+    found: list[tuple[str, str]] = []
+    for section in ("data", "model"):
+        if cfg.get(section) is not None:
+            _angle_settings(cfg[section], section, found)
+    by_version: dict[str, list[str]] = {}
+    for where, version in found:
+        by_version.setdefault(version, []).append(where)
+    if len(by_version) > 1:
+        groups = "; ".join(
+            f"{version!r}: {', '.join(keys[:6])}{f' and {len(keys) - 6} more' if len(keys) > 6 else ''}"
+            for version, keys in by_version.items()
+        )
+        raise ValueError(
+            f"the config mixes angle versions ({groups}): the datasets, transforms and the model's "
+            "heads and coders must use one (MMRotate's configs set them all from angle_version); "
+            "set every one of these keys to the same version"
+        )
