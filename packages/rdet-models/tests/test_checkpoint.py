@@ -185,3 +185,109 @@ def test_empty_or_foreign_files_name_the_file(tmp_path: Path, content: bytes) ->
 def test_missing_file() -> None:
     with pytest.raises(CheckpointNotFoundError, match="nowhere.pth"):
         read_checkpoint("/nowhere.pth")
+
+
+def _resnet(width: int) -> nn.Module:
+    from rdet_models import build_backbone
+
+    torch.manual_seed(0)
+    return build_backbone(dict(type="ResNet", depth=18, base_channels=width, init_cfg=None))
+
+
+def test_num_batches_tracked_counters_do_not_count_as_a_fit() -> None:
+    """A width-32 ResNet's checkpoint into a width-16 one: only the BatchNorms' scalar counters
+    have the same shape; MMCV (and rdet before) loaded those 20 keys and ran on random weights."""
+    small = _resnet(16)
+    before = small.conv1.weight.clone()
+    with pytest.raises(CheckpointMismatchError, match=r"not one key matches \(num_batches_tracked") as err:
+        load_state_dict(small, _resnet(32).state_dict(), strict=False)
+    msg = str(err.value)
+    assert "20 of them num_batches_tracked counters" in msg and "100 shape-mismatched (conv1.weight" in msg
+    assert torch.equal(small.conv1.weight, before)  # nothing was loaded
+
+
+def _golden_model(golden_dir: Path, configs_dir: Path, **overrides: object) -> tuple[nn.Module, dict]:
+    import json
+
+    import rdet_models
+    from rdet_core import Config
+
+    case = json.loads((golden_dir / "models" / "cases.json").read_text())["retinanet_obb_le90"]
+    cfg = Config.fromfile(configs_dir / case["config"])
+    cfg.merge_from_dict(
+        {**{k: v for k, v in case["overrides"].items() if k.startswith("model.")}, **overrides}
+    )
+    state = read_checkpoint(golden_dir / "models" / case["checkpoint"])["state_dict"]
+    return rdet_models.build_detector(cfg.model), state
+
+
+def test_a_checkpoint_that_fits_almost_nothing_is_refused_even_when_not_strict(
+    golden_dir: Path, configs_dir: Path
+) -> None:
+    """The golden Rotated RetinaNet (ResNet-18 at width 16) into base_channels=32: only the 32-channel
+    FPN output convs and head convs fit (6% of the parameters); MMCV's load_from trains the rest
+    from random weights after an INFO line."""
+    model, state = _golden_model(golden_dir, configs_dir, **{"model.backbone.base_channels": 32})
+    with pytest.raises(
+        CheckpointMismatchError, match="almost nothing fits, only 6% of its parameters"
+    ) as err:
+        load_state_dict(model, state, strict=False, source="retinanet.pth")
+    msg = str(err.value)
+    assert "retinanet.pth does not fit RotatedRetinaNet" in msg and "min_loaded" in msg
+    assert (
+        "100 shape-mismatched (backbone.conv1.weight" in msg
+        and "not loaded (initial values): backbone.conv1" in msg
+    )
+    # the caller may ask for a smaller share explicitly
+    with pytest.warns(UserWarning, match="most of RotatedRetinaNet is not loaded"):
+        report = load_state_dict(model, state, strict=False, min_loaded=0.05)
+    assert report.loaded_fraction == pytest.approx(170164 / 2969044)
+    with pytest.raises(ValueError, match="min_loaded must be a share in"):
+        load_state_dict(model, state, strict=False, min_loaded=1.5)
+
+
+def test_legitimate_partial_loads_still_load_with_a_warning(golden_dir: Path, configs_dir: Path) -> None:
+    """MMCV's lenient load stays for a backbone-only checkpoint, a head of another width and a head
+    of another num_classes; under half of the parameters loaded warns "most ... is not loaded"."""
+    model, state = _golden_model(golden_dir, configs_dir)
+    backbone = {k: v for k, v in state.items() if k.startswith("backbone.")}
+    with pytest.warns(UserWarning, match=r"does not fit RotatedRetinaNet: .*80% of the parameters loaded"):
+        report = load_state_dict(model, backbone, strict=False)
+    assert not report.mostly_unloaded and torch.equal(
+        model.backbone.conv1.weight, state["backbone.conv1.weight"]
+    )
+
+    model, _ = _golden_model(golden_dir, configs_dir, **{"model.bbox_head.num_classes": 3})
+    with pytest.warns(
+        UserWarning, match=r"99\.\d% of the parameters loaded, not loaded .*bbox_head\.retina_cls"
+    ):
+        load_state_dict(model, state, strict=False)
+
+    wide = {
+        "model.neck.out_channels": 64,
+        "model.bbox_head.in_channels": 64,
+        "model.bbox_head.feat_channels": 64,
+    }
+    model, _ = _golden_model(golden_dir, configs_dir, **wide)
+    with pytest.warns(UserWarning, match="59% of the parameters loaded") as record:
+        load_state_dict(model, state, strict=False)
+    assert "most of" not in str(record[0].message)
+
+    # a ResNet-18 backbone into a detector whose neck and head hold most of the parameters
+    wide = {
+        "model.neck.out_channels": 128,
+        "model.bbox_head.in_channels": 128,
+        "model.bbox_head.feat_channels": 128,
+    }
+    model, _ = _golden_model(golden_dir, configs_dir, **wide)
+    with pytest.warns(UserWarning, match="most of RotatedRetinaNet is not loaded") as record:
+        report = load_state_dict(model, backbone, strict=False)
+    assert report.mostly_unloaded and "not loaded (initial values): neck.lateral_convs (" in str(
+        record[0].message
+    )
+
+
+def test_a_strict_mismatch_reports_the_share_loaded() -> None:
+    with pytest.raises(CheckpointMismatchError, match=r"\(strict=False loads what fits\)") as err:
+        load_state_dict(_resnet(16), {**_resnet(16).state_dict(), "fc.weight": torch.zeros(1)})
+    assert "1 unexpected (fc.weight)" in str(err.value)

@@ -132,6 +132,73 @@ def test_max_iou_assigner_and_pseudo_sampler() -> None:
     assert res.gt_inds[4].item() == -1
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(pos_iou_thr=1.5, neg_iou_thr=0.4), r"pos_iou_thr must be an IoU in \[0, 1\], got 1.5"),
+        (dict(pos_iou_thr=-0.1, neg_iou_thr=0.0), r"pos_iou_thr must be an IoU in \[0, 1\], got -0.1"),
+        (dict(pos_iou_thr=float("nan"), neg_iou_thr=0.4), r"pos_iou_thr must be an IoU in \[0, 1\], got nan"),
+        (dict(pos_iou_thr="0.5", neg_iou_thr=0.4), r"pos_iou_thr must be an IoU in \[0, 1\], got '0.5'"),
+        (dict(pos_iou_thr=0.5, neg_iou_thr=0.6), r"neg_iou_thr \(0.6\) must not exceed pos_iou_thr \(0.5\)"),
+        (dict(pos_iou_thr=0.5, neg_iou_thr=-0.2), r"neg_iou_thr must be an IoU in \[0, 1\], got -0.2"),
+        (dict(pos_iou_thr=0.5, neg_iou_thr=(0.4, 0.1)), r"neg_iou_thr \(low, high\) must have low < high"),
+        (
+            dict(pos_iou_thr=0.5, neg_iou_thr=(0.1, 0.6)),
+            r"neg_iou_thr \(\(0.1, 0.6\)\) must not exceed pos_iou_thr",
+        ),
+        (
+            dict(pos_iou_thr=0.5, neg_iou_thr=(0.1, 0.2, 0.3)),
+            r"neg_iou_thr must be an IoU or a \(low, high\) pair",
+        ),
+        (
+            dict(pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=2),
+            r"min_pos_iou must be an IoU in \[0, 1\], got 2",
+        ),
+        (dict(pos_iou_thr=0.5, neg_iou_thr=0.4, ignore_iof_thr=1.5), r"ignore_iof_thr must be -1 \(off\)"),
+        (dict(pos_iou_thr=0.5, neg_iou_thr=0.4, ignore_iof_thr=0), r"ignore_iof_thr must be -1 \(off\)"),
+    ],
+)
+def test_max_iou_assigner_refuses_impossible_thresholds(kwargs: dict, message: str) -> None:
+    """MMDetection builds these and trains with no positive (pos_iou_thr > 1), priors both negative and
+    positive (neg_iou_thr > pos_iou_thr) or no negative (an inverted (low, high) pair)."""
+    with pytest.raises(ValueError, match="MaxIoUAssigner: " + message):
+        rdet_models.build(dict(type="MaxIoUAssigner", **kwargs))
+    with pytest.raises(ValueError, match="MaxConvexIoUAssigner: " + message):
+        rdet_models.build(dict(type="MaxConvexIoUAssigner", **kwargs))
+
+
+def test_max_iou_assigner_accepts_mmdetections_thresholds() -> None:
+    for kwargs in (
+        dict(pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.5),  # RoI heads
+        dict(pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3),  # RPN
+        dict(pos_iou_thr=0.5, neg_iou_thr=(0.0, 0.4), ignore_iof_thr=0.5),
+        dict(pos_iou_thr=1, neg_iou_thr=0, min_pos_iou=1),
+    ):
+        rdet_models.build(dict(type="MaxIoUAssigner", **kwargs))
+    rdet_models.build(
+        dict(type="MaxConvexIoUAssigner", pos_iou_thr=0.1, neg_iou_thr=0.1)
+    )  # Rotated RepPoints
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        (dict(type="ATSSObbAssigner", topk=0), "topk must be a positive int, got 0"),
+        (dict(type="ATSSKldAssigner", topk=-3), "topk must be a positive int, got -3"),
+        (dict(type="ATSSKldAssigner", topk=9.5), "topk must be a positive int, got 9.5"),
+        (dict(type="SASAssigner", topk=0), "SASAssigner: topk must be a positive int, got 0"),
+        (dict(type="SASAssigner", topk=2.5), "SASAssigner: topk must be a positive int, got 2.5"),
+        (dict(type="ConvexAssigner", scale=float("nan")), "ConvexAssigner: scale must be a positive finite"),
+        (dict(type="ConvexAssigner", scale=0), "ConvexAssigner: scale must be a positive finite"),
+        (dict(type="ConvexAssigner", pos_num=2.5), "ConvexAssigner: pos_num must be an int >= 1, got 2.5"),
+        (dict(type="ConvexAssigner", pos_num=0), "ConvexAssigner: pos_num must be an int >= 1, got 0"),
+    ],
+)
+def test_point_assigners_refuse_impossible_settings(cfg: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        rdet_models.build(cfg)
+
+
 def test_rrandom_sampler() -> None:
     torch.manual_seed(0)
     from rdet_models.assigners import AssignResult

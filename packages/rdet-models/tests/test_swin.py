@@ -343,9 +343,12 @@ def test_official_checkpoint_loads_with_convert_weights(tmp_path: Path) -> None:
     for k, v in source.state_dict().items():
         if not k.startswith("norm"):
             torch.testing.assert_close(loaded.state_dict()[k], v, rtol=0, atol=0)
-    # without convert_weights only the patch embedding's norm fits: said, not silent
+    # without convert_weights only the patch embedding's norm fits: almost nothing, an error
     bare = SwinTransformer(**TINY, init_cfg=dict(type="Pretrained", checkpoint=str(path)))
-    with pytest.warns(UserWarning, match=r"loaded 2 keys; .* missing \(patch_embed.projection.weight"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"almost nothing fits.*loaded 2 keys; .* missing \(patch_embed.projection.weight",
+    ):
         bare.init_weights()
 
 

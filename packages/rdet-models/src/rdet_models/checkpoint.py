@@ -16,7 +16,9 @@ code; a file that needs more says so and is loaded only when the caller trusts i
 A checkpoint must fit the model: ``strict=True`` (the default of ``init_detector`` and
 ``rdet test``) raises on any missing, unexpected or shape-mismatched key; ``strict=False``
 (fine-tuning, ``Pretrained`` backbones) loads what fits, reports the rest, and still raises when
-nothing fits.
+almost nothing fits: when the parameters that fit hold under ``min_loaded`` (10%) of the model's
+parameter elements. Bookkeeping buffers (BatchNorm's ``num_batches_tracked``) never count as a
+fit: every BatchNorm has one of the same shape, whatever the checkpoint.
 """
 
 from __future__ import annotations
@@ -261,21 +263,71 @@ def extract_state_dict(checkpoint: Any, name: str = "checkpoint") -> dict[str, t
     return checkpoint
 
 
+#: buffers that hold no weights, only counters: the same shape in every model (a scalar), so
+#: that they "fit" any checkpoint with BatchNorms in it; they never count as a fit.
+BOOKKEEPING_BUFFERS = ("num_batches_tracked",)
+
+#: a lenient load that fits under this share of the model's parameter elements is an error;
+#: under ``MOSTLY_UNLOADED`` it warns that most of the model keeps its initial values.
+MIN_LOADED_FRACTION = 0.1
+MOSTLY_UNLOADED = 0.5
+
+
+def _bookkeeping(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in BOOKKEEPING_BUFFERS
+
+
 @dataclass
 class StateDictMatch:
-    """How a state dict fits a module: keys loaded, and those that did not fit."""
+    """How a state dict fits a module: keys loaded, and those that did not fit.
+
+    ``loaded_numel`` / ``total_numel``: the parameter elements that the fitting keys hold, and
+    the module's (None where not computed); ``not_loaded``: the module's parameters left at their
+    initial values (missing or shape-mismatched); ``counters``: how many of the ``loaded`` keys are
+    bookkeeping buffers (``num_batches_tracked``), which fit any model with as many BatchNorms."""
 
     loaded: int
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)  # "key: checkpoint (a, b) vs model (c, d)"
+    loaded_numel: int | None = None
+    total_numel: int | None = None
+    not_loaded: list[str] = field(default_factory=list)
+    counters: int = 0  # of ``loaded``: bookkeeping buffers (num_batches_tracked)
 
     @property
     def exact(self) -> bool:
         return not (self.missing or self.unexpected or self.mismatched)
 
+    @property
+    def loaded_fraction(self) -> float | None:
+        """The share of the module's parameter elements that the checkpoint loads (None: unknown;
+        1.0 for a module without parameters)."""
+        if self.loaded_numel is None or self.total_numel is None:
+            return None
+        return self.loaded_numel / self.total_numel if self.total_numel else 1.0
+
+    @property
+    def mostly_unloaded(self) -> bool:
+        """Under half of the module's parameter elements loaded (they keep their initial values)."""
+        fraction = self.loaded_fraction
+        return fraction is not None and fraction < MOSTLY_UNLOADED
+
+    def not_loaded_modules(self, first: int = 6) -> str:
+        """The modules whose parameters were not loaded, by the first two parts of their paths:
+        ``backbone.layer1 (12 tensors), neck.lateral_convs (8 tensors), ...``."""
+        groups: dict[str, int] = {}
+        for key in self.not_loaded:
+            parts = key.split(".")
+            name = ".".join(parts[:2]) if len(parts) > 2 else parts[0]
+            groups[name] = groups.get(name, 0) + 1
+        names = [f"{g} ({n} tensor{'s' if n > 1 else ''})" for g, n in groups.items()]
+        more = f", ... ({len(names) - first} more)" if len(names) > first else ""
+        return ", ".join(names[:first]) + more
+
     def summary(self, first: int = 5) -> str:
-        """``loaded N keys; M missing (a, b, ...); ...``: counts and the first keys of each kind."""
+        """``loaded N keys; M missing (a, b, ...); ...``: counts and the first keys of each kind,
+        and, when not exact, the share of the parameters loaded and the modules left out."""
 
         def part(what: str, keys: list[str]) -> str:
             more = " ..." if len(keys) > first else ""
@@ -286,19 +338,45 @@ class StateDictMatch:
             ("unexpected", self.unexpected),
             ("shape-mismatched", self.mismatched),
         )
-        return f"loaded {self.loaded} keys; " + "; ".join(part(w, k) for w, k in kinds)
+        counters = f" ({self.counters} of them num_batches_tracked counters)" if self.counters else ""
+        text = f"loaded {self.loaded} keys{counters}; " + "; ".join(part(w, k) for w, k in kinds)
+        fraction = self.loaded_fraction
+        if fraction is not None and not self.exact:
+            text += f"; {_percent(fraction)} of the parameters loaded"
+            if self.not_loaded:
+                text += f", not loaded (initial values): {self.not_loaded_modules()}"
+        return text
+
+
+def _percent(fraction: float) -> str:
+    """``42%``, ``0.4%``: never 0% or 100% for a share that is neither."""
+    if 0 < fraction < 0.01:
+        return f"{fraction * 100:.1g}%"
+    if 0.99 < fraction < 1:
+        return f"{fraction * 100:.1f}%"
+    return f"{fraction * 100:.0f}%"
 
 
 def load_state_dict(
-    module: nn.Module, state_dict: dict[str, torch.Tensor], strict: bool = True, source: str = "checkpoint"
+    module: nn.Module,
+    state_dict: dict[str, torch.Tensor],
+    strict: bool = True,
+    source: str = "checkpoint",
+    min_loaded: float = MIN_LOADED_FRACTION,
 ) -> StateDictMatch:
     """Load ``state_dict`` into ``module`` (a leading ``module.`` of DDP is stripped).
 
     ``strict``: any missing, unexpected or shape-mismatched key raises
     :class:`CheckpointMismatchError` (nothing is loaded). Otherwise what fits is loaded and the
-    rest reported in one warning; a state dict of which no key fits raises all the same.
-    ``source`` names the checkpoint in messages.
+    rest reported in one warning (which says "most of ... is not loaded" and names the modules
+    left at their initial values when under half of the parameters load). Even when not strict,
+    a state dict that fits almost nothing raises :class:`CheckpointMismatchError`: one of which
+    no key fits (``num_batches_tracked`` counters do not count), or of which the fitting
+    parameters hold under ``min_loaded`` (a share in [0, 1), default 10%) of the module's
+    parameter elements. ``source`` names the checkpoint in messages.
     """
+    if isinstance(min_loaded, bool) or not isinstance(min_loaded, (int, float)) or not 0 <= min_loaded < 1:
+        raise ValueError(f"min_loaded must be a share in [0, 1), got {min_loaded!r}")
     state_dict = OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in state_dict.items())
     own = module.state_dict()
     mismatched = [
@@ -308,20 +386,35 @@ def load_state_dict(
     ]
     bad = {line.split(":", 1)[0] for line in mismatched}
     fitting = OrderedDict((k, v) for k, v in state_dict.items() if k in own and k not in bad)
+    params = {k: p.numel() for k, p in module.named_parameters() if k in own}
     report = StateDictMatch(
         loaded=len(fitting),
-        missing=[k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")],
+        missing=[k for k in own if k not in state_dict and not _bookkeeping(k)],
         unexpected=[k for k in state_dict if k not in own],
         mismatched=mismatched,
+        loaded_numel=sum(n for k, n in params.items() if k in fitting),
+        total_numel=sum(params.values()),
+        not_loaded=[k for k in params if k not in fitting],
+        counters=sum(1 for k in fitting if _bookkeeping(k)),
     )
     what = f"{source} does not fit {type(module).__name__}"
-    if not fitting and own:
-        raise CheckpointMismatchError(f"{what}: not one key matches; {report.summary()}")
+    if report.loaded == report.counters and own:
+        counters = " (num_batches_tracked counters aside)" if report.counters else ""
+        raise CheckpointMismatchError(f"{what}: not one key matches{counters}; {report.summary()}")
+    fraction = report.loaded_fraction
+    if not strict and fraction is not None and fraction < min_loaded:
+        raise CheckpointMismatchError(
+            f"{what}: almost nothing fits, only {_percent(fraction)} of its parameters "
+            f"({report.loaded_numel} of {report.total_numel} elements; a partial load needs "
+            f"{_percent(min_loaded)}, min_loaded) would be loaded, the rest would run from their "
+            f"initial values; {report.summary()}"
+        )
     if strict and not report.exact:
         raise CheckpointMismatchError(f"{what}: {report.summary()} (strict=False loads what fits)")
     module.load_state_dict(fitting, strict=False)
     if not report.exact:
-        warnings.warn(f"{what}: {report.summary()}", stacklevel=2)
+        most = f"most of {type(module).__name__} is not loaded; " if report.mostly_unloaded else ""
+        warnings.warn(f"{most}{what}: {report.summary()}", stacklevel=2)
     return report
 
 
@@ -332,6 +425,7 @@ def load_checkpoint(
     strict: bool = True,
     prefix: str | None = None,
     weights_only: bool = True,
+    min_loaded: float = MIN_LOADED_FRACTION,
 ) -> dict[str, Any]:
     """Load a checkpoint (local file, ``torchvision://`` / ``open-mmlab://`` / ``mmcls://`` name or
     URL) into ``module`` (MMCV's ``load_checkpoint``, strict by default); returns the checkpoint
@@ -340,7 +434,7 @@ def load_checkpoint(
 
     Args:
         prefix: load only keys starting with ``prefix + '.'``, with the prefix removed.
-        strict / weights_only: see :func:`load_state_dict` and :func:`read_checkpoint`.
+        strict / min_loaded / weights_only: see :func:`load_state_dict` and :func:`read_checkpoint`.
     """
     name = os.fspath(filename)
     checkpoint = read_checkpoint(name, map_location=map_location, weights_only=weights_only)
@@ -350,7 +444,7 @@ def load_checkpoint(
         state_dict = {k[len(p) :]: v for k, v in state_dict.items() if k.startswith(p)}
         if not state_dict:
             raise KeyError(f"no key of {name} starts with {p!r}")
-    load_state_dict(module, state_dict, strict=strict, source=name)
+    load_state_dict(module, state_dict, strict=strict, source=name, min_loaded=min_loaded)
     return (
         checkpoint
         if isinstance(checkpoint, dict) and "state_dict" in checkpoint

@@ -2,8 +2,8 @@
 image and merged.
 
 The test pipeline's ``MultiScaleFlipAug`` makes the copies (scales x flips); ``collate`` gives
-one ``DetBatch`` per copy. Each copy's boxes, in original-image pixels (divided by the copy's
-``scale_factor``), are unflipped in the original image (horizontal: ``cx -> W - cx``, vertical:
+one ``DetBatch`` per copy. Each copy's boxes, in original-image pixels (mapped back by the copy's
+``scale_factor``, :func:`rdet_models.rescale.rescale_rboxes`), are unflipped in the original image (horizontal: ``cx -> W - cx``, vertical:
 ``cy -> H - cy``, the angle mirrored; diagonal: both, the angle kept; ``rbox_geometry.flip_rboxes``,
 the geometry ``RRandomFlip`` flips with) and regularised to the model's angle version. Two merges:
 
@@ -41,6 +41,7 @@ import torch
 
 import rbox_geometry as rg
 from rdet_core.structures import Detections, ImageMeta
+from rdet_models.rescale import rescale_rboxes
 
 __all__ = [
     "MERGES",
@@ -314,10 +315,11 @@ def _nms_and_cap(
     metas: Sequence[ImageMeta],
     cfg: TTAConfig,
     rescale: bool,
+    version: str,
 ) -> Detections:
     """Candidates above ``cfg.score_thr`` -> class-wise rotated NMS at ``cfg.iou_thr`` -> the
-    ``cfg.max_per_img`` best, by descending score (``rescale=False``: times the first copy's
-    ``scale_factor``)."""
+    ``cfg.max_per_img`` best, by descending score (``rescale=False``: mapped into the first copy's
+    pixels by its ``scale_factor``, :func:`rdet_models.rescale.rescale_rboxes`)."""
     from rbox_ops import nms_rotated
 
     if cfg.score_thr is not None:
@@ -331,8 +333,7 @@ def _nms_and_cap(
             keep = keep[:max_per_img]
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     if not rescale:
-        factor = boxes.new_tensor(np.asarray(metas[0].scale_factor, np.float32))
-        boxes = torch.cat([boxes[:, :4] * factor, boxes[:, 4:]], dim=1)
+        boxes = rescale_rboxes(boxes, np.asarray(metas[0].scale_factor, np.float32), version, inverse=False)
     return Detections(boxes, scores, labels)
 
 
@@ -353,8 +354,9 @@ def merge_aug_detections(
         aug_dets: Per copy, its detections in original-image pixels (``rescale=True``).
         metas: Per copy, its ``ImageMeta`` (flip, flip direction, original shape).
         version: Angle version of the boxes (``cfg.version`` wins when set).
-        rescale: False: boxes in the first copy's pixels (times its ``scale_factor``), as
-            MMDetection's ``aug_test(..., rescale=False)``.
+        rescale: False: boxes in the first copy's pixels (mapped by its ``scale_factor``, through
+            the corners when it changes the aspect ratio), as MMDetection's
+            ``aug_test(..., rescale=False)``.
 
     Returns:
         ``Detections`` of the type (numpy or torch) of the inputs.
@@ -377,6 +379,7 @@ def merge_aug_detections(
         metas,
         cfg,
         rescale,
+        version,
     )
     return merged.numpy() if as_numpy else merged
 
@@ -427,7 +430,7 @@ def merge_aug_candidates(
         all_scores.append(best)
         all_labels.append(labels)
     return _nms_and_cap(
-        torch.cat(all_boxes), torch.cat(all_scores), torch.cat(all_labels), metas, cfg, rescale
+        torch.cat(all_boxes), torch.cat(all_scores), torch.cat(all_labels), metas, cfg, rescale, version
     )
 
 

@@ -3,6 +3,8 @@ on the pyramid level that fits the gt's size."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from rdet_models.assigners.assign_result import AssignResult
@@ -44,10 +46,12 @@ class ConvexAssigner:
     """
 
     def __init__(self, scale: float = 4, pos_num: int = 3) -> None:
-        if scale <= 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
-        if pos_num < 1:
-            raise ValueError(f"pos_num must be >= 1, got {pos_num}")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
+            raise ValueError(
+                f"ConvexAssigner: scale must be a positive finite number of pixels, got {scale!r}"
+            )
+        if isinstance(pos_num, bool) or not isinstance(pos_num, int) or pos_num < 1:
+            raise ValueError(f"ConvexAssigner: pos_num must be an int >= 1, got {pos_num!r}")
         self.scale, self.pos_num = scale, pos_num
 
     def assign(

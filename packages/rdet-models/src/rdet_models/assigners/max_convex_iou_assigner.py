@@ -38,10 +38,10 @@ class MaxConvexIoUAssigner(MaxIoUAssigner):
         ignore_wrt_candidates: bool = True,
         gpu_assign_thr: int = -1,
     ) -> None:
-        if ignore_iof_thr > 0:
+        if isinstance(ignore_iof_thr, bool) or ignore_iof_thr != -1:
             raise ValueError(
-                f"ignore_iof_thr={ignore_iof_thr}: MaxConvexIoUAssigner cannot ignore boxes "
-                "(convex_iou has no IoF); leave it -1"
+                f"MaxConvexIoUAssigner: ignore_iof_thr must be -1 (off), got {ignore_iof_thr!r}: it cannot "
+                "ignore boxes (convex_iou has no IoF)"
             )
         super().__init__(
             pos_iou_thr,

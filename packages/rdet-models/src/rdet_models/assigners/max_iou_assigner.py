@@ -2,12 +2,72 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 
 from rdet_models.assigners.assign_result import AssignResult
 from rdet_models.registry import BBOX_ASSIGNERS, IOU_CALCULATORS
 
-__all__ = ["MaxIoUAssigner"]
+__all__ = ["MaxIoUAssigner", "check_iou_thresholds"]
+
+
+def _iou(owner: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{owner}: {name} must be an IoU in [0, 1], got {value!r}")
+    return float(value)
+
+
+def check_iou_thresholds(
+    owner: str,
+    pos_iou_thr: Any,
+    neg_iou_thr: Any,
+    min_pos_iou: Any,
+    ignore_iof_thr: Any,
+) -> None:
+    """MMDetection's ``MaxIoUAssigner`` thresholds, checked (``owner`` names the assigner).
+
+    ``pos_iou_thr``, ``min_pos_iou``: IoUs in [0, 1] (above 1 no prior is ever positive by the
+    threshold). ``neg_iou_thr``: an IoU in [0, ``pos_iou_thr``] (a prior is negative when its best
+    IoU is below it), or a ``(low, high)`` pair with ``0 <= low < high <= pos_iou_thr`` (negative in
+    [low, high)): above ``pos_iou_thr`` the bands would overlap, an inverted or empty pair gives no
+    negatives. ``ignore_iof_thr``: -1 (off, MMDetection's value) or an IoF in (0, 1] (above 1
+    nothing is ever ignored; 0 and other negatives turn ignoring off unsaid).
+
+    Raises:
+        ValueError: naming the argument and the value.
+    """
+    pos = _iou(owner, "pos_iou_thr", pos_iou_thr)
+    _iou(owner, "min_pos_iou", min_pos_iou)
+    if isinstance(neg_iou_thr, (tuple, list)):
+        if len(neg_iou_thr) != 2:
+            raise ValueError(
+                f"{owner}: neg_iou_thr must be an IoU or a (low, high) pair, got {neg_iou_thr!r}"
+            )
+        low = _iou(owner, "neg_iou_thr[0] (low)", neg_iou_thr[0])
+        high = _iou(owner, "neg_iou_thr[1] (high)", neg_iou_thr[1])
+        if not low < high:
+            raise ValueError(
+                f"{owner}: neg_iou_thr (low, high) must have low < high (negatives have their best IoU "
+                f"in [low, high)), got {tuple(neg_iou_thr)!r}"
+            )
+    else:
+        high = _iou(owner, "neg_iou_thr", neg_iou_thr)
+    if high > pos:
+        raise ValueError(
+            f"{owner}: neg_iou_thr ({neg_iou_thr!r}) must not exceed pos_iou_thr ({pos_iou_thr!r}): a prior "
+            "would be negative and positive at once"
+        )
+    if (
+        isinstance(ignore_iof_thr, bool)
+        or not isinstance(ignore_iof_thr, (int, float))
+        or math.isnan(ignore_iof_thr)
+        or not (ignore_iof_thr == -1 or 0 < ignore_iof_thr <= 1)
+    ):
+        raise ValueError(
+            f"{owner}: ignore_iof_thr must be -1 (off) or an IoF in (0, 1], got {ignore_iof_thr!r}"
+        )
 
 
 @BBOX_ASSIGNERS.register_module()
@@ -19,6 +79,9 @@ class MaxIoUAssigner:
     priors it overlaps most when that IoU >= min_pos_iou (all of them if
     ``gt_max_assign_all``). Priors overlapping an ignored box by IoF > ignore_iof_thr are
     ignored (-1).
+
+    Raises:
+        ValueError: an impossible threshold, naming it (:func:`check_iou_thresholds`).
     """
 
     def __init__(
@@ -33,6 +96,7 @@ class MaxIoUAssigner:
         gpu_assign_thr: int = -1,
         iou_calculator: dict = dict(type="BboxOverlaps2D"),  # noqa: B006 - never mutated
     ) -> None:
+        check_iou_thresholds(type(self).__name__, pos_iou_thr, neg_iou_thr, min_pos_iou, ignore_iof_thr)
         self.pos_iou_thr, self.neg_iou_thr, self.min_pos_iou = pos_iou_thr, neg_iou_thr, min_pos_iou
         self.gt_max_assign_all, self.ignore_iof_thr = gt_max_assign_all, ignore_iof_thr
         self.ignore_wrt_candidates, self.gpu_assign_thr = ignore_wrt_candidates, gpu_assign_thr

@@ -38,8 +38,8 @@ class SASAssigner:
     per_level = True
 
     def __init__(self, topk: int) -> None:
-        if topk < 1:
-            raise ValueError(f"topk must be >= 1, got {topk}")
+        if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+            raise ValueError(f"SASAssigner: topk must be a positive int, got {topk!r}")
         self.topk = topk
 
     def assign(

@@ -23,6 +23,7 @@ from rdet_models.init import BaseModule
 from rdet_models.layers import conv_tower
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
+from rdet_models.rescale import rescale_rboxes
 from rdet_models.targets import PointTargets
 from rdet_models.utils import multi_apply, to_config
 
@@ -219,8 +220,8 @@ class RotatedAnchorFreeHead(DenseHeadAdapters, BaseModule):
         """Concatenate the levels, rescale, add the background column, NMS (``score_factors``
         multiply the scores after the threshold, as MMRotate)."""
         bboxes = torch.cat(mlvl_bboxes)
-        if rescale:  # the angle is not rescaled
-            bboxes[..., :4] = bboxes[..., :4] / bboxes.new_tensor(scale_factor)
+        if rescale:  # to the original image (an anisotropic resize through the corners)
+            bboxes = rescale_rboxes(bboxes, scale_factor, self)
         scores = torch.cat(mlvl_scores)
         if self.use_sigmoid_cls:
             scores = torch.cat([scores, scores.new_zeros(scores.shape[0], 1)], dim=1)

@@ -24,6 +24,7 @@ from rdet_models.init import BaseModule
 from rdet_models.mmdet_compat import as_metas
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
+from rdet_models.rescale import rescale_rboxes
 from rdet_models.samplers import SamplingResult
 from rdet_models.targets import AnchorTargets, ImageAnchorTargets, LevelTargets
 from rdet_models.utils import multi_apply, to_config
@@ -459,8 +460,8 @@ class RotatedAnchorHead(DenseHeadAdapters, BaseModule):
         with_nms: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         bboxes = torch.cat(mlvl_bboxes)
-        if rescale:  # the angle is not rescaled
-            bboxes[:, :4] = bboxes[:, :4] / bboxes.new_tensor(scale_factor)
+        if rescale:  # to the original image (an anisotropic resize through the corners)
+            bboxes = rescale_rboxes(bboxes, scale_factor, self)
         scores = torch.cat(mlvl_scores)
         if self.use_sigmoid_cls:
             scores = torch.cat([scores, scores.new_zeros(scores.shape[0], 1)], dim=1)

@@ -42,6 +42,7 @@ from rdet_models.init import BaseModule
 from rdet_models.layers import conv_tower
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
+from rdet_models.rescale import rescale_rboxes
 from rdet_models.targets import AnchorTargets, ImageAnchorTargets, LevelTargets
 from rdet_models.utils import to_config
 
@@ -583,8 +584,8 @@ class RotatedRepPointsHead(DenseHeadAdapters, BaseModule):
                 mlvl_bboxes.append(bboxes)
                 mlvl_scores.append(scores)
             bboxes, scores = torch.cat(mlvl_bboxes), torch.cat(mlvl_scores)
-            if rescale:  # the angle is not rescaled
-                bboxes[..., :4] = bboxes[..., :4] / bboxes.new_tensor(meta.scale_factor)
+            if rescale:  # to the original image (an anisotropic resize through the corners)
+                bboxes = rescale_rboxes(bboxes, meta.scale_factor, self.version)
             if self.use_sigmoid_cls:
                 scores = torch.cat([scores, scores.new_zeros(scores.shape[0], 1)], dim=1)
             if with_nms:

@@ -22,6 +22,7 @@ from rdet_models.heads.rotated_anchor_head import RotatedAnchorHead
 from rdet_models.heads.topk import needs_topk
 from rdet_models.mmdet_compat import as_metas, gts_from_lists
 from rdet_models.registry import MODELS
+from rdet_models.rescale import rescale_rboxes
 from rdet_models.utils import to_config
 
 __all__ = ["OrientedRPNHead", "RotatedRPNHead"]
@@ -195,7 +196,7 @@ class RotatedRPNHead(RotatedAnchorHead):
         for meta, props in zip(as_metas(metas), self.proposals_by_feat(outs, metas, cfg)):
             boxes, scores = self._proposal_boxes(props), props[:, -1]
             if rescale:
-                boxes = torch.cat([boxes[:, :4] / boxes.new_tensor(meta.scale_factor), boxes[:, 4:]], dim=1)
+                boxes = rescale_rboxes(boxes, meta.scale_factor, self.version)
             out.append(Detections(boxes, scores, scores.new_zeros(scores.shape, dtype=torch.long)))
         return out
 

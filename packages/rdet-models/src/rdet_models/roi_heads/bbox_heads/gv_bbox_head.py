@@ -18,6 +18,7 @@ from rbox_geometry import hbb2obb, obb2xyxy
 from rdet_models.builder import build_bbox_coder, build_loss
 from rdet_models.mmdet_compat import detections_as_pairs
 from rdet_models.registry import MODELS
+from rdet_models.rescale import rescale_rboxes
 from rdet_models.roi_heads.bbox_heads.rotated_bbox_head import RotatedBBoxHead, build_linear_layer
 from rdet_models.targets import RoITargets
 
@@ -237,7 +238,7 @@ class GVBBoxHead(RotatedBBoxHead):
         if horizontal.any():
             rbboxes[horizontal] = hbb2obb(bboxes[horizontal], self.version).to(rbboxes.dtype)
         if rescale and n > 0:
-            rbboxes[..., :4] = rbboxes[..., :4] / rbboxes.new_tensor(scale_factor)
+            rbboxes = rescale_rboxes(rbboxes, scale_factor, self.version)
         return rbboxes.view(n, -1), scores
 
     # MMRotate's GVBBoxHead.get_bboxes takes the four outputs, not the base's two

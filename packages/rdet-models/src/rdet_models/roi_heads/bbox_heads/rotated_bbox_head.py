@@ -21,6 +21,7 @@ from rdet_models.losses.accuracy import accuracy
 from rdet_models.mmdet_compat import as_metas, detections_as_pairs
 from rdet_models.postprocess import multiclass_nms_rotated
 from rdet_models.registry import MODELS
+from rdet_models.rescale import rescale_rboxes
 from rdet_models.samplers import SamplingResult
 from rdet_models.targets import RoITargets
 from rdet_models.utils import to_config
@@ -316,9 +317,8 @@ class RotatedBBoxHead(BaseModule):
             raise ValueError(f"{type(self).__name__} needs box predictions (with_reg=True) to decode")
         bboxes = self.bbox_coder.decode(rois[..., 1:], bbox_pred.float(), max_shape=img_shape)
         if rescale and bboxes.size(0) > 0:
-            bboxes = bboxes.view(bboxes.size(0), -1, 5).clone()
-            bboxes[..., :4] = bboxes[..., :4] / bboxes.new_tensor(scale_factor)
-            bboxes = bboxes.view(bboxes.size(0), -1)
+            n = bboxes.size(0)
+            bboxes = rescale_rboxes(bboxes.view(n, -1, 5), scale_factor, self).view(n, -1)
         return bboxes, scores
 
     def predict_rois(
