@@ -122,7 +122,12 @@ def test_export_command_and_its_errors(golden_case, tmp_path: Path) -> None:  # 
 
     model = OnnxDetector(out)
     assert model.input_shape == (96, 96) and model.spec["pipeline"]["img_scale"] == [96, 96]
-    assert model.spec["postprocess"] == {"score_thr": 0.005, "iou_thr": 0.1, "max_per_img": 100}
+    assert model.spec["postprocess"] == {
+        "score_thr": 0.005,
+        "iou_thr": 0.1,
+        "max_per_img": 100,
+        "angle_version": "le90",
+    }
     assert len(model.CLASSES) == 15
     # a flip test-time augmentation has no exported form: a one-line error naming it
     bad = [*args, "--cfg-options", *options, "data.test.pipeline.1.flip=True"]

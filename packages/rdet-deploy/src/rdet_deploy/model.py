@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from rbox_geometry import obb2poly, poly2obb_np
 from rdet_core.structures import Detections, detections_to_result
 from rdet_deploy.postprocess import multiclass_nms_rotated
 from rdet_deploy.preprocess import Prepared, load_image, prepare
@@ -42,6 +43,39 @@ def _check_providers(providers: Sequence[str] | None, available: Sequence[str]) 
                 f"available here: {list(available)}"
             )
     return providers
+
+
+#: scale factors equal to this relative tolerance count as isotropic (rdet_models.rescale's rule)
+ISOTROPIC_RTOL = 2e-3
+
+
+def unscale_boxes(
+    boxes: np.ndarray, scale_factor: np.ndarray, version: str | None, keep_ratio: bool = True
+) -> np.ndarray:
+    """Rotated boxes (N, 5 + k) from the resized image to the original one, as rdet-models'
+    ``rescale_rboxes``: isotropic factors divide (cx, cy, w, h), the angle unchanged; anisotropic
+    ones map the 4 corners by (1 / sx, 1 / sy) and take the rectangle in the model's angle
+    ``version`` (what ``RResize(keep_ratio=False)`` does to training boxes). Metadata exported
+    before it named the version: a ``keep_ratio`` resize (anisotropic only by rounding) divides.
+
+    Raises:
+        ValueError: a ``keep_ratio=False`` resize with different factors and no angle version.
+    """
+    sx, sy = float(scale_factor[0]), float(scale_factor[1])
+    out = boxes.astype(np.float32, copy=True)
+    if abs(sx - sy) <= ISOTROPIC_RTOL * max(sx, sy) or (version is None and keep_ratio):
+        out[:, :4] /= np.asarray([sx, sy, sx, sy], np.float32)
+        return out
+    if version is None:
+        raise ValueError(
+            "the image was resized by different factors in x and y (keep_ratio=False) and the model's "
+            "metadata names no angle version to map its boxes back: export it again with this rdet"
+        )
+    if len(out) == 0:
+        return out
+    polys = obb2poly(boxes[:, :5].astype(np.float64), version).reshape(-1, 4, 2) / np.asarray([sx, sy])
+    out[:, :5] = poly2obb_np(polys.reshape(-1, 8), version, min_side=0).astype(np.float32)
+    return out
 
 
 class OnnxDetector:
@@ -204,8 +238,9 @@ class OnnxDetector:
         post = self.spec["postprocess"]
         results = []
         for p, (boxes, scores, factors) in zip(prepared, self._run(prepared)):
-            boxes = boxes.copy()
-            boxes[:, :4] /= p.scale_factor  # the angle is not rescaled
+            boxes = unscale_boxes(
+                boxes, p.scale_factor, post.get("angle_version"), self.spec["pipeline"]["keep_ratio"]
+            )
             b, s, labels = multiclass_nms_rotated(
                 boxes, scores, factors, post["score_thr"], post["iou_thr"], post["max_per_img"]
             )

@@ -40,7 +40,8 @@ def load_weights(model: nn.Module, path: str | Path, logger: logging.Logger | No
     with warnings.catch_warnings():  # reported in the log below, with the counts
         warnings.simplefilter("ignore")
         report = load_state_dict(unwrap(model), state, strict=False, source=str(path))
-    (logger or logging.getLogger("rdet")).info(f"load_from {path}: {report.summary()}")
+    log = logger or logging.getLogger("rdet")
+    (log.warning if report.mostly_unloaded else log.info)(f"load_from {path}: {report.summary()}")
     return checkpoint
 
 

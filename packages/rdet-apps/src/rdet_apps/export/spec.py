@@ -122,10 +122,14 @@ def _nms_settings(model: Any) -> dict[str, Any]:
     thr = nms.get("iou_thr", nms.get("iou_threshold"))
     if thr is None or cfg.get("score_thr") is None:
         raise UnsupportedPipelineError(f"model.test_cfg needs score_thr and nms.iou_thr, got {dict(cfg)}")
+    from rdet_models.tta import model_angle_version
+
     return {
         "score_thr": float(cfg["score_thr"]),
         "iou_thr": float(thr),
         "max_per_img": int(cfg.get("max_per_img", -1)),
+        # the boxes' angle version: mapping them back after an anisotropic resize needs it
+        "angle_version": model_angle_version(model),
     }
 
 
