@@ -129,6 +129,9 @@ def test_overriding_an_interpolated_variable_is_an_error_naming_the_keys(cfg, ca
     check_cfg_options(cfg, {"model.bbox_head.bbox_coder.angle_range": "oc", "seed": 3, "new_name": 1})
     assert main(["print-config", str(CONFIG), "--cfg-options", "angle_version=oc"]) == 1
     assert "angle_version is a variable of the config file" in capsys.readouterr().err
+    # flags and -1/0/1 equal unrelated keys by chance (True == 1): a plugin's variables stay settable
+    cfg["my_plugin_flag"], cfg["my_plugin_level"] = True, 1
+    check_cfg_options(cfg, {"my_plugin_flag": False, "my_plugin_level": 2})
     with pytest.raises(ConfigKeyError, match=r"img_size is a variable of the config file"):
         from rdet_apps.apis import init_detector
 

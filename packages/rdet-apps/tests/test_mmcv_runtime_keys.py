@@ -371,10 +371,9 @@ def _ema_reference(momenta, runner_cls=Lin, epochs=2):
 def test_ema_hook_is_mmcvs_and_its_checkpoints_hold_the_averages(tmp_path):
     """MMCV's EMAHook: ema_<name> buffers, momentum min(m**interval, (1+it)/(warm_up+it)) at
     it % interval == 0; after each epoch the model holds the averages (the checkpoint too) and
-    ema_* the trained weights."""
-    runner = _run(
-        tmp_path, custom_hooks=[dict(type="EMAHook", momentum=0.3, interval=2, warm_up=4, priority=49)]
-    )
+    ema_* the trained weights. Without a priority in the config the hook runs at 49, before the
+    CheckpointHook; at MMCV's default NORMAL the checkpoint was saved before the swap."""
+    runner = _run(tmp_path, custom_hooks=[dict(type="EMAHook", momentum=0.3, interval=2, warm_up=4)])
     weights, ema = _ema_reference(lambda it: min(0.3**2, (1 + it) / (4 + it)) if it % 2 == 0 else None)
     model = runner.raw_model
     torch.testing.assert_close(model.lin.weight, ema["lin.weight"])  # swapped after the last epoch
@@ -382,6 +381,10 @@ def test_ema_hook_is_mmcvs_and_its_checkpoints_hold_the_averages(tmp_path):
     saved = torch.load(tmp_path / "epoch_2.pth", weights_only=True)["state_dict"]
     assert set(saved) == {"lin.weight", "lin.bias", "ema_lin_weight", "ema_lin_bias"}
     torch.testing.assert_close(saved["lin.weight"], ema["lin.weight"])
+    normal = dict(type="EMAHook", momentum=0.3, interval=2, warm_up=4, priority="NORMAL")
+    _run(tmp_path / "normal", custom_hooks=[normal])  # MMCV's order, when asked for
+    saved = torch.load(tmp_path / "normal" / "epoch_2.pth", weights_only=True)["state_dict"]
+    torch.testing.assert_close(saved["lin.weight"], weights["lin.weight"])
 
 
 def test_resuming_with_an_ema_hook_continues_the_averages(tmp_path):

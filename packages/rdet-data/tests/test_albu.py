@@ -381,7 +381,10 @@ def test_ignored_boxes_move_too(albu):
 
 def test_a_geometric_albu_marks_the_results(albu):
     pipeline = Compose(
-        [dict(type="Albu", transforms=[dict(type="HorizontalFlip", p=1.0)]), dict(type="LoadAnnotations")]
+        [
+            dict(type="Albu", transforms=[dict(type="HorizontalFlip", p=1.0)], version="le90"),
+            dict(type="LoadAnnotations"),
+        ]
     )
     r = sample()
     del r["gt_bboxes"], r["gt_labels"]
@@ -396,16 +399,16 @@ def test_a_geometric_albu_marks_the_results(albu):
 
 def test_a_transform_without_keypoints_is_an_error_naming_it(albu):
     with pytest.raises(ValueError, match="Albu: MaskShuffle cannot move keypoints"):
-        Albu([dict(type="MaskShuffle", p=1.0)])(sample())
+        Albu([dict(type="MaskShuffle", p=1.0)], version="le90")(sample())
     with pytest.raises(
         NotImplementedError, match="Albu: .*not implemented in class CoarseWarp.*corner keypoints"
     ):
-        Albu([dict(type="CoarseWarp", p=1.0)])(sample())
+        Albu([dict(type="CoarseWarp", p=1.0)], version="le90")(sample())
     # without boxes there is nothing to leave behind
     r = sample()
     r["bbox_fields"] = []
     del r["gt_bboxes"]
-    assert Albu([dict(type="MaskShuffle", p=1.0)])(r)["img"].shape == (300, 400, 3)
+    assert Albu([dict(type="MaskShuffle", p=1.0)], version="le90")(r)["img"].shape == (300, 400, 3)
 
 
 # -- arguments ------------------------------------------------------------------------------------
@@ -509,3 +512,10 @@ def test_boxes_stay_rectangles_of_the_right_size(albu):
         rg.regularize(np.concatenate([new[:, :4], old[:, 4:5] - math.radians(20)], 1), "le90")
     )
     np.testing.assert_allclose(turned, new, atol=1e-4)
+
+
+def test_a_geometric_albu_needs_the_angle_version(albu):
+    """Its default used to be 'oc': in a le90 pipeline the moved boxes came back as 'oc' boxes."""
+    with pytest.raises(ValueError, match=r"Albu: HorizontalFlip move\(s\) the boxes.*give version="):
+        Albu([dict(type="HorizontalFlip", p=1.0)])
+    Albu([dict(type="ChannelShuffle", p=1.0)])  # photometric only: no version needed

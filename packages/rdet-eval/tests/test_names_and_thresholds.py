@@ -136,8 +136,8 @@ def test_submission_refuses_a_class_given_twice(tmp_path):
 @pytest.mark.parametrize(
     ("name", "what", "dota"),
     [
-        ("small vehicle", "whitespace", "small-vehicle"),  # DOTA8's YAML
         ("large\tvehicle", "whitespace", "large-vehicle"),
+        (" small vehicle", "whitespace", "small-vehicle"),
         ("plane/jet", "a path separator", "plane-jet"),
         ("plane\\jet", "a path separator", "plane-jet"),
     ],
@@ -155,6 +155,14 @@ def test_submission_refuses_class_names_that_cannot_name_a_file(tmp_path, name, 
         write_submission(tmp_path / "sub", ["P1"], [d], ["", "plane"])
     with pytest.raises(TypeError, match=r"class_names\[1\] must be a class name \(str\), got int 3"):
         write_submission(tmp_path / "sub", ["P1"], [d], ["plane", 3])
+
+
+def test_submission_takes_class_names_with_inner_spaces(tmp_path):
+    """FAIR1M's ``Small Car``, DOTA8's ``small vehicle``: MMRotate writes ``Task1_Small Car.txt``
+    (the class is only in the file name), and so does rdet."""
+    files = write_submission(tmp_path / "sub", ["P1"], [[BOX, np.zeros((0, 6))]], ["Small Car", "plane"])
+    assert [f.name for f in files] == ["Task1_Small Car.txt", "Task1_plane.txt"]
+    assert read_task1(files[0]).images == ["P1"]
 
 
 def test_submission_takes_every_dota_class_name(tmp_path):

@@ -66,6 +66,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _interpolable(value: Any) -> bool:
+    """A value whose copies in other keys are unlikely to be chance: a string of 4 or more
+    characters (``'le90'``, a path), a number other than -1, 0 and 1 (``img_size = 1024``,
+    ``num_classes = 15``), a non-empty dict or list (``img_norm_cfg``, a pipeline). Booleans,
+    None, -1 / 0 / 1 and short strings match unrelated keys (flags, defaults) by chance."""
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, str):
+        return len(value) >= 4
+    if isinstance(value, (int, float)):
+        return value not in (-1, 0, 1)
+    return isinstance(value, (dict, list, tuple)) and len(value) > 0
+
+
 def _used_at(value: Any, node: Any, path: str, found: list[str]) -> None:
     """The paths under ``node`` whose value is ``value`` (a string: or contains it, as
     ``data_root + 'train/'``; a dict: or holds all its items, as ``dict(type='Normalize',
@@ -110,6 +124,8 @@ def check_cfg_options(cfg: Mapping[str, Any], options: Mapping[str, Any]) -> Non
         if name in RUNTIME_KEYS or name not in cfg or name.startswith("_"):
             continue
         value = _plain(cfg[name])
+        if not _interpolable(value):  # True, 1, None ... equal unrelated leaves: nothing to tell
+            continue
         found: list[str] = []
         for section in sorted(RUNTIME_KEYS):
             if section in cfg and cfg[section] is not None:

@@ -86,24 +86,25 @@ def check_unique(values: Sequence[object], name: str, why: str = "") -> None:
         raise ValueError(f"{name} repeats {shown}{more}: give each once{why}")
 
 
-_NOT_IN_FILE_NAMES = re.compile(r"[\s/\\\x00-\x1f\x7f]")
+_NOT_IN_FILE_NAMES = re.compile(r"[\t\n\r\f\v/\\\x00-\x1f\x7f]")
 _SEPARATORS = re.compile(r"[\s/\\]+")
 
 
 def check_task1_class_names(class_names: Sequence[object], name: str = "class_names") -> list[str]:
-    """Class names as they go into ``Task1_<class>.txt``: strings, non-empty, each once,
-    without whitespace, path separators or control characters.
+    """Class names as they go into ``Task1_<class>.txt``: strings, non-empty, each once, without
+    path separators, control characters (tabs, newlines) or leading / trailing whitespace.
 
     The DOTA devkit and server look for a class's results in ``Task1_`` + the class name +
-    ``.txt`` (``detpath.format(classname)``); DOTA's own names (``small-vehicle``,
-    ``container-crane``) join words with ``-``. ``small vehicle`` (DOTA8's YAML) gives a file
-    name with a space that the consumers misparse, ``a/b`` a path into a folder that does
-    not exist.
+    ``.txt`` (``detpath.format(classname)``); a name with inner spaces (``Small Car``, as
+    FAIR1M's and DOTA8's YAML have) makes a file name that works as MMRotate writes it (the
+    class is not written inside the lines). ``a/b`` would be a path into a folder that does not
+    exist.
 
     Raises:
         TypeError: A name that is not a string (naming ``class_names[k]``).
-        ValueError: An empty name, one with whitespace, ``/``, ``\\`` or a control character
-            (naming it, its position and, for whitespace, DOTA's spelling), a repeated name.
+        ValueError: An empty name, one with ``/``, ``\\``, a tab, newline or other control
+            character, or surrounding whitespace (naming it, its position and DOTA's spelling
+            with '-'), a repeated name.
     """
     names = list(class_names)
     for k, c in enumerate(names):
@@ -111,9 +112,9 @@ def check_task1_class_names(class_names: Sequence[object], name: str = "class_na
             raise TypeError(f"{name}[{k}] must be a class name (str), got {type(c).__name__} {c!r}")
         if not c:
             raise ValueError(f"{name}[{k}] is empty: a class needs a name for its Task1_<class>.txt file")
-        bad = _NOT_IN_FILE_NAMES.search(c)
-        if bad and (bad.group().isspace() or bad.group() in "/\\"):
-            what = "whitespace" if bad.group().isspace() else "a path separator"
+        bad = _NOT_IN_FILE_NAMES.search(c) or (re.match(r"\s|.*\s$", c) if c != c.strip() else None)
+        if bad and (bad.group()[-1:].isspace() or bad.group() in "/\\"):
+            what = "whitespace" if bad.group()[-1:].isspace() else "a path separator"
             dota = _SEPARATORS.sub("-", c.strip())
             raise ValueError(
                 f"{name}[{k}] {c!r} holds {what} ({bad.group()!r}) and cannot name a Task1_<class>.txt "

@@ -144,9 +144,12 @@ def build_runner(
         )
     for hook_cfg in custom:
         hook_cfg = dict(hook_cfg)
-        priority = hook_cfg.pop("priority", "NORMAL")
+        priority = hook_cfg.pop("priority", None)
         hook = HOOKS.build(hook_cfg)
-        runner.register_hook(hook, priority)
+        # MMCV's default is NORMAL; a hook may declare its own (the EMA hooks: before checkpoints)
+        runner.register_hook(
+            hook, getattr(hook, "default_priority", "NORMAL") if priority is None else priority
+        )
         if getattr(hook, "resume_from", None):  # MMCV's EMAHook resumes in before_run, after the config's
             resume_from = hook.resume_from
     if resume_from:

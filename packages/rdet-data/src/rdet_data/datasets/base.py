@@ -137,6 +137,8 @@ class RotatedDataset(Dataset):
     """
 
     CLASSES: tuple[str, ...] | None = None
+    #: the extension chosen when a stem has images of several (None: that is an error)
+    PREFERRED_IMAGE_SUFFIX: str | None = None
     PALETTE = None
     scorer: Callable[..., Any] | None = None
     outside_margin: float = OUTSIDE_MARGIN  # corners may lie this many image sizes outside
@@ -416,8 +418,10 @@ class RotatedDataset(Dataset):
         """``{stem: file name}`` of the images in ``img_prefix`` (one directory listing).
 
         With ``img_suffix`` only ``<stem>.<img_suffix>`` files count. Without it, any image
-        extension; a stem with several image files is kept ambiguous: looking it up raises a
-        ``ValueError`` naming them (the listing order must not choose a sample's image).
+        extension; a stem with several image files takes the dataset's
+        ``PREFERRED_IMAGE_SUFFIX`` one if there is one (DOTA: ``png``, the only one MMRotate
+        reads), else it is kept ambiguous: looking it up raises a ``ValueError`` naming them (the
+        listing order must not choose a sample's image).
         """
         found: dict[str, list[str]] = {}
         if self.img_prefix and osp.isdir(self.img_prefix):
@@ -428,6 +432,11 @@ class RotatedDataset(Dataset):
                         found.setdefault(stem, []).append(name)
                 elif ext.lower() in IMAGE_EXTENSIONS:
                     found.setdefault(stem, []).append(name)
+        preferred = self.PREFERRED_IMAGE_SUFFIX
+        if preferred and self.img_suffix is None:  # MMRotate's DOTADataset reads <stem>.png
+            for stem, names in found.items():
+                if len(names) > 1 and f"{stem}.{preferred}" in names:
+                    found[stem] = [f"{stem}.{preferred}"]
         return ImageNames(found, f"{type(self).__name__}: img_prefix {self.img_prefix!r}")
 
     def _default_image(self, stem: str, suffix: str) -> str:

@@ -54,6 +54,7 @@ class DOTADataset(RotatedDataset):
     """
 
     CLASSES = DOTA_V1_CLASSES
+    PREFERRED_IMAGE_SUFFIX = "png"  # MMRotate 0.3.4 reads <stem>.png; another extension beside it is not used
 
     def __init__(
         self, ann_file: str, pipeline: Any = None, version: str = "oc", difficulty: int = 100, **kwargs: Any

@@ -71,7 +71,8 @@ class Albu:
         skip_img_without_anno: Return None (the dataset draws another image) when no
             ``gt_bboxes`` are left.
         version: Angle version of the boxes (rdet's addition: a box moved by a geometric
-            transform is rebuilt in it).
+            transform is rebuilt in it). Required when a transform is geometric: the config's
+            ``angle_version``, as the other transforms take it.
 
     Rotated boxes (MMDetection's ``Albu`` knows only horizontal ones):
 
@@ -119,14 +120,15 @@ class Albu:
         keymap: Mapping[str, str] | None = None,
         update_pad_shape: bool = False,
         skip_img_without_anno: bool = False,
-        version: str = "oc",
+        version: str | None = None,
     ):
         check_bool("Albu", "update_pad_shape", update_pad_shape)
         check_bool("Albu", "skip_img_without_anno", skip_img_without_anno)
         _import_albumentations()
         if not isinstance(transforms, (list, tuple)):
             raise ValueError(f"Albu: transforms must be a list of albumentations configs, got {transforms!r}")
-        rg.angles.check_version(version)
+        if version is not None:
+            rg.angles.check_version(version)
         self.transforms = copy.deepcopy(list(transforms))  # MMDetection's: the builder pops keys
         self.bbox_params = self._check_bbox_params(bbox_params)
         self.min_visibility = float(self.bbox_params.get("min_visibility", 0.0))
@@ -146,6 +148,12 @@ class Albu:
             leaf for leaf in self._leaves if not isinstance(leaf, self._albu.ImageOnlyTransform)
         ]
         self._augs: dict[tuple[str, ...], Any] = {}  # extra image fields -> Compose
+        if self.geometric and version is None:
+            names = ", ".join(sorted({type(leaf).__name__ for leaf in self.geometric}))
+            raise ValueError(
+                f"Albu: {names} move(s) the boxes, which are rebuilt in an angle version: give "
+                "version= (the pipeline's angle_version, e.g. version=angle_version)"
+            )
 
     # -- build ------------------------------------------------------------------------------------
 

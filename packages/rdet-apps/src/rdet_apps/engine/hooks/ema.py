@@ -5,8 +5,9 @@ As in MMCV, the averages live in the model as buffers named ``ema_<name with '.'
 '_'>`` (``ema_backbone_conv1_weight``), so checkpoints carry them, and in epoch-based training the
 weights and the averages swap places at the end of each epoch (the evaluation and a checkpoint
 saved then see the averages; ``ema_*`` then holds the trained weights) and back at the start of
-the next. So a checkpoint saved at an epoch's end, by MMCV or by rdet, holds the averaged weights
-under the model's own names, and ``rdet test`` / ``init_detector`` load those, leaving the
+the next. The hooks run at priority 49 unless the config gives one (MMDetection's YOLOX configs
+set 49; MMCV's default NORMAL would save the epoch's checkpoint before the swap), so a checkpoint
+saved at an epoch's end holds the averaged weights under the model's own names, and ``rdet test`` / ``init_detector`` load those, leaving the
 ``ema_*`` buffers aside (MMCV's non-strict load ignores them the same way). Iteration-based runs
 never swap, as MMCV's ``IterBasedRunner`` (which calls no ``before_train_epoch``) never does.
 
@@ -97,6 +98,12 @@ class _EMA(Hook):
     """What MMCV's ``EMAHook`` and MMDetection's ``BaseEMAHook`` share: the buffers, their
     registration, the swaps. Subclasses say which entries are averaged (``_tracked``), when, and
     with which momentum (``after_train_iter``)."""
+
+    #: a custom hook's priority when its config gives none. MMCV's NORMAL would run the swap after
+    #: the CheckpointHook (NORMAL, registered first), so the epoch's checkpoint would hold the
+    #: trained weights while the evaluation scored the averages; 49 (what MMDetection's YOLOX
+    #: configs set) swaps first, so the checkpoint holds what was evaluated.
+    default_priority = 49
 
     def __init__(self, momentum: float, interval: int, resume_from: str | None) -> None:
         self.interval = interval
