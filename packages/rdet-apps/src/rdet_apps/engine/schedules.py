@@ -50,6 +50,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rdet_apps.cfg_options import ConfigKeyError  # a KeyError, the config checks' own
+
 __all__ = [
     "LR_POLICIES",
     "MOMENTUM_POLICIES",
@@ -450,8 +452,6 @@ class Schedule:
 
 
 def _key_error(section: str, key: Any, policy: str, kind: str, allowed: Sequence[str]) -> Exception:
-    from rdet_apps.engine.config_checks import ConfigKeyError  # a KeyError; imported late (no cycle)
-
     close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
     hint = f" (did you mean {section}.{close[0]}?)" if close else ""
     return ConfigKeyError(
