@@ -258,3 +258,15 @@ def test_txt_writes_class_names_with_spaces_hyphenated(demo: dict, tmp_path: Pat
     lines = (out / "a.txt").read_text().splitlines()
     assert lines and all(len(line.split()) == 10 for line in lines)
     assert {line.split()[8] for line in lines} <= {"plane", "small-vehicle", "storage-tank"}
+
+
+def test_infer_refuses_a_16_bit_image_unless_asked_to_scale_it(demo: dict, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A 12-bit SAR image used to come out 0..15 (OpenCV's / MMCV's silent division by 256)."""
+    sar = tmp_path / "sar.png"
+    cv2.imwrite(str(sar), np.random.default_rng(1).integers(0, 4096, (96, 96), np.uint16))
+    assert main(_infer(demo, str(sar), "--out-dir", str(tmp_path / "a"))) == 1
+    err = capsys.readouterr().err
+    assert "sar.png" in err and "uint16" in err, err
+    out = tmp_path / "b"
+    assert main(_infer(demo, str(sar), "--out-dir", str(out), "--high-bit-depth", "scale")) == 0
+    assert (out / "sar.txt").exists() or any(out.iterdir())

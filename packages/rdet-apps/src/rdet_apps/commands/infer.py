@@ -78,6 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "random ones (image_demo's --palette)",
     )
     parser.add_argument(
+        "--high-bit-depth",
+        choices=("error", "scale"),
+        default="error",
+        help="images of more than 8 bits (16-bit SAR PNG / TIFF): refuse them (default), or scale "
+        "them to 8 bits as OpenCV / MMCV do (value / 256 for 16 bits)",
+    )
+    parser.add_argument(
         "--out-format",
         choices=("txt", "json"),
         default="txt",
@@ -368,7 +375,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{path.name}: {frames} frames -> {video_out.name}, {lines_out.name}")
             continue
         try:  # rdet-data's reader, as inference_detector: a truncated file is refused, not grey-filled
-            img = imread(str(path))
+            img = imread(str(path), high_bit_depth=args.high_bit_depth)
         except FileNotFoundError as e:  # one bad file does not stop a folder; counted, exit status 1
             unreadable.append(str(path))
             print(f"{e}; skipped", file=sys.stderr)
