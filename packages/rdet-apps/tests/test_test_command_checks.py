@@ -127,3 +127,32 @@ def test_a_checkpoint_of_other_classes_is_not_scored_against_the_test_set(
     torch.save({"state_dict": model.state_dict(), "meta": {"CLASSES": sorted(swapped)}}, tmp_path / "ok.pth")
     ok = ["test", str(CONFIG), str(tmp_path / "ok.pth"), "--eval", "mAP", "--device", "cpu", *options]
     assert main(ok) == 0, capsys.readouterr().err
+
+
+def test_the_configs_evaluation_arguments_reach_eval(
+    options: list[str], tmp_path: Path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """MMRotate's tools/test.py evaluates with the config's ``evaluation`` arguments (iou_thr,
+    scale_ranges ...), ``--eval-options`` over them; rdet test used to leave them out: an
+    ``evaluation=dict(iou_thr=0.75)`` config scored at 0.5."""
+    err = _fails(
+        ["--eval", "mAP", *options, "evaluation.iou_thr=50"], capsys
+    )  # options ends in --cfg-options
+    assert "evaluation.iou_thr must be a number in (0, 1]" in err, err
+    err = _fails(["--eval", "mAP", *options, "evaluation.iou_thrs=0.5"], capsys)
+    assert "evaluation.iou_thrs: not an argument of DOTADataset.evaluate" in err, err
+
+    import torch
+
+    import rdet_apps.apis.test as api_test
+    from rdet_apps.apis import init_detector
+
+    torch.save({"state_dict": init_detector(CONFIG).state_dict()}, tmp_path / "w.pth")
+    seen: list[dict] = []
+    monkeypatch.setattr(api_test, "evaluate_results", lambda ds, res, cfg: seen.append(cfg) or {"mAP": 0.0})
+    run = ["test", str(CONFIG), str(tmp_path / "w.pth"), "--eval", "mAP", "--device", "cpu"]
+    cfg = ["evaluation.iou_thr=0.75", "evaluation.save_best=mAP", "evaluation.nproc=1"]
+    assert main([*run, *options, *cfg]) == 0
+    assert seen[-1] == {"iou_thr": 0.75, "nproc": 1, "metric": "mAP"}  # the hook's save_best left out
+    assert main([*run, "--eval-options", "iou_thr=0.6", *options, *cfg]) == 0
+    assert seen[-1]["iou_thr"] == 0.6

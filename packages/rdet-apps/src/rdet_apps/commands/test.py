@@ -201,6 +201,34 @@ def check_classes(
         )
 
 
+def config_evaluate_args(cfg: Any, dataset: Any) -> dict[str, Any]:
+    """The config's ``evaluation`` arguments that go to ``dataset.evaluate`` with ``--eval``
+    (MMRotate's tools/test.py: ``iou_thr``, ``scale_ranges``, ``nproc`` ...), without the hook's
+    own keys and ``metric`` (``--eval`` names it); ``--eval-options`` override them.
+
+    Raises:
+        KeyError / ValueError: a key ``dataset.evaluate`` does not take, or a bad value, named
+            as ``evaluation.<key>`` (before inference).
+    """
+    import inspect
+
+    from rdet_apps.engine.config_checks import EVAL_HOOK_KEYS, check_evaluate_values
+
+    evaluation = dict(cfg.get("evaluation") or {})
+    found = {k: v for k, v in evaluation.items() if k not in EVAL_HOOK_KEYS and k != "metric"}
+    params = inspect.signature(dataset.evaluate).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(k for k in found if k not in params or k in ("self", "results", "logger", "scorer"))
+        if unknown:
+            raise KeyError(
+                f"evaluation.{unknown[0]}: not an argument of {type(dataset).__name__}.evaluate "
+                f"(rdet test --eval passes the config's evaluation arguments on, as MMRotate's tools/test.py)"
+            )
+    if str(getattr(dataset.evaluate, "__module__", "")).startswith("rdet_data."):
+        check_evaluate_values(found, "evaluation")
+    return found
+
+
 def check_evaluation(dataset: Any, args: argparse.Namespace) -> None:
     """``--eval`` metrics and ``--eval-options`` that the dataset understands (before inference)."""
     import inspect
@@ -274,6 +302,8 @@ def run(args: argparse.Namespace) -> int:
     test_cfg = dict(cfg.data.test)
     test_cfg.pop("samples_per_gpu", None)
     dataset = build_dataset({**test_cfg, "test_mode": True})
+    if args.eval:  # MMRotate's tools/test.py: the config's evaluation arguments, then --eval-options
+        args.eval_options = {**config_evaluate_args(cfg, dataset), **args.eval_options}
     check_evaluation(dataset, args)
     if args.show_dir:
         check_show_dir(dataset, args.show_dir, "--show-dir")
