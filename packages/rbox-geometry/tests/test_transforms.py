@@ -85,3 +85,20 @@ def test_points_in_rboxes():
     m = rg.points_in_rboxes(pts, b)
     np.testing.assert_array_equal(m[:, 0], [True, False, True, True, False])
     np.testing.assert_array_equal(m[:, 1], [False, False, False, False, True])
+
+
+def test_rescale_rboxes_with_a_version_maps_the_corners():
+    """Anisotropic factors with a version: the rectangle of the scaled corners (what
+    RResize(keep_ratio=False) does to polygons); without one, or isotropic: as before."""
+    b = np.array([[100.0, 50.0, 40.0, 20.0, 0.4, 0.9]])
+    for version in ("oc", "le90", "le135"):
+        box = np.concatenate([rg.poly2obb_np(rg.obb2poly(b[:, :5], version), version), b[:, 5:]], 1)
+        corners = rg.obb2poly(box[:, :5], version).reshape(-1, 4, 2) * [2.0, 0.5]
+        want = rg.poly2obb_np(corners.reshape(-1, 8), version, min_side=0)
+        got = rg.rescale_rboxes(box, (2.0, 0.5), version=version)
+        np.testing.assert_allclose(got[:, :5], want)
+        assert got[0, 5] == 0.9
+        np.testing.assert_allclose(rg.rescale_rboxes(box, 2.0, version=version), rg.rescale_rboxes(box, 2.0))
+    assert rg.is_isotropic(1.0, 1.001) and not rg.is_isotropic(1.0, 1.01)
+    with pytest.raises(ValueError, match="version"):
+        rg.rescale_rboxes(b, (2.0, 0.5), version="le45")

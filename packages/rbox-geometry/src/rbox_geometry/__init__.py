@@ -29,9 +29,11 @@ from .gaussian import gaussian2bbox, gaussian2xywhr, gt2gaussian, xy_wh_r_2_xy_s
 from .iou import box_iou_rotated, rbbox_overlaps
 from .polygon import polygon_area, polygon_overlaps
 from .transforms import (
+    ISOTROPIC_RTOL,
     bbox_flip,
     clip_rboxes,
     flip_rboxes,
+    is_isotropic,
     points_in_rboxes,
     rbox_area,
     rescale_rboxes,
@@ -49,6 +51,7 @@ norm_angle_np = norm_angle
 
 __all__ = [
     "ANGLE_RANGES",
+    "ISOTROPIC_RTOL",
     "VERSIONS",
     "bbox_flip",
     "box_iou_rotated",
@@ -63,6 +66,7 @@ __all__ = [
     "hbb2obb",
     "hbb2obb_np",
     "in_range",
+    "is_isotropic",
     "min_area_rect",
     "norm_angle",
     "norm_angle_np",

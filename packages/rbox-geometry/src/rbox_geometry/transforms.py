@@ -12,11 +12,13 @@ from collections.abc import Sequence
 
 from ._backend import Array, float_array, namespace
 from .angles import check_version, norm_angle, regularize
+from .convert import obb2poly, poly2obb_np
 
 __all__ = [
     "bbox_flip",
     "clip_rboxes",
     "flip_rboxes",
+    "is_isotropic",
     "points_in_rboxes",
     "rbox_area",
     "rescale_rboxes",
@@ -100,15 +102,35 @@ def rotate_rboxes(boxes: Array, angle: float, center: Sequence[float], version: 
     return regularize(out, version)
 
 
-def rescale_rboxes(boxes: Array, scale: float | Sequence[float]) -> Array:
+#: ``|sx - sy| <= ISOTROPIC_RTOL * max(sx, sy)`` counts as isotropic. A ``keep_ratio`` resize
+#: rounds each side to whole pixels, so its factors differ by up to 1 / (2 * short side): under
+#: 2e-3 for any short side of 250 px or more; there a box scaled as a rectangle and its corners
+#: scaled differ by under 0.1% of the box's size.
+ISOTROPIC_RTOL = 2e-3
+
+
+def is_isotropic(sx: float, sy: float) -> bool:
+    """Whether a resize by ``(sx, sy)`` keeps rotated boxes rectangles (:data:`ISOTROPIC_RTOL`)."""
+    return abs(sx - sy) <= ISOTROPIC_RTOL * max(abs(sx), abs(sy))
+
+
+def rescale_rboxes(boxes: Array, scale: float | Sequence[float], version: str | None = None) -> Array:
     """Scale boxes by ``scale`` or ``(sx, sy)`` (MMRotate's ``RResize``).
 
-    ``cx *= sx``, ``cy *= sy``, ``w, h *= sqrt(sx * sy)``, theta unchanged (exact only for
-    sx == sy; a rotated box under anisotropic scaling is no longer a rectangle).
+    Without ``version``: ``cx *= sx``, ``cy *= sy``, ``w, h *= sqrt(sx * sy)``, theta unchanged
+    (exact only for sx == sy; a rotated box under anisotropic scaling is no longer a
+    rectangle). With ``version`` and factors that are not isotropic (:func:`is_isotropic`): the 4
+    corners are scaled and the rectangle taken with :func:`poly2obb_np` in ``version`` (what
+    ``RResize(keep_ratio=False)`` does to polygons), in float64.
     """
-    sx, sy = (scale, scale) if isinstance(scale, (int, float)) else (scale[0], scale[1])
+    sx, sy = (scale, scale) if isinstance(scale, (int, float)) else (float(scale[0]), float(scale[1]))
     b = float_array(boxes, "boxes", 5)
     xp = namespace(b)
+    if version is not None and not is_isotropic(sx, sy):
+        check_version(version)
+        poly = obb2poly(xp.to_float64(b[..., :5]), version)
+        rect = poly2obb_np(poly * xp.tensor([sx, sy] * 4, like=poly), version, min_side=0.0)
+        return xp.concat([xp.astype(rect, like=b), b[..., 5:]], -1)
     k = math.sqrt(sx * sy)
     return _with(xp, b, {0: b[..., 0] * sx, 1: b[..., 1] * sy, 2: b[..., 2] * k, 3: b[..., 3] * k})
 

@@ -179,6 +179,49 @@ def deform_conv2d_torch(
     return out if bias is None else out + bias.view(1, c_out, 1, 1)
 
 
+def conv_settings(
+    module: nn.Module,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int],
+    padding: int | tuple[int, int],
+    dilation: int | tuple[int, int],
+    groups: int,
+    deform_groups: int,
+    deformable_groups: int | None,
+    name: str,
+) -> None:
+    """What mmcv's DeformConv2d and ModulatedDeformConv2d constructors share: the argument checks,
+    the attributes (as ``nn.Conv2d``'s, with ``transposed`` and ``output_padding``) and an
+    uninitialised ``weight`` (C_out, C_in / groups, kh, kw). ``deformable_groups``: mmcv's
+    deprecated name of ``deform_groups`` (a DeprecationWarning naming ``name``, as mmcv's)."""
+    if deformable_groups is not None:
+        warnings.warn(
+            f'"deformable_groups" is deprecated in {name}, please use "deform_groups" instead',
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        deform_groups = deformable_groups
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups ({groups})"
+        )
+    if in_channels % deform_groups:
+        raise ValueError(f"in_channels ({in_channels}) must be divisible by deform_groups ({deform_groups})")
+    module.in_channels = in_channels
+    module.out_channels = out_channels
+    module.kernel_size = pair(kernel_size, "kernel_size")
+    module.stride = pair(stride, "stride")
+    module.padding = _pair_min(padding, "padding", 0)
+    module.dilation = pair(dilation, "dilation")
+    module.groups = groups
+    module.deform_groups = deform_groups
+    module.transposed = False  # compatibility with nn.Conv2d, as mmcv
+    module.output_padding = (0,)
+    module.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *module.kernel_size))
+
+
 class DeformConv2d(nn.Module):
     """Module form of deform_conv2d with mmcv 1.7's signature and state dict (``weight``, no bias).
 
@@ -203,36 +246,13 @@ class DeformConv2d(nn.Module):
         deformable_groups: int | None = None,
     ) -> None:
         super().__init__()
-        if deformable_groups is not None:  # mmcv's deprecated name
-            warnings.warn(
-                '"deformable_groups" is deprecated in DeformConv2d, please use "deform_groups" instead',
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            deform_groups = deformable_groups
         if bias:
             raise ValueError(f"bias={bias} is not supported in DeformConv2d")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups ({groups})"
-            )
-        if in_channels % deform_groups:
-            raise ValueError(
-                f"in_channels ({in_channels}) must be divisible by deform_groups ({deform_groups})"
-            )
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = pair(stride, "stride")
-        self.padding = _pair_min(padding, "padding", 0)
-        self.dilation = pair(dilation, "dilation")
-        self.groups = groups
-        self.deform_groups = deform_groups
+        conv_settings(
+            self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, deform_groups,
+            deformable_groups, "DeformConv2d",
+        )  # fmt: skip
         self.im2col_step = im2col_step
-        # compatibility with nn.Conv2d, as mmcv
-        self.transposed = False
-        self.output_padding = (0,)
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *self.kernel_size))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

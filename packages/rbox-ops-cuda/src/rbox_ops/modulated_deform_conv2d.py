@@ -9,14 +9,13 @@ mask and a bias.
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch import nn
 
 from . import _backend
-from ._checks import check_floating, check_same_device, check_tensor, compute_dtype, pair
-from .deform_conv2d import _load_old_offset_keys, _pair_min, check_deform_args, deform_conv2d_torch
+from ._checks import check_floating, check_same_device, check_tensor, compute_dtype
+from .deform_conv2d import _load_old_offset_keys, check_deform_args, conv_settings, deform_conv2d_torch
 
 
 def modulated_deform_conv2d(
@@ -101,33 +100,10 @@ class ModulatedDeformConv2d(nn.Module):
         deformable_groups: int | None = None,
     ) -> None:
         super().__init__()
-        if deformable_groups is not None:  # mmcv's deprecated name
-            warnings.warn(
-                '"deformable_groups" is deprecated in ModulatedDeformConv2d, please use "deform_groups" instead',
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            deform_groups = deformable_groups
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible by groups ({groups})"
-            )
-        if in_channels % deform_groups:
-            raise ValueError(
-                f"in_channels ({in_channels}) must be divisible by deform_groups ({deform_groups})"
-            )
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = pair(stride, "stride")
-        self.padding = _pair_min(padding, "padding", 0)
-        self.dilation = pair(dilation, "dilation")
-        self.groups = groups
-        self.deform_groups = deform_groups
-        # compatibility with nn.Conv2d, as mmcv
-        self.transposed = False
-        self.output_padding = (0,)
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *self.kernel_size))
+        conv_settings(
+            self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, deform_groups,
+            deformable_groups, "ModulatedDeformConv2d",
+        )  # fmt: skip
         if bias:  # mmcv: True or 'auto' (ConvModule's) make one
             self.bias = nn.Parameter(torch.empty(out_channels))
         else:

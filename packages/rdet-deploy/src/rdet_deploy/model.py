@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from rbox_geometry import obb2poly, poly2obb_np
+from rbox_geometry import is_isotropic, rescale_rboxes
 from rdet_core.structures import Detections, detections_to_result
 from rdet_deploy.postprocess import multiclass_nms_rotated
 from rdet_deploy.preprocess import Prepared, load_image, prepare
@@ -45,10 +45,6 @@ def _check_providers(providers: Sequence[str] | None, available: Sequence[str]) 
     return providers
 
 
-#: scale factors equal to this relative tolerance count as isotropic (rdet_models.rescale's rule)
-ISOTROPIC_RTOL = 2e-3
-
-
 def unscale_boxes(
     boxes: np.ndarray, scale_factor: np.ndarray, version: str | None, keep_ratio: bool = True
 ) -> np.ndarray:
@@ -63,7 +59,7 @@ def unscale_boxes(
     """
     sx, sy = float(scale_factor[0]), float(scale_factor[1])
     out = boxes.astype(np.float32, copy=True)
-    if abs(sx - sy) <= ISOTROPIC_RTOL * max(sx, sy) or (version is None and keep_ratio):
+    if is_isotropic(sx, sy) or (version is None and keep_ratio):
         out[:, :4] /= np.asarray([sx, sy, sx, sy], np.float32)
         return out
     if version is None:
@@ -71,11 +67,7 @@ def unscale_boxes(
             "the image was resized by different factors in x and y (keep_ratio=False) and the model's "
             "metadata names no angle version to map its boxes back: export it again with this rdet"
         )
-    if len(out) == 0:
-        return out
-    polys = obb2poly(boxes[:, :5].astype(np.float64), version).reshape(-1, 4, 2) / np.asarray([sx, sy])
-    out[:, :5] = poly2obb_np(polys.reshape(-1, 8), version, min_side=0).astype(np.float32)
-    return out
+    return rescale_rboxes(out, (1 / sx, 1 / sy), version=version)
 
 
 class OnnxDetector:

@@ -22,15 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from rbox_geometry import obb2poly, poly2obb_np
+import rbox_geometry as rg
+from rbox_geometry import ISOTROPIC_RTOL  # the rule of rbox_geometry.is_isotropic
 
 __all__ = ["ISOTROPIC_RTOL", "rescale_rboxes", "scale_pair"]
-
-#: ``|sx - sy| <= ISOTROPIC_RTOL * max(sx, sy)`` counts as isotropic. A ``keep_ratio`` resize
-#: rounds each side to whole pixels, so its factors differ by up to 1 / (2 * short side): under
-#: 2e-3 for any short side of 250 px or more; there the divided box and the corner mapping differ
-#: by under 0.1% of the box's size.
-ISOTROPIC_RTOL = 2e-3
 
 
 def scale_pair(scale_factor: Any, name: str = "scale_factor") -> tuple[float, float]:
@@ -86,7 +81,7 @@ def rescale_rboxes(
             of no known angle version.
     """
     sx, sy = scale_pair(scale_factor)
-    if abs(sx - sy) <= ISOTROPIC_RTOL * max(sx, sy):  # MMRotate's: (cx, cy, w, h) / scale
+    if rg.is_isotropic(sx, sy):  # MMRotate's: (cx, cy, w, h) / scale
         tensor = isinstance(scale_factor, torch.Tensor)
         if (scale_factor.numel() if tensor else np.size(scale_factor)) == 2:
             factor = boxes.new_tensor([sx, sy, sx, sy])
@@ -105,8 +100,4 @@ def rescale_rboxes(
         )
     if boxes.numel() == 0:
         return boxes.clone()
-    fx, fy = (1.0 / sx, 1.0 / sy) if inverse else (sx, sy)
-    poly = obb2poly(boxes[..., :5].double(), resolved)
-    poly = poly * poly.new_tensor([fx, fy] * 4)
-    out = poly2obb_np(poly, resolved, min_side=0.0).to(boxes.dtype)
-    return torch.cat([out, boxes[..., 5:]], dim=-1)
+    return rg.rescale_rboxes(boxes, (1.0 / sx, 1.0 / sy) if inverse else (sx, sy), version=resolved)
